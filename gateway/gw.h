@@ -1,0 +1,55 @@
+/*
+ * journeygate — shared definitions: the project status codes and logging.
+ *
+ * Every module returns gw_status_t; gw_status_str() names a code for logs and
+ * gw_status_http() is the one table from a status to an HTTP answer.
+ */
+#ifndef GW_H
+#define GW_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_VERSION "0.1.0"
+
+typedef enum gw_status {
+    GW_OK = 0,
+    GW_EINVAL,     /* bad input: caller or network */
+    GW_ENOTFOUND,  /* normal "not there" result */
+    GW_EDENIED,    /* refused by policy or authentication */
+    GW_ETOOBIG,    /* a size limit was hit */
+    GW_EUPSTREAM,  /* upstream refused or failed */
+    GW_ETIMEOUT,   /* a peer did not answer in time */
+    GW_EIO,        /* local I/O failure (files, sockets) */
+    GW_ENOMEM,     /* allocation failed */
+    GW_EUNAVAIL,   /* temporarily unable to serve */
+} gw_status_t;
+
+/** Short stable name of a status ("ok", "invalid", ...). Never NULL. */
+const char *gw_status_str(gw_status_t st);
+
+/** The HTTP status that answers a request failing with st (200 for GW_OK). */
+int gw_status_http(gw_status_t st);
+
+typedef enum gw_log_level { GW_LOG_ERROR = 0, GW_LOG_WARN, GW_LOG_INFO, GW_LOG_DEBUG } gw_log_level_t;
+
+/** Current threshold; messages above it are skipped before formatting. */
+extern gw_log_level_t gw_log_threshold;
+
+/**
+ * Writes one JSON line to stderr: {"ts","level","module","msg"}. Thread-safe (one write(2) per line).
+ * Callers never pass secrets, tokens, cookies or codes.
+ */
+void gw_log_write(gw_log_level_t level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define GW_LOG(level, module, ...)                                                                                     \
+    do {                                                                                                               \
+        if ((level) <= gw_log_threshold)                                                                               \
+            gw_log_write((level), (module), __VA_ARGS__);                                                              \
+    } while (0)
+#define GW_LOG_ERR(module, ...) GW_LOG(GW_LOG_ERROR, module, __VA_ARGS__)
+#define GW_LOG_WARNING(module, ...) GW_LOG(GW_LOG_WARN, module, __VA_ARGS__)
+#define GW_LOG_INF(module, ...) GW_LOG(GW_LOG_INFO, module, __VA_ARGS__)
+
+#endif

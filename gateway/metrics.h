@@ -1,0 +1,50 @@
+/*
+ * journeygate — Prometheus metrics.
+ *
+ * Counters live in per-thread blocks (one writer each, relaxed atomics) and are
+ * summed when /metrics is scraped, so recording costs no shared cache line.
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_METRICS_MAX_ROUTES 256
+#define GW_METRICS_MAX_THREADS 256
+
+typedef enum gw_upstream_error { GW_UPERR_REFUSED = 0, GW_UPERR_TIMEOUT, GW_UPERR_OTHER, GW_UPERR_COUNT } gw_upstream_error_t;
+
+typedef enum gw_counter {
+    GW_CTR_CONN_ACCEPTED = 0,
+    GW_CTR_CONN_REJECTED,   /* over limits.max_connections */
+    GW_CTR_HEADER_REJECTED, /* answered 431 */
+    GW_CTR_HEADER_TIMEOUT,  /* closed before a complete request head */
+    GW_CTR_RELOAD_OK,
+    GW_CTR_RELOAD_FAILED,
+    GW_CTR_COUNT
+} gw_counter_t;
+
+typedef struct gw_metrics_thread gw_metrics_thread_t;
+
+/**
+ * Index of the metrics series for a route name; the same name always gets the same
+ * index (across reloads). Index 0 is "(none)": requests that matched no route.
+ * Past GW_METRICS_MAX_ROUTES names, returns 0. Thread-safe.
+ */
+unsigned gw_metrics_route_index(const char *name);
+
+/** The block of thread `index` (created on first use; never freed). */
+gw_metrics_thread_t *gw_metrics_thread(unsigned index);
+
+void gw_metrics_request(gw_metrics_thread_t *m, unsigned route, int status, uint64_t duration_us);
+void gw_metrics_upstream_error(gw_metrics_thread_t *m, unsigned route, gw_upstream_error_t kind);
+void gw_metrics_count(gw_metrics_thread_t *m, gw_counter_t counter);
+
+/** Open client connections, across threads. */
+void gw_metrics_connections_add(int delta);
+
+/** Renders the Prometheus text exposition; returns a malloc'ed buffer the caller frees, or NULL. */
+char *gw_metrics_render(size_t *len);
+
+#endif

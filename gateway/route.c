@@ -1,0 +1,166 @@
+#include "route.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int is_unreserved(int c)
+{
+    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+gw_status_t gw_path_normalize_into(const char *in, size_t len, char *out, size_t *out_len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0, seg_start;
+
+    if (len == 0 || in[0] != '/')
+        return GW_EINVAL;
+
+    /*
+     * One pass: decode/re-encode each byte into the current segment, and on every '/'
+     * (or the end) decide what the finished segment means. Output never grows:
+     * decoding shrinks, re-encoding keeps the length, dot segments are dropped.
+     */
+    out[o++] = '/';
+    seg_start = o;
+    for (size_t i = 1; i <= len; ++i) {
+        int c;
+        if (i == len || in[i] == '/') {
+            size_t seg_len = o - seg_start;
+            if (seg_len == 0) {
+                /* empty segment from "//": collapse */
+            } else if (seg_len == 1 && out[seg_start] == '.') {
+                o = seg_start;
+            } else if (seg_len == 2 && out[seg_start] == '.' && out[seg_start + 1] == '.') {
+                /* drop this segment and the one before it, never above the root */
+                o = seg_start - 1; /* position of the '/' before ".." */
+                while (o > 0 && out[o - 1] != '/')
+                    --o;
+                if (o == 0)
+                    o = 1;
+            } else if (i < len) {
+                out[o++] = '/';
+            }
+            seg_start = o;
+            /* a dot segment or ".." at the end leaves a directory: keep the trailing '/' (already there) */
+            continue;
+        }
+        c = (unsigned char)in[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= len)
+                return GW_EINVAL;
+            if ((hi = hexval((unsigned char)in[i + 1])) < 0 || (lo = hexval((unsigned char)in[i + 2])) < 0)
+                return GW_EINVAL;
+            c = hi * 16 + lo;
+            i += 2;
+            if (is_unreserved(c)) {
+                out[o++] = (char)c;
+            } else {
+                out[o++] = '%';
+                out[o++] = hex[c >> 4];
+                out[o++] = hex[c & 15];
+            }
+            continue;
+        }
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            return GW_EINVAL;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return GW_OK;
+}
+
+gw_status_t gw_path_normalize(const char *in, size_t len, char **out, size_t *out_len)
+{
+    char *buf = malloc(len + 1);
+    gw_status_t st;
+
+    if (buf == NULL)
+        return GW_ENOMEM;
+    if ((st = gw_path_normalize_into(in, len, buf, out_len)) != GW_OK) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    return GW_OK;
+}
+
+/* compares a route host pattern ("example.com" or "*.example.com") to a request host */
+static int host_matches(const char *pattern, const char *host, size_t host_len)
+{
+    size_t plen = strlen(pattern);
+
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        /* "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com" */
+        size_t suffix_len = plen - 1; /* ".example.com" */
+        return host_len > suffix_len && strncasecmp(host + host_len - suffix_len, pattern + 1, suffix_len) == 0;
+    }
+    return host_len == plen && strncasecmp(host, pattern, plen) == 0;
+}
+
+static size_t strip_port(const char *host, size_t len)
+{
+    if (len > 0 && host[0] == '[') {
+        const char *end = memchr(host, ']', len);
+        return end != NULL ? (size_t)(end - host) + 1 : len;
+    }
+    const char *colon = memchr(host, ':', len);
+    size_t n = colon != NULL ? (size_t)(colon - host) : len;
+    /* "example.com." and "example.com" are the same host */
+    if (n > 0 && host[n - 1] == '.')
+        --n;
+    return n;
+}
+
+long gw_route_match(const gw_route_t *routes, size_t num_routes, const char *host, size_t host_len, const char *path,
+                    size_t path_len)
+{
+    host_len = host != NULL ? strip_port(host, host_len) : 0;
+    for (size_t i = 0; i < num_routes; ++i) {
+        const gw_route_t *r = &routes[i];
+        if (r->host != NULL && (host == NULL || !host_matches(r->host, host, host_len)))
+            continue;
+        if (path_len < r->path_prefix_len || memcmp(path, r->path_prefix, r->path_prefix_len) != 0)
+            continue;
+        if (r->path_prefix[r->path_prefix_len - 1] != '/' && path_len > r->path_prefix_len &&
+            path[r->path_prefix_len] != '/')
+            continue;
+        return (long)i;
+    }
+    return -1;
+}
+
+int gw_header_is_reserved(const char *name, size_t len)
+{
+    static const char *const prefixes[] = {"x-customer-", "x-auth-", "x-journey-", "x-identity-"};
+
+    for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); ++p) {
+        size_t plen = strlen(prefixes[p]), i;
+        if (len < plen)
+            continue;
+        for (i = 0; i < plen; ++i) {
+            int c = tolower((unsigned char)name[i]);
+            if (c == '_')
+                c = '-';
+            if (c != prefixes[p][i])
+                break;
+        }
+        if (i == plen)
+            return 1;
+    }
+    return 0;
+}

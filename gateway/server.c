@@ -1,0 +1,1272 @@
+/*
+ * The server: one h2o context per event-loop thread, SO_REUSEPORT listeners per
+ * thread, and one handler that every request meets first. The handler checks
+ * limits, routes, cleans headers and hands the request to h2o's proxy with a
+ * per-thread, per-upstream connection pool.
+ *
+ * h2o 2.2.5 facts this relies on (see shared/H2O.md): HTTP/2 is never offered
+ * (no ALPN, upgrade_to_http2 = 0, and connections go straight to
+ * h2o_http1_accept); request bodies are fully buffered before handlers run.
+ */
+#include "server.h"
+#include "metrics.h"
+#include "route.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#include <h2o.h>
+#include <h2o/http1.h>
+
+#define MODULE "server"
+#define REQUEST_LINE_MAX 8192
+#define WEBSOCKET_IDLE_MS 600000
+#define ACCESS_LOG_BUF 65536
+#define ACCESS_LOG_FLUSH_MS 250
+
+typedef enum listener_kind { LISTENER_PUBLIC, LISTENER_ADMIN, LISTENER_DEMO } listener_kind_t;
+
+struct thread;
+
+struct listener {
+    struct thread *thread;
+    listener_kind_t kind;
+    SSL_CTX *ssl_ctx; /* NULL for plain HTTP */
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *sock;
+};
+
+/* a config snapshot as one thread uses it; freed when no request of the thread holds it */
+struct cfg_holder {
+    gw_config_t *cfg;
+    size_t num_requests;
+    struct cfg_holder *next;
+};
+
+/* per-thread connection pool and client settings for one upstream definition */
+struct upstream_slot {
+    char *url_str;
+    uint32_t timeout_ms, keepalive_ms;
+    int websocket;
+    h2o_url_t url;
+    h2o_iovec_t base_path; /* upstream path without its trailing '/' */
+    h2o_socketpool_t pool;
+    h2o_timeout_t io_timeout, ws_timeout;
+    h2o_http1client_ctx_t client;
+    struct upstream_slot *next;
+};
+
+/* a connection before h2o sees it: TLS handshake and the first request head */
+struct preread {
+    h2o_timeout_entry_t timeout; /* first: freed with the struct */
+    h2o_socket_t *sock;
+    struct listener *listener;
+    struct timeval connected_at;
+    size_t scanned, lines;
+    int last_was_newline;
+};
+
+struct thread {
+    unsigned index;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    struct listener *listeners;
+    size_t num_listeners;
+    h2o_multithread_receiver_t wakeup;
+    h2o_timeout_t preread_timeout;
+    struct cfg_holder *holder, *old_holders;
+    unsigned generation;
+    struct upstream_slot *upstreams;
+    gw_metrics_thread_t *metrics;
+    uint64_t reqid_prefix, reqid_counter;
+    size_t inflight;
+    int draining;
+    char *logbuf;
+    size_t loglen;
+    h2o_timeout_t log_timeout;
+    h2o_timeout_entry_t log_flush;
+};
+
+/* per-request state, allocated from the request pool */
+struct gw_req {
+    struct thread *thread;
+    struct cfg_holder *holder;
+    const gw_route_t *route; /* NULL when none matched */
+    char request_id[33];
+    char client[INET6_ADDRSTRLEN];
+};
+
+static struct {
+    pthread_mutex_t cfg_lock;
+    gw_config_t *cfg;
+    atomic_uint generation;
+    const char *config_path;
+    unsigned num_threads;
+    struct thread *threads;
+    atomic_int draining;
+    atomic_long connections;
+    h2o_globalconf_t conf, admin_conf, demo_conf;
+    int demo_port;
+    SSL_CTX **listen_ssl; /* one per cfg->listens entry */
+    SSL_CTX *upstream_ssl;
+    atomic_int access_log_fd; /* -1: off */
+    uint64_t start_body_cap;
+} srv = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static const char JG_ENV_KEY[] = "journeygate.req";
+
+/* ------------------------------------------------------------------ helpers */
+
+static h2o_iovec_t json_body(h2o_mem_pool_t *pool, json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    h2o_iovec_t out = h2o_iovec_init(H2O_STRLIT("{}"));
+
+    json_decref(obj);
+    if (s != NULL) {
+        out = h2o_strdup(pool, s, SIZE_MAX);
+        free(s);
+    }
+    return out;
+}
+
+static void send_json(h2o_req_t *req, int status, const char *reason, json_t *obj)
+{
+    h2o_iovec_t body = json_body(&req->pool, obj);
+
+    req->res.status = status;
+    req->res.reason = reason;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, body.base, body.len);
+}
+
+static void send_error_json(h2o_req_t *req, int status, const char *reason, const char *error, const char *desc)
+{
+    send_json(req, status, reason, json_pack("{s:s, s:s}", "error", error, "error_description", desc));
+}
+
+static void hex_encode(char *dst, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i) {
+        dst[i] = hex[v & 15];
+        v >>= 4;
+    }
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t timeval_diff_us(const struct timeval *from, const struct timeval *to)
+{
+    int64_t d = (int64_t)(to->tv_sec - from->tv_sec) * 1000000 + (to->tv_usec - from->tv_usec);
+    return d > 0 ? (uint64_t)d : 0;
+}
+
+static struct gw_req *get_gw_req(h2o_req_t *req)
+{
+    for (size_t i = 0; i + 1 < req->env.size; i += 2)
+        if (req->env.entries[i].base == JG_ENV_KEY)
+            return (struct gw_req *)req->env.entries[i + 1].base;
+    return NULL;
+}
+
+/* -------------------------------------------------------------- config use */
+
+static void thread_refresh_config(struct thread *th)
+{
+    struct cfg_holder *h = calloc(1, sizeof(*h));
+    unsigned gen;
+
+    if (h == NULL)
+        return; /* keep serving with the snapshot we have */
+    pthread_mutex_lock(&srv.cfg_lock);
+    h->cfg = gw_config_ref(srv.cfg);
+    gen = atomic_load(&srv.generation);
+    pthread_mutex_unlock(&srv.cfg_lock);
+    if (th->holder != NULL) {
+        if (th->holder->num_requests == 0) {
+            gw_config_unref(th->holder->cfg);
+            free(th->holder);
+        } else {
+            th->holder->next = th->old_holders;
+            th->old_holders = th->holder;
+        }
+    }
+    th->holder = h;
+    th->generation = gen;
+}
+
+static void holder_release(struct thread *th, struct cfg_holder *h)
+{
+    if (--h->num_requests != 0 || h == th->holder)
+        return;
+    for (struct cfg_holder **p = &th->old_holders; *p != NULL; p = &(*p)->next) {
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    }
+    gw_config_unref(h->cfg);
+    free(h);
+}
+
+/* ---------------------------------------------------------------- upstreams */
+
+static struct upstream_slot *get_upstream(struct thread *th, const gw_upstream_t *up)
+{
+    struct upstream_slot *s;
+
+    for (s = th->upstreams; s != NULL; s = s->next)
+        if (s->timeout_ms == up->timeout_ms && s->keepalive_ms == up->keepalive_ms && s->websocket == up->websocket &&
+            strcmp(s->url_str, up->url) == 0)
+            return s;
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return NULL;
+    if ((s->url_str = strdup(up->url)) == NULL || h2o_url_parse(s->url_str, SIZE_MAX, &s->url) != 0) {
+        GW_LOG_ERR(MODULE, "upstream %s: cannot parse url", up->name);
+        free(s->url_str);
+        free(s);
+        return NULL;
+    }
+    s->timeout_ms = up->timeout_ms;
+    s->keepalive_ms = up->keepalive_ms;
+    s->websocket = up->websocket;
+    s->base_path = s->url.path;
+    if (s->base_path.len > 0 && s->base_path.base[s->base_path.len - 1] == '/')
+        --s->base_path.len;
+    h2o_socketpool_init_by_hostport(&s->pool, s->url.host, h2o_url_get_port(&s->url),
+                                    s->url.scheme == &H2O_URL_SCHEME_HTTPS, SIZE_MAX);
+    h2o_socketpool_set_timeout(&s->pool, th->loop, up->keepalive_ms);
+    h2o_timeout_init(th->loop, &s->io_timeout, up->timeout_ms);
+    h2o_timeout_init(th->loop, &s->ws_timeout, WEBSOCKET_IDLE_MS);
+    s->client.loop = th->loop;
+    s->client.getaddr_receiver = &th->ctx.receivers.hostinfo_getaddr;
+    s->client.io_timeout = &s->io_timeout;
+    s->client.websocket_timeout = up->websocket ? &s->ws_timeout : NULL;
+    s->client.ssl_ctx = srv.upstream_ssl;
+    s->next = th->upstreams;
+    th->upstreams = s;
+    return s;
+}
+
+/* ---------------------------------------------------------- header hygiene */
+
+static int is_forwarded_header(const h2o_iovec_t *name)
+{
+    return h2o_lcstris(name->base, name->len, H2O_STRLIT("x-forwarded-for")) ||
+           h2o_lcstris(name->base, name->len, H2O_STRLIT("x-forwarded-proto")) ||
+           h2o_lcstris(name->base, name->len, H2O_STRLIT("x-forwarded-host")) ||
+           h2o_lcstris(name->base, name->len, H2O_STRLIT("x-request-id")) ||
+           h2o_lcstris(name->base, name->len, H2O_STRLIT("forwarded"));
+}
+
+/*
+ * Removes identity headers a client may not assert and rebuilds X-Forwarded-*
+ * from what this gateway saw. A trusted proxy's X-Forwarded-For chain is kept
+ * and extended; anybody else's is dropped.
+ */
+static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const gw_config_t *cfg, int trusted,
+                                      int is_tls)
+{
+    h2o_iovec_t xff = {NULL, 0}, xfp = {NULL, 0}, xfh = {NULL, 0};
+    size_t i = 0;
+
+    while (i < req->headers.size) {
+        h2o_header_t *h = &req->headers.entries[i];
+        if (gw_header_is_reserved(h->name->base, h->name->len)) {
+            h2o_delete_header(&req->headers, (ssize_t)i);
+            continue;
+        }
+        if (is_forwarded_header(h->name)) {
+            if (trusted) {
+                if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-for")))
+                    xff = xff.base == NULL ? h->value : h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), h->value);
+                else if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-proto")))
+                    xfp = h->value;
+                else if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-host")))
+                    xfh = h->value;
+            }
+            h2o_delete_header(&req->headers, (ssize_t)i);
+            continue;
+        }
+        /* the gateway's own cookies are not the upstream's business (sessions arrive with sign-in) */
+        ++i;
+    }
+    {
+        h2o_iovec_t peer = h2o_iovec_init(gr->client, strlen(gr->client));
+        (void)cfg;
+        if (trusted && xff.base != NULL)
+            xff = h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), peer);
+        else
+            xff = h2o_strdup(&req->pool, peer.base, peer.len);
+    }
+    if (xfp.base == NULL)
+        xfp = is_tls ? h2o_iovec_init(H2O_STRLIT("https")) : h2o_iovec_init(H2O_STRLIT("http"));
+    if (xfh.base == NULL)
+        xfh = req->input.authority;
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-for"), 0, "X-Forwarded-For", xff.base,
+                          xff.len);
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-proto"), 0, "X-Forwarded-Proto", xfp.base,
+                          xfp.len);
+    if (xfh.len != 0)
+        h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, "X-Forwarded-Host",
+                              xfh.base, xfh.len);
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, "X-Request-Id", gr->request_id, 32);
+}
+
+/*
+ * The client address the access log records: the peer, or, behind a trusted
+ * proxy, the right-most X-Forwarded-For entry that is not itself trusted.
+ */
+static void resolve_client(h2o_req_t *req, struct gw_req *gr, const gw_config_t *cfg, int trusted)
+{
+    ssize_t cur = -1;
+    char last[INET6_ADDRSTRLEN] = "";
+
+    if (!trusted)
+        return;
+    while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, cur)) != -1) {
+        h2o_iovec_t v = req->headers.entries[cur].value;
+        /* walk the comma-separated list from the right */
+        size_t end = v.len;
+        while (end > 0) {
+            size_t start = end;
+            while (start > 0 && v.base[start - 1] != ',')
+                --start;
+            size_t a = start, b = end;
+            while (a < b && (v.base[a] == ' ' || v.base[a] == '\t'))
+                ++a;
+            while (b > a && (v.base[b - 1] == ' ' || v.base[b - 1] == '\t'))
+                --b;
+            if (b > a && b - a < sizeof(last)) {
+                struct sockaddr_storage ss;
+                char tmp[INET6_ADDRSTRLEN];
+                memcpy(tmp, v.base + a, b - a);
+                tmp[b - a] = '\0';
+                memset(&ss, 0, sizeof(ss));
+                if (inet_pton(AF_INET, tmp, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+                    ss.ss_family = AF_INET;
+                else if (inet_pton(AF_INET6, tmp, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+                    ss.ss_family = AF_INET6;
+                if (ss.ss_family != 0 &&
+                    !gw_cidr_match(cfg->trusted_proxies, cfg->num_trusted_proxies, (struct sockaddr *)&ss)) {
+                    memcpy(last, tmp, b - a + 1);
+                    break;
+                }
+            }
+            end = start > 0 ? start - 1 : 0;
+        }
+        if (last[0] != '\0')
+            break;
+    }
+    if (last[0] != '\0')
+        memcpy(gr->client, last, strlen(last) + 1);
+}
+
+/* ------------------------------------------------------------ the handler */
+
+static int is_tls_conn(h2o_req_t *req)
+{
+    return req->input.scheme == &H2O_URL_SCHEME_HTTPS;
+}
+
+static int handle_auth_endpoint(h2o_req_t *req, const char *path, size_t path_len)
+{
+    if (path_len == sizeof("/.auth/health") - 1 && memcmp(path, "/.auth/health", path_len) == 0) {
+        if (atomic_load(&srv.draining))
+            send_json(req, 503, "Service Unavailable", json_pack("{s:s}", "status", "draining"));
+        else
+            send_json(req, 200, "OK", json_pack("{s:s}", "status", "ok"));
+        return 0;
+    }
+    send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
+    return 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+    const gw_config_t *cfg;
+    struct gw_req *gr;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    size_t path_len, header_bytes = 0, norm_len;
+    char *norm;
+    long ri;
+    int trusted = 0;
+
+    (void)self;
+    if (atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation || th->holder == NULL)
+        thread_refresh_config(th);
+    cfg = th->holder->cfg;
+
+    gr = h2o_mem_alloc_pool(&req->pool, sizeof(*gr));
+    memset(gr, 0, sizeof(*gr));
+    gr->thread = th;
+    gr->holder = th->holder;
+    ++gr->holder->num_requests;
+    ++th->inflight;
+    h2o_vector_reserve(&req->pool, &req->env, req->env.size + 2);
+    req->env.entries[req->env.size++] = h2o_iovec_init(JG_ENV_KEY, 0);
+    req->env.entries[req->env.size++] = h2o_iovec_init((char *)gr, 0);
+
+    hex_encode(gr->request_id, th->reqid_prefix);
+    hex_encode(gr->request_id + 16, ++th->reqid_counter);
+    gr->request_id[32] = '\0';
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, "X-Request-Id",
+                          gr->request_id, 32);
+
+    sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (sslen != 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, gr->client, sizeof(gr->client));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, gr->client, sizeof(gr->client));
+        trusted = gw_cidr_match(cfg->trusted_proxies, cfg->num_trusted_proxies, (struct sockaddr *)&ss);
+    }
+    resolve_client(req, gr, cfg, trusted);
+
+    /* limits h2o does not apply by itself (it refuses only > 100 header lines) */
+    for (size_t i = 0; i < req->headers.size; ++i)
+        header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    if (req->headers.size > cfg->limits.max_header_count || header_bytes > cfg->limits.max_header_bytes) {
+        gw_metrics_count(th->metrics, GW_CTR_HEADER_REJECTED);
+        req->http1_is_persistent = 0;
+        send_error_json(req, 431, "Request Header Fields Too Large", "headers_too_large",
+                        "too many or too large request headers");
+        return 0;
+    }
+
+    path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    norm = h2o_mem_alloc_pool(&req->pool, path_len + 1);
+    if (gw_path_normalize_into(req->path.base, path_len, norm, &norm_len) != GW_OK) {
+        send_error_json(req, 400, "Bad Request", "invalid_path", "the request path is not valid");
+        return 0;
+    }
+
+    if (norm_len >= 7 && memcmp(norm, "/.auth/", 7) == 0)
+        return handle_auth_endpoint(req, norm, norm_len);
+
+    ri = gw_route_match(cfg->routes, cfg->num_routes, req->input.authority.base, req->input.authority.len, norm,
+                        norm_len);
+    if (ri < 0) {
+        send_error_json(req, 404, "Not Found", "no_route", "no route for this host and path");
+        return 0;
+    }
+    gr->route = &cfg->routes[ri];
+
+    if (req->entity.base != NULL && req->entity.len > gr->route->max_body_bytes) {
+        req->http1_is_persistent = 0;
+        send_error_json(req, 413, "Payload Too Large", "body_too_large", "the request body is larger than allowed");
+        return 0;
+    }
+
+    if (gr->route->auth != GW_AUTH_NONE) {
+        /* sign-in arrives with the login issue; until then a protected route fails closed */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"journeygate\""));
+        send_error_json(req, 401, "Unauthorized", "unauthenticated", "sign-in required");
+        return 0;
+    }
+
+    clean_and_forward_headers(req, gr, cfg, trusted, is_tls_conn(req));
+
+    {
+        const gw_upstream_t *up = &cfg->upstreams[gr->route->upstream];
+        struct upstream_slot *slot = get_upstream(th, up);
+        h2o_req_overrides_t *ov;
+        h2o_iovec_t dest, query = {NULL, 0};
+
+        if (slot == NULL) {
+            send_error_json(req, 502, "Bad Gateway", "upstream_unavailable", "upstream unavailable");
+            return 0;
+        }
+        if (req->query_at != SIZE_MAX)
+            query = h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at);
+        dest = h2o_concat(&req->pool, slot->base_path, h2o_iovec_init(norm, norm_len), query);
+        ov = h2o_mem_alloc_pool(&req->pool, sizeof(*ov));
+        memset(ov, 0, sizeof(*ov));
+        ov->client_ctx = &slot->client;
+        ov->socketpool = &slot->pool;
+        h2o_reprocess_request(req, req->method, slot->url.scheme, slot->url.authority, dest, ov, 0);
+    }
+    return 0;
+}
+
+/* h2o's proxy answers every failure 502; a timeout deserves 504 */
+static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    if (req->res.status == 502) {
+        for (size_t i = 0; i < req->error_logs.size; ++i) {
+            h2o_iovec_t m = req->error_logs.entries[i].msg;
+            if (h2o_strstr(m.base, m.len, H2O_STRLIT("timeout")) != SIZE_MAX) {
+                req->res.status = 504;
+                req->res.reason = "Gateway Timeout";
+                break;
+            }
+        }
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+/* ------------------------------------------------------------- access log */
+
+static void access_log_flush(struct thread *th)
+{
+    int fd = atomic_load(&srv.access_log_fd);
+    size_t off = 0;
+
+    while (fd >= 0 && off < th->loglen) {
+        ssize_t n = write(fd, th->logbuf + off, th->loglen - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* a full disk must not stop serving: the lines are dropped */
+        off += (size_t)n;
+    }
+    th->loglen = 0;
+}
+
+static void on_log_flush_timer(h2o_timeout_entry_t *entry)
+{
+    struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, log_flush, entry);
+    access_log_flush(th);
+}
+
+static gw_upstream_error_t classify_upstream_error(h2o_req_t *req, int *found)
+{
+    *found = 0;
+    for (size_t i = 0; i < req->error_logs.size; ++i) {
+        if (strcmp(req->error_logs.entries[i].module, "lib/core/proxy.c") != 0)
+            continue;
+        h2o_iovec_t m = req->error_logs.entries[i].msg;
+        *found = 1;
+        if (h2o_strstr(m.base, m.len, H2O_STRLIT("timeout")) != SIZE_MAX)
+            return GW_UPERR_TIMEOUT;
+        if (h2o_strstr(m.base, m.len, H2O_STRLIT("refused")) != SIZE_MAX ||
+            h2o_strstr(m.base, m.len, H2O_STRLIT("connection fail")) != SIZE_MAX)
+            return GW_UPERR_REFUSED;
+        return GW_UPERR_OTHER;
+    }
+    return GW_UPERR_OTHER;
+}
+
+static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    struct gw_req *gr = get_gw_req(req);
+    struct thread *th;
+    uint64_t dur_us = 0;
+    int status = req->res.status, has_uperr;
+    gw_upstream_error_t uperr;
+    unsigned route_idx;
+
+    (void)self;
+    if (gr == NULL)
+        return;
+    th = gr->thread;
+    if (req->timestamps.request_begin_at.tv_sec != 0) {
+        struct timeval end = req->timestamps.response_end_at;
+        if (end.tv_sec == 0)
+            end = *h2o_get_timestamp(req->conn->ctx, NULL, NULL);
+        dur_us = timeval_diff_us(&req->timestamps.request_begin_at, &end);
+    }
+    route_idx = gr->route != NULL ? gr->route->metrics_index : 0;
+    gw_metrics_request(th->metrics, route_idx, status, dur_us);
+    uperr = classify_upstream_error(req, &has_uperr);
+    if (has_uperr)
+        gw_metrics_upstream_error(th->metrics, route_idx, uperr);
+
+    if (atomic_load_explicit(&srv.access_log_fd, memory_order_relaxed) >= 0) {
+        char ts[64];
+        struct timeval tv;
+        struct tm tm;
+        size_t path_len = req->input.path.len;
+        const char *q = memchr(req->input.path.base, '?', req->input.path.len);
+        json_t *line;
+
+        /* the query is never logged: it may carry codes or tokens */
+        if (q != NULL)
+            path_len = (size_t)(q - req->input.path.base);
+        gettimeofday(&tv, NULL);
+        gmtime_r(&tv.tv_sec, &tm);
+        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+        line = json_pack("{s:s, s:s, s:s, s:s%, s:s%, s:s, s:i, s:I, s:I}", "ts", ts, "request_id", gr->request_id,
+                         "client", gr->client, "method", req->input.method.base, req->input.method.len, "path",
+                         req->input.path.base, path_len, "route", gr->route != NULL ? gr->route->name : "",
+                         "status", status, "bytes", (json_int_t)req->bytes_sent, "duration_us", (json_int_t)dur_us);
+        if (line != NULL) {
+            if (has_uperr)
+                json_object_set_new(line, "upstream_error",
+                                    json_string(uperr == GW_UPERR_TIMEOUT   ? "timeout"
+                                                : uperr == GW_UPERR_REFUSED ? "refused"
+                                                                            : "other"));
+            if (th->loglen > ACCESS_LOG_BUF - 4096)
+                access_log_flush(th);
+            size_t n = json_dumpb(line, th->logbuf + th->loglen, ACCESS_LOG_BUF - th->loglen - 1, JSON_COMPACT);
+            json_decref(line);
+            if (n > 0 && n < ACCESS_LOG_BUF - th->loglen - 1) {
+                th->loglen += n;
+                th->logbuf[th->loglen++] = '\n';
+                if (!h2o_timeout_is_linked(&th->log_flush))
+                    h2o_timeout_link(th->loop, &th->log_timeout, &th->log_flush);
+            }
+        }
+    }
+
+    holder_release(th, gr->holder);
+    --th->inflight;
+}
+
+/* ----------------------------------------------------- admin and demo pages */
+
+static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
+        size_t len;
+        char *text = gw_metrics_render(&len);
+        if (text == NULL) {
+            h2o_send_error_500(req, "Internal Server Error", "metrics unavailable", 0);
+            return 0;
+        }
+        h2o_iovec_t body = h2o_strdup(&req->pool, text, len);
+        free(text);
+        req->res.status = 200;
+        req->res.reason = "OK";
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+        h2o_send_inline(req, body.base, body.len);
+        return 0;
+    }
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/.auth/health"))) {
+        send_json(req, atomic_load(&srv.draining) ? 503 : 200, atomic_load(&srv.draining) ? "Service Unavailable" : "OK",
+                  json_pack("{s:s}", "status", atomic_load(&srv.draining) ? "draining" : "ok"));
+        return 0;
+    }
+    send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
+    return 0;
+}
+
+/* appends s to the pool-allocated page, HTML-escaped */
+static h2o_iovec_t html_escape(h2o_mem_pool_t *pool, const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; ++i)
+        n += (s[i] == '<' || s[i] == '>') ? 4 : s[i] == '&' ? 5 : (s[i] == '"' || s[i] == '\'') ? 6 : 1;
+    char *out = h2o_mem_alloc_pool(pool, n + 1), *p = out;
+    for (size_t i = 0; i < len; ++i) {
+        const char *rep = NULL;
+        switch (s[i]) {
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '&': rep = "&amp;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&#x27;"; break;
+        default: *p++ = s[i]; continue;
+        }
+        memcpy(p, rep, strlen(rep));
+        p += strlen(rep);
+    }
+    *p = '\0';
+    return h2o_iovec_init(out, n);
+}
+
+/* the built-in demo upstream: shows what a backend receives through the gateway */
+static int on_demo_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    static const char head[] =
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<title>journeygate demo upstream</title><style>body{font-family:system-ui,sans-serif;max-width:46rem;"
+        "margin:2rem auto;padding:0 1rem;color:#1b1f24}code,td{font-family:ui-monospace,monospace}"
+        "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #d0d7de;padding:.3rem;"
+        "text-align:left;vertical-align:top}.note{background:#fff8c5;padding:.6rem;border-radius:6px}</style>"
+        "</head><body><main><h1>Demo upstream</h1><p>This page is served by the demo backend behind "
+        "<strong>journeygate</strong>. It lists what the backend received.</p><h2>Request</h2><p><code>";
+    static const char mid[] = "</code></p><h2>Forwarded and identity headers</h2><table><thead><tr><th>Header</th>"
+                              "<th>Value</th></tr></thead><tbody>";
+    static const char tail[] = "</tbody></table><p class=\"note\">Headers beginning with X-Customer-, X-Auth-, "
+                               "X-Journey- or X-Identity- are set only by the gateway; a client's own copies are "
+                               "removed.</p></main></body></html>\n";
+    h2o_iovec_t page = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(head)),
+                                  html_escape(&req->pool, req->method.base, req->method.len),
+                                  h2o_iovec_init(H2O_STRLIT(" ")), html_escape(&req->pool, req->path.base, req->path.len),
+                                  h2o_iovec_init(H2O_STRLIT(mid)));
+    (void)self;
+    for (size_t i = 0; i < req->headers.size; ++i) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (h->name->len < 2 || (h->name->base[0] != 'x' && h->name->base[0] != 'X'))
+            continue;
+        page = h2o_concat(&req->pool, page, h2o_iovec_init(H2O_STRLIT("<tr><td>")),
+                          html_escape(&req->pool, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len),
+                          h2o_iovec_init(H2O_STRLIT("</td><td>")), html_escape(&req->pool, h->value.base, h->value.len),
+                          h2o_iovec_init(H2O_STRLIT("</td></tr>")));
+    }
+    page = h2o_concat(&req->pool, page, h2o_iovec_init(H2O_STRLIT(tail)));
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/html; charset=utf-8"));
+    h2o_send_inline(req, page.base, page.len);
+    return 0;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void on_conn_close(void *data)
+{
+    (void)data;
+    atomic_fetch_sub_explicit(&srv.connections, 1, memory_order_relaxed);
+    gw_metrics_connections_add(-1);
+}
+
+static void preread_free(struct preread *pr)
+{
+    if (h2o_timeout_is_linked(&pr->timeout))
+        h2o_timeout_unlink(&pr->timeout);
+    free(pr);
+}
+
+static void on_reject_written(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    h2o_socket_close(sock);
+}
+
+static void preread_reject(struct preread *pr, int status)
+{
+    /* the connection has not reached h2o yet, so the answer is a fixed, complete response */
+    static h2o_iovec_t r431 = {H2O_STRLIT("HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                          "Content-Type: application/json\r\nConnection: close\r\n"
+                                          "Content-Length: 85\r\n\r\n"
+                                          "{\"error\":\"headers_too_large\",\"error_description\":\"too many or too "
+                                          "large request headers\"}")};
+    static h2o_iovec_t r414 = {H2O_STRLIT("HTTP/1.1 414 URI Too Long\r\n"
+                                          "Content-Type: application/json\r\nConnection: close\r\n"
+                                          "Content-Length: 70\r\n\r\n"
+                                          "{\"error\":\"uri_too_long\",\"error_description\":\"the request line is too "
+                                          "long\"}")};
+    h2o_socket_t *sock = pr->sock;
+    struct thread *th = pr->listener->thread;
+
+    gw_metrics_count(th->metrics, GW_CTR_HEADER_REJECTED);
+    preread_free(pr);
+    sock->data = NULL;
+    h2o_socket_read_stop(sock);
+    h2o_socket_write(sock, status == 414 ? &r414 : &r431, 1, on_reject_written);
+}
+
+static void preread_handoff(struct preread *pr)
+{
+    h2o_socket_t *sock = pr->sock;
+    struct listener *l = pr->listener;
+    struct timeval connected_at = pr->connected_at;
+
+    preread_free(pr);
+    sock->data = NULL;
+    h2o_socket_read_stop(sock);
+    h2o_http1_accept(&l->accept_ctx, sock, connected_at);
+}
+
+/*
+ * Counts header lines of the first request head as it arrives (resuming where the
+ * last read stopped), so a head over the limits is answered 431 before h2o parses
+ * it: h2o's own parser would answer 400 past 100 lines and buffers up to ~400 KB.
+ */
+static void on_preread(h2o_socket_t *sock, const char *err)
+{
+    struct preread *pr = sock->data;
+    const gw_config_t *cfg = pr->listener->thread->holder->cfg;
+    const char *buf = sock->input->bytes;
+    size_t len = sock->input->size;
+
+    if (err != NULL) {
+        preread_free(pr);
+        h2o_socket_close(sock);
+        return;
+    }
+    for (size_t i = pr->scanned; i < len; ++i) {
+        if (buf[i] != '\n') {
+            if (buf[i] != '\r')
+                pr->last_was_newline = 0;
+            continue;
+        }
+        if (pr->last_was_newline && pr->lines > 0) {
+            /* end of head: lines counted the request line plus each header line */
+            if (pr->lines - 1 > cfg->limits.max_header_count || i + 1 > cfg->limits.max_header_bytes + REQUEST_LINE_MAX)
+                preread_reject(pr, 431);
+            else
+                preread_handoff(pr);
+            return;
+        }
+        if (pr->lines == 0 && i > REQUEST_LINE_MAX) {
+            preread_reject(pr, 414);
+            return;
+        }
+        if (i > 0 || pr->lines > 0)
+            ++pr->lines;
+        pr->last_was_newline = 1;
+        if (pr->lines - 1 > cfg->limits.max_header_count) {
+            preread_reject(pr, 431);
+            return;
+        }
+    }
+    pr->scanned = len;
+    if (pr->lines == 0 && len > REQUEST_LINE_MAX) {
+        preread_reject(pr, 414);
+        return;
+    }
+    if (len > cfg->limits.max_header_bytes + REQUEST_LINE_MAX)
+        preread_reject(pr, 431);
+}
+
+static void on_preread_timeout(h2o_timeout_entry_t *entry)
+{
+    struct preread *pr = (struct preread *)entry;
+    h2o_socket_t *sock = pr->sock;
+
+    /* slow or silent client: close without an answer, as h2o does for its own timeouts */
+    gw_metrics_count(pr->listener->thread->metrics, GW_CTR_HEADER_TIMEOUT);
+    free(pr);
+    sock->data = NULL;
+    h2o_socket_close(sock);
+}
+
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+    struct preread *pr = sock->data;
+
+    if (err != NULL) {
+        preread_free(pr);
+        h2o_socket_close(sock);
+        return;
+    }
+    h2o_socket_read_start(sock, on_preread);
+    if (sock->input->size != 0)
+        on_preread(sock, NULL);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct listener *l = listener->data;
+    struct thread *th = l->thread;
+    h2o_socket_t *sock;
+    long n;
+
+    if (err != NULL)
+        return;
+    if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+        return;
+    if (th->holder == NULL || atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation)
+        thread_refresh_config(th);
+    n = atomic_fetch_add_explicit(&srv.connections, 1, memory_order_relaxed) + 1;
+    gw_metrics_connections_add(1);
+    sock->on_close.cb = on_conn_close;
+    sock->on_close.data = th;
+    if (n > (long)th->holder->cfg->limits.max_connections) {
+        gw_metrics_count(th->metrics, GW_CTR_CONN_REJECTED);
+        h2o_socket_close(sock);
+        return;
+    }
+    gw_metrics_count(th->metrics, GW_CTR_CONN_ACCEPTED);
+    if (l->kind != LISTENER_PUBLIC) {
+        h2o_accept(&l->accept_ctx, sock);
+        return;
+    }
+    struct preread *pr = calloc(1, sizeof(*pr));
+    if (pr == NULL) {
+        h2o_socket_close(sock);
+        return;
+    }
+    pr->timeout.cb = on_preread_timeout;
+    pr->sock = sock;
+    pr->listener = l;
+    pr->connected_at = *h2o_get_timestamp(&th->ctx, NULL, NULL);
+    sock->data = pr;
+    h2o_timeout_link(th->loop, &th->preread_timeout, &pr->timeout);
+    if (l->ssl_ctx != NULL)
+        h2o_socket_ssl_handshake(sock, l->ssl_ctx, NULL, on_handshake);
+    else
+        h2o_socket_read_start(sock, on_preread);
+}
+
+/* ------------------------------------------------------------ listeners */
+
+static int open_listen_fd(const char *address, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int fd, on = 1;
+
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+        sslen = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, address, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+        sslen = sizeof(struct sockaddr_in6);
+    } else {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 || bind(fd, (struct sockaddr *)&ss, sslen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static SSL_CTX *create_server_ssl(const gw_listen_t *l, unsigned index)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    unsigned char sid_ctx[16];
+
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* distinct per listener, so sessions never resume across listeners (h2o's CVE-2023-41337 lesson) */
+    int n = snprintf((char *)sid_ctx, sizeof(sid_ctx), "jg-listen-%u", index);
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, (unsigned)(n > 0 && n < (int)sizeof(sid_ctx) ? n : 0));
+    if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, l->tls_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+        GW_LOG_ERR(MODULE, "listen %s:%u: cannot load TLS certificate or key: %s", l->address, l->port, buf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* no ALPN callback: "h2" is never negotiated (shared/H2O.md) */
+    return ctx;
+}
+
+static int add_listener(struct thread *th, int fd, listener_kind_t kind, SSL_CTX *ssl, h2o_globalconf_t *hosts_from)
+{
+    struct listener *l = &th->listeners[th->num_listeners++];
+
+    l->thread = th;
+    l->kind = kind;
+    l->ssl_ctx = ssl;
+    l->accept_ctx.ctx = &th->ctx;
+    l->accept_ctx.hosts = hosts_from->hosts;
+    l->accept_ctx.ssl_ctx = kind == LISTENER_PUBLIC ? NULL : ssl; /* public TLS is done by on_accept itself */
+    l->sock = h2o_evloop_socket_create(th->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->sock->data = l;
+    h2o_socket_read_start(l->sock, on_accept);
+    return 0;
+}
+
+static void close_listeners(struct thread *th)
+{
+    for (size_t i = 0; i < th->num_listeners; ++i) {
+        if (th->listeners[i].sock != NULL) {
+            h2o_socket_read_stop(th->listeners[i].sock);
+            h2o_socket_close(th->listeners[i].sock);
+            th->listeners[i].sock = NULL;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- threads */
+
+static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        free(msg);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    struct thread *th = arg;
+    uint64_t drain_deadline = 0;
+
+    while (1) {
+        h2o_evloop_run(th->loop, th->draining ? 50 : INT32_MAX);
+        if (atomic_load(&srv.draining) && !th->draining) {
+            th->draining = 1;
+            close_listeners(th);
+            h2o_context_request_shutdown(&th->ctx);
+            drain_deadline = now_us() + (uint64_t)th->holder->cfg->limits.drain_timeout_ms * 1000;
+        }
+        if (th->draining && (th->inflight == 0 || now_us() >= drain_deadline))
+            break;
+    }
+    if (th->inflight != 0)
+        GW_LOG_WARNING(MODULE, "thread %u: drain timeout with %zu requests in flight", th->index, th->inflight);
+    access_log_flush(th);
+    return NULL;
+}
+
+static void wake_threads(void)
+{
+    for (unsigned i = 0; i < srv.num_threads; ++i) {
+        h2o_multithread_message_t *msg = calloc(1, sizeof(*msg));
+        if (msg != NULL)
+            h2o_multithread_send_message(&srv.threads[i].wakeup, msg);
+    }
+}
+
+/* -------------------------------------------------------------- reloading */
+
+static int same_listeners(const gw_config_t *a, const gw_config_t *b)
+{
+    if (a->num_listens != b->num_listens || a->threads != b->threads || a->has_admin != b->has_admin)
+        return 0;
+    for (size_t i = 0; i < a->num_listens; ++i) {
+        const gw_listen_t *x = &a->listens[i], *y = &b->listens[i];
+        if (x->port != y->port || strcmp(x->address, y->address) != 0 || (x->tls_cert == NULL) != (y->tls_cert == NULL))
+            return 0;
+    }
+    if (a->has_admin && (a->admin_listen.port != b->admin_listen.port ||
+                         strcmp(a->admin_listen.address, b->admin_listen.address) != 0))
+        return 0;
+    return 1;
+}
+
+static uint64_t max_body(const gw_config_t *cfg)
+{
+    uint64_t m = cfg->limits.max_body_bytes;
+    for (size_t i = 0; i < cfg->num_routes; ++i)
+        if (cfg->routes[i].max_body_bytes > m)
+            m = cfg->routes[i].max_body_bytes;
+    return m;
+}
+
+static int open_access_log(const gw_config_t *cfg)
+{
+    if (cfg->access_log == NULL)
+        return -1;
+    if (strcmp(cfg->access_log, "-") == 0)
+        return dup(STDOUT_FILENO);
+    return open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+static void reload(void)
+{
+    gw_config_errors_t errs = {NULL, 0};
+    gw_config_t *next = NULL, *old;
+    gw_metrics_thread_t *m = gw_metrics_thread(0);
+
+    if (srv.config_path == NULL) {
+        GW_LOG_INF(MODULE, "SIGHUP: the demo has no configuration file to reload");
+        return;
+    }
+    if (gw_config_load(srv.config_path, &next, &errs) != GW_OK) {
+        for (size_t i = 0; i < errs.count; ++i)
+            GW_LOG_ERR(MODULE, "reload refused: %s", errs.msgs[i]);
+        GW_LOG_ERR(MODULE, "reload refused: %zu error(s); the running configuration keeps serving", errs.count);
+        gw_config_errors_clear(&errs);
+        gw_metrics_count(m, GW_CTR_RELOAD_FAILED);
+        return;
+    }
+    gw_config_errors_clear(&errs);
+    if (!same_listeners(srv.cfg, next))
+        GW_LOG_WARNING(MODULE, "reload: listen, threads and admin.listen changes take effect only after a restart");
+    if (max_body(next) > srv.start_body_cap)
+        GW_LOG_WARNING(MODULE, "reload: a larger max_body_size than at start takes effect only after a restart");
+    /* reopen the access log (log rotation); dup2 swaps the file behind the same descriptor atomically */
+    {
+        int fd = open_access_log(next), cur = atomic_load(&srv.access_log_fd);
+        if (fd >= 0 && cur >= 0) {
+            dup2(fd, cur);
+            close(fd);
+        } else if (fd >= 0) {
+            close(fd); /* turning the access log on needs a restart */
+        }
+    }
+    pthread_mutex_lock(&srv.cfg_lock);
+    old = srv.cfg;
+    srv.cfg = next;
+    atomic_fetch_add(&srv.generation, 1);
+    pthread_mutex_unlock(&srv.cfg_lock);
+    gw_config_unref(old);
+    gw_metrics_count(m, GW_CTR_RELOAD_OK);
+    GW_LOG_INF(MODULE, "configuration reloaded from %s: %zu routes, %zu upstreams", srv.config_path, next->num_routes,
+               next->num_upstreams);
+}
+
+/* ------------------------------------------------------------------- run */
+
+static void setup_globalconf(h2o_globalconf_t *conf, const gw_config_t *cfg, int (*on_req_cb)(h2o_handler_t *, h2o_req_t *),
+                             int with_proxy_parts)
+{
+    h2o_hostconf_t *host;
+    h2o_pathconf_t *path;
+    h2o_handler_t *handler;
+
+    h2o_config_init(conf);
+    conf->server_name = h2o_iovec_init(H2O_STRLIT("journeygate"));
+    conf->http1.upgrade_to_http2 = 0;
+    conf->http1.req_timeout = cfg->limits.idle_timeout_ms;
+    conf->max_request_entity_size = srv.start_body_cap;
+    conf->proxy.emit_x_forwarded_headers = 0;
+    conf->proxy.emit_via_header = 0;
+    host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    path = h2o_config_register_path(host, "/", 0);
+    path->error_log.emit_request_errors = 0;
+    handler = h2o_create_handler(path, sizeof(*handler));
+    handler->on_req = on_req_cb;
+    if (with_proxy_parts) {
+        h2o_filter_t *filter = h2o_create_filter(path, sizeof(*filter));
+        h2o_logger_t *logger = h2o_create_logger(path, sizeof(*logger));
+        filter->on_setup_ostream = on_setup_ostream;
+        logger->log_access = on_log_access;
+    }
+}
+
+static SSL_CTX *create_upstream_ssl(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_default_verify_paths(ctx);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
+gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
+{
+    sigset_t sigs;
+    int sig, fd;
+    unsigned t;
+    gw_status_t st = GW_OK;
+
+    srv.cfg = cfg;
+    srv.config_path = opts->config_path;
+    srv.demo_port = opts->demo_upstream_port;
+    srv.num_threads = cfg->threads != 0 ? cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    if (srv.num_threads == 0 || srv.num_threads > GW_METRICS_MAX_THREADS)
+        srv.num_threads = 1;
+    srv.start_body_cap = max_body(cfg);
+    atomic_init(&srv.access_log_fd, open_access_log(cfg));
+    if (cfg->access_log != NULL && atomic_load(&srv.access_log_fd) < 0)
+        GW_LOG_ERR(MODULE, "access_log: cannot open %s: %s; continuing without an access log", cfg->access_log,
+                   strerror(errno));
+
+    /* signals are taken by sigwait() in this thread; workers inherit the mask */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    setup_globalconf(&srv.conf, cfg, on_req, 1);
+    setup_globalconf(&srv.admin_conf, cfg, on_admin_req, 0);
+    setup_globalconf(&srv.demo_conf, cfg, on_demo_req, 0);
+
+    if ((srv.upstream_ssl = create_upstream_ssl()) == NULL)
+        return GW_EIO;
+    srv.listen_ssl = calloc(cfg->num_listens, sizeof(*srv.listen_ssl));
+    for (size_t i = 0; i < cfg->num_listens; ++i)
+        if (cfg->listens[i].tls_cert != NULL && (srv.listen_ssl[i] = create_server_ssl(&cfg->listens[i], (unsigned)i)) == NULL)
+            return GW_EIO;
+
+    srv.threads = calloc(srv.num_threads, sizeof(*srv.threads));
+    for (t = 0; t < srv.num_threads; ++t) {
+        struct thread *th = &srv.threads[t];
+        uint8_t rnd[8];
+
+        th->index = t;
+        th->loop = h2o_evloop_create();
+        h2o_context_init(&th->ctx, th->loop, &srv.conf);
+        h2o_multithread_register_receiver(th->ctx.queue, &th->wakeup, on_wakeup);
+        h2o_timeout_init(th->loop, &th->preread_timeout, cfg->limits.header_timeout_ms);
+        h2o_timeout_init(th->loop, &th->log_timeout, ACCESS_LOG_FLUSH_MS);
+        th->log_flush.cb = on_log_flush_timer;
+        th->logbuf = malloc(ACCESS_LOG_BUF);
+        th->metrics = gw_metrics_thread(t);
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+            return GW_EIO;
+        memcpy(&th->reqid_prefix, rnd, sizeof(rnd));
+        thread_refresh_config(th);
+        th->listeners = calloc(cfg->num_listens + 2, sizeof(*th->listeners));
+        for (size_t i = 0; i < cfg->num_listens; ++i) {
+            if ((fd = open_listen_fd(cfg->listens[i].address, cfg->listens[i].port)) == -1) {
+                GW_LOG_ERR(MODULE, "listen[%zu] %s:%u: %s", i, cfg->listens[i].address, cfg->listens[i].port,
+                           strerror(errno));
+                return GW_EIO;
+            }
+            add_listener(th, fd, LISTENER_PUBLIC, srv.listen_ssl[i], &srv.conf);
+        }
+        if (t == 0 && cfg->has_admin) {
+            if ((fd = open_listen_fd(cfg->admin_listen.address, cfg->admin_listen.port)) == -1) {
+                GW_LOG_ERR(MODULE, "admin.listen %s:%u: %s", cfg->admin_listen.address, cfg->admin_listen.port,
+                           strerror(errno));
+                return GW_EIO;
+            }
+            add_listener(th, fd, LISTENER_ADMIN, NULL, &srv.admin_conf);
+        }
+        if (t == 0 && srv.demo_port > 0) {
+            if ((fd = open_listen_fd("127.0.0.1", (uint16_t)srv.demo_port)) == -1) {
+                GW_LOG_ERR(MODULE, "demo upstream 127.0.0.1:%d: %s", srv.demo_port, strerror(errno));
+                return GW_EIO;
+            }
+            add_listener(th, fd, LISTENER_DEMO, NULL, &srv.demo_conf);
+        }
+    }
+    for (size_t i = 0; i < cfg->num_listens; ++i)
+        GW_LOG_INF(MODULE, "listening on %s://%s:%u", cfg->listens[i].tls_cert != NULL ? "https" : "http",
+                   cfg->listens[i].address, cfg->listens[i].port);
+    if (cfg->has_admin)
+        GW_LOG_INF(MODULE, "admin (metrics) on http://%s:%u", cfg->admin_listen.address, cfg->admin_listen.port);
+    GW_LOG_INF(MODULE, "serving with %u event-loop threads, %zu routes", srv.num_threads, cfg->num_routes);
+
+    for (t = 0; t < srv.num_threads; ++t)
+        h2o_multithread_create_thread(&srv.threads[t].tid, NULL, thread_main, &srv.threads[t]);
+
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload();
+            continue;
+        }
+        GW_LOG_INF(MODULE, "%s: draining in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        atomic_store(&srv.draining, 1);
+        wake_threads();
+        break;
+    }
+    for (t = 0; t < srv.num_threads; ++t)
+        pthread_join(srv.threads[t].tid, NULL);
+    GW_LOG_INF(MODULE, "stopped");
+    return st;
+}
