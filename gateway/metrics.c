@@ -183,7 +183,7 @@ char *gw_metrics_render(size_t *len)
         for (unsigned c = 0; c < 5; ++c) {
             uint64_t v = SUM(requests[r][c]);
             if (v != 0)
-                tb_printf(&tb, "journeygate_requests_total{route=\"%s\",code=\"%ux\"} %llu\n", names[r], c + 1,
+                tb_printf(&tb, "journeygate_requests_total{route=\"%s\",code=\"%uxx\"} %llu\n", names[r], c + 1,
                           (unsigned long long)v);
         }
     tb_printf(&tb, "# HELP journeygate_upstream_errors_total Upstream failures, by route and kind.\n"
