@@ -110,7 +110,8 @@ struct gw_req {
     struct cfg_holder *holder;
     const gw_route_t *route; /* NULL when none matched */
     char request_id[33];
-    char client[INET6_ADDRSTRLEN];
+    char peer[INET6_ADDRSTRLEN];   /* the socket's peer address */
+    char client[INET6_ADDRSTRLEN]; /* the client as resolved through trusted proxies */
 };
 
 static struct {
@@ -316,7 +317,7 @@ static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const g
         ++i;
     }
     {
-        h2o_iovec_t peer = h2o_iovec_init(gr->client, strlen(gr->client));
+        h2o_iovec_t peer = h2o_iovec_init(gr->peer, strlen(gr->peer));
         (void)cfg;
         if (trusted && xff.base != NULL)
             xff = h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), peer);
@@ -436,17 +437,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     hex_encode(gr->request_id, th->reqid_prefix);
     hex_encode(gr->request_id + 16, ++th->reqid_counter);
     gr->request_id[32] = '\0';
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, "X-Request-Id",
-                          gr->request_id, 32);
-
     sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     if (sslen != 0) {
         if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, gr->client, sizeof(gr->client));
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, gr->peer, sizeof(gr->peer));
         else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, gr->client, sizeof(gr->client));
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, gr->peer, sizeof(gr->peer));
         trusted = gw_cidr_match(cfg->trusted_proxies, cfg->num_trusted_proxies, (struct sockaddr *)&ss);
     }
+    memcpy(gr->client, gr->peer, sizeof(gr->client));
     resolve_client(req, gr, cfg, trusted);
 
     /* limits h2o does not apply by itself (it refuses only > 100 header lines) */
@@ -516,10 +515,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* h2o's proxy answers every failure 502; a timeout deserves 504 */
+/*
+ * Runs as every response starts (the gateway's own and the proxy's): adds the request id,
+ * and turns h2o's 502 for an upstream timeout into the 504 it is.
+ */
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
+    struct gw_req *gr = get_gw_req(req);
+
     (void)self;
+    if (gr != NULL)
+        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, gr->request_id, 32, 1);
     if (req->res.status == 502) {
         for (size_t i = 0; i < req->error_logs.size; ++i) {
             h2o_iovec_t m = req->error_logs.entries[i].msg;
@@ -1138,6 +1144,7 @@ static void setup_globalconf(h2o_globalconf_t *conf, const gw_config_t *cfg, int
     conf->max_request_entity_size = srv.start_body_cap;
     conf->proxy.emit_x_forwarded_headers = 0;
     conf->proxy.emit_via_header = 0;
+    conf->proxy.preserve_x_forwarded_proto = 1; /* the gateway sets it itself, from what it saw */
     host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     path->error_log.emit_request_errors = 0;

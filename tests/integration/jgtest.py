@@ -1,0 +1,312 @@
+"""Shared harness for journeygate integration tests.
+
+Starts the real binary (JG_BIN) with a generated configuration, and a real
+upstream HTTP server on 127.0.0.1 (Python's http.server, threaded) that echoes
+what it received, streams, stalls, and speaks websocket. Everything binds to
+127.0.0.1 and stops by itself.
+"""
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+JG_BIN = os.environ.get("JG_BIN", os.path.join(os.path.dirname(__file__), "../../build/journeygate"))
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("port %d did not open" % port)
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            return data
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _send_json(self, obj, status=200):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _echo(self):
+        body = self._read_body()
+        self.server.seen.append({"path": self.path, "headers": self.headers.items()})
+        self._send_json({
+            "method": self.command,
+            "path": self.path,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body_len": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "upstream": self.server.name,
+        })
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        q = parse_qs(url.query)
+        last = url.path.rsplit("/", 1)[-1]  # dispatch on the last segment, whatever prefix routed here
+        if last == "slow":
+            time.sleep(int(q.get("ms", ["1000"])[0]) / 1000.0)
+            return self._echo()
+        if last == "silent":
+            time.sleep(30)
+            return
+        if last == "stream":
+            n, gap = int(q.get("n", ["5"])[0]), int(q.get("gap_ms", ["200"])[0]) / 1000.0
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(n):
+                chunk = ("chunk %d\n" % i).encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                time.sleep(gap)
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if last == "ws":
+            return self._websocket()
+        return self._echo()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _echo
+
+    def _websocket(self):
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        while True:
+            frame = ws_read_frame(self.rfile)
+            if frame is None or frame[0] == 0x8:
+                break
+            ws_write_frame(self.wfile, frame[0], b"echo:" + frame[1], mask=False)
+        self.close_connection = True
+
+
+def ws_read_frame(f):
+    head = f.read(2)
+    if len(head) < 2:
+        return None
+    opcode, ln = head[0] & 0x0F, head[1] & 0x7F
+    masked = head[1] & 0x80
+    if ln == 126:
+        ln = struct.unpack("!H", f.read(2))[0]
+    elif ln == 127:
+        ln = struct.unpack("!Q", f.read(8))[0]
+    mask = f.read(4) if masked else None
+    data = f.read(ln)
+    if mask:
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    return opcode, data
+
+
+def ws_write_frame(f, opcode, data, mask=True):
+    head = bytes([0x80 | opcode])
+    ln = len(data)
+    mbit = 0x80 if mask else 0
+    if ln < 126:
+        head += bytes([mbit | ln])
+    elif ln < 65536:
+        head += bytes([mbit | 126]) + struct.pack("!H", ln)
+    else:
+        head += bytes([mbit | 127]) + struct.pack("!Q", ln)
+    if mask:
+        key = os.urandom(4)
+        data = key + bytes(b ^ key[i % 4] for i, b in enumerate(data))
+    f.write(head + data)
+    f.flush()
+
+
+class Upstream:
+    """A real HTTP/1.1 upstream on 127.0.0.1, in a thread."""
+
+    def __init__(self, name="up"):
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), EchoHandler)
+        self.server.daemon_threads = True
+        self.server.name = name
+        self.server.seen = []
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def seen(self):
+        return self.server.seen
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Gateway:
+    """The real journeygate binary with a generated configuration."""
+
+    def __init__(self, config, tmpdir):
+        self.tmpdir = tmpdir
+        self.port = config["listen"][0]["port"]
+        self.config = config
+        self.config_path = os.path.join(tmpdir, "journeygate.json")
+        self.write_config(config)
+        self.stdout = open(os.path.join(tmpdir, "stdout.log"), "wb")
+        self.stderr = open(os.path.join(tmpdir, "stderr.log"), "wb")
+        self.proc = subprocess.Popen([JG_BIN, "serve", "--config", self.config_path],
+                                     stdout=self.stdout, stderr=self.stderr)
+        try:
+            wait_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise AssertionError("gateway did not start: " + self.read_stderr())
+
+    def write_config(self, config):
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=1)
+        os.replace(tmp, self.config_path)
+
+    def read_stderr(self):
+        self.stderr.flush()
+        with open(os.path.join(self.tmpdir, "stderr.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def access_log(self, settle=0.6):
+        time.sleep(settle)  # the access log is flushed every 250 ms
+        with open(os.path.join(self.tmpdir, "stdout.log"), "rb") as f:
+            return [json.loads(line) for line in f.read().splitlines() if line.strip()]
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stdout.close()
+        self.stderr.close()
+        return self.proc.returncode
+
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = self.conn(timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+        finally:
+            c.close()
+
+
+def base_config(upstreams, routes, **extra):
+    port = free_port()
+    cfg = {
+        "listen": [{"address": "127.0.0.1", "port": port}],
+        "public_url": "http://127.0.0.1:%d" % port,
+        "threads": 2,
+        "store": {"path": "/tmp/jg-store-unused"},
+        "upstreams": upstreams,
+        "routes": routes,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def raw_request(port, data, timeout=5.0, read_all=True):
+    """Sends raw bytes and returns what the server answered until it closed (or timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+                if not read_all and b"\r\n\r\n" in out:
+                    break
+        except socket.timeout:
+            pass
+        return out
+
+
+class GatewayTestCase(unittest.TestCase):
+    """Per-class upstream and temp dir; tests start gateways with self.start()."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="jg-it-")
+        self.tmpdir = self._tmp.name
+        self.gateways = []
+        self.upstreams = []
+
+    def tearDown(self):
+        for g in self.gateways:
+            g.stop()
+        for u in self.upstreams:
+            u.stop()
+        self._tmp.cleanup()
+
+    def upstream(self, name="up"):
+        u = Upstream(name)
+        self.upstreams.append(u)
+        return u
+
+    def start(self, config):
+        d = os.path.join(self.tmpdir, "gw%d" % len(self.gateways))
+        os.makedirs(d)
+        g = Gateway(config, d)
+        self.gateways.append(g)
+        return g
