@@ -1,0 +1,230 @@
+"""Integration: operations — reload, drain on SIGTERM, access log, metrics, CLI, demo."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+import urllib.request
+
+from jgtest import JG_BIN, GatewayTestCase, base_config, free_port, wait_port
+
+
+def site_route(upstream="up", name="site"):
+    return [{"name": name, "match": {"path_prefix": "/"}, "upstream": upstream, "auth": "none"}]
+
+
+class ReloadTest(GatewayTestCase):
+    def test_reload_good_then_bad_file(self):
+        a, b = self.upstream("a"), self.upstream("b")
+        cfg = base_config({"a": {"url": a.url}, "b": {"url": b.url}}, site_route("a"))
+        gw = self.start(cfg)
+        status, _, body = gw.request("GET", "/x")
+        self.assertEqual(json.loads(body)["upstream"], "a")
+
+        # a long request in flight across the reload completes
+        results = []
+        t = threading.Thread(target=lambda: results.append(gw.request("GET", "/slow?ms=1500")))
+        t.start()
+        time.sleep(0.3)
+        cfg["routes"] = site_route("b")
+        gw.write_config(cfg)
+        gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if json.loads(gw.request("GET", "/x")[2])["upstream"] == "b":
+                break
+            time.sleep(0.1)
+        self.assertEqual(json.loads(gw.request("GET", "/x")[2])["upstream"], "b")
+        t.join()
+        self.assertEqual(results[0][0], 200)
+        self.assertEqual(json.loads(results[0][2])["upstream"], "a")
+
+        # a broken file is refused, logged, and the running configuration keeps serving
+        with open(gw.config_path, "w") as f:
+            f.write('{"listen": [], "routes": "oops"')
+        gw.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        self.assertIsNone(gw.proc.poll())
+        self.assertEqual(json.loads(gw.request("GET", "/y")[2])["upstream"], "b")
+        self.assertIn("reload refused", gw.read_stderr())
+
+        # a file that parses but does not validate is refused too
+        bad = dict(cfg)
+        bad["routes"] = [{"name": "x", "match": {"path_prefix": "/"}, "upstream": "missing", "auth": "none"}]
+        gw.write_config(bad)
+        gw.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        self.assertEqual(json.loads(gw.request("GET", "/z")[2])["upstream"], "b")
+        self.assertIn('no upstream named \\"missing\\"', gw.read_stderr())
+
+
+class DrainTest(GatewayTestCase):
+    def test_sigterm_drains_in_flight_requests(self):
+        up = self.upstream()
+        gw = self.start(base_config({"up": {"url": up.url}}, site_route()))
+        results = []
+        lock = threading.Lock()
+
+        def call(i):
+            r = gw.request("GET", "/slow?ms=1200&i=%d" % i, timeout=10)
+            with lock:
+                results.append(r[0])
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        time.sleep(0.4)
+        gw.signal(signal.SIGTERM)
+        for t in threads:
+            t.join()
+        code = gw.proc.wait(10)
+        self.assertEqual(code, 0)
+        self.assertEqual(results, [200] * 20)
+        # and after the drain nothing listens any more
+        with self.assertRaises(OSError):
+            gw.request("GET", "/late", timeout=2)
+
+
+class LogAndMetricsTest(GatewayTestCase):
+    def test_access_log_and_metrics(self):
+        up = self.upstream()
+        admin_port = free_port()
+        dead = free_port()
+        gw = self.start(base_config({"up": {"url": up.url}, "dead": {"url": "http://127.0.0.1:%d" % dead}},
+                                    [{"name": "dead", "match": {"path_prefix": "/dead/"}, "upstream": "dead",
+                                      "auth": "none"}] + site_route(),
+                                    admin={"listen": {"address": "127.0.0.1", "port": admin_port}}))
+        status, hdrs, body = gw.request("GET", "/logged?code=SECRETCODE&token=SECRETTOKEN",
+                                        headers={"Cookie": "jg_session=SECRETCOOKIE",
+                                                 "Authorization": "Bearer SECRETBEARER"})
+        self.assertEqual(status, 200)
+        upstream_rid = dict((k.lower(), v) for k, v in json.loads(body)["headers"])["x-request-id"]
+        self.assertEqual(gw.request("GET", "/dead/x")[0], 502)
+        log = gw.access_log()
+        entry = [e for e in log if e["path"] == "/logged"][0]
+        self.assertEqual(entry["request_id"], upstream_rid)
+        self.assertEqual(entry["request_id"], hdrs["x-request-id"])
+        self.assertEqual(entry["status"], 200)
+        self.assertEqual(entry["route"], "site")
+        self.assertEqual(entry["method"], "GET")
+        self.assertEqual(entry["client"], "127.0.0.1")
+        self.assertIsInstance(entry["duration_us"], int)
+        dead_entry = [e for e in log if e["path"] == "/dead/x"][0]
+        self.assertEqual(dead_entry["upstream_error"], "refused")
+        # secrets never reach a log
+        with open(os.path.join(gw.tmpdir, "stdout.log"), "rb") as f:
+            everything = f.read() + gw.read_stderr().encode()
+        for secret in (b"SECRETCODE", b"SECRETTOKEN", b"SECRETCOOKIE", b"SECRETBEARER"):
+            self.assertNotIn(secret, everything)
+
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port, timeout=5) as r:
+            self.assertIn("text/plain", r.headers["Content-Type"])
+            text = r.read().decode()
+        self.assertIn('journeygate_requests_total{route="site",code="2xx"} 1', text)
+        self.assertIn('journeygate_requests_total{route="dead",code="5xx"} 1', text)
+        self.assertIn('journeygate_upstream_errors_total{route="dead",kind="refused"} 1', text)
+        self.assertIn("journeygate_request_duration_seconds_bucket{le=\"+Inf\"}", text)
+        self.assertIn("journeygate_connections_open", text)
+        # the metrics are not on the public listener
+        self.assertEqual(gw.request("GET", "/metrics")[0], 200)  # proxied to the upstream, not ours
+        self.assertNotIn(b"journeygate_requests_total", gw.request("GET", "/metrics")[2])
+
+    def test_access_log_to_file_and_off(self):
+        up = self.upstream()
+        path = os.path.join(self.tmpdir, "access.log")
+        gw = self.start(base_config({"up": {"url": up.url}}, site_route(), access_log=path))
+        gw.request("GET", "/to-file")
+        time.sleep(0.6)
+        with open(path) as f:
+            lines = [json.loads(x) for x in f.read().splitlines()]
+        self.assertEqual(lines[-1]["path"], "/to-file")
+        gw2 = self.start(base_config({"up": {"url": up.url}}, site_route(), access_log=None))
+        gw2.request("GET", "/no-log")
+        self.assertEqual(gw2.access_log(), [])
+
+
+class CheckConfigTest(GatewayTestCase):
+    def run_check(self, cfg_text):
+        path = os.path.join(self.tmpdir, "c.json")
+        with open(path, "w") as f:
+            f.write(cfg_text)
+        p = subprocess.run([JG_BIN, "check-config", "--config", path], capture_output=True, text=True, timeout=10)
+        return p.returncode, p.stdout, p.stderr, path
+
+    def test_valid_file(self):
+        code, out, err, path = self.run_check(json.dumps(base_config({"up": {"url": "http://127.0.0.1:1"}},
+                                                                     site_route())))
+        self.assertEqual(code, 0, err)
+        self.assertIn("ok", out)
+
+    def test_every_error_named_with_file_and_key(self):
+        cfg = base_config({"up": {"url": "gopher://x"}}, site_route() + site_route())
+        cfg["limits"] = {"header_timeout_s": "ten", "max_body_size": "huge"}
+        cfg["extra"] = 1
+        cfg["listen"][0]["tls"] = {"cert": "/nonexistent/cert.pem", "key": "/nonexistent/key.pem"}
+        code, out, err, path = self.run_check(json.dumps(cfg))
+        self.assertEqual(code, 1)
+        lines = err.strip().splitlines()
+        for line in lines:
+            self.assertTrue(line.startswith(path + ": "), line)
+        for want in ("extra: unknown key", "upstreams.up.url: must be an absolute", "routes[1].name: duplicate",
+                     "limits.header_timeout_s: must be a number", "limits.max_body_size: must be a size",
+                     "listen[0].tls.cert: cannot read file /nonexistent/cert.pem",
+                     "listen[0].tls.key: cannot read file /nonexistent/key.pem"):
+            self.assertTrue([x for x in lines if want in x], "missing %r in %s" % (want, err))
+
+    def test_syntax_error_and_missing_file(self):
+        code, _, err, path = self.run_check('{"listen": [')
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith(path + ": line "), err)
+        p = subprocess.run([JG_BIN, "check-config", "--config", "/nonexistent/x.json"], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("/nonexistent/x.json: ", p.stderr)
+
+    def test_secrets_never_printed(self):
+        cfg = base_config({"up": {"url": "http://127.0.0.1:1"}}, site_route())
+        cfg["providers"] = {"google": {"type": "google", "client_id": "id", "client_secret": "TOPSECRETVALUE",
+                                       "issuer": "http://not-allowed.example"}}
+        code, out, err, _ = self.run_check(json.dumps(cfg))
+        self.assertEqual(code, 1)
+        self.assertNotIn("TOPSECRETVALUE", out + err)
+
+    def test_usage_errors(self):
+        for args in (["check-config"], ["serve"], ["bogus"], ["serve", "--config"], ["check-config", "--nope", "x"]):
+            p = subprocess.run([JG_BIN] + args, capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 2, args)
+        for args in (["--version"], ["--help"], ["serve", "--help"], ["demo", "--help"], ["check-config", "--help"]):
+            p = subprocess.run([JG_BIN] + args, capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 0, args)
+            self.assertTrue(p.stdout)
+
+
+class DemoTest(GatewayTestCase):
+    def test_demo_serves_the_builtin_upstream_page(self):
+        port, up_port = free_port(), free_port()
+        env = dict(os.environ, XDG_STATE_HOME=self.tmpdir)
+        p = subprocess.Popen([JG_BIN, "demo", "--port", str(port), "--upstream-port", str(up_port)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            wait_port(port)
+            with urllib.request.urlopen(urllib.request.Request(
+                    "http://127.0.0.1:%d/hello" % port, headers={"X-Customer-Id": "forged"}), timeout=5) as r:
+                page = r.read().decode()
+                self.assertIn("text/html", r.headers["Content-Type"])
+            self.assertIn("Demo upstream", page)
+            self.assertIn("X-Forwarded-For", page)
+            self.assertIn("X-Request-Id", page)
+            self.assertNotIn("forged", page)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            out, _ = p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(("http://127.0.0.1:%d/" % port).encode(), out)
+
+
+if __name__ == "__main__":
+    unittest.main()
