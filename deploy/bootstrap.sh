@@ -14,7 +14,8 @@ LIB_PACKAGES=(libh2o-evloop-dev libh2o-dev libssl-dev libjansson-dev liboauth2-d
               libcjose-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils)
 TEST_PACKAGES=(check libcmocka-dev python3 openssl curl)
 BENCH_DEMO_PACKAGES=(nginx-light wrk)
-E2E_PACKAGES=(chromium)
+# end-to-end browser tests add chromium here when they land (sign-in issue)
+E2E_PACKAGES=()
 # Installed only when no `node` is on PATH (CI machines ship Node 20 already).
 NODE_PACKAGES=(nodejs npm)
 

@@ -129,7 +129,10 @@ static struct {
     SSL_CTX *upstream_ssl;
     atomic_int access_log_fd; /* -1: off */
     uint64_t start_body_cap;
-} srv = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_mutex_t done_lock;
+    pthread_cond_t done_cond;
+    unsigned num_done;
+} srv = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER, .done_lock = PTHREAD_MUTEX_INITIALIZER, .done_cond = PTHREAD_COND_INITIALIZER};
 
 static const char JG_ENV_KEY[] = "journeygate.req";
 
@@ -1037,6 +1040,17 @@ static void *thread_main(void *arg)
     if (th->inflight != 0)
         GW_LOG_WARNING(MODULE, "thread %u: drain timeout with %zu requests in flight", th->index, th->inflight);
     access_log_flush(th);
+    /*
+     * Report done and park: the process exits from the main thread. A parked thread keeps
+     * h2o's per-thread caches (buffers, pools) reachable until exit instead of orphaning
+     * them, and idle keep-alive connections are closed by the kernel at exit.
+     */
+    pthread_mutex_lock(&srv.done_lock);
+    ++srv.num_done;
+    pthread_cond_signal(&srv.done_cond);
+    pthread_mutex_unlock(&srv.done_lock);
+    for (;;)
+        pause();
     return NULL;
 }
 
@@ -1272,8 +1286,10 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         wake_threads();
         break;
     }
-    for (t = 0; t < srv.num_threads; ++t)
-        pthread_join(srv.threads[t].tid, NULL);
+    pthread_mutex_lock(&srv.done_lock);
+    while (srv.num_done < srv.num_threads)
+        pthread_cond_wait(&srv.done_cond, &srv.done_lock);
+    pthread_mutex_unlock(&srv.done_lock);
     GW_LOG_INF(MODULE, "stopped");
     return st;
 }

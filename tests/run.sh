@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, and runs every test
+# (unit, integration) under CTest — once with a normal build and once with
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+#
+# Usage: tests/run.sh             both builds
+#        tests/run.sh --quick     the normal build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+case "${1:-}" in
+    "") ;;
+    --quick) quick=1 ;;
+    *) echo "usage: tests/run.sh [--quick]" >&2; exit 2 ;;
+esac
+
+deploy/bootstrap.sh
+jobs=$(nproc)
+
+run_suite() {
+    local dir=$1; shift
+    cmake -S . -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs"
+    # integration tests start servers; two at a time keeps a 2-core machine responsive
+    (cd "$dir" && ctest --output-on-failure -j2 --timeout 300)
+}
+
+echo "== build and test: RelWithDebInfo =="
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if ((quick == 0)); then
+    echo "== build and test: ASan + UBSan =="
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DJG_SANITIZE=ON
+fi
