@@ -94,7 +94,8 @@ static int check_object(vctx_t *v, json_t *obj, const char *path, const char *co
         verr(v, path, "must be an object");
         return 0;
     }
-    json_object_foreach(obj, key, val) {
+    json_object_foreach(obj, key, val)
+    {
         (void)val;
         if (!key_allowed(key, allowed)) {
             join(sub, sizeof(sub), path, key);
@@ -424,7 +425,8 @@ static json_t *get_str_list(vctx_t *v, json_t *obj, const char *path, const char
         verr(v, sub, "must be a list of strings");
         return NULL;
     }
-    json_array_foreach(arr, i, item) {
+    json_array_foreach(arr, i, item)
+    {
         if (!json_is_string(item) || json_string_length(item) == 0) {
             join_index(isub, sizeof(isub), sub, i);
             verr(v, isub, "must be a non-empty string");
@@ -605,8 +607,8 @@ static int valid_token_chars(const char *s)
 
 static void load_route(vctx_t *v, gw_config_t *cfg, json_t *obj, size_t index)
 {
-    static const char *const keys[] = {"name",   "match", "upstream", "channel",       "touchpoint",
-                                       "stage",  "policy", "auth",    "max_body_size", NULL};
+    static const char *const keys[] = {"name",  "match",  "upstream", "channel",       "touchpoint",
+                                       "stage", "policy", "auth",     "max_body_size", NULL};
     static const char *const match_keys[] = {"host", "path_prefix", NULL};
     static const char *const stages[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy", NULL};
     gw_route_t *r = &cfg->routes[index];
@@ -710,16 +712,29 @@ static void load_route(vctx_t *v, gw_config_t *cfg, json_t *obj, size_t index)
 
 static void load_provider(vctx_t *v, const char *name, json_t *obj)
 {
-    static const char *const oidc_keys[] = {
-        "type",          "client_id",        "client_secret",          "client_secret_file",
-        "client_secret_env", "issuer",       "discovery_url",          "authorization_endpoint",
-        "token_endpoint", "jwks_uri",        "userinfo_endpoint",      "scopes",
-        "mobile_client_ids", "hd",           "token_endpoint_auth",    "insecure_http",
-        "ca_file",       "display_name",     "algorithms",             NULL};
-    static const char *const fb_keys[] = {"type",        "app_id",     "app_secret",    "app_secret_file",
-                                          "app_secret_env", "graph_url", "dialog_url",   "api_version",
-                                          "trust_email", "scopes",     "insecure_http", "ca_file",
-                                          "display_name", NULL};
+    static const char *const oidc_keys[] = {"type",
+                                            "client_id",
+                                            "client_secret",
+                                            "client_secret_file",
+                                            "client_secret_env",
+                                            "issuer",
+                                            "discovery_url",
+                                            "authorization_endpoint",
+                                            "token_endpoint",
+                                            "jwks_uri",
+                                            "userinfo_endpoint",
+                                            "scopes",
+                                            "mobile_client_ids",
+                                            "hd",
+                                            "token_endpoint_auth",
+                                            "insecure_http",
+                                            "ca_file",
+                                            "display_name",
+                                            "algorithms",
+                                            NULL};
+    static const char *const fb_keys[] = {
+        "type",        "app_id",      "app_secret", "app_secret_file", "app_secret_env", "graph_url",    "dialog_url",
+        "api_version", "trust_email", "scopes",     "insecure_http",   "ca_file",        "display_name", NULL};
     char path[256], sub[300];
     const char *type, *s, *url;
     int insecure = 0;
@@ -740,9 +755,9 @@ static void load_provider(vctx_t *v, const char *name, json_t *obj)
     get_str_list(v, obj, path, "scopes");
     join(sub, sizeof(sub), path, "type");
     if (strcmp(type, "google") == 0 || strcmp(type, "oidc") == 0) {
-        static const char *const url_keys[] = {"issuer",         "discovery_url", "authorization_endpoint",
-                                               "token_endpoint", "jwks_uri",      "userinfo_endpoint",
-                                               NULL};
+        static const char *const url_keys[] = {
+            "issuer", "discovery_url", "authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint",
+            NULL};
         check_object(v, obj, path, oidc_keys);
         get_str(v, obj, path, "client_id", 1);
         secret = get_secret(v, obj, path, "client_secret", 1);
@@ -754,8 +769,8 @@ static void load_provider(vctx_t *v, const char *name, json_t *obj)
         json_t *hd = json_object_get(obj, "hd");
         if (hd != NULL && !json_is_string(hd))
             get_str_list(v, obj, path, "hd");
-        if ((s = get_str(v, obj, path, "token_endpoint_auth", 0)) != NULL &&
-            strcmp(s, "client_secret_basic") != 0 && strcmp(s, "client_secret_post") != 0) {
+        if ((s = get_str(v, obj, path, "token_endpoint_auth", 0)) != NULL && strcmp(s, "client_secret_basic") != 0 &&
+            strcmp(s, "client_secret_post") != 0) {
             join(sub, sizeof(sub), path, "token_endpoint_auth");
             verr(v, sub, "must be client_secret_basic or client_secret_post");
         }
@@ -777,9 +792,17 @@ static void load_provider(vctx_t *v, const char *name, json_t *obj)
 static void load_policy(vctx_t *v, const char *name, json_t *obj)
 {
     static const char *const keys[] = {"rules", "description", NULL};
-    static const char *const cond_keys[] = {"signed_in", "providers", "email_domain", "email_verified",
-                                            "hd",        "emails_file", "min_linked_providers", "channels",
-                                            "methods",   "max_session_age_s", NULL};
+    static const char *const cond_keys[] = {"signed_in",
+                                            "providers",
+                                            "email_domain",
+                                            "email_verified",
+                                            "hd",
+                                            "emails_file",
+                                            "min_linked_providers",
+                                            "channels",
+                                            "methods",
+                                            "max_session_age_s",
+                                            NULL};
     char path[256], sub[300], rsub[320], csub[360];
     json_t *rules, *rule, *cond;
     size_t i;
@@ -797,7 +820,8 @@ static void load_policy(vctx_t *v, const char *name, json_t *obj)
         verr(v, sub, "must be a list of {\"allow\": {...}} or {\"deny\": {...}} rules");
         return;
     }
-    json_array_foreach(rules, i, rule) {
+    json_array_foreach(rules, i, rule)
+    {
         join_index(rsub, sizeof(rsub), sub, i);
         if (!json_is_object(rule) || json_object_size(rule) != 1 ||
             ((cond = json_object_get(rule, "allow")) == NULL && (cond = json_object_get(rule, "deny")) == NULL)) {
@@ -845,8 +869,7 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
         static const char *const keys[] = {"cookie_name", "secret_file", "ttl_s", "idle_timeout_s", NULL};
         uint32_t ms;
         if (check_object(v, obj, "session", keys)) {
-            if ((s = get_str(v, obj, "session", "cookie_name", 0)) != NULL &&
-                (!valid_token_chars(s) || strlen(s) > 64))
+            if ((s = get_str(v, obj, "session", "cookie_name", 0)) != NULL && (!valid_token_chars(s) || strlen(s) > 64))
                 verr(v, "session.cookie_name", "must be 1-64 characters of letters, digits, '-', '_' or '.'");
             get_file(v, obj, "session", "secret_file", 0, &s);
             get_duration(v, obj, "session", "ttl_s", 60000, 365U * 86400U * 10U, &ms);
@@ -911,10 +934,10 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
 
 gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **out, gw_config_errors_t *errs)
 {
-    static const char *const top_keys[] = {"listen",  "public_url", "threads",   "access_log", "trusted_proxies",
-                                           "limits",  "store",      "session",   "providers",  "upstreams",
-                                           "routes",  "policies",   "linking",   "audit",      "ingest",
-                                           "admin",   NULL};
+    static const char *const top_keys[] = {"listen", "public_url", "threads", "access_log", "trusted_proxies",
+                                           "limits", "store",      "session", "providers",  "upstreams",
+                                           "routes", "policies",   "linking", "audit",      "ingest",
+                                           "admin",  NULL};
     vctx_t v = {label, errs, 0};
     gw_config_t *cfg;
     json_t *obj, *item;
@@ -941,7 +964,8 @@ gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **ou
     } else {
         cfg->num_listens = json_array_size(obj);
         cfg->listens = calloc(cfg->num_listens, sizeof(*cfg->listens));
-        json_array_foreach(obj, i, item) {
+        json_array_foreach(obj, i, item)
+        {
             join_index(sub, sizeof(sub), "listen", i);
             load_listen(&v, item, sub, &cfg->listens[i]);
             for (size_t j = 0; j < i; ++j)
@@ -965,7 +989,8 @@ gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **ou
     }
     if ((obj = get_str_list(&v, doc, "", "trusted_proxies")) != NULL) {
         cfg->trusted_proxies = calloc(json_array_size(obj) + 1, sizeof(*cfg->trusted_proxies));
-        json_array_foreach(obj, i, item) {
+        json_array_foreach(obj, i, item)
+        {
             if (!json_is_string(item))
                 continue;
             if (gw_cidr_parse(json_string_value(item), &cfg->trusted_proxies[cfg->num_trusted_proxies]) != 0) {

@@ -37,11 +37,11 @@ typedef struct gw_route {
     char *host;        /* lower-case host without port, or NULL for any */
     char *path_prefix; /* normalised */
     size_t path_prefix_len;
-    size_t upstream;   /* index into gw_config_t.upstreams */
+    size_t upstream; /* index into gw_config_t.upstreams */
     char *channel;
-    char *touchpoint;  /* or NULL */
-    char *stage;       /* or NULL */
-    char *policy;      /* or NULL */
+    char *touchpoint; /* or NULL */
+    char *stage;      /* or NULL */
+    char *policy;     /* or NULL */
     gw_auth_t auth;
     uint64_t max_body_bytes;
     unsigned metrics_index; /* stable per route name, see gw_metrics_route_index() */

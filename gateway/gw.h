@@ -15,15 +15,15 @@
 
 typedef enum gw_status {
     GW_OK = 0,
-    GW_EINVAL,     /* bad input: caller or network */
-    GW_ENOTFOUND,  /* normal "not there" result */
-    GW_EDENIED,    /* refused by policy or authentication */
-    GW_ETOOBIG,    /* a size limit was hit */
-    GW_EUPSTREAM,  /* upstream refused or failed */
-    GW_ETIMEOUT,   /* a peer did not answer in time */
-    GW_EIO,        /* local I/O failure (files, sockets) */
-    GW_ENOMEM,     /* allocation failed */
-    GW_EUNAVAIL,   /* temporarily unable to serve */
+    GW_EINVAL,    /* bad input: caller or network */
+    GW_ENOTFOUND, /* normal "not there" result */
+    GW_EDENIED,   /* refused by policy or authentication */
+    GW_ETOOBIG,   /* a size limit was hit */
+    GW_EUPSTREAM, /* upstream refused or failed */
+    GW_ETIMEOUT,  /* a peer did not answer in time */
+    GW_EIO,       /* local I/O failure (files, sockets) */
+    GW_ENOMEM,    /* allocation failed */
+    GW_EUNAVAIL,  /* temporarily unable to serve */
 } gw_status_t;
 
 /** Short stable name of a status ("ok", "invalid", ...). Never NULL. */

@@ -171,7 +171,8 @@ static int cmd_demo(int argc, char **argv)
     if (state != NULL && state[0] != '\0')
         snprintf(store, sizeof(store), "%s/journeygate-demo", state);
     else
-        snprintf(store, sizeof(store), "%s/.local/state/journeygate-demo", getenv("HOME") != NULL ? getenv("HOME") : "/tmp");
+        snprintf(store, sizeof(store), "%s/.local/state/journeygate-demo",
+                 getenv("HOME") != NULL ? getenv("HOME") : "/tmp");
     doc = json_pack("{s:[{s:s, s:i}], s:s, s:i, s:{s:s}, s:{s:{s:s, s:i}}, s:[{s:s, s:{s:s}, s:s, s:s, s:s, s:s}]}",
                     "listen", "address", "127.0.0.1", "port", port, "public_url", public_url, "threads", 1, "store",
                     "path", store, "upstreams", "demo", "url", upstream_url, "timeout_s", 10, "routes", "name", "site",

@@ -215,8 +215,9 @@ char *gw_metrics_render(size_t *len)
                            "# TYPE journeygate_config_reloads_total counter\n");
         tb_printf(&tb, "%s %llu\n", counter_names[c][0], (unsigned long long)SUM(counters[c]));
     }
-    tb_printf(&tb, "# HELP journeygate_connections_open Client connections open now.\n"
-                   "# TYPE journeygate_connections_open gauge\njourneygate_connections_open %ld\n",
+    tb_printf(&tb,
+              "# HELP journeygate_connections_open Client connections open now.\n"
+              "# TYPE journeygate_connections_open gauge\njourneygate_connections_open %ld\n",
               atomic_load(&open_connections));
     if (tb.failed) {
         free(tb.buf);

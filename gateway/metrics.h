@@ -13,7 +13,12 @@
 #define GW_METRICS_MAX_ROUTES 256
 #define GW_METRICS_MAX_THREADS 256
 
-typedef enum gw_upstream_error { GW_UPERR_REFUSED = 0, GW_UPERR_TIMEOUT, GW_UPERR_OTHER, GW_UPERR_COUNT } gw_upstream_error_t;
+typedef enum gw_upstream_error {
+    GW_UPERR_REFUSED = 0,
+    GW_UPERR_TIMEOUT,
+    GW_UPERR_OTHER,
+    GW_UPERR_COUNT
+} gw_upstream_error_t;
 
 typedef enum gw_counter {
     GW_CTR_CONN_ACCEPTED = 0,

@@ -30,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include <h2o.h>
 #include <h2o/http1.h>
 
@@ -132,7 +131,9 @@ static struct {
     pthread_mutex_t done_lock;
     pthread_cond_t done_cond;
     unsigned num_done;
-} srv = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER, .done_lock = PTHREAD_MUTEX_INITIALIZER, .done_cond = PTHREAD_COND_INITIALIZER};
+} srv = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER,
+         .done_lock = PTHREAD_MUTEX_INITIALIZER,
+         .done_cond = PTHREAD_COND_INITIALIZER};
 
 static const char JG_ENV_KEY[] = "journeygate.req";
 
@@ -307,7 +308,8 @@ static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const g
         if (is_forwarded_header(h->name)) {
             if (trusted) {
                 if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-for")))
-                    xff = xff.base == NULL ? h->value : h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), h->value);
+                    xff = xff.base == NULL ? h->value
+                                           : h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), h->value);
                 else if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-proto")))
                     xfp = h->value;
                 else if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-host")))
@@ -626,8 +628,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
                  tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
         line = json_pack("{s:s, s:s, s:s, s:s%, s:s%, s:s, s:i, s:I, s:I}", "ts", ts, "request_id", gr->request_id,
                          "client", gr->client, "method", req->input.method.base, req->input.method.len, "path",
-                         req->input.path.base, path_len, "route", gr->route != NULL ? gr->route->name : "",
-                         "status", status, "bytes", (json_int_t)req->bytes_sent, "duration_us", (json_int_t)dur_us);
+                         req->input.path.base, path_len, "route", gr->route != NULL ? gr->route->name : "", "status",
+                         status, "bytes", (json_int_t)req->bytes_sent, "duration_us", (json_int_t)dur_us);
         if (line != NULL) {
             if (has_uperr)
                 json_object_set_new(line, "upstream_error",
@@ -673,7 +675,8 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/.auth/health"))) {
-        send_json(req, atomic_load(&srv.draining) ? 503 : 200, atomic_load(&srv.draining) ? "Service Unavailable" : "OK",
+        send_json(req, atomic_load(&srv.draining) ? 503 : 200,
+                  atomic_load(&srv.draining) ? "Service Unavailable" : "OK",
                   json_pack("{s:s}", "status", atomic_load(&srv.draining) ? "draining" : "ok"));
         return 0;
     }
@@ -691,12 +694,24 @@ static h2o_iovec_t html_escape(h2o_mem_pool_t *pool, const char *s, size_t len)
     for (size_t i = 0; i < len; ++i) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '&': rep = "&amp;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#x27;"; break;
-        default: *p++ = s[i]; continue;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#x27;";
+            break;
+        default:
+            *p++ = s[i];
+            continue;
         }
         memcpy(p, rep, strlen(rep));
         p += strlen(rep);
@@ -722,10 +737,10 @@ static int on_demo_req(h2o_handler_t *self, h2o_req_t *req)
     static const char tail[] = "</tbody></table><p class=\"note\">Headers beginning with X-Customer-, X-Auth-, "
                                "X-Journey- or X-Identity- are set only by the gateway; a client's own copies are "
                                "removed.</p></main></body></html>\n";
-    h2o_iovec_t page = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(head)),
-                                  html_escape(&req->pool, req->method.base, req->method.len),
-                                  h2o_iovec_init(H2O_STRLIT(" ")), html_escape(&req->pool, req->path.base, req->path.len),
-                                  h2o_iovec_init(H2O_STRLIT(mid)));
+    h2o_iovec_t page =
+        h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(head)),
+                   html_escape(&req->pool, req->method.base, req->method.len), h2o_iovec_init(H2O_STRLIT(" ")),
+                   html_escape(&req->pool, req->path.base, req->path.len), h2o_iovec_init(H2O_STRLIT(mid)));
     (void)self;
     for (size_t i = 0; i < req->headers.size; ++i) {
         const h2o_header_t *h = &req->headers.entries[i];
@@ -948,8 +963,8 @@ static int open_listen_fd(const char *address, uint16_t port)
         return -1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 || bind(fd, (struct sockaddr *)&ss, sslen) != 0 ||
-        listen(fd, SOMAXCONN) != 0) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, SOMAXCONN) != 0) {
         int saved = errno;
         close(fd);
         errno = saved;
@@ -1074,8 +1089,8 @@ static int same_listeners(const gw_config_t *a, const gw_config_t *b)
         if (x->port != y->port || strcmp(x->address, y->address) != 0 || (x->tls_cert == NULL) != (y->tls_cert == NULL))
             return 0;
     }
-    if (a->has_admin && (a->admin_listen.port != b->admin_listen.port ||
-                         strcmp(a->admin_listen.address, b->admin_listen.address) != 0))
+    if (a->has_admin &&
+        (a->admin_listen.port != b->admin_listen.port || strcmp(a->admin_listen.address, b->admin_listen.address) != 0))
         return 0;
     return 1;
 }
@@ -1144,8 +1159,8 @@ static void reload(void)
 
 /* ------------------------------------------------------------------- run */
 
-static void setup_globalconf(h2o_globalconf_t *conf, const gw_config_t *cfg, int (*on_req_cb)(h2o_handler_t *, h2o_req_t *),
-                             int with_proxy_parts)
+static void setup_globalconf(h2o_globalconf_t *conf, const gw_config_t *cfg,
+                             int (*on_req_cb)(h2o_handler_t *, h2o_req_t *), int with_proxy_parts)
 {
     h2o_hostconf_t *host;
     h2o_pathconf_t *path;
@@ -1218,7 +1233,8 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         return GW_EIO;
     srv.listen_ssl = calloc(cfg->num_listens, sizeof(*srv.listen_ssl));
     for (size_t i = 0; i < cfg->num_listens; ++i)
-        if (cfg->listens[i].tls_cert != NULL && (srv.listen_ssl[i] = create_server_ssl(&cfg->listens[i], (unsigned)i)) == NULL)
+        if (cfg->listens[i].tls_cert != NULL &&
+            (srv.listen_ssl[i] = create_server_ssl(&cfg->listens[i], (unsigned)i)) == NULL)
             return GW_EIO;
 
     srv.threads = calloc(srv.num_threads, sizeof(*srv.threads));

@@ -81,6 +81,7 @@ class EchoHandler(BaseHTTPRequestHandler):
             "body_len": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
             "upstream": self.server.name,
+            "client_port": self.client_address[1],
         })
 
     def do_GET(self):

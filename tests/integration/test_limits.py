@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from jgtest import GatewayTestCase, base_config, raw_request
+from jgtest import GatewayTestCase, base_config, free_port, raw_request
 
 
 def site_route():
@@ -147,6 +147,29 @@ class SlowClientTest(GatewayTestCase):
         self.assertLess(max(closed_at), 4.0)
         status, _, _ = gw.request("GET", "/after")
         self.assertEqual(status, 200)
+
+
+class IdleAndListenersTest(GatewayTestCase):
+    def test_idle_keepalive_connection_is_closed(self):
+        up = self.upstream()
+        gw = self.start(base_config({"up": {"url": up.url}}, site_route(), limits={"idle_timeout_s": 1}))
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        s.sendall(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
+        start = time.monotonic()
+        self.assertEqual(s.recv(100), b"")  # closed by the gateway, not by our 5 s timeout
+        self.assertLess(time.monotonic() - start, 3)
+        s.close()
+
+    def test_several_listeners(self):
+        up = self.upstream()
+        cfg = base_config({"up": {"url": up.url}}, site_route())
+        second = free_port()
+        cfg["listen"].append({"address": "127.0.0.1", "port": second})
+        gw = self.start(cfg)
+        self.assertEqual(gw.request("GET", "/first")[0], 200)
+        out = raw_request(second, b"GET /second HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 200"), out[:80])
 
 
 class ConnectionCapTest(GatewayTestCase):

@@ -203,12 +203,15 @@ class ProxyTest(GatewayTestCase):
 
     def test_keepalive_connection_reuse_to_upstream(self):
         c = self.gw.conn()
+        ports = set()
         for i in range(20):
             c.request("GET", "/ka%d" % i)
             r = c.getresponse()
             self.assertEqual(r.status, 200)
-            r.read()
+            ports.add(json.loads(r.read())["client_port"])
         c.close()
+        # one client connection lives on one event loop, whose pool reuses one upstream connection
+        self.assertEqual(len(ports), 1, ports)
 
 
 class TrustedProxyTest(GatewayTestCase):

@@ -11,7 +11,8 @@
 #define BASE_HEAD "\"listen\":[{\"address\":\"127.0.0.1\",\"port\":8080}],\"public_url\":\"http://127.0.0.1:8080\","
 #define BASE_STORE "\"store\":{\"path\":\"/tmp/jg-unit\"},"
 #define BASE_UP "\"upstreams\":{\"shop\":{\"url\":\"http://127.0.0.1:3000\"}},"
-#define BASE_ROUTES "\"routes\":[{\"name\":\"site\",\"match\":{\"path_prefix\":\"/\"},\"upstream\":\"shop\",\"auth\":\"none\"}]"
+#define BASE_ROUTES                                                                                                    \
+    "\"routes\":[{\"name\":\"site\",\"match\":{\"path_prefix\":\"/\"},\"upstream\":\"shop\",\"auth\":\"none\"}]"
 #define VALID "{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES "}"
 
 static char tmpdir[] = "/tmp/jg-unit-XXXXXX";
@@ -101,18 +102,20 @@ static const struct {
      "routes[0].max_body_size: must be a size"},
     {"{" BASE_HEAD BASE_STORE "\"upstreams\":{\"shop\":{\"url\":\"ftp://x\"}}," BASE_ROUTES "}",
      "upstreams.shop.url: must be an absolute http:// or https:// URL"},
-    {"{" BASE_HEAD BASE_STORE "\"upstreams\":{\"shop\":{\"url\":\"http://127.0.0.1:3000\",\"timeout_s\":\"30\"}},"
-     BASE_ROUTES "}",
+    {"{" BASE_HEAD BASE_STORE
+     "\"upstreams\":{\"shop\":{\"url\":\"http://127.0.0.1:3000\",\"timeout_s\":\"30\"}}," BASE_ROUTES "}",
      "upstreams.shop.timeout_s: must be a number of seconds"},
-    {"{" BASE_HEAD BASE_STORE "\"upstreams\":{\"shop\":{\"url\":\"http://127.0.0.1:3000\",\"timeout_s\":0}},"
-     BASE_ROUTES "}",
+    {"{" BASE_HEAD BASE_STORE
+     "\"upstreams\":{\"shop\":{\"url\":\"http://127.0.0.1:3000\",\"timeout_s\":0}}," BASE_ROUTES "}",
      "upstreams.shop.timeout_s: must be between"},
-    {"{\"listen\":[{\"address\":\"localhost\",\"port\":70000}],\"public_url\":\"x\"," BASE_STORE BASE_UP BASE_ROUTES "}",
+    {"{\"listen\":[{\"address\":\"localhost\",\"port\":70000}],\"public_url\":\"x\"," BASE_STORE BASE_UP BASE_ROUTES
+     "}",
      "listen[0].address: must be an IPv4 or IPv6 address"},
     {"{\"listen\":[{\"address\":\"127.0.0.1\",\"port\":70000}],\"public_url\":\"http://a\"," BASE_STORE BASE_UP
-     BASE_ROUTES "}",
+         BASE_ROUTES "}",
      "listen[0].port: must be between 1 and 65535"},
-    {"{\"listen\":[{\"address\":\"127.0.0.1\",\"port\":1,\"tls\":{\"cert\":\"/nonexistent/c.pem\",\"key\":\"/nonexistent/"
+    {"{\"listen\":[{\"address\":\"127.0.0.1\",\"port\":1,\"tls\":{\"cert\":\"/nonexistent/c.pem\",\"key\":\"/"
+     "nonexistent/"
      "k.pem\"}}],\"public_url\":\"http://a\"," BASE_STORE BASE_UP BASE_ROUTES "}",
      "listen[0].tls.cert: cannot read file /nonexistent/c.pem"},
     {"{" BASE_HEAD BASE_UP BASE_ROUTES "}", "store: is required"},
@@ -133,7 +136,8 @@ static const struct {
      "providers.google.client_secret_env: environment variable JG_UNIT_NOT_SET is not set"},
     {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"providers\":{\"fb\":{\"type\":\"myspace\"}}}",
      "providers.fb.type: must be one of google, facebook, oidc"},
-    {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"policies\":{\"p\":{\"rules\":[{\"allow\":{\"signed_in\":\"yes\"}}]}}}",
+    {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES
+     ",\"policies\":{\"p\":{\"rules\":[{\"allow\":{\"signed_in\":\"yes\"}}]}}}",
      "policies.p.rules[0].allow.signed_in: must be true or false"},
     {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"policies\":{\"p\":{\"rules\":[{\"permit\":{}}]}}}",
      "policies.p.rules[0]: must be exactly one of"},
@@ -252,10 +256,20 @@ START_TEST(test_parse_size)
         const char *in;
         int ok;
         uint64_t want;
-    } cases[] = {{"0", 1, 0},           {"512", 1, 512},        {"64KB", 1, 65536},      {"1MB", 1, 1048576},
-                 {"1 MB", 1, 1048576},  {"2gb", 1, 2147483648ULL}, {"1m", 1, 1048576},   {"", 0, 0},
-                 {"MB", 0, 0},          {"-1", 0, 0},           {"1TB", 0, 0},           {"1.5MB", 0, 0},
-                 {"99999999999999999999", 0, 0}, {"18446744073709551615GB", 0, 0}};
+    } cases[] = {{"0", 1, 0},
+                 {"512", 1, 512},
+                 {"64KB", 1, 65536},
+                 {"1MB", 1, 1048576},
+                 {"1 MB", 1, 1048576},
+                 {"2gb", 1, 2147483648ULL},
+                 {"1m", 1, 1048576},
+                 {"", 0, 0},
+                 {"MB", 0, 0},
+                 {"-1", 0, 0},
+                 {"1TB", 0, 0},
+                 {"1.5MB", 0, 0},
+                 {"99999999999999999999", 0, 0},
+                 {"18446744073709551615GB", 0, 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
         uint64_t v = 0;
         int rc = gw_parse_size(cases[i].in, &v);

@@ -110,8 +110,8 @@ START_TEST(test_route_match_order_and_boundaries)
         {NULL, "/admin", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
-        long got = gw_route_match(routes, 5, cases[i].host, cases[i].host ? strlen(cases[i].host) : 0,
-                                  cases[i].path, strlen(cases[i].path));
+        long got = gw_route_match(routes, 5, cases[i].host, cases[i].host ? strlen(cases[i].host) : 0, cases[i].path,
+                                  strlen(cases[i].path));
         ck_assert_msg(got == cases[i].want, "host %s path %s: got %ld want %ld", cases[i].host, cases[i].path, got,
                       cases[i].want);
     }
@@ -129,8 +129,8 @@ END_TEST
 START_TEST(test_route_match_after_normalisation)
 {
     gw_route_t routes[] = {mkroute(NULL, "/admin/"), mkroute(NULL, "/")};
-    static const char *const spellings[] = {"/admin/x", "//admin/x", "/public/../admin/x", "/%61dmin/x",
-                                            "/public/%2e%2e/admin/x", "/./admin/./x"};
+    static const char *const spellings[] = {
+        "/admin/x", "//admin/x", "/public/../admin/x", "/%61dmin/x", "/public/%2e%2e/admin/x", "/./admin/./x"};
     for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); ++i) {
         char *n;
         size_t len;
@@ -145,11 +145,24 @@ static const struct {
     const char *name;
     int reserved;
 } header_cases[] = {
-    {"X-Customer-Id", 1},   {"x-customer-email", 1}, {"X_CUSTOMER_ID", 1},  {"x_customer-id", 1},
-    {"X-Auth-Provider", 1}, {"x_auth_subject", 1},   {"X-Journey-Channel", 1}, {"X-JOURNEY_SESSION", 1},
-    {"X-Identity-Assertion", 1}, {"x_identity_assertion", 1}, {"X-Customer", 0}, {"X-Customers-Id", 0},
-    {"X-Authorization", 0}, {"Authorization", 0},   {"X-Forwarded-For", 0}, {"Cookie", 0},
-    {"X-Auth", 0},          {"", 0},
+    {"X-Customer-Id", 1},
+    {"x-customer-email", 1},
+    {"X_CUSTOMER_ID", 1},
+    {"x_customer-id", 1},
+    {"X-Auth-Provider", 1},
+    {"x_auth_subject", 1},
+    {"X-Journey-Channel", 1},
+    {"X-JOURNEY_SESSION", 1},
+    {"X-Identity-Assertion", 1},
+    {"x_identity_assertion", 1},
+    {"X-Customer", 0},
+    {"X-Customers-Id", 0},
+    {"X-Authorization", 0},
+    {"Authorization", 0},
+    {"X-Forwarded-For", 0},
+    {"Cookie", 0},
+    {"X-Auth", 0},
+    {"", 0},
 };
 
 START_TEST(test_header_is_reserved_table)
