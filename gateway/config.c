@@ -731,10 +731,13 @@ static void load_provider(vctx_t *v, const char *name, json_t *obj)
                                             "ca_file",
                                             "display_name",
                                             "algorithms",
+                                            "http_timeout_s",
+                                            "jwks_min_refresh_s",
                                             NULL};
     static const char *const fb_keys[] = {
-        "type",        "app_id",      "app_secret", "app_secret_file", "app_secret_env", "graph_url",    "dialog_url",
-        "api_version", "trust_email", "scopes",     "insecure_http",   "ca_file",        "display_name", NULL};
+        "type",          "app_id",     "app_secret",   "app_secret_file", "app_secret_env",
+        "graph_url",     "dialog_url", "api_version",  "trust_email",     "scopes",
+        "insecure_http", "ca_file",    "display_name", "http_timeout_s",  NULL};
     char path[256], sub[300];
     const char *type, *s, *url;
     int insecure = 0;
@@ -753,6 +756,12 @@ static void load_provider(vctx_t *v, const char *name, json_t *obj)
     get_file(v, obj, path, "ca_file", 0, &s);
     get_str(v, obj, path, "display_name", 0);
     get_str_list(v, obj, path, "scopes");
+    {
+        uint32_t ms;
+        long long n;
+        get_duration(v, obj, path, "http_timeout_s", 100, 120000, &ms);
+        get_int(v, obj, path, "jwks_min_refresh_s", 0, 86400, &n);
+    }
     join(sub, sizeof(sub), path, "type");
     if (strcmp(type, "google") == 0 || strcmp(type, "oidc") == 0) {
         static const char *const url_keys[] = {

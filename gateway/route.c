@@ -164,3 +164,153 @@ int gw_header_is_reserved(const char *name, size_t len)
     }
     return 0;
 }
+
+int gw_query_param(const char *query, size_t len, const char *name, char **value)
+{
+    size_t name_len = strlen(name), i = 0;
+    int count = 0;
+    const char *found = NULL;
+    size_t found_len = 0;
+
+    while (i < len) {
+        size_t end = i;
+        while (end < len && query[end] != '&')
+            ++end;
+        const char *eq = memchr(query + i, '=', end - i);
+        size_t klen = eq != NULL ? (size_t)(eq - (query + i)) : end - i;
+        if (klen == name_len && memcmp(query + i, name, name_len) == 0) {
+            ++count;
+            found = eq != NULL ? eq + 1 : query + end;
+            found_len = eq != NULL ? (size_t)(query + end - (eq + 1)) : 0;
+        }
+        i = end + 1;
+    }
+    if (count != 1)
+        return count;
+    char *out = malloc(found_len + 1);
+    size_t o = 0;
+    if (out == NULL)
+        return -1;
+    for (size_t k = 0; k < found_len; ++k) {
+        int c = (unsigned char)found[k];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi, lo;
+            if (k + 2 >= found_len) {
+                free(out);
+                return -1;
+            }
+            if ((hi = hexval((unsigned char)found[k + 1])) < 0 || (lo = hexval((unsigned char)found[k + 2])) < 0) {
+                free(out);
+                return -1;
+            }
+            c = hi * 16 + lo;
+            k += 2;
+            if (c == 0) {
+                free(out);
+                return -1;
+            }
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    *value = out;
+    return 1;
+}
+
+int gw_return_to_safe(const char *path)
+{
+    size_t len = strlen(path);
+
+    if (len == 0 || len > 2048 || path[0] != '/' || path[1] == '/' || path[1] == '\\')
+        return 0;
+    for (size_t i = 0; i < len; ++i) {
+        unsigned char c = (unsigned char)path[i];
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            return 0;
+        /* an encoded slash or backslash can turn into "//" or "/\" once a browser decodes it */
+        if (c == '%' && i + 2 < len && path[i + 1] == '2' && (path[i + 2] == 'f' || path[i + 2] == 'F'))
+            return 0;
+        if (c == '%' && i + 2 < len && path[i + 1] == '5' && (path[i + 2] == 'c' || path[i + 2] == 'C'))
+            return 0;
+    }
+    return 1;
+}
+
+int gw_cookie_get(const char *header, size_t len, const char *name, const char **value, size_t *value_len)
+{
+    size_t name_len = strlen(name), i = 0;
+
+    while (i < len) {
+        while (i < len && (header[i] == ' ' || header[i] == ';'))
+            ++i;
+        size_t end = i;
+        while (end < len && header[end] != ';')
+            ++end;
+        const char *eq = memchr(header + i, '=', end - i);
+        if (eq != NULL && (size_t)(eq - (header + i)) == name_len && memcmp(header + i, name, name_len) == 0) {
+            size_t vlen = (size_t)(header + end - (eq + 1));
+            while (vlen > 0 && eq[vlen] == ' ')
+                --vlen;
+            *value = eq + 1;
+            *value_len = vlen;
+            return 1;
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+size_t gw_cookie_strip(const char *header, size_t len, const char *const *names, char *out)
+{
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        while (i < len && (header[i] == ' ' || header[i] == ';'))
+            ++i;
+        size_t end = i;
+        while (end < len && header[end] != ';')
+            ++end;
+        if (end > i) {
+            const char *eq = memchr(header + i, '=', end - i);
+            size_t klen = eq != NULL ? (size_t)(eq - (header + i)) : end - i;
+            int drop = 0;
+            for (const char *const *n = names; *n != NULL; ++n)
+                if (strlen(*n) == klen && memcmp(*n, header + i, klen) == 0)
+                    drop = 1;
+            if (!drop) {
+                if (o > 0) {
+                    out[o++] = ';';
+                    out[o++] = ' ';
+                }
+                memcpy(out + o, header + i, end - i);
+                o += end - i;
+            }
+        }
+        i = end + 1;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+size_t gw_url_encode(const char *in, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; ++i) {
+        unsigned char c = (unsigned char)in[i];
+        if (o + 4 > cap)
+            return 0;
+        if (is_unreserved(c)) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}

@@ -9,6 +9,7 @@
  * h2o_http1_accept); request bodies are fully buffered before handlers run.
  */
 #include "server.h"
+#include "server_int.h"
 #include "metrics.h"
 #include "route.h"
 
@@ -38,80 +39,6 @@
 #define WEBSOCKET_IDLE_MS 600000
 #define ACCESS_LOG_BUF 65536
 #define ACCESS_LOG_FLUSH_MS 250
-
-typedef enum listener_kind { LISTENER_PUBLIC, LISTENER_ADMIN, LISTENER_DEMO } listener_kind_t;
-
-struct thread;
-
-struct listener {
-    struct thread *thread;
-    listener_kind_t kind;
-    SSL_CTX *ssl_ctx; /* NULL for plain HTTP */
-    h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *sock;
-};
-
-/* a config snapshot as one thread uses it; freed when no request of the thread holds it */
-struct cfg_holder {
-    gw_config_t *cfg;
-    size_t num_requests;
-    struct cfg_holder *next;
-};
-
-/* per-thread connection pool and client settings for one upstream definition */
-struct upstream_slot {
-    char *url_str;
-    uint32_t timeout_ms, keepalive_ms;
-    int websocket;
-    h2o_url_t url;
-    h2o_iovec_t base_path; /* upstream path without its trailing '/' */
-    h2o_socketpool_t pool;
-    h2o_timeout_t io_timeout, ws_timeout;
-    h2o_http1client_ctx_t client;
-    struct upstream_slot *next;
-};
-
-/* a connection before h2o sees it: TLS handshake and the first request head */
-struct preread {
-    h2o_timeout_entry_t timeout; /* first: freed with the struct */
-    h2o_socket_t *sock;
-    struct listener *listener;
-    struct timeval connected_at;
-    size_t scanned, lines;
-    int last_was_newline;
-};
-
-struct thread {
-    unsigned index;
-    pthread_t tid;
-    h2o_evloop_t *loop;
-    h2o_context_t ctx;
-    struct listener *listeners;
-    size_t num_listeners;
-    h2o_multithread_receiver_t wakeup;
-    h2o_timeout_t preread_timeout;
-    struct cfg_holder *holder, *old_holders;
-    unsigned generation;
-    struct upstream_slot *upstreams;
-    gw_metrics_thread_t *metrics;
-    uint64_t reqid_prefix, reqid_counter;
-    size_t inflight;
-    int draining;
-    char *logbuf;
-    size_t loglen;
-    h2o_timeout_t log_timeout;
-    h2o_timeout_entry_t log_flush;
-};
-
-/* per-request state, allocated from the request pool */
-struct gw_req {
-    struct thread *thread;
-    struct cfg_holder *holder;
-    const gw_route_t *route; /* NULL when none matched */
-    char request_id[33];
-    char peer[INET6_ADDRSTRLEN];   /* the socket's peer address */
-    char client[INET6_ADDRSTRLEN]; /* the client as resolved through trusted proxies */
-};
 
 static struct {
     pthread_mutex_t cfg_lock;
@@ -152,7 +79,7 @@ static h2o_iovec_t json_body(h2o_mem_pool_t *pool, json_t *obj)
     return out;
 }
 
-static void send_json(h2o_req_t *req, int status, const char *reason, json_t *obj)
+void gw_send_json(h2o_req_t *req, int status, const char *reason, json_t *obj)
 {
     h2o_iovec_t body = json_body(&req->pool, obj);
 
@@ -163,9 +90,9 @@ static void send_json(h2o_req_t *req, int status, const char *reason, json_t *ob
     h2o_send_inline(req, body.base, body.len);
 }
 
-static void send_error_json(h2o_req_t *req, int status, const char *reason, const char *error, const char *desc)
+void gw_send_error_json(h2o_req_t *req, int status, const char *reason, const char *error, const char *desc)
 {
-    send_json(req, status, reason, json_pack("{s:s, s:s}", "error", error, "error_description", desc));
+    gw_send_json(req, status, reason, json_pack("{s:s, s:s}", "error", error, "error_description", desc));
 }
 
 static void hex_encode(char *dst, uint64_t v)
@@ -399,17 +326,16 @@ static int is_tls_conn(h2o_req_t *req)
     return req->input.scheme == &H2O_URL_SCHEME_HTTPS;
 }
 
-static int handle_auth_endpoint(h2o_req_t *req, const char *path, size_t path_len)
+static int handle_auth_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, size_t path_len)
 {
     if (path_len == sizeof("/.auth/health") - 1 && memcmp(path, "/.auth/health", path_len) == 0) {
         if (atomic_load(&srv.draining))
-            send_json(req, 503, "Service Unavailable", json_pack("{s:s}", "status", "draining"));
+            gw_send_json(req, 503, "Service Unavailable", json_pack("{s:s}", "status", "draining"));
         else
-            send_json(req, 200, "OK", json_pack("{s:s}", "status", "ok"));
+            gw_send_json(req, 200, "OK", json_pack("{s:s}", "status", "ok"));
         return 0;
     }
-    send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
-    return 0;
+    return auth_handle_endpoint(req, gr, path, path_len);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -432,6 +358,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     gr = h2o_mem_alloc_pool(&req->pool, sizeof(*gr));
     memset(gr, 0, sizeof(*gr));
     gr->thread = th;
+    gr->is_tls = is_tls_conn(req);
     gr->holder = th->holder;
     ++gr->holder->num_requests;
     ++th->inflight;
@@ -459,44 +386,40 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (req->headers.size > cfg->limits.max_header_count || header_bytes > cfg->limits.max_header_bytes) {
         gw_metrics_count(th->metrics, GW_CTR_HEADER_REJECTED);
         req->http1_is_persistent = 0;
-        send_error_json(req, 431, "Request Header Fields Too Large", "headers_too_large",
-                        "too many or too large request headers");
+        gw_send_error_json(req, 431, "Request Header Fields Too Large", "headers_too_large",
+                           "too many or too large request headers");
         return 0;
     }
 
     path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     norm = h2o_mem_alloc_pool(&req->pool, path_len + 1);
     if (gw_path_normalize_into(req->path.base, path_len, norm, &norm_len) != GW_OK) {
-        send_error_json(req, 400, "Bad Request", "invalid_path", "the request path is not valid");
+        gw_send_error_json(req, 400, "Bad Request", "invalid_path", "the request path is not valid");
         return 0;
     }
 
     if (norm_len >= 7 && memcmp(norm, "/.auth/", 7) == 0)
-        return handle_auth_endpoint(req, norm, norm_len);
+        return handle_auth_endpoint(req, gr, norm, norm_len);
 
     ri = gw_route_match(cfg->routes, cfg->num_routes, req->input.authority.base, req->input.authority.len, norm,
                         norm_len);
     if (ri < 0) {
-        send_error_json(req, 404, "Not Found", "no_route", "no route for this host and path");
+        gw_send_error_json(req, 404, "Not Found", "no_route", "no route for this host and path");
         return 0;
     }
     gr->route = &cfg->routes[ri];
 
     if (req->entity.base != NULL && req->entity.len > gr->route->max_body_bytes) {
         req->http1_is_persistent = 0;
-        send_error_json(req, 413, "Payload Too Large", "body_too_large", "the request body is larger than allowed");
+        gw_send_error_json(req, 413, "Payload Too Large", "body_too_large", "the request body is larger than allowed");
         return 0;
     }
 
-    if (gr->route->auth != GW_AUTH_NONE) {
-        /* sign-in arrives with the login issue; until then a protected route fails closed */
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                       H2O_STRLIT("Bearer realm=\"journeygate\""));
-        send_error_json(req, 401, "Unauthorized", "unauthenticated", "sign-in required");
+    if (gr->route->auth != GW_AUTH_NONE && !auth_check_route(req, gr, gr->route))
         return 0;
-    }
 
     clean_and_forward_headers(req, gr, cfg, trusted, is_tls_conn(req));
+    auth_prepare_upstream(req, gr, gr->route);
 
     {
         const gw_upstream_t *up = &cfg->upstreams[gr->route->upstream];
@@ -505,7 +428,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         h2o_iovec_t dest, query = {NULL, 0};
 
         if (slot == NULL) {
-            send_error_json(req, 502, "Bad Gateway", "upstream_unavailable", "upstream unavailable");
+            gw_send_error_json(req, 502, "Bad Gateway", "upstream_unavailable", "upstream unavailable");
             return 0;
         }
         if (req->query_at != SIZE_MAX)
@@ -649,6 +572,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         }
     }
 
+    json_decref(gr->session);
+    gr->session = NULL;
     holder_release(th, gr->holder);
     --th->inflight;
 }
@@ -675,12 +600,12 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/.auth/health"))) {
-        send_json(req, atomic_load(&srv.draining) ? 503 : 200,
-                  atomic_load(&srv.draining) ? "Service Unavailable" : "OK",
-                  json_pack("{s:s}", "status", atomic_load(&srv.draining) ? "draining" : "ok"));
+        gw_send_json(req, atomic_load(&srv.draining) ? 503 : 200,
+                     atomic_load(&srv.draining) ? "Service Unavailable" : "OK",
+                     json_pack("{s:s}", "status", atomic_load(&srv.draining) ? "draining" : "ok"));
         return 0;
     }
-    send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
+    gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
     return 0;
 }
 
@@ -1231,6 +1156,8 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
 
     if ((srv.upstream_ssl = create_upstream_ssl()) == NULL)
         return GW_EIO;
+    if (auth_init(cfg) != GW_OK)
+        return GW_EIO;
     srv.listen_ssl = calloc(cfg->num_listens, sizeof(*srv.listen_ssl));
     for (size_t i = 0; i < cfg->num_listens; ++i)
         if (cfg->listens[i].tls_cert != NULL &&
@@ -1246,6 +1173,7 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         th->loop = h2o_evloop_create();
         h2o_context_init(&th->ctx, th->loop, &srv.conf);
         h2o_multithread_register_receiver(th->ctx.queue, &th->wakeup, on_wakeup);
+        auth_thread_init(th);
         h2o_timeout_init(th->loop, &th->preread_timeout, cfg->limits.header_timeout_ms);
         h2o_timeout_init(th->loop, &th->log_timeout, ACCESS_LOG_FLUSH_MS);
         th->log_flush.cb = on_log_flush_timer;

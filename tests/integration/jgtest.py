@@ -308,6 +308,8 @@ class GatewayTestCase(unittest.TestCase):
     def start(self, config):
         d = os.path.join(self.tmpdir, "gw%d" % len(self.gateways))
         os.makedirs(d)
+        if config.get("store", {}).get("path") == "/tmp/jg-store-unused":
+            config["store"]["path"] = os.path.join(d, "store")
         g = Gateway(config, d)
         self.gateways.append(g)
         return g

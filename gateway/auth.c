@@ -1,0 +1,1157 @@
+/*
+ * Sign-in: the /.auth/ endpoints, sessions, and what a signed-in request carries
+ * upstream.
+ *
+ * Nothing here blocks an event loop: provider calls and synced store writes are
+ * jobs on the worker pool whose results come back to the request's own loop
+ * through h2o's multithread queue. A request that disappears while its job runs
+ * (client gone) is detached through a guard freed with its memory pool.
+ *
+ * A pending login (state, nonce, PKCE verifier, provider, return_to, expiry)
+ * lives only in an AES-256-GCM sealed cookie; an unauthenticated request never
+ * writes to disk. Session tokens are 256-bit random values; the store keeps only
+ * their SHA-256.
+ */
+#include "crypto.h"
+#include "prov.h"
+#include "route.h"
+#include "server_int.h"
+#include "store.h"
+#include "workers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MODULE "auth"
+#define TOKEN_BYTES 32
+#define TOKEN_CHARS 43 /* base64url of 32 bytes */
+#define PENDING_MAX 3
+#define PENDING_TTL_MS (10 * 60 * 1000)
+#define USED_STATES 16384
+#define TOUCH_EVERY_MS 60000
+#define MAX_TOKEN_BODY 16384
+
+enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH };
+
+struct job_guard;
+
+struct job {
+    h2o_multithread_message_t msg; /* first: the message is the job */
+    struct thread *th;
+    h2o_req_t *req; /* NULL once the request is gone */
+    struct job_guard *guard;
+    enum job_kind kind;
+    prov_t *prov;
+    char *code, *verifier, *nonce, *return_to, *input_token;
+    char channel[32];
+    uint8_t session_hash[32];
+    uint64_t now_ms;
+    /* results */
+    gw_status_t st;
+    const char *reason;
+    char token[TOKEN_CHARS + 1];
+    char customer_id[STORE_ID_LEN + 1];
+    int created;
+};
+
+struct job_guard {
+    struct job *job;
+};
+
+static struct {
+    store_t *store;
+    gw_workers_t *workers;
+    prov_t **provs;
+    size_t num_provs;
+    uint8_t state_key[GW_KEY_LEN], csrf_key[GW_KEY_LEN];
+    char cookie_name[96], login_cookie[96];
+    int secure;
+    uint64_t ttl_ms, idle_ms;
+    pthread_mutex_t used_lock;
+    struct {
+        uint8_t hash[16];
+        uint64_t expires_ms;
+    } used[USED_STATES];
+    size_t used_next;
+} A = {.used_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ pages */
+
+void gw_send_page(h2o_req_t *req, int status, const char *reason, const char *title, const char *message_html)
+{
+    static const char head[] = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
+    static const char style[] =
+        "</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;"
+        "color:#1b1f24;line-height:1.5}a.btn,button{display:block;width:100%;box-sizing:border-box;margin:.5rem 0;"
+        "padding:.7rem 1rem;border:1px solid #8c959f;border-radius:6px;background:#f6f8fa;color:#1b1f24;"
+        "text-decoration:none;font-size:1rem;text-align:center;cursor:pointer}a.btn:focus,button:focus{outline:3px "
+        "solid #0969da}.muted{color:#57606a;font-size:.9rem}</style></head><body><main><h1>";
+    h2o_iovec_t t = h2o_htmlescape(&req->pool, title, strlen(title));
+    h2o_iovec_t page =
+        h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(head)), t, h2o_iovec_init(H2O_STRLIT(style)), t,
+                   h2o_iovec_init(H2O_STRLIT("</h1>")), h2o_iovec_init(message_html, strlen(message_html)),
+                   h2o_iovec_init(H2O_STRLIT("</main></body></html>\n")));
+    req->res.status = status;
+    req->res.reason = reason;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/html; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
+                          H2O_STRLIT("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                     "frame-ancestors 'none'"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-frame-options"), 0, NULL, H2O_STRLIT("DENY"));
+    h2o_send_inline(req, page.base, page.len);
+}
+
+static const char *esc(h2o_req_t *req, const char *s)
+{
+    return h2o_htmlescape(&req->pool, s, strlen(s)).base;
+}
+
+static void refuse_page(h2o_req_t *req, int status, const char *code, const char *text)
+{
+    size_t cap = strlen(text) + strlen(code) + 200;
+    char *msg = h2o_mem_alloc_pool(&req->pool, cap);
+    snprintf(msg, cap,
+             "<p>%s</p><p class=\"muted\">Reason: <code>%s</code></p><p><a class=\"btn\" href=\"/\">Back to the "
+             "start</a></p>",
+             text, code);
+    GW_LOG_INF(MODULE, "sign-in refused: %s", code);
+    gw_send_page(req, status,
+                 status == 401   ? "Unauthorized"
+                 : status == 400 ? "Bad Request"
+                                 : "Error",
+                 "Sign-in did not complete", msg);
+}
+
+/* ------------------------------------------------------------------ cookies */
+
+static void add_cookie(h2o_req_t *req, const char *name, const char *value, long max_age)
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof(buf), "%s=%s; Path=/; Max-Age=%ld; HttpOnly; SameSite=Lax%s", name, value, max_age,
+                     A.secure ? "; Secure" : "");
+    if (n > 0 && (size_t)n < sizeof(buf))
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, h2o_strdup(&req->pool, buf, n).base,
+                       (size_t)n);
+}
+
+/* the value of our cookie `name` in any Cookie header, or NULL */
+static h2o_iovec_t find_cookie(h2o_req_t *req, const char *name)
+{
+    ssize_t cur = -1;
+    while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur)) != -1) {
+        const char *v;
+        size_t vlen;
+        if (gw_cookie_get(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len, name, &v, &vlen))
+            return h2o_iovec_init(v, vlen);
+    }
+    return h2o_iovec_init(NULL, 0);
+}
+
+static json_t *open_pending(h2o_req_t *req)
+{
+    h2o_iovec_t c = find_cookie(req, A.login_cookie);
+    char *plain = NULL;
+    size_t len;
+    json_t *arr;
+
+    if (c.base == NULL || gw_open(A.state_key, c.base, c.len, A.login_cookie, &plain, &len) != GW_OK)
+        return NULL;
+    arr = json_loadb(plain, len, 0, NULL);
+    free(plain);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+static void set_pending(h2o_req_t *req, json_t *arr)
+{
+    char *text, *sealed = NULL;
+
+    if (json_array_size(arr) == 0) {
+        add_cookie(req, A.login_cookie, "", 0);
+        return;
+    }
+    if ((text = json_dumps(arr, JSON_COMPACT)) == NULL)
+        return;
+    if (gw_seal(A.state_key, text, strlen(text), A.login_cookie, &sealed) == GW_OK)
+        add_cookie(req, A.login_cookie, sealed, PENDING_TTL_MS / 1000);
+    free(text);
+    free(sealed);
+}
+
+/* ------------------------------------------------------------------ replay guard */
+
+/* marks a state used; returns 0 when it already was (a replayed callback) */
+static int state_first_use(const char *state, uint64_t expires_ms)
+{
+    uint8_t h[32];
+    uint64_t now = now_ms();
+    int fresh = 1;
+
+    gw_sha256(state, strlen(state), h);
+    pthread_mutex_lock(&A.used_lock);
+    for (size_t i = 0; i < USED_STATES; ++i)
+        if (A.used[i].expires_ms > now && memcmp(A.used[i].hash, h, 16) == 0) {
+            fresh = 0;
+            break;
+        }
+    if (fresh) {
+        memcpy(A.used[A.used_next].hash, h, 16);
+        A.used[A.used_next].expires_ms = expires_ms;
+        A.used_next = (A.used_next + 1) % USED_STATES;
+    }
+    pthread_mutex_unlock(&A.used_lock);
+    return fresh;
+}
+
+/* ------------------------------------------------------------------ sessions */
+
+static int token_well_formed(const char *t, size_t len)
+{
+    if (len != TOKEN_CHARS)
+        return 0;
+    for (size_t i = 0; i < len; ++i)
+        if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') ||
+              t[i] == '-' || t[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/*
+ * The session presented by this request (cookie and/or bearer as allowed), checked for
+ * expiry; NULL when signed out. A malformed or unknown token is simply signed out.
+ */
+static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer, uint8_t hash[32], int *presented)
+{
+    h2o_iovec_t tok = {NULL, 0};
+    const char *kind = NULL;
+    json_t *s = NULL;
+    uint64_t now = now_ms();
+
+    *presented = 0;
+    if (allow_bearer) {
+        ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+        if (cur != -1) {
+            h2o_iovec_t v = req->headers.entries[cur].value;
+            if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer "))) {
+                tok = h2o_iovec_init(v.base + 7, v.len - 7);
+                kind = "bearer";
+                *presented = 1;
+            }
+        }
+    }
+    if (tok.base == NULL && allow_cookie) {
+        tok = find_cookie(req, A.cookie_name);
+        kind = "cookie";
+        *presented = tok.base != NULL;
+    }
+    if (tok.base == NULL || !token_well_formed(tok.base, tok.len))
+        return NULL;
+    gw_sha256(tok.base, tok.len, hash);
+    if (store_session_get(A.store, hash, &s) != GW_OK)
+        return NULL;
+    {
+        const char *k = json_string_value(json_object_get(s, "kind"));
+        json_int_t exp = json_integer_value(json_object_get(s, "expires_ms"));
+        json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
+        json_int_t idle = json_integer_value(json_object_get(s, "idle_timeout_ms"));
+        if (k == NULL || strcmp(k, kind) != 0 || (uint64_t)exp <= now || (idle > 0 && (uint64_t)(seen + idle) <= now)) {
+            json_decref(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static json_t *new_session(const char *customer_id, const prov_identity_t *id, const char *provider, const char *kind,
+                           const char *channel, uint64_t now)
+{
+    char sid[32], csrf[48];
+
+    gw_random_token(sid, sizeof(sid), 16);
+    gw_random_token(csrf, sizeof(csrf), 24);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "sid", sid, "customer_id",
+                     customer_id, "provider", provider, "subject", id->subject, "email", id->email, "email_verified",
+                     id->email_verified, "kind", kind, "channel", channel, "created_ms", (json_int_t)now,
+                     "last_seen_ms", (json_int_t)now, "expires_ms", (json_int_t)(now + A.ttl_ms), "idle_timeout_ms",
+                     (json_int_t)(strcmp(kind, "cookie") == 0 ? A.idle_ms : 0), "csrf", csrf);
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+static void on_guard_dispose(void *p)
+{
+    struct job_guard *g = p;
+    if (g->job != NULL)
+        g->job->req = NULL;
+}
+
+static void job_free(struct job *j)
+{
+    free(j->code);
+    free(j->verifier);
+    free(j->nonce);
+    free(j->return_to);
+    if (j->input_token != NULL)
+        explicit_bzero(j->input_token, strlen(j->input_token));
+    free(j->input_token);
+    explicit_bzero(j->token, sizeof(j->token));
+    free(j);
+}
+
+/* on a worker: the blocking part */
+static void job_run(void *arg)
+{
+    struct job *j = arg;
+    prov_identity_t id;
+    memset(&id, 0, sizeof(id));
+
+    switch (j->kind) {
+    case JOB_LOGIN:
+    case JOB_MOBILE: {
+        store_identity_t sid;
+        uint8_t raw[TOKEN_BYTES], hash[32];
+        json_t *session;
+        j->st = j->kind == JOB_LOGIN ? prov_finish(j->prov, j->code, j->verifier, j->nonce, &id, &j->reason)
+                                     : prov_verify_mobile(j->prov, j->input_token, &id, &j->reason);
+        if (j->st != GW_OK)
+            break;
+        sid = (store_identity_t){prov_name(j->prov), id.subject, id.email, id.email_verified, id.name, id.picture};
+        if ((j->st = store_login(A.store, &sid, j->now_ms, j->customer_id, &j->created)) != GW_OK) {
+            j->reason = "store_unavailable";
+            break;
+        }
+        /* a new token at every sign-in: nothing from before the login is ever reused */
+        if (gw_random_bytes(raw, sizeof(raw)) != GW_OK ||
+            gw_b64url_encode(raw, sizeof(raw), j->token, sizeof(j->token)) != TOKEN_CHARS) {
+            j->st = GW_EIO;
+            j->reason = "random_unavailable";
+            break;
+        }
+        gw_sha256(j->token, TOKEN_CHARS, hash);
+        session = new_session(j->customer_id, &id, prov_name(j->prov), j->kind == JOB_LOGIN ? "cookie" : "bearer",
+                              j->channel, j->now_ms);
+        j->st = session != NULL ? store_session_put(A.store, hash, session) : GW_ENOMEM;
+        json_decref(session);
+        if (j->st != GW_OK)
+            j->reason = "store_unavailable";
+        break;
+    }
+    case JOB_LOGOUT:
+        j->st = store_session_delete(A.store, j->session_hash);
+        break;
+    case JOB_TOUCH: {
+        json_t *s = NULL;
+        if (store_session_get(A.store, j->session_hash, &s) == GW_OK) {
+            json_object_set_new(s, "last_seen_ms", json_integer((json_int_t)j->now_ms));
+            store_session_put(A.store, j->session_hash, s);
+        }
+        json_decref(s);
+        break;
+    }
+    }
+    prov_identity_clear(&id);
+    if (j->th != NULL)
+        h2o_multithread_send_message(&j->th->jobs, &j->msg);
+    else
+        job_free(j);
+}
+
+static struct job *job_new(h2o_req_t *req, struct thread *th, enum job_kind kind)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->th = th;
+    j->kind = kind;
+    j->now_ms = now_ms();
+    if (req != NULL) {
+        j->req = req;
+        j->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*j->guard), on_guard_dispose);
+        j->guard->job = j;
+    }
+    return j;
+}
+
+static int job_submit(h2o_req_t *req, struct job *j)
+{
+    if (gw_workers_submit(A.workers, job_run, j) != GW_OK) {
+        if (j->guard != NULL)
+            j->guard->job = NULL;
+        job_free(j);
+        if (req != NULL)
+            gw_send_error_json(req, 503, "Service Unavailable", "busy", "the gateway is busy; try again");
+        return -1;
+    }
+    return 0;
+}
+
+static int status_for(gw_status_t st)
+{
+    switch (st) {
+    case GW_ETIMEOUT:
+        return 504;
+    case GW_EUPSTREAM:
+        return 502;
+    case GW_EUNAVAIL:
+    case GW_EIO:
+    case GW_ENOMEM:
+        return 503;
+    default:
+        return 401;
+    }
+}
+
+static void complete_login(struct job *j)
+{
+    h2o_req_t *req = j->req;
+
+    if (j->st != GW_OK) {
+        refuse_page(req, status_for(j->st), j->reason != NULL ? j->reason : gw_status_str(j->st),
+                    "The sign-in could not be verified, so no session was created.");
+        return;
+    }
+    GW_LOG_INF(MODULE, "signed in: customer %s via %s%s", j->customer_id, prov_name(j->prov),
+               j->created ? " (new customer)" : "");
+    add_cookie(req, A.cookie_name, j->token, (long)(A.ttl_ms / 1000));
+    h2o_send_redirect(req, 302, "Found", j->return_to, strlen(j->return_to));
+}
+
+static void complete_mobile(struct job *j)
+{
+    if (j->st != GW_OK) {
+        int status = status_for(j->st);
+        if (status == 401)
+            h2o_add_header(&j->req->pool, &j->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer error=\"invalid_token\""));
+        gw_send_error_json(j->req, status, status == 401 ? "Unauthorized" : "Bad Gateway",
+                           status == 401 ? "invalid_token" : "provider_unavailable",
+                           j->reason != NULL ? j->reason : gw_status_str(j->st));
+        return;
+    }
+    gw_send_json(j->req, 200, "OK",
+                 json_pack("{s:s, s:s, s:I, s:s}", "token_type", "Bearer", "access_token", j->token, "expires_in",
+                           (json_int_t)(A.ttl_ms / 1000), "customer_id", j->customer_id));
+}
+
+static void complete_logout(struct job *j)
+{
+    add_cookie(j->req, A.cookie_name, "", 0);
+    if (j->st != GW_OK && j->st != GW_ENOTFOUND) {
+        gw_send_page(j->req, 503, "Service Unavailable", "Sign-out failed", "<p>Please try again.</p>");
+        return;
+    }
+    gw_send_page(j->req, 200, "OK", "Signed out",
+                 "<p>You are signed out. Your session has ended on the server too.</p>"
+                 "<p><a class=\"btn\" href=\"/\">Continue</a></p>");
+}
+
+static void on_jobs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        struct job *j = (struct job *)msg;
+        h2o_linklist_unlink(&msg->link);
+        if (j->req != NULL) {
+            j->guard->job = NULL;
+            switch (j->kind) {
+            case JOB_LOGIN:
+                complete_login(j);
+                break;
+            case JOB_MOBILE:
+                complete_mobile(j);
+                break;
+            case JOB_LOGOUT:
+                complete_logout(j);
+                break;
+            case JOB_TOUCH:
+                break;
+            }
+        }
+        job_free(j);
+    }
+}
+
+/* ------------------------------------------------------------------ init */
+
+static void *refresher_main(void *arg)
+{
+    (void)arg;
+    /* keeps discovery and keys warm, so no request ever waits on a JWKS fetch */
+    for (;;) {
+        int pending = 0;
+        for (size_t i = 0; i < A.num_provs; ++i) {
+            if (!prov_ready(A.provs[i]) && prov_refresh(A.provs[i]) != GW_OK)
+                pending = 1;
+        }
+        sleep(pending ? 2 : 300);
+        if (!pending)
+            for (size_t i = 0; i < A.num_provs; ++i)
+                prov_refresh(A.provs[i]);
+    }
+    return NULL;
+}
+
+static gw_status_t load_or_create_secret(const char *file, int create, uint8_t out[GW_KEY_LEN])
+{
+    char buf[4097];
+    ssize_t n;
+    int fd;
+
+    if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1 && create && errno == ENOENT) {
+        uint8_t raw[32];
+        char hex[65];
+        gw_random_bytes(raw, sizeof(raw));
+        gw_hex(raw, sizeof(raw), hex);
+        hex[64] = '\n';
+        if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1 || write(fd, hex, 65) != 65 ||
+            fsync(fd) != 0) {
+            GW_LOG_ERR(MODULE, "cannot create session secret %s: %s", file, strerror(errno));
+            if (fd != -1)
+                close(fd);
+            return GW_EIO;
+        }
+        close(fd);
+        GW_LOG_INF(MODULE, "generated a new session secret in %s", file);
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd == -1) {
+        GW_LOG_ERR(MODULE, "cannot read session secret %s: %s", file, strerror(errno));
+        return GW_EIO;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        --n;
+    if (n < 16) {
+        GW_LOG_ERR(MODULE, "session secret %s is shorter than 16 bytes", file);
+        return GW_EINVAL;
+    }
+    gw_sha256(buf, (size_t)n, out);
+    explicit_bzero(buf, sizeof(buf));
+    return GW_OK;
+}
+
+gw_status_t auth_init(const gw_config_t *cfg)
+{
+    json_t *session = json_object_get(cfg->doc, "session"), *provs = json_object_get(cfg->doc, "providers"), *pc;
+    const char *cookie = json_string_value(json_object_get(session, "cookie_name"));
+    const char *secret_file = json_string_value(json_object_get(session, "secret_file"));
+    uint8_t master[GW_KEY_LEN];
+    char path[4096], *callback;
+    const char *name;
+    json_t *v;
+    pthread_t tid;
+
+    A.secure = strncmp(cfg->public_url, "https://", 8) == 0;
+    /* __Host-: only this origin, only over TLS, Path=/ (RFC 6265bis) */
+    snprintf(A.cookie_name, sizeof(A.cookie_name), "%s%s", A.secure ? "__Host-" : "",
+             cookie != NULL ? cookie : "jg_session");
+    snprintf(A.login_cookie, sizeof(A.login_cookie), "%sjg_login", A.secure ? "__Host-" : "");
+    A.ttl_ms = 43200000;
+    A.idle_ms = 3600000;
+    if ((v = json_object_get(session, "ttl_s")) != NULL)
+        A.ttl_ms = (uint64_t)(json_number_value(v) * 1000);
+    if ((v = json_object_get(session, "idle_timeout_s")) != NULL)
+        A.idle_ms = (uint64_t)(json_number_value(v) * 1000);
+
+    if (store_open(cfg->store_path, cfg->store_map_size_mb, &A.store) != GW_OK)
+        return GW_EIO;
+    if (secret_file == NULL) {
+        snprintf(path, sizeof(path), "%s/session.key", cfg->store_path);
+        secret_file = path;
+    }
+    if (load_or_create_secret(secret_file, secret_file == path, master) != GW_OK)
+        return GW_EIO;
+    gw_derive_key(master, sizeof(master), "journeygate login state v1", A.state_key);
+    gw_derive_key(master, sizeof(master), "journeygate csrf v1", A.csrf_key);
+    explicit_bzero(master, sizeof(master));
+
+    prov_global_init();
+    A.workers = gw_workers_create(4, 4096);
+    A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
+    json_object_foreach(provs, name, pc)
+    {
+        char *err = NULL;
+        size_t n = strlen(cfg->public_url) + strlen(name) + 32;
+        callback = malloc(n);
+        snprintf(callback, n, "%s%s/.auth/login/%s/callback", cfg->public_url,
+                 cfg->public_url[strlen(cfg->public_url) - 1] == '/' ? "." : "", name);
+        /* public_url may end with '/': "http://h/" + "./auth" would be wrong, so normalise */
+        if (cfg->public_url[strlen(cfg->public_url) - 1] == '/')
+            snprintf(callback, n, "%.*s/.auth/login/%s/callback", (int)strlen(cfg->public_url) - 1, cfg->public_url,
+                     name);
+        if (prov_create(name, pc, callback, &A.provs[A.num_provs], &err) != GW_OK) {
+            GW_LOG_ERR(MODULE, "providers.%s: %s", name, err != NULL ? err : "cannot be created");
+            free(err);
+            free(callback);
+            return GW_EINVAL;
+        }
+        free(callback);
+        ++A.num_provs;
+    }
+    if (A.num_provs > 0 && pthread_create(&tid, NULL, refresher_main, NULL) == 0)
+        pthread_detach(tid);
+    return GW_OK;
+}
+
+void auth_thread_init(struct thread *th)
+{
+    h2o_multithread_register_receiver(th->ctx.queue, &th->jobs, on_jobs);
+}
+
+static prov_t *find_prov(const char *name, size_t len)
+{
+    for (size_t i = 0; i < A.num_provs; ++i)
+        if (strlen(prov_name(A.provs[i])) == len && memcmp(prov_name(A.provs[i]), name, len) == 0)
+            return A.provs[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ endpoints */
+
+static h2o_iovec_t query_of(h2o_req_t *req)
+{
+    if (req->query_at == SIZE_MAX)
+        return h2o_iovec_init("", 0);
+    return h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+}
+
+/* return_to from the query, or "/" when absent or unsafe */
+static char *safe_return_to(h2o_req_t *req)
+{
+    h2o_iovec_t q = query_of(req);
+    char *v = NULL;
+
+    if (gw_query_param(q.base, q.len, "return_to", &v) == 1 && gw_return_to_safe(v))
+        return v;
+    free(v);
+    return strdup("/");
+}
+
+static int login_start(h2o_req_t *req, prov_t *p)
+{
+    char state[TOKEN_CHARS + 1], nonce[TOKEN_CHARS + 1], verifier[TOKEN_CHARS + 1], challenge[TOKEN_CHARS + 1];
+    char *return_to = safe_return_to(req), *hint = NULL, *url = NULL;
+    uint8_t digest[32];
+    h2o_iovec_t q = query_of(req);
+    json_t *pending, *entry;
+    gw_status_t st;
+
+    if (gw_random_token(state, sizeof(state), TOKEN_BYTES) != GW_OK ||
+        gw_random_token(nonce, sizeof(nonce), TOKEN_BYTES) != GW_OK ||
+        gw_random_token(verifier, sizeof(verifier), TOKEN_BYTES) != GW_OK) {
+        free(return_to);
+        h2o_send_error_500(req, "Internal Server Error", "randomness unavailable", 0);
+        return 0;
+    }
+    gw_sha256(verifier, strlen(verifier), digest);
+    gw_b64url_encode(digest, sizeof(digest), challenge, sizeof(challenge));
+    if (gw_query_param(q.base, q.len, "login_hint", &hint) != 1 || strlen(hint) > 256) {
+        free(hint);
+        hint = NULL;
+    }
+    st = prov_authorize_url(p, state, nonce, challenge, hint, &url);
+    free(hint);
+    if (st != GW_OK) {
+        free(return_to);
+        gw_send_page(req, 503, "Service Unavailable", "Sign-in unavailable",
+                     "<p>This sign-in method cannot be reached right now. Please try again in a moment.</p>");
+        return 0;
+    }
+    /* a bounded number of pending logins per browser: the oldest is dropped */
+    if ((pending = open_pending(req)) == NULL)
+        pending = json_array();
+    {
+        uint64_t now = now_ms();
+        for (size_t i = json_array_size(pending); i-- > 0;) {
+            json_int_t e = json_integer_value(json_object_get(json_array_get(pending, i), "e"));
+            if ((uint64_t)e <= now)
+                json_array_remove(pending, i);
+        }
+        while (json_array_size(pending) >= PENDING_MAX)
+            json_array_remove(pending, 0);
+        entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "s", state, "n", nonce, "v", verifier, "p", prov_name(p),
+                          "r", return_to, "e", (json_int_t)(now + PENDING_TTL_MS));
+        json_array_append_new(pending, entry);
+    }
+    set_pending(req, pending);
+    json_decref(pending);
+    free(return_to);
+    h2o_send_redirect(req, 302, "Found", url, strlen(url));
+    free(url);
+    explicit_bzero(verifier, sizeof(verifier));
+    return 0;
+}
+
+static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
+{
+    h2o_iovec_t q = query_of(req);
+    char *code = NULL, *state = NULL, *iss = NULL, *error = NULL;
+    int ncode = gw_query_param(q.base, q.len, "code", &code), nstate = gw_query_param(q.base, q.len, "state", &state);
+    int niss = gw_query_param(q.base, q.len, "iss", &iss), nerror = gw_query_param(q.base, q.len, "error", &error);
+    json_t *pending = NULL, *entry = NULL;
+    size_t i, found = SIZE_MAX;
+    struct job *j;
+
+    if (ncode > 1 || nstate > 1 || niss > 1 || nerror > 1 || ncode < 0 || nstate < 0 || niss < 0 || nerror < 0) {
+        refuse_page(req, 400, "duplicate_parameter", "The sign-in answer was malformed.");
+        goto Exit;
+    }
+    pending = open_pending(req);
+    if (nstate == 1 && pending != NULL) {
+        json_array_foreach(pending, i, entry)
+        {
+            const char *s = json_string_value(json_object_get(entry, "s"));
+            if (s != NULL && strlen(s) == strlen(state) && gw_ct_equal(s, state, strlen(s))) {
+                found = i;
+                break;
+            }
+        }
+    }
+    /* whatever happens next, a state is single use: it leaves the cookie now */
+    if (found != SIZE_MAX) {
+        entry = json_incref(json_array_get(pending, found));
+        json_array_remove(pending, found);
+        set_pending(req, pending);
+    } else {
+        entry = NULL;
+    }
+    if (nerror == 1) {
+        refuse_page(req, 401, "provider_error", "The sign-in was cancelled or refused at the provider.");
+        goto Exit;
+    }
+    if (ncode != 1 || nstate != 1) {
+        refuse_page(req, 400, "missing_parameter", "The sign-in answer was incomplete.");
+        goto Exit;
+    }
+    if (pending == NULL) {
+        refuse_page(req, 400, "state_cookie_missing",
+                    "This browser has no sign-in in progress (cookies may be blocked). Please start again.");
+        goto Exit;
+    }
+    if (entry == NULL) {
+        refuse_page(req, 400, "state_unknown", "This sign-in is unknown or was already used. Please start again.");
+        goto Exit;
+    }
+    if (json_string_value(json_object_get(entry, "p")) == NULL ||
+        strcmp(json_string_value(json_object_get(entry, "p")), prov_name(p)) != 0) {
+        refuse_page(req, 400, "state_foreign", "This sign-in was started with another provider.");
+        goto Exit;
+    }
+    if ((uint64_t)json_integer_value(json_object_get(entry, "e")) <= now_ms()) {
+        refuse_page(req, 400, "state_expired", "This sign-in took too long. Please start again.");
+        goto Exit;
+    }
+    if (!state_first_use(state, (uint64_t)json_integer_value(json_object_get(entry, "e")))) {
+        refuse_page(req, 400, "state_replayed", "This sign-in was already used. Please start again.");
+        goto Exit;
+    }
+    /* RFC 9207: when the provider names itself, it must be the one we sent the browser to */
+    if (niss == 1 && (prov_issuer(p) == NULL || strcmp(iss, prov_issuer(p)) != 0)) {
+        refuse_page(req, 400, "issuer_mismatch", "The sign-in answer came from an unexpected provider.");
+        goto Exit;
+    }
+    if ((j = job_new(req, gr->thread, JOB_LOGIN)) == NULL) {
+        h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        goto Exit;
+    }
+    j->prov = p;
+    j->code = code;
+    code = NULL;
+    j->verifier = strdup(json_string_value(json_object_get(entry, "v")));
+    j->nonce = strdup(json_string_value(json_object_get(entry, "n")));
+    j->return_to = strdup(json_string_value(json_object_get(entry, "r")));
+    snprintf(j->channel, sizeof(j->channel), "%s", "web");
+    job_submit(req, j);
+Exit:
+    json_decref(entry);
+    json_decref(pending);
+    free(code);
+    free(state);
+    free(iss);
+    free(error);
+    return 0;
+}
+
+static int signin_page(h2o_req_t *req)
+{
+    char *return_to = safe_return_to(req), enc[3 * 2048 + 1];
+    h2o_iovec_t html = h2o_iovec_init(H2O_STRLIT("<p>Choose how to sign in.</p>"));
+
+    gw_url_encode(return_to, strlen(return_to), enc, sizeof(enc));
+    for (size_t i = 0; i < A.num_provs; ++i) {
+        const char *name = prov_name(A.provs[i]);
+        size_t cap = strlen(name) + strlen(enc) + 64;
+        char *link = h2o_mem_alloc_pool(&req->pool, cap);
+        snprintf(link, cap, "/.auth/login/%s?return_to=%s", name, enc);
+        html =
+            h2o_concat(&req->pool, html, h2o_iovec_init(H2O_STRLIT("<a class=\"btn\" href=\"")),
+                       h2o_htmlescape(&req->pool, link, strlen(link)), h2o_iovec_init(H2O_STRLIT("\">Continue with ")),
+                       h2o_htmlescape(&req->pool, prov_display_name(A.provs[i]), strlen(prov_display_name(A.provs[i]))),
+                       h2o_iovec_init(H2O_STRLIT("</a>")));
+    }
+    if (A.num_provs == 0)
+        html = h2o_iovec_init(H2O_STRLIT("<p>No sign-in method is configured on this gateway.</p>"));
+    free(return_to);
+    gw_send_page(req, 200, "OK", "Sign in", html.base);
+    return 0;
+}
+
+static int me(h2o_req_t *req)
+{
+    uint8_t hash[32];
+    int presented;
+    json_t *s = lookup_session(req, 1, 1, hash, &presented), *cust = NULL, *out, *ids, *id;
+    size_t i;
+
+    if (s == NULL) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       presented ? "Bearer error=\"invalid_token\"" : "Bearer realm=\"journeygate\"",
+                       presented ? sizeof("Bearer error=\"invalid_token\"") - 1
+                                 : sizeof("Bearer realm=\"journeygate\"") - 1);
+        gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "not signed in");
+        return 0;
+    }
+    if (store_customer_get(A.store, json_string_value(json_object_get(s, "customer_id")), &cust) != GW_OK) {
+        json_decref(s);
+        gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "not signed in");
+        return 0;
+    }
+    ids = json_array();
+    json_array_foreach(json_object_get(cust, "identities"), i, id)
+    {
+        json_array_append_new(ids,
+                              json_pack("{s:O, s:O, s:O?, s:O}", "provider", json_object_get(id, "provider"), "subject",
+                                        json_object_get(id, "subject"), "email", json_object_get(id, "email"),
+                                        "email_verified", json_object_get(id, "email_verified")));
+    }
+    out = json_pack("{s:O, s:o, s:{s:O, s:O, s:O, s:I, s:I}}", "customer_id", json_object_get(cust, "id"), "identities",
+                    ids, "session", "provider", json_object_get(s, "provider"), "kind", json_object_get(s, "kind"),
+                    "channel", json_object_get(s, "channel"), "created",
+                    json_integer_value(json_object_get(s, "created_ms")) / 1000, "expires",
+                    json_integer_value(json_object_get(s, "expires_ms")) / 1000);
+    json_decref(cust);
+    json_decref(s);
+    gw_send_json(req, 200, "OK", out);
+    return 0;
+}
+
+static int logout(h2o_req_t *req, struct gw_req *gr)
+{
+    uint8_t hash[32];
+    int presented;
+    json_t *s = lookup_session(req, 1, 0, hash, &presented);
+    const char *csrf;
+
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+        if (s == NULL) {
+            gw_send_page(req, 200, "OK", "Signed out", "<p>You are not signed in.</p>");
+            return 0;
+        }
+        csrf = json_string_value(json_object_get(s, "csrf"));
+        size_t cap = strlen(csrf) + 300;
+        char *html = h2o_mem_alloc_pool(&req->pool, cap);
+        snprintf(html, cap,
+                 "<p>Sign out of this site on this browser?</p><form method=\"post\" action=\"/.auth/logout\">"
+                 "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><button type=\"submit\">Sign out</button></form>",
+                 esc(req, csrf));
+        json_decref(s);
+        gw_send_page(req, 200, "OK", "Sign out", html);
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_send_error_generic(req, 405, "Method Not Allowed", "method not allowed", 0);
+        return 0;
+    }
+    if (s == NULL) {
+        add_cookie(req, A.cookie_name, "", 0);
+        gw_send_page(req, 200, "OK", "Signed out", "<p>You are not signed in.</p>");
+        return 0;
+    }
+    /* CSRF: the token from the confirmation form, or the X-CSRF-Token header of a script */
+    {
+        char *given = NULL;
+        ssize_t cur = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
+        csrf = json_string_value(json_object_get(s, "csrf"));
+        if (cur != -1)
+            given = h2o_strdup(NULL, req->headers.entries[cur].value.base, req->headers.entries[cur].value.len).base;
+        else if (req->entity.base != NULL && gw_query_param(req->entity.base, req->entity.len, "csrf", &given) != 1) {
+            free(given);
+            given = NULL;
+        }
+        int ok =
+            given != NULL && csrf != NULL && strlen(given) == strlen(csrf) && gw_ct_equal(given, csrf, strlen(csrf));
+        free(given);
+        if (!ok) {
+            json_decref(s);
+            gw_send_page(req, 403, "Forbidden", "Sign-out refused",
+                         "<p>This sign-out request did not come from this site.</p>");
+            return 0;
+        }
+    }
+    json_decref(s);
+    struct job *j = job_new(req, gr->thread, JOB_LOGOUT);
+    if (j == NULL) {
+        h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        return 0;
+    }
+    memcpy(j->session_hash, hash, 32);
+    job_submit(req, j);
+    return 0;
+}
+
+static int token_endpoint(h2o_req_t *req, struct gw_req *gr)
+{
+    json_t *body;
+    json_error_t jerr;
+    const char *provider, *token;
+    prov_t *p;
+    struct job *j;
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use POST");
+        return 0;
+    }
+    if (req->entity.base == NULL || req->entity.len > MAX_TOKEN_BODY ||
+        (body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "the body must be a JSON object");
+        return 0;
+    }
+    provider = json_string_value(json_object_get(body, "provider"));
+    if (provider == NULL || (p = find_prov(provider, strlen(provider))) == NULL) {
+        json_decref(body);
+        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "unknown provider");
+        return 0;
+    }
+    token =
+        json_string_value(json_object_get(body, strcmp(prov_type(p), "facebook") == 0 ? "access_token" : "id_token"));
+    if (token == NULL || token[0] == '\0' || strlen(token) > 8192) {
+        json_decref(body);
+        gw_send_error_json(req, 400, "Bad Request", "invalid_request",
+                           strcmp(prov_type(p), "facebook") == 0 ? "access_token is required" : "id_token is required");
+        return 0;
+    }
+    if ((j = job_new(req, gr->thread, JOB_MOBILE)) == NULL) {
+        json_decref(body);
+        h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        return 0;
+    }
+    j->prov = p;
+    j->input_token = strdup(token);
+    snprintf(j->channel, sizeof(j->channel), "%s", "mobile");
+    json_decref(body);
+    job_submit(req, j);
+    return 0;
+}
+
+int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, size_t path_len)
+{
+    static const char login[] = "/.auth/login/";
+    prov_t *p;
+
+    if (path_len > sizeof(login) - 1 && memcmp(path, login, sizeof(login) - 1) == 0) {
+        const char *name = path + sizeof(login) - 1, *slash = memchr(name, '/', path_len - (sizeof(login) - 1));
+        size_t name_len = slash != NULL ? (size_t)(slash - name) : path_len - (sizeof(login) - 1);
+        if ((p = find_prov(name, name_len)) == NULL) {
+            gw_send_page(req, 404, "Not Found", "Unknown sign-in method", "<p>This sign-in method does not exist.</p>");
+            return 0;
+        }
+        if (slash == NULL)
+            return login_start(req, p);
+        if (strncmp(slash, "/callback", path + path_len - slash) == 0 && (size_t)(path + path_len - slash) == 9)
+            return login_callback(req, gr, p);
+        gw_send_page(req, 404, "Not Found", "Not found", "<p>No such page.</p>");
+        return 0;
+    }
+#define IS(lit) (path_len == sizeof(lit) - 1 && memcmp(path, lit, path_len) == 0)
+    if (IS("/.auth/signin"))
+        return signin_page(req);
+    if (IS("/.auth/me"))
+        return me(req);
+    if (IS("/.auth/logout"))
+        return logout(req, gr);
+    if (IS("/.auth/token"))
+        return token_endpoint(req, gr);
+#undef IS
+    gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ routes */
+
+static int str_in(json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    if (s == NULL)
+        return 0;
+    json_array_foreach(arr, i, v) if (json_is_string(v) && strcasecmp(json_string_value(v), s) == 0) return 1;
+    return 0;
+}
+
+/*
+ * First-match evaluation of a route's policy. Conditions not evaluated yet (they arrive with
+ * the policy engine) make the whole policy deny, so nothing is ever allowed by accident.
+ */
+static int policy_allows(const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req, json_t *s)
+{
+    json_t *pol = json_object_get(json_object_get(cfg->doc, "policies"), route->policy), *rule;
+    size_t i;
+
+    json_array_foreach(json_object_get(pol, "rules"), i, rule)
+    {
+        json_t *cond = json_object_get(rule, "allow");
+        int allow = cond != NULL, match = 1;
+        const char *key;
+        json_t *val;
+        if (cond == NULL)
+            cond = json_object_get(rule, "deny");
+        json_object_foreach(cond, key, val)
+        {
+            if (strcmp(key, "signed_in") == 0) {
+                match &= json_is_true(val) == (s != NULL);
+            } else if (strcmp(key, "providers") == 0) {
+                match &= s != NULL && str_in(val, json_string_value(json_object_get(s, "provider")));
+            } else if (strcmp(key, "email_verified") == 0) {
+                match &= s != NULL && json_is_true(json_object_get(s, "email_verified")) == json_is_true(val);
+            } else if (strcmp(key, "email_domain") == 0) {
+                const char *email = s != NULL ? json_string_value(json_object_get(s, "email")) : NULL;
+                const char *at = email != NULL ? strrchr(email, '@') : NULL;
+                match &= at != NULL && str_in(val, at + 1);
+            } else if (strcmp(key, "methods") == 0) {
+                char m[16];
+                snprintf(m, sizeof(m), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+                match &= str_in(val, m);
+            } else if (strcmp(key, "channels") == 0) {
+                match &= str_in(val, route->channel);
+            } else {
+                return 0;
+            }
+        }
+        if (match)
+            return allow;
+    }
+    return 0;
+}
+
+static int wants_html(h2o_req_t *req)
+{
+    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
+        return 0;
+    if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-requested-with"), -1) != -1)
+        return 0;
+    return cur != -1 && h2o_strstr(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len,
+                                   H2O_STRLIT("text/html")) != SIZE_MAX;
+}
+
+int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
+{
+    uint8_t hash[32];
+    int presented;
+    int allow_cookie = route->auth == GW_AUTH_SESSION || route->auth == GW_AUTH_ANY;
+    int allow_bearer = route->auth == GW_AUTH_BEARER || route->auth == GW_AUTH_ANY;
+    json_t *s = lookup_session(req, allow_cookie, allow_bearer, hash, &presented);
+
+    if (s == NULL) {
+        if (allow_cookie && wants_html(req)) {
+            char enc[3 * 2048 + 1], *loc;
+            size_t plen = req->path.len;
+            if (plen > 2048 || gw_url_encode(req->path.base, plen, enc, sizeof(enc)) == 0)
+                snprintf(enc, sizeof(enc), "%%2F");
+            size_t cap = strlen(enc) + 32;
+            loc = h2o_mem_alloc_pool(&req->pool, cap);
+            snprintf(loc, cap, "/.auth/signin?return_to=%s", enc);
+            h2o_send_redirect(req, 302, "Found", loc, strlen(loc));
+            return 0;
+        }
+        if (presented)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer realm=\"journeygate\", error=\"invalid_token\""));
+        else
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer realm=\"journeygate\""));
+        gw_send_error_json(req, 401, "Unauthorized", presented ? "invalid_token" : "unauthenticated",
+                           "sign-in required");
+        return 0;
+    }
+    if (!policy_allows(gr->holder->cfg, route, req, s)) {
+        json_decref(s);
+        gw_send_error_json(req, 403, "Forbidden", "forbidden", "not allowed by this route's policy");
+        return 0;
+    }
+    /* idle expiry slides; the store is written at most once a minute per session, off the loop */
+    {
+        uint64_t now = now_ms();
+        json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
+        if (now > (uint64_t)seen + TOUCH_EVERY_MS) {
+            struct job *j = job_new(NULL, NULL, JOB_TOUCH);
+            if (j != NULL) {
+                memcpy(j->session_hash, hash, 32);
+                job_submit(NULL, j);
+            }
+        }
+    }
+    gr->session = s;
+    return 1;
+}
+
+void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
+{
+    static const char *names[3];
+    ssize_t cur = -1;
+    json_t *s = gr->session;
+
+    names[0] = A.cookie_name;
+    names[1] = A.login_cookie;
+    names[2] = NULL;
+    /* the gateway's own cookies are never forwarded */
+    while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur)) != -1) {
+        h2o_iovec_t v = req->headers.entries[cur].value;
+        char *out = h2o_mem_alloc_pool(&req->pool, 2 * v.len + 1);
+        size_t n = gw_cookie_strip(v.base, v.len, names, out);
+        if (n == 0) {
+            h2o_delete_header(&req->headers, cur);
+            cur = -1; /* restart: entries moved */
+            continue;
+        }
+        req->headers.entries[cur].value = h2o_iovec_init(out, n);
+    }
+    if (s == NULL)
+        return;
+#define ADD(lname, name, value)                                                                                        \
+    do {                                                                                                               \
+        const char *v_ = (value);                                                                                      \
+        if (v_ != NULL)                                                                                                \
+            h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT(lname), 0, name,                               \
+                                  h2o_strdup(&req->pool, v_, SIZE_MAX).base, strlen(v_));                              \
+    } while (0)
+    ADD("x-customer-id", "X-Customer-Id", json_string_value(json_object_get(s, "customer_id")));
+    ADD("x-customer-email", "X-Customer-Email", json_string_value(json_object_get(s, "email")));
+    ADD("x-auth-provider", "X-Auth-Provider", json_string_value(json_object_get(s, "provider")));
+    ADD("x-auth-subject", "X-Auth-Subject", json_string_value(json_object_get(s, "subject")));
+    ADD("x-journey-channel", "X-Journey-Channel", route->channel);
+    ADD("x-journey-session", "X-Journey-Session", json_string_value(json_object_get(s, "sid")));
+#undef ADD
+}

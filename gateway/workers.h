@@ -1,0 +1,21 @@
+/*
+ * journeygate — the worker pool: blocking work (identity-provider calls, synced
+ * store writes) runs here, never on an event-loop thread.
+ */
+#ifndef GW_WORKERS_H
+#define GW_WORKERS_H
+
+#include "gw.h"
+
+#include <stddef.h>
+
+typedef struct gw_workers gw_workers_t;
+typedef void (*gw_job_fn)(void *arg);
+
+/** Starts n threads with a queue of at most max_queue waiting jobs. */
+gw_workers_t *gw_workers_create(unsigned n, size_t max_queue);
+
+/** Queues fn(arg); GW_EUNAVAIL when the queue is full (the caller answers 503). Thread-safe. */
+gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * journeygate — identity providers behind one interface.
+ *
+ * Google and generic OpenID Connect (authorization code + PKCE, ID tokens verified
+ * with liboauth2 against the provider's JWKS) and Facebook Login (Graph API with
+ * appsecret_proof). Everything that talks to a provider BLOCKS: call it from a
+ * worker thread, never from an event loop. prov_authorize_url() does no I/O.
+ * All functions are thread-safe once created.
+ */
+#ifndef PROV_H
+#define PROV_H
+
+#include "gw.h"
+
+#include <jansson.h>
+
+typedef struct prov prov_t;
+
+/** What a provider asserted about the person; every string malloc'ed or NULL. */
+typedef struct prov_identity {
+    char *subject;
+    char *email;
+    int email_verified;
+    char *name;
+    char *picture;
+    char *hd;
+} prov_identity_t;
+
+void prov_identity_clear(prov_identity_t *id);
+
+/** Once, before any thread: initialises liboauth2 and libcurl. */
+void prov_global_init(void);
+
+/**
+ * Creates a provider from its validated configuration object (`providers.NAME`).
+ * `callback_url` is this gateway's absolute callback for it. Makes no network call.
+ * On failure returns GW_EINVAL and *err (malloc'ed) says why.
+ */
+gw_status_t prov_create(const char *name, json_t *conf, const char *callback_url, prov_t **out, char **err);
+void prov_destroy(prov_t *p);
+
+const char *prov_name(const prov_t *p);
+/** "google", "oidc" or "facebook". */
+const char *prov_type(const prov_t *p);
+/** A human name for sign-in pages ("Google", "Facebook" or the configured display_name). */
+const char *prov_display_name(const prov_t *p);
+/** The issuer the RFC 9207 `iss` callback parameter must equal, or NULL (Facebook). */
+const char *prov_issuer(const prov_t *p);
+/** Whether discovery and keys are loaded (a login can start). */
+int prov_ready(prov_t *p);
+
+/**
+ * The URL to send the browser to (malloc'ed). `code_challenge` is the S256 PKCE challenge
+ * (ignored by Facebook). GW_EUNAVAIL until the provider is ready.
+ */
+gw_status_t prov_authorize_url(prov_t *p, const char *state, const char *nonce, const char *code_challenge,
+                               const char *login_hint, char **url);
+
+/**
+ * BLOCKING. Finishes a browser login: exchanges `code` and verifies the identity
+ * (ID token with every check, or Facebook's /me with appsecret_proof).
+ * On refusal returns GW_EDENIED/GW_ETIMEOUT/GW_EUPSTREAM and *reason is a short
+ * stable code (e.g. "id_token_invalid:aud", "token_exchange_failed", "idp_timeout").
+ */
+gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, const char *nonce, prov_identity_t *out,
+                        const char **reason);
+
+/**
+ * BLOCKING. Mobile sign-in: verifies a Google ID token from native sign-in (aud must be the
+ * web or a mobile client id; no nonce) or a Facebook user access token (debug_token with the
+ * app token, then /me). Same results as prov_finish().
+ */
+gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *out, const char **reason);
+
+/** BLOCKING. Loads or refreshes discovery and keys; called by the background refresher. */
+gw_status_t prov_refresh(prov_t *p);
+
+#endif
