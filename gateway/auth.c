@@ -32,6 +32,7 @@
 #define MODULE "auth"
 #define TOKEN_BYTES 32
 #define TOKEN_CHARS 43 /* base64url of 32 bytes */
+#define TOKEN_BUF 48   /* room for the encoder's padding before it is stripped */
 #define PENDING_MAX 3
 #define PENDING_TTL_MS (10 * 60 * 1000)
 #define USED_STATES 16384
@@ -56,7 +57,7 @@ struct job {
     /* results */
     gw_status_t st;
     const char *reason;
-    char token[TOKEN_CHARS + 1];
+    char token[TOKEN_BUF];
     char customer_id[STORE_ID_LEN + 1];
     int created;
 };
@@ -136,6 +137,17 @@ static void refuse_page(h2o_req_t *req, int status, const char *code, const char
                  : status == 400 ? "Bad Request"
                                  : "Error",
                  "Sign-in did not complete", msg);
+}
+
+/* a 302 that keeps the headers set so far (h2o_send_redirect() drops them, cookies included) */
+static void redirect(h2o_req_t *req, const char *url)
+{
+    req->res.status = 302;
+    req->res.reason = "Found";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, h2o_strdup(&req->pool, url, SIZE_MAX).base,
+                   strlen(url));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, "", 0);
 }
 
 /* ------------------------------------------------------------------ cookies */
@@ -432,7 +444,7 @@ static void complete_login(struct job *j)
     GW_LOG_INF(MODULE, "signed in: customer %s via %s%s", j->customer_id, prov_name(j->prov),
                j->created ? " (new customer)" : "");
     add_cookie(req, A.cookie_name, j->token, (long)(A.ttl_ms / 1000));
-    h2o_send_redirect(req, 302, "Found", j->return_to, strlen(j->return_to));
+    redirect(req, j->return_to);
 }
 
 static void complete_mobile(struct job *j)
@@ -650,7 +662,7 @@ static char *safe_return_to(h2o_req_t *req)
 
 static int login_start(h2o_req_t *req, prov_t *p)
 {
-    char state[TOKEN_CHARS + 1], nonce[TOKEN_CHARS + 1], verifier[TOKEN_CHARS + 1], challenge[TOKEN_CHARS + 1];
+    char state[TOKEN_BUF], nonce[TOKEN_BUF], verifier[TOKEN_BUF], challenge[TOKEN_BUF];
     char *return_to = safe_return_to(req), *hint = NULL, *url = NULL;
     uint8_t digest[32];
     h2o_iovec_t q = query_of(req);
@@ -697,7 +709,7 @@ static int login_start(h2o_req_t *req, prov_t *p)
     set_pending(req, pending);
     json_decref(pending);
     free(return_to);
-    h2o_send_redirect(req, 302, "Found", url, strlen(url));
+    redirect(req, url);
     free(url);
     explicit_bzero(verifier, sizeof(verifier));
     return 0;
@@ -1083,7 +1095,7 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
             size_t cap = strlen(enc) + 32;
             loc = h2o_mem_alloc_pool(&req->pool, cap);
             snprintf(loc, cap, "/.auth/signin?return_to=%s", enc);
-            h2o_send_redirect(req, 302, "Found", loc, strlen(loc));
+            redirect(req, loc);
             return 0;
         }
         if (presented)

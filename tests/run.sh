@@ -16,6 +16,10 @@ case "${1:-}" in
 esac
 
 deploy/bootstrap.sh
+# the test peers (oidc-provider playing Google, rogue-op, the Facebook stand-in), pinned by package-lock.json
+if [[ ! -d tests/peers/node_modules || tests/peers/package-lock.json -nt tests/peers/node_modules ]]; then
+    (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
+fi
 jobs=$(nproc)
 
 run_suite() {

@@ -9,6 +9,8 @@ what it received, streams, stalls, and speaks websocket. Everything binds to
 import base64
 import hashlib
 import http.client
+import http.cookiejar
+import urllib.request
 import json
 import os
 import signal
@@ -313,3 +315,93 @@ class GatewayTestCase(unittest.TestCase):
         g = Gateway(config, d)
         self.gateways.append(g)
         return g
+
+
+PEERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers")
+
+
+class Peer:
+    """A Node test peer from tests/peers (it prints 'READY <port>' when listening)."""
+
+    def __init__(self, script, args, tmpdir):
+        self.log = open(os.path.join(tmpdir, os.path.basename(script) + ".log"), "wb")
+        self.proc = subprocess.Popen(["node", os.path.join(PEERS_DIR, script), "--port", "0"] + args,
+                                     stdout=subprocess.PIPE, stderr=self.log, cwd=PEERS_DIR)
+        deadline = time.monotonic() + 20
+        line = b""
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.startswith(b"READY "):
+                break
+            if not line and self.proc.poll() is not None:
+                break
+        if not line.startswith(b"READY "):
+            self.stop()
+            raise AssertionError("peer %s did not start" % script)
+        self.port = int(line.split()[1])
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def admin(self, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method="POST" if data is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"{}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Browser:
+    """A cookie-keeping HTTP client that follows redirects like a browser (urllib)."""
+
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoErrorHandler())
+
+    def get(self, url, headers=None, follow=True):
+        h = {"Accept": "text/html,application/json"}
+        h.update(headers or {})
+        req = urllib.request.Request(url, headers=h)
+        opener = self.opener if follow else urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), ReturnEverything())
+        r = opener.open(req, timeout=20)
+        return r.status, dict((k.lower(), v) for k, v in r.headers.items()), r.read(), r.geturl()
+
+    def post(self, url, data, headers=None):
+        req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST")
+        r = self.opener.open(req, timeout=20)
+        return r.status, dict((k.lower(), v) for k, v in r.headers.items()), r.read()
+
+    def cookie(self, name):
+        for c in self.jar:
+            if c.name == name:
+                return c.value
+        return None
+
+
+class NoErrorHandler(urllib.request.HTTPErrorProcessor):
+    """Returns 4xx/5xx answers as responses; 3xx still go to the redirect handler."""
+
+    def http_response(self, request, response):
+        if 300 <= response.status < 400:
+            return super().http_response(request, response)
+        return response
+
+    https_response = http_response
+
+
+class ReturnEverything(urllib.request.HTTPErrorProcessor):
+    """Returns every answer as it is, redirects included (nothing is followed)."""
+
+    def http_response(self, request, response):
+        return response
+
+    https_response = http_response
