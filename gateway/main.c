@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "gw.h"
+#include "prov_dev.h"
 #include "server.h"
 
 #include <errno.h>
@@ -103,7 +104,8 @@ static int cmd_serve(int argc, char **argv)
     static const char *const opts[] = {"--config", NULL};
     gw_config_errors_t errs = {NULL, 0};
     gw_config_t *cfg = NULL;
-    gw_server_opts_t sopts = {NULL, 0};
+    gw_server_opts_t sopts;
+    memset(&sopts, 0, sizeof(sopts));
     const char *path;
     int bad = 0;
 
@@ -140,19 +142,22 @@ static int parse_port(const char *s, int *out)
 
 static int cmd_demo(int argc, char **argv)
 {
-    static const char *const opts[] = {"--port", "--upstream-port", NULL};
+    static const char *const opts[] = {"--port", "--upstream-port", "--idp-port", NULL};
     gw_config_errors_t errs = {NULL, 0};
     gw_config_t *cfg = NULL;
-    gw_server_opts_t sopts = {NULL, 0};
+    gw_server_opts_t sopts;
+    memset(&sopts, 0, sizeof(sopts));
     const char *s, *state;
-    char public_url[64], upstream_url[64], store[512];
-    int port = 8080, up_port = 8081, bad = 0;
-    json_t *doc;
+    char public_url[64], upstream_url[64], idp_url[64], store[512];
+    int port = 8080, up_port = 8081, idp_port = 8082, bad = 0;
+    json_t *doc, *providers = NULL;
+    prov_dev_t *dev;
 
     if (has_flag(argc, argv, "--help")) {
-        printf("usage: journeygate demo [--port N] [--upstream-port N]\n"
+        printf("usage: journeygate demo [--port N] [--upstream-port N] [--idp-port N]\n"
                "Runs a demo gateway on http://127.0.0.1:8080 in front of a built-in demo upstream\n"
-               "(127.0.0.1:8081) that shows what a backend receives. Development use only.\n");
+               "(127.0.0.1:8081) that shows what a backend receives, with development sign-in\n"
+               "stand-ins for Google and Facebook (127.0.0.1:8082). Development use only.\n");
         return 0;
     }
     if (check_args(argc, argv, opts) != 0)
@@ -161,8 +166,10 @@ static int cmd_demo(int argc, char **argv)
         bad = 1;
     if ((s = find_opt(argc, argv, "--upstream-port", &bad)) != NULL && parse_port(s, &up_port) != 0)
         bad = 1;
-    if (bad || port == up_port) {
-        fprintf(stderr, "journeygate demo: ports must be two different numbers between 1 and 65535\n");
+    if ((s = find_opt(argc, argv, "--idp-port", &bad)) != NULL && parse_port(s, &idp_port) != 0)
+        bad = 1;
+    if (bad || port == up_port || port == idp_port || up_port == idp_port) {
+        fprintf(stderr, "journeygate demo: ports must be three different numbers between 1 and 65535\n");
         return 2;
     }
     snprintf(public_url, sizeof(public_url), "http://127.0.0.1:%d", port);
@@ -173,11 +180,20 @@ static int cmd_demo(int argc, char **argv)
     else
         snprintf(store, sizeof(store), "%s/.local/state/journeygate-demo",
                  getenv("HOME") != NULL ? getenv("HOME") : "/tmp");
-    doc = json_pack("{s:[{s:s, s:i}], s:s, s:i, s:{s:s}, s:{s:{s:s, s:i}}, s:[{s:s, s:{s:s}, s:s, s:s, s:s, s:s}]}",
+    snprintf(idp_url, sizeof(idp_url), "http://127.0.0.1:%d", idp_port);
+    if ((dev = prov_dev_create(idp_url, public_url, &providers)) == NULL) {
+        fprintf(stderr, "journeygate demo: cannot create the development sign-in stand-ins\n");
+        return 1;
+    }
+    doc = json_pack("{s:[{s:s, s:i}], s:s, s:i, s:{s:s}, s:{s:{s:s, s:i}}, s:o,"
+                    " s:{s:{s:[{s:{s:b}}]}},"
+                    " s:[{s:s, s:{s:s}, s:s, s:s, s:s, s:s, s:s}, {s:s, s:{s:s}, s:s, s:s, s:s, s:s}]}",
                     "listen", "address", "127.0.0.1", "port", port, "public_url", public_url, "threads", 1, "store",
-                    "path", store, "upstreams", "demo", "url", upstream_url, "timeout_s", 10, "routes", "name", "site",
-                    "match", "path_prefix", "/", "upstream", "demo", "channel", "web", "touchpoint", "demo-page",
-                    "auth", "none");
+                    "path", store, "upstreams", "demo", "url", upstream_url, "timeout_s", 10, "providers", providers,
+                    "policies", "signed_in", "rules", "allow", "signed_in", 1, "routes", "name", "account", "match",
+                    "path_prefix", "/account/", "upstream", "demo", "channel", "web", "touchpoint", "account", "auth",
+                    "session", "policy", "signed_in", "name", "site", "match", "path_prefix", "/", "upstream", "demo",
+                    "channel", "web", "touchpoint", "demo-page", "auth", "none");
     if (doc == NULL || gw_config_from_json(doc, "<demo>", &cfg, &errs) != GW_OK) {
         json_decref(doc);
         return print_errors(&errs);
@@ -186,12 +202,17 @@ static int cmd_demo(int argc, char **argv)
     gw_config_errors_clear(&errs);
     printf("journeygate demo (development only)\n"
            "  gateway:        %s/\n"
+           "  sign in:        %s/account/ (pick a test persona at the Google or Facebook stand-in)\n"
+           "  who am I:       %s/.auth/me\n"
            "  health:         %s/.auth/health\n"
            "  demo upstream:  %s/ (what the backend receives)\n"
+           "  sign-in stand-ins (development only, never the real providers): %s/\n"
            "Press Ctrl-C to stop.\n",
-           public_url, public_url, upstream_url);
+           public_url, public_url, public_url, public_url, upstream_url, idp_url);
     fflush(stdout);
     sopts.demo_upstream_port = up_port;
+    sopts.dev_idp = dev;
+    sopts.dev_idp_port = idp_port;
     return gw_server_run(cfg, &sopts) == GW_OK ? 0 : 1;
 }
 

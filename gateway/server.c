@@ -11,6 +11,7 @@
 #include "server.h"
 #include "server_int.h"
 #include "metrics.h"
+#include "prov_dev.h"
 #include "route.h"
 
 #include <arpa/inet.h>
@@ -49,8 +50,9 @@ static struct {
     struct thread *threads;
     atomic_int draining;
     atomic_long connections;
-    h2o_globalconf_t conf, admin_conf, demo_conf;
-    int demo_port;
+    h2o_globalconf_t conf, admin_conf, demo_conf, devidp_conf;
+    int demo_port, devidp_port;
+    prov_dev_t *devidp;
     SSL_CTX **listen_ssl; /* one per cfg->listens entry */
     SSL_CTX *upstream_ssl;
     atomic_int access_log_fd; /* -1: off */
@@ -656,14 +658,26 @@ static int on_demo_req(h2o_handler_t *self, h2o_req_t *req)
         "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #d0d7de;padding:.3rem;"
         "text-align:left;vertical-align:top}.note{background:#fff8c5;padding:.6rem;border-radius:6px}</style>"
         "</head><body><main><h1>Demo upstream</h1><p>This page is served by the demo backend behind "
-        "<strong>journeygate</strong>. It lists what the backend received.</p><h2>Request</h2><p><code>";
+        "<strong>journeygate</strong>. It lists what the backend received.</p>"
+        "<nav aria-label=\"Demo\"><ul><li><a href=\"/account/\">Your account</a> (needs sign-in: pick a test "
+        "persona at the Google or Facebook stand-in)</li><li><a href=\"/.auth/me\">Who am I</a> (JSON)</li>"
+        "<li><a href=\"/.auth/logout\">Sign out</a></li><li><a href=\"/\">Public page</a></li></ul></nav>";
+    static const char who_open[] = "<p id=\"customer\" class=\"note\">Signed in as customer <strong><code>";
+    static const char who_close[] = "</code></strong></p>";
+    static const char req_head[] = "<h2>Request</h2><p><code>";
     static const char mid[] = "</code></p><h2>Forwarded and identity headers</h2><table><thead><tr><th>Header</th>"
                               "<th>Value</th></tr></thead><tbody>";
     static const char tail[] = "</tbody></table><p class=\"note\">Headers beginning with X-Customer-, X-Auth-, "
                                "X-Journey- or X-Identity- are set only by the gateway; a client's own copies are "
                                "removed.</p></main></body></html>\n";
+    ssize_t cid = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-customer-id"), -1);
+    h2o_iovec_t who = cid == -1 ? h2o_iovec_init(H2O_STRLIT("<p id=\"customer\">Not signed in.</p>"))
+                                : h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(who_open)),
+                                             html_escape(&req->pool, req->headers.entries[cid].value.base,
+                                                         req->headers.entries[cid].value.len),
+                                             h2o_iovec_init(H2O_STRLIT(who_close)));
     h2o_iovec_t page =
-        h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(head)),
+        h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(head)), who, h2o_iovec_init(H2O_STRLIT(req_head)),
                    html_escape(&req->pool, req->method.base, req->method.len), h2o_iovec_init(H2O_STRLIT(" ")),
                    html_escape(&req->pool, req->path.base, req->path.len), h2o_iovec_init(H2O_STRLIT(mid)));
     (void)self;
@@ -681,6 +695,45 @@ static int on_demo_req(h2o_handler_t *self, h2o_req_t *req)
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/html; charset=utf-8"));
     h2o_send_inline(req, page.base, page.len);
+    return 0;
+}
+
+/* the demo's development sign-in stand-ins (never reachable from a configuration file) */
+static int on_devidp_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    prov_dev_request_t r;
+    prov_dev_response_t out;
+    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+
+    (void)self;
+    memset(&r, 0, sizeof(r));
+    r.method = h2o_strdup(&req->pool, req->method.base, req->method.len).base;
+    r.path = req->path.base;
+    r.path_len = path_len;
+    if (req->query_at != SIZE_MAX) {
+        r.query = req->path.base + req->query_at + 1;
+        r.query_len = req->path.len - req->query_at - 1;
+    }
+    r.body = req->entity.base;
+    r.body_len = req->entity.len;
+    if (cur != -1) {
+        r.authorization = req->headers.entries[cur].value.base;
+        r.authorization_len = req->headers.entries[cur].value.len;
+    }
+    prov_dev_handle(srv.devidp, &r, &out);
+    req->res.status = out.status;
+    req->res.reason = out.status == 200 ? "OK" : out.status == 302 ? "Found" : "Error";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, out.content_type,
+                   strlen(out.content_type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    if (out.location != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
+                       h2o_strdup(&req->pool, out.location, SIZE_MAX).base, strlen(out.location));
+    h2o_iovec_t body = h2o_strdup(&req->pool, out.body, out.body_len);
+    free(out.location);
+    free(out.body);
+    h2o_send_inline(req, body.base, body.len);
     return 0;
 }
 
@@ -1133,6 +1186,8 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
     srv.cfg = cfg;
     srv.config_path = opts->config_path;
     srv.demo_port = opts->demo_upstream_port;
+    srv.devidp = opts->dev_idp;
+    srv.devidp_port = opts->dev_idp_port;
     srv.num_threads = cfg->threads != 0 ? cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (srv.num_threads == 0 || srv.num_threads > GW_METRICS_MAX_THREADS)
         srv.num_threads = 1;
@@ -1153,6 +1208,7 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
     setup_globalconf(&srv.conf, cfg, on_req, 1);
     setup_globalconf(&srv.admin_conf, cfg, on_admin_req, 0);
     setup_globalconf(&srv.demo_conf, cfg, on_demo_req, 0);
+    setup_globalconf(&srv.devidp_conf, cfg, on_devidp_req, 0);
 
     if ((srv.upstream_ssl = create_upstream_ssl()) == NULL)
         return GW_EIO;
@@ -1183,7 +1239,7 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
             return GW_EIO;
         memcpy(&th->reqid_prefix, rnd, sizeof(rnd));
         thread_refresh_config(th);
-        th->listeners = calloc(cfg->num_listens + 2, sizeof(*th->listeners));
+        th->listeners = calloc(cfg->num_listens + 3, sizeof(*th->listeners));
         for (size_t i = 0; i < cfg->num_listens; ++i) {
             if ((fd = open_listen_fd(cfg->listens[i].address, cfg->listens[i].port)) == -1) {
                 GW_LOG_ERR(MODULE, "listen[%zu] %s:%u: %s", i, cfg->listens[i].address, cfg->listens[i].port,
@@ -1206,6 +1262,13 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
                 return GW_EIO;
             }
             add_listener(th, fd, LISTENER_DEMO, NULL, &srv.demo_conf);
+        }
+        if (t == 0 && srv.devidp != NULL) {
+            if ((fd = open_listen_fd("127.0.0.1", (uint16_t)srv.devidp_port)) == -1) {
+                GW_LOG_ERR(MODULE, "demo sign-in stand-ins 127.0.0.1:%d: %s", srv.devidp_port, strerror(errno));
+                return GW_EIO;
+            }
+            add_listener(th, fd, LISTENER_DEVIDP, NULL, &srv.devidp_conf);
         }
     }
     for (size_t i = 0; i < cfg->num_listens; ++i)

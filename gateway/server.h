@@ -10,8 +10,10 @@
 #include "gw.h"
 
 typedef struct gw_server_opts {
-    const char *config_path; /* file re-read on SIGHUP, or NULL (demo: nothing to reload) */
-    int demo_upstream_port;  /* > 0: also serve the built-in demo upstream page on 127.0.0.1:port */
+    const char *config_path;  /* file re-read on SIGHUP, or NULL (demo: nothing to reload) */
+    int demo_upstream_port;   /* > 0: also serve the built-in demo upstream page on 127.0.0.1:port */
+    struct prov_dev *dev_idp; /* demo only: development sign-in stand-ins served on 127.0.0.1:dev_idp_port */
+    int dev_idp_port;
 } gw_server_opts_t;
 
 /**

@@ -13,7 +13,7 @@
 #include <h2o/http1.h>
 #include <jansson.h>
 
-typedef enum listener_kind { LISTENER_PUBLIC, LISTENER_ADMIN, LISTENER_DEMO } listener_kind_t;
+typedef enum listener_kind { LISTENER_PUBLIC, LISTENER_ADMIN, LISTENER_DEMO, LISTENER_DEVIDP } listener_kind_t;
 
 struct thread;
 

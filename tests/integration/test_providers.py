@@ -183,19 +183,23 @@ class ProvidersTest(GatewayTestCase):
 
         t = threading.Thread(target=login)
         t.start()
-        time.sleep(0.3)
-        worst = 0
-        for _ in range(30):
-            t0 = time.monotonic()
+        time.sleep(0.2)
+        served = 0
+        # while the token call hangs (1.5 s provider timeout), proxied requests keep being answered:
+        # many complete before the sign-in does, so nothing waited on the provider
+        while t.is_alive() and served < 20:
             status, _, _ = self.gw.request("GET", "/open")
-            worst = max(worst, time.monotonic() - t0)
             self.assertEqual(status, 200)
+            served += 1
+        still_hanging = t.is_alive()
         t.join(20)
         status, body, took = results["login"]
         self.assertEqual(status, 504)
         self.assertIn(b"idp_timeout", body)
+        self.assertGreaterEqual(took, 1.4)  # it did wait for the provider's timeout...
         self.assertLess(took, 5)
-        self.assertLess(worst, 0.25, "proxied traffic waited on the provider")
+        self.assertEqual(served, 20)  # ...while 20 proxied requests were served
+        self.assertTrue(still_hanging)
 
 
 if __name__ == "__main__":

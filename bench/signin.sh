@@ -1,0 +1,598 @@
+#!/usr/bin/env bash
+# bench/signin.sh - journeygate sign-in throughput and the cost of a session on proxied requests.
+#
+# Topology (everything on 127.0.0.1):
+#
+#   signin_driver.py --> journeygate ("threads": 2) --> nginx upstream (worker_processes 1,
+#    (browsers)      \          |  /token, /jwks          return 200 "hello\n" and echo the
+#                     \         v                         X-Customer-Id it saw as X-Seen-Customer-Id)
+#                      `--> google-op.mjs (oidc-provider, /auth, /interaction)
+#
+#   wrk --> journeygate /app  (auth "session" + policy signed_in, Cookie: jg_session=TOKEN) --\
+#   wrk --> journeygate /open (auth "none")  ------------------------------------------------->-> upstream
+#   wrk --> nginx-proxy (worker_processes 2) -------------------------------------------------/
+#
+# Part 1: browser logins for LOGIN_SECONDS with LOGIN_CONCURRENCY concurrent browsers (one
+# cookie jar per login): logins/s, p50/p99 latency, failures, and the CPU time each process
+# used (from /proc/PID/stat), which tells whether the OP or the gateway is the bottleneck.
+# Part 2: wrk against the three targets above in alternating rounds; medians, the ratio
+# signed-in/unauthenticated (target >= 0.90) and each against nginx.
+#
+# Exit status: 0 when everything ran (whether or not the target was met); 1 when a login
+# failed, something failed to start or died, or wrk reported socket errors or non-2xx/3xx
+# responses.
+#
+# See bench/README.md.
+
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: bench/signin.sh [options]
+
+Options (each also settable via the environment variable in brackets):
+  --jg-bin PATH              journeygate binary          [JG_BIN, default <repo>/build/journeygate]
+  --login-seconds N          length of the login test    [LOGIN_SECONDS, default 20]
+  --login-concurrency N      concurrent browsers         [LOGIN_CONCURRENCY, default 8]
+  --login-users N            login_hint cycles through user0..user(N-1)@example.com
+                                                         [LOGIN_USERS, default 1000]
+  --duration SECONDS         seconds per wrk run         [DURATION, default 10]
+  --rounds N                 wrk rounds                  [ROUNDS, default 3]
+  --conns "N ..."            wrk connection counts       [CONNS, default 64]
+  --threads N                wrk threads                 [THREADS, default 2]
+  --keep-tmp                 keep the temp dir (logs, configs, raw wrk output) [KEEP_TMP=1]
+  -h, --help                 show this help
+EOF
+}
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+PEERS_DIR="$ROOT/tests/peers"
+DRIVER="$BENCH_DIR/signin_driver.py"
+
+JG_BIN=${JG_BIN:-$ROOT/build/journeygate}
+LOGIN_SECONDS=${LOGIN_SECONDS:-20}
+LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY:-8}
+LOGIN_USERS=${LOGIN_USERS:-1000}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+KEEP_TMP=${KEEP_TMP:-0}
+
+# Fixed by the benchmark definition (2-core machine; same shape as bench/proxy.sh).
+readonly UPSTREAM_WORKERS=1
+readonly NGINX_PROXY_WORKERS=2
+readonly JG_THREADS=2
+readonly RATIO_TARGET=0.90    # signed-in req/s / unauthenticated req/s
+readonly CLIENT_ID=jg-bench-client
+readonly CLIENT_SECRET=jg-bench-secret-0123456789
+readonly START_TIMEOUT_S=10   # bounded wait for each server to listen
+readonly OP_START_TIMEOUT_S=20
+readonly READY_TIMEOUT_S=20   # bounded wait for the provider's discovery + keys
+readonly STOP_TIMEOUT_S=5     # bounded wait for each server to exit
+
+die() { printf 'signin.sh: error: %s\n' "$*" >&2; exit 1; }
+log() { printf '%s\n' "$*"; }
+
+need_arg() { [[ $# -ge 2 ]] || die "option $1 needs an argument"; }
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --jg-bin)            need_arg "$@"; JG_BIN=$2; shift 2 ;;
+        --login-seconds)     need_arg "$@"; LOGIN_SECONDS=$2; shift 2 ;;
+        --login-concurrency) need_arg "$@"; LOGIN_CONCURRENCY=$2; shift 2 ;;
+        --login-users)       need_arg "$@"; LOGIN_USERS=$2; shift 2 ;;
+        --duration)          need_arg "$@"; DURATION=$2; shift 2 ;;
+        --rounds)            need_arg "$@"; ROUNDS=$2; shift 2 ;;
+        --conns)             need_arg "$@"; CONNS=$2; shift 2 ;;
+        --threads)           need_arg "$@"; THREADS=$2; shift 2 ;;
+        --keep-tmp)          KEEP_TMP=1; shift ;;
+        -h|--help)           usage; exit 0 ;;
+        *)                   usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+
+is_posint() { [[ $1 =~ ^[0-9]+$ && $1 =~ [1-9] ]]; }
+for v in LOGIN_SECONDS LOGIN_CONCURRENCY LOGIN_USERS DURATION ROUNDS THREADS; do
+    is_posint "${!v}" || die "$v must be a positive integer (got '${!v}')"
+    printf -v "$v" '%d' "$(( 10#${!v} ))"   # strip leading zeros (no octal surprises)
+done
+read -r -a CONN_LIST <<<"$CONNS"
+(( ${#CONN_LIST[@]} > 0 )) || die "CONNS is empty"
+for i in "${!CONN_LIST[@]}"; do
+    c=${CONN_LIST[i]}
+    is_posint "$c" || die "CONNS entries must be positive integers (got '$c')"
+    c=$(( 10#$c )); CONN_LIST[i]=$c
+    (( c >= THREADS )) || die "each CONNS entry must be >= THREADS ($c < $THREADS)"
+done
+
+for tool in nginx wrk curl timeout awk node python3; do
+    command -v "$tool" >/dev/null 2>&1 || die "required tool not found: $tool"
+done
+[[ -x $JG_BIN ]] || die "journeygate binary not found or not executable: $JG_BIN (build it first or set JG_BIN)"
+[[ -f $DRIVER ]] || die "driver not found: $DRIVER"
+[[ -d $PEERS_DIR/node_modules/oidc-provider ]] \
+    || die "oidc-provider is not installed: run (cd tests/peers && npm ci) first"
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# ---------------------------------------------------------------------------
+# temp dir, process bookkeeping and cleanup
+# ---------------------------------------------------------------------------
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/jg-signin.XXXXXX")
+PIDS=()      # long-running servers we started
+FG_PID=""    # the currently running wrk or driver, if any
+
+# shellcheck disable=SC2317  # only reached from the EXIT trap
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < STOP_TIMEOUT_S * 10; i++ )); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # invoked via trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    if [[ -n $FG_PID ]]; then
+        stop_pid "$FG_PID"
+    fi
+    local i
+    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
+        stop_pid "${PIDS[i]}"
+    done
+    if [[ $KEEP_TMP == 1 ]]; then
+        log "temp dir kept: $BENCH_TMP"
+    else
+        rm -rf -- "$BENCH_TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# run_fg CMD... : runs a foreground job so that the trap can stop it; returns its status
+run_fg() {
+    local rc=0
+    "$@" &
+    FG_PID=$!
+    wait "$FG_PID" || rc=$?
+    FG_PID=""
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+# helpers (as in bench/proxy.sh)
+# ---------------------------------------------------------------------------
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+USED_PORTS=" "
+free_port() {
+    # Sets FREE_PORT to a random unused port outside the kernel's ephemeral range (a
+    # listener cannot bind a port an outgoing connection in TIME_WAIT still holds).
+    local lo=32768 hi=60999 min max i p
+    read -r lo hi 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || true
+    if (( lo - 1 >= 11024 )); then
+        min=10000; max=$(( lo - 1 ))
+    elif (( hi + 1 <= 64511 )); then
+        min=$(( hi + 1 )); max=65535
+    else
+        min=10000; max=65535
+    fi
+    for (( i = 0; i < 200; i++ )); do
+        p=$(( min + (RANDOM * 32768 + RANDOM) % (max - min + 1) ))
+        [[ $USED_PORTS == *" $p "* ]] && continue
+        port_open "$p" && continue
+        if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htan "( sport = :$p )" 2>/dev/null) ]]; then
+            continue
+        fi
+        USED_PORTS+="$p "
+        FREE_PORT=$p
+        return 0
+    done
+    die "could not find a free port"
+}
+
+# wait_listen NAME PID PORT LOGFILE
+wait_listen() {
+    local name=$1 pid=$2 port=$3 logf=$4 i
+    for (( i = 0; i < START_TIMEOUT_S * 10; i++ )); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during startup; last log lines:" >&2
+            tail -n 20 "$logf" >&2 2>/dev/null || true
+            die "$name failed to start"
+        fi
+        if port_open "$port"; then
+            sleep 0.2
+            kill -0 "$pid" 2>/dev/null && return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$logf" >&2 2>/dev/null || true
+    die "$name did not listen on 127.0.0.1:$port within ${START_TIMEOUT_S}s"
+}
+
+# check_alive NAME PID LOGFILE
+check_alive() {
+    if ! kill -0 "$2" 2>/dev/null; then
+        log "$1 (pid $2) is no longer running; last log lines:" >&2
+        tail -n 20 "$3" >&2 2>/dev/null || true
+        die "$1 died"
+    fi
+}
+
+json_str() {
+    local s=$1
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    printf '"%s"' "$s"
+}
+
+nginx_temp_dirs() {
+    local dir=$1 v m
+    v=$(nginx -V 2>&1)
+    printf '    client_body_temp_path "%s/client_body";\n' "$dir"
+    for m in proxy fastcgi uwsgi scgi; do
+        [[ $v == *"--without-http_${m}_module"* ]] && continue
+        printf '    %s_temp_path "%s/%s";\n' "$m" "$dir" "$m"
+    done
+}
+
+nginx_user_line() {
+    if [[ $EUID -eq 0 ]]; then
+        if getent passwd nobody >/dev/null 2>&1 && getent group nogroup >/dev/null 2>&1; then
+            chmod 0711 "$BENCH_TMP"
+            printf 'user nobody nogroup;\n'
+        else
+            printf 'user root root;\n'
+        fi
+    fi
+}
+
+# start_nginx NAME CONF -> sets STARTED_PID
+start_nginx() {
+    local name=$1 conf=$2 dir
+    dir=$(dirname "$conf")
+    nginx -t -q -p "$dir" -c "$conf" -e "$dir/error.log" \
+        || { tail -n 20 "$dir/error.log" >&2 2>/dev/null || true; die "$name: nginx config test failed"; }
+    nginx -p "$dir" -c "$conf" -e "$dir/error.log" </dev/null >"$dir/stdout.log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+
+# run_wrk LABEL URL CONNS SECONDS OUTFILE [HEADER] -> sets RPS, P99_MS, REQS; returns 1 on errors
+run_wrk() {
+    local label=$1 url=$2 conns=$3 secs=$4 out=$5 header=${6:-} rc=0 parsed
+    local -a hdr=()
+    [[ -n $header ]] && hdr=(-H "$header")
+    timeout --kill-after=5 $(( secs + 30 )) \
+        wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency "${hdr[@]}" "$url" \
+        </dev/null >"$out" 2>&1 &
+    FG_PID=$!
+    wait "$FG_PID" || rc=$?
+    FG_PID=""
+    # Fields: rps p99_ms requests socket_errors non2xx
+    parsed=$(awk '
+        function to_ms(v,   num, unit) {
+            num = v; sub(/[a-z]+$/, "", num)
+            unit = v; sub(/^[0-9.]+/, "", unit)
+            if (unit == "us") return num / 1000
+            if (unit == "ms") return num + 0
+            if (unit == "s")  return num * 1000
+            if (unit == "m")  return num * 60000
+            if (unit == "h")  return num * 3600000
+            return -1
+        }
+        /^Requests\/sec:/           { rps = $2 }
+        $1 == "99%"                 { p99 = to_ms($2) }
+        / requests in /             { reqs = $1 }
+        /Socket errors:/            { line = $0; gsub(/[^0-9 ]/, " ", line); n = split(line, f, " ")
+                                      for (i = 1; i <= n; i++) serr += f[i] }
+        /Non-2xx or 3xx responses:/ { non2xx = $NF }
+        END {
+            if (rps == "" || p99 == "") { print "PARSE_ERROR"; exit }
+            printf "%s %.3f %d %d %d\n", rps, p99, reqs, serr, non2xx
+        }' "$out")
+    if (( rc != 0 )) || [[ $parsed == PARSE_ERROR ]]; then
+        log "  $label: wrk failed (exit $rc); output:" >&2
+        sed 's/^/    /' "$out" >&2
+        return 1
+    fi
+    local serr non2xx
+    read -r RPS P99_MS REQS serr non2xx <<<"$parsed"
+    if (( REQS == 0 || serr != 0 || non2xx != 0 )); then
+        log "  $label: ERRORS: requests=$REQS socket_errors=$serr non_2xx_3xx=$non2xx; wrk output:" >&2
+        sed 's/^/    /' "$out" >&2
+        return 1
+    fi
+    return 0
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+
+# curl_check LABEL EXPECT_CUSTOMER(yes|no) URL [HEADER]: 200 "hello", and the upstream saw
+# an X-Customer-Id (yes) or none (no)
+curl_check() {
+    local label=$1 expect=$2 url=$3 header=${4:-} out status seen
+    local -a hdr=()
+    [[ -n $header ]] && hdr=(-H "$header")
+    out=$(curl -sS --max-time 5 -D - "${hdr[@]}" "$url" 2>&1) || die "$label: request to $url failed: $out"
+    status=$(printf '%s\n' "$out" | awk 'NR == 1 { print $2 }')
+    seen=$(printf '%s\n' "$out" | tr -d '\r' | awk 'tolower($1) == "x-seen-customer-id:" { print $2 }')
+    [[ $status == 200 && $out == *hello ]] || die "$label: expected 200 hello from $url, got: $(printf '%s' "$out" | head -c 400)"
+    if [[ $expect == yes && -z $seen ]]; then die "$label: the upstream saw no X-Customer-Id"; fi
+    if [[ $expect == no && -n $seen ]]; then die "$label: the upstream saw X-Customer-Id '$seen'"; fi
+    return 0
+}
+
+# ---------------------------------------------------------------------------
+# configs and startup
+# ---------------------------------------------------------------------------
+free_port; UP_PORT=$FREE_PORT
+free_port; NGX_PORT=$FREE_PORT
+free_port; JG_PORT=$FREE_PORT
+free_port; OP_PORT=$FREE_PORT
+GW_URL="http://127.0.0.1:$JG_PORT"
+OP_URL="http://127.0.0.1:$OP_PORT"
+USER_LINE=$(nginx_user_line)
+
+mkdir -p "$BENCH_TMP/upstream" "$BENCH_TMP/nginx-proxy"
+
+# The upstream echoes the X-Customer-Id it received (nginx adds no header for an empty
+# value): that is how the driver knows a login really reached the upstream signed in.
+cat >"$BENCH_TMP/upstream/nginx.conf" <<EOF
+$USER_LINE
+daemon off;
+worker_processes $UPSTREAM_WORKERS;
+pid "$BENCH_TMP/upstream/nginx.pid";
+error_log "$BENCH_TMP/upstream/error.log" warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+$(nginx_temp_dirs "$BENCH_TMP/upstream")
+    keepalive_timeout 65s;
+    keepalive_requests 10000000;
+    server {
+        listen 127.0.0.1:$UP_PORT;
+        location / {
+            default_type text/plain;
+            add_header X-Seen-Customer-Id \$http_x_customer_id;
+            return 200 "hello\n";
+        }
+    }
+}
+EOF
+
+cat >"$BENCH_TMP/nginx-proxy/nginx.conf" <<EOF
+$USER_LINE
+daemon off;
+worker_processes $NGINX_PROXY_WORKERS;
+pid "$BENCH_TMP/nginx-proxy/nginx.pid";
+error_log "$BENCH_TMP/nginx-proxy/error.log" warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+$(nginx_temp_dirs "$BENCH_TMP/nginx-proxy")
+    keepalive_timeout 65s;
+    keepalive_requests 10000000;
+    upstream up {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 10000000;
+        keepalive_timeout 30s;
+    }
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 30s;
+        }
+    }
+}
+EOF
+
+cat >"$BENCH_TMP/jg.json" <<EOF
+{"listen":[{"address":"127.0.0.1","port":$JG_PORT}],"public_url":"$GW_URL","threads":$JG_THREADS,"access_log":null,
+ "store":{"path":$(json_str "$BENCH_TMP/store")},
+ "upstreams":{"up":{"url":"http://127.0.0.1:$UP_PORT","timeout_s":30,"keepalive_s":30}},
+ "providers":{"idp":{"type":"google","client_id":"$CLIENT_ID","client_secret":"$CLIENT_SECRET",
+                     "issuer":"$OP_URL","insecure_http":true}},
+ "policies":{"signed_in":{"rules":[{"allow":{"signed_in":true}}]}},
+ "routes":[{"name":"app","match":{"path_prefix":"/app"},"upstream":"up","channel":"web","auth":"session","policy":"signed_in"},
+           {"name":"open","match":{"path_prefix":"/open"},"upstream":"up","channel":"web","auth":"none"}],
+ "limits":{"max_connections":20000}}
+EOF
+
+start_nginx "upstream" "$BENCH_TMP/upstream/nginx.conf"
+UP_PID=$STARTED_PID
+wait_listen "nginx upstream" "$UP_PID" "$UP_PORT" "$BENCH_TMP/upstream/error.log"
+
+start_nginx "nginx-proxy" "$BENCH_TMP/nginx-proxy/nginx.conf"
+NGX_PID=$STARTED_PID
+wait_listen "nginx-proxy" "$NGX_PID" "$NGX_PORT" "$BENCH_TMP/nginx-proxy/error.log"
+
+# The OpenID Provider: prints exactly one line "READY <port>" on stdout when listening.
+OP_LOG="$BENCH_TMP/google-op.log"
+node "$PEERS_DIR/google-op.mjs" --port "$OP_PORT" --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" \
+    --redirect-uri "$GW_URL/.auth/login/idp/callback" </dev/null >"$BENCH_TMP/google-op.out" 2>"$OP_LOG" &
+OP_PID=$!
+PIDS+=("$OP_PID")
+for (( i = 0; ; i++ )); do
+    check_alive "google-op" "$OP_PID" "$OP_LOG"
+    if read -r word port 2>/dev/null <"$BENCH_TMP/google-op.out" && [[ $word == READY ]]; then
+        [[ $port == "$OP_PORT" ]] || die "google-op listens on $port, expected $OP_PORT"
+        break
+    fi
+    (( i < OP_START_TIMEOUT_S * 10 )) || { tail -n 20 "$OP_LOG" >&2; die "google-op did not print READY within ${OP_START_TIMEOUT_S}s"; }
+    sleep 0.1
+done
+
+JG_LOG="$BENCH_TMP/jg.log"
+"$JG_BIN" serve --config "$BENCH_TMP/jg.json" </dev/null >"$BENCH_TMP/jg.out" 2>"$JG_LOG" &
+JG_PID=$!
+PIDS+=("$JG_PID")
+wait_listen "journeygate" "$JG_PID" "$JG_PORT" "$JG_LOG"
+
+check_all_alive() {
+    check_alive "nginx upstream" "$UP_PID" "$BENCH_TMP/upstream/error.log"
+    check_alive "nginx-proxy" "$NGX_PID" "$BENCH_TMP/nginx-proxy/error.log"
+    check_alive "google-op" "$OP_PID" "$OP_LOG"
+    check_alive "journeygate" "$JG_PID" "$JG_LOG"
+}
+
+# The provider loads discovery and keys in the background; until then a login answers 503.
+for (( i = 0; ; i++ )); do
+    check_alive "journeygate" "$JG_PID" "$JG_LOG"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$GW_URL/.auth/login/idp" || true)
+    [[ $code == 302 ]] && break
+    (( i < READY_TIMEOUT_S * 5 )) || { tail -n 20 "$JG_LOG" >&2; die "provider idp not ready within ${READY_TIMEOUT_S}s (last status $code)"; }
+    sleep 0.2
+done
+
+curl_check "nginx-proxy" no "http://127.0.0.1:$NGX_PORT/open"
+curl_check "journeygate /open" no "$GW_URL/open"
+curl_check "journeygate /open (forged X-Customer-Id)" no "$GW_URL/open" "X-Customer-Id: c_forged"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: application/json' "$GW_URL/app" || true)
+[[ $code == 401 ]] || die "journeygate /app without a session: expected 401, got $code"
+
+log "== journeygate sign-in benchmark =="
+log "cores: $(nproc)   nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')   wrk: $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')   node: $(node --version)   $(python3 --version)"
+log "upstream:    nginx worker_processes $UPSTREAM_WORKERS on 127.0.0.1:$UP_PORT (pid $UP_PID)"
+log "nginx-proxy: nginx worker_processes $NGINX_PROXY_WORKERS on 127.0.0.1:$NGX_PORT (pid $NGX_PID)"
+log "OP:          tests/peers/google-op.mjs (oidc-provider $(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$PEERS_DIR/node_modules/oidc-provider/package.json" | head -n 1)) on $OP_URL (pid $OP_PID)"
+log "journeygate: \"threads\": $JG_THREADS on $GW_URL ($JG_BIN, pid $JG_PID)"
+log "note: the driver, wrk, the OP, the upstream and the gateway all share the same $(nproc) core(s)."
+log ""
+
+# ---------------------------------------------------------------------------
+# part 1: logins
+# ---------------------------------------------------------------------------
+FAILED=0
+log "== part 1: browser logins, ${LOGIN_SECONDS}s with $LOGIN_CONCURRENCY concurrent browsers =="
+log "flow: GET /.auth/login/idp?login_hint=userN@example.com&return_to=/app -> OP /auth -> /interaction"
+log "      -> /auth/<uid> -> /.auth/login/idp/callback -> 302 /app -> upstream (must see X-Customer-Id)"
+if ! run_fg timeout --kill-after=5 $(( LOGIN_SECONDS + 180 )) \
+        python3 "$DRIVER" run --gateway "$GW_URL" --seconds "$LOGIN_SECONDS" \
+        --concurrency "$LOGIN_CONCURRENCY" --users "$LOGIN_USERS" \
+        --proc "journeygate=$JG_PID" --proc "OP (node)=$OP_PID" --proc "nginx upstream=$UP_PID" \
+        --op-name "OP (node)" --gateway-name journeygate </dev/null; then
+    log "part 1: FAILED (failed logins, see above)"
+    FAILED=1
+fi
+check_all_alive
+
+# ---------------------------------------------------------------------------
+# part 2: proxied requests with and without a session
+# ---------------------------------------------------------------------------
+log ""
+log "== part 2: proxied requests/s, signed-in vs unauthenticated vs nginx =="
+login_out=$(timeout 60 python3 "$DRIVER" login --gateway "$GW_URL" --email "wrk@example.com" </dev/null) \
+    || die "the login for the wrk session failed"
+read -r _ TOKEN _ CUSTOMER _ <<<"$login_out"
+[[ $TOKEN =~ ^[A-Za-z0-9_-]+$ ]] || die "unexpected session token from the driver: '$login_out'"
+COOKIE="Cookie: jg_session=$TOKEN"
+curl_check "journeygate /app (session)" yes "$GW_URL/app" "$COOKIE"
+log "session: one real login as wrk@example.com -> customer $CUSTOMER; wrk sends '-H \"Cookie: jg_session=<token>\"' to /app only"
+log "targets: nginx = nginx-proxy /open; jg-open = journeygate /open (auth none); jg-app = journeygate /app (auth session + policy)"
+log "wrk: -t$THREADS, ${DURATION}s per run, $ROUNDS round(s), connections: ${CONN_LIST[*]}; order alternates every round"
+
+declare -A RPS_OF P99_OF   # key: "target conns" -> space separated per-round values
+TARGETS=(nginx jg-open jg-app)
+
+run_one() {
+    local which=$1 conns=$2 round=$3 url header=""
+    case $which in
+        nginx)   url="http://127.0.0.1:$NGX_PORT/open" ;;
+        jg-open) url="$GW_URL/open" ;;
+        jg-app)  url="$GW_URL/app"; header=$COOKIE ;;
+    esac
+    if run_wrk "$which c=$conns r=$round" "$url" "$conns" "$DURATION" \
+            "$BENCH_TMP/wrk-$which-c$conns-r$round.txt" "$header"; then
+        printf '  c=%-5s round %d  %-8s %12.1f req/s   p99 %9.3f ms\n' "$conns" "$round" "$which" "$RPS" "$P99_MS"
+        RPS_OF["$which $conns"]+="$RPS "
+        P99_OF["$which $conns"]+="$P99_MS "
+    else
+        FAILED=1
+    fi
+    check_all_alive
+    sleep 1
+}
+
+for conns in "${CONN_LIST[@]}"; do
+    for (( round = 1; round <= ROUNDS; round++ )); do
+        if (( round % 2 == 1 )); then order=(nginx jg-open jg-app); else order=(jg-app jg-open nginx); fi
+        for which in "${order[@]}"; do
+            run_one "$which" "$conns" "$round"
+        done
+    done
+done
+
+log ""
+log "== results (median of $ROUNDS round(s), ${DURATION}s each) =="
+printf '%-6s %12s %12s %12s %10s %10s %10s %10s %10s %10s %s\n' "conns" "nginx req/s" "jg-open" "jg-app" \
+    "app/open" "open/ngx" "app/ngx" "ngx p99ms" "open p99" "app p99" "app/open>=$RATIO_TARGET"
+for conns in "${CONN_LIST[@]}"; do
+    declare -A MED=() MEDP=()
+    missing=0
+    for t in "${TARGETS[@]}"; do
+        read -r -a vals <<<"${RPS_OF["$t $conns"]:-}"
+        read -r -a p99s <<<"${P99_OF["$t $conns"]:-}"
+        if (( ${#vals[@]} == 0 )); then missing=1; continue; fi
+        MED[$t]=$(median "${vals[@]}")
+        MEDP[$t]=$(median "${p99s[@]}")
+    done
+    if (( missing )); then
+        printf '%-6s %s\n' "$conns" "n/a (runs failed)"
+        continue
+    fi
+    r_app_open=$(ratio "${MED[jg-app]}" "${MED[jg-open]}")
+    met=$(awk -v r="$r_app_open" -v t="$RATIO_TARGET" 'BEGIN { print ((r + 0 >= t + 0) ? "yes" : "NO") }')
+    printf '%-6s %12.1f %12.1f %12.1f %10s %10s %10s %10.3f %10.3f %10.3f %s\n' "$conns" \
+        "${MED[nginx]}" "${MED[jg-open]}" "${MED[jg-app]}" \
+        "$r_app_open" "$(ratio "${MED[jg-open]}" "${MED[nginx]}")" "$(ratio "${MED[jg-app]}" "${MED[nginx]}")" \
+        "${MEDP[nginx]}" "${MEDP[jg-open]}" "${MEDP[jg-app]}" "$met"
+done
+log "app/open = signed-in / unauthenticated through journeygate (target >= $RATIO_TARGET); open/ngx and app/ngx = journeygate / nginx-proxy"
+
+# ---------------------------------------------------------------------------
+# the gateway's own log
+# ---------------------------------------------------------------------------
+log ""
+signed_in=$(grep -c '"msg":"signed in: ' "$JG_LOG" || true)
+problems=$(grep -c '"level":"\(error\|warn\)"' "$JG_LOG" || true)
+other=$(grep -v '"level":"\(info\|debug\)"' "$JG_LOG" | grep -vc '"level":"\(error\|warn\)"' || true)
+log "journeygate stderr: $(wc -l <"$JG_LOG") lines, $signed_in \"signed in\", $problems error/warn, $other not JSON log lines"
+if (( problems > 0 || other > 0 )); then
+    grep -v '"level":"\(info\|debug\)"' "$JG_LOG" | sed 's/"ts":"[^"]*",//' | sort | uniq -c | sort -rn \
+        | head -n 10 | sed 's/^/  /'
+fi
+log "journeygate RSS at the end: $(awk '/^VmRSS:/ { print $2, $3 }' "/proc/$JG_PID/status" 2>/dev/null || echo '?')"
+
+log ""
+if (( FAILED )); then
+    log "RESULT: FAILED - some logins failed or wrk runs reported errors (see above)"
+    exit 1
+fi
+log "RESULT: all logins succeeded and all wrk runs completed without errors"
+exit 0
