@@ -14,8 +14,8 @@ LIB_PACKAGES=(libh2o-evloop-dev libh2o-dev libssl-dev libjansson-dev liboauth2-d
               libcjose-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils)
 TEST_PACKAGES=(check libcmocka-dev python3 openssl curl)
 BENCH_DEMO_PACKAGES=(nginx-light wrk)
-# end-to-end browser tests add chromium here when they land (sign-in issue)
-E2E_PACKAGES=()
+# end-to-end browser tests (tests/e2e, driven by playwright-core from tests/peers)
+E2E_PACKAGES=(chromium)
 # Installed only when no `node` is on PATH (CI machines ship Node 20 already).
 NODE_PACKAGES=(nodejs npm)
 
