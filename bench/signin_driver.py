@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """bench/signin_driver.py - concurrent browser sign-in driver for bench/signin.sh.
 
-Python 3 standard library only. Each login is one fresh browser: its own
-http.cookiejar.CookieJar, redirects followed by hand (like a browser), starting at
+Python 3 standard library only. Each login is one fresh browser: its own cookie jar
+(class Jar: path-scoped, port-blind like a browser's), redirects followed by hand, starting at
 
     GET {gateway}/.auth/login/idp?login_hint=userN@example.com&return_to=/app
 
@@ -17,7 +17,7 @@ answered is retried once on a new connection. Nothing else is retried.
 
 Commands:
   login --gateway URL [--email E]
-        one login; prints "TOKEN <jg_session> CUSTOMER <id>"; exit 1 on failure.
+        one login; prints "TOKEN <jg_session> CUSTOMER <id> HOPS <requests>"; exit 1 on failure.
   run --gateway URL --seconds S --concurrency C [--users N] [--proc NAME=PID]...
         logins for S seconds with C threads (after one untimed warm-up login per thread);
         prints logins/s, latency percentiles, failures, the CPU time of each --proc
@@ -28,14 +28,13 @@ Commands:
 
 import argparse
 import http.client
-import http.cookiejar
 import itertools
 import os
 import re
 import sys
 import threading
 import time
-import urllib.request
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode, urljoin, urlsplit
 
 REQUEST_TIMEOUT_S = 30
@@ -47,6 +46,63 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 class LoginFailed(Exception):
     pass
+
+
+class Jar:
+    """A browser's cookie jar for one login, reduced to what a single host needs.
+
+    Every server here is 127.0.0.1 (cookies ignore ports, so the OP's cookies also go to the
+    gateway, as in a browser). Honoured: Path (default-path and path-match of RFC 6265 5.1.4),
+    deletion by Max-Age <= 0 or an Expires in the past, Secure (never sent over http).
+    Not needed here: Domain (one host), expiry of cookies during a login.
+    """
+
+    def __init__(self):
+        self.cookies = {}  # (name, path) -> value
+
+    @staticmethod
+    def _path_match(req_path, cookie_path):
+        if req_path == cookie_path:
+            return True
+        if req_path.startswith(cookie_path):
+            return cookie_path.endswith("/") or req_path[len(cookie_path)] == "/"
+        return False
+
+    def header_for(self, req_path):
+        hits = [(p, n, v) for (n, p), v in self.cookies.items() if self._path_match(req_path, p)]
+        hits.sort(key=lambda h: -len(h[0]))  # longer paths first (RFC 6265 5.4)
+        return "; ".join("%s=%s" % (n, v) for _, n, v in hits)
+
+    def update(self, resp, req_path):
+        for line in resp.msg.get_all("Set-Cookie") or ():
+            first, *attrs = line.split(";")
+            name, eq, value = first.strip().partition("=")
+            if not eq or not name:
+                continue
+            a = {}
+            for attr in attrs:
+                k, _, v = attr.partition("=")
+                a[k.strip().lower()] = v.strip()
+            if "secure" in a:
+                continue
+            path = a.get("path", "")
+            if not path.startswith("/"):
+                path = req_path[:req_path.rfind("/")] or "/"
+            gone = False
+            if "max-age" in a:
+                gone = not a["max-age"].lstrip("-").isdigit() or int(a["max-age"]) <= 0
+            elif "expires" in a:
+                try:
+                    gone = parsedate_to_datetime(a["expires"]).timestamp() <= time.time()
+                except (TypeError, ValueError):
+                    pass
+            if gone:
+                self.cookies.pop((name, path), None)
+            else:
+                self.cookies[(name, path)] = value
+
+    def get(self, name):
+        return next((v for (n, _), v in self.cookies.items() if n == name), None)
 
 
 class Client:
@@ -65,12 +121,10 @@ class Client:
         if u.scheme != "http":
             raise LoginFailed("non-http redirect: %s" % url[:120])
         key = (u.hostname, u.port or 80)
-        req = urllib.request.Request(url, headers={
-            "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
-            "User-Agent": "jg-signin-bench/1",
-        })
-        jar.add_cookie_header(req)
-        headers = dict(req.header_items())
+        headers = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "User-Agent": "jg-signin-bench/1"}
+        cookie = jar.header_for(u.path or "/")
+        if cookie:
+            headers["Cookie"] = cookie
         path = u.path or "/"
         if u.query:
             path += "?" + u.query
@@ -94,7 +148,7 @@ class Client:
                 conn.close()
                 del self.conns[key]
                 raise
-            jar.extract_cookies(resp, req)
+            jar.update(resp, u.path or "/")
             if resp.will_close:
                 conn.close()
                 del self.conns[key]
@@ -104,7 +158,7 @@ class Client:
 
 def login(client, gateway, email):
     """One full browser login; returns (customer_id, session_token, requests); raises LoginFailed."""
-    jar = http.cookiejar.CookieJar()
+    jar = Jar()
     url = gateway + "/.auth/login/idp?" + urlencode({"login_hint": email, "return_to": "/app"})
     gw = urlsplit(gateway)
     for hop in range(1, MAX_HOPS + 1):
@@ -128,7 +182,7 @@ def login(client, gateway, email):
         customer = resp.getheader(CUSTOMER_ECHO, "")
         if not customer:
             raise LoginFailed("reached /app but the upstream saw no X-Customer-Id")
-        token = next((c.value for c in jar if c.name == SESSION_COOKIE), None)
+        token = jar.get(SESSION_COOKIE)
         if not token:
             raise LoginFailed("reached /app but no %s cookie was set" % SESSION_COOKIE)
         return customer, token, hop
@@ -276,7 +330,7 @@ def cmd_run(a):
             # untimed warm-up: one login per thread (JIT, connections, first customers)
             email = "warmup%d@example.com" % idx
             try:
-                customer, _, _ = login(client, gateway, email)
+                login(client, gateway, email)
             except LoginFailed as e:
                 with lock:
                     warm_fail.append(str(e))

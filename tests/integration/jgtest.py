@@ -217,7 +217,8 @@ class Gateway:
         os.replace(tmp, self.config_path)
 
     def read_stderr(self):
-        self.stderr.flush()
+        if not self.stderr.closed:
+            self.stderr.flush()
         with open(os.path.join(self.tmpdir, "stderr.log"), "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -296,11 +297,16 @@ class GatewayTestCase(unittest.TestCase):
         self.upstreams = []
 
     def tearDown(self):
+        problems = []
         for g in self.gateways:
-            g.stop()
+            code = g.stop()
+            # a clean SIGTERM exits 0; anything else (a crash, a sanitizer report) fails the test
+            if code != 0:
+                problems.append("gateway exited %s:\n%s" % (code, g.read_stderr()[-3000:]))
         for u in self.upstreams:
             u.stop()
         self._tmp.cleanup()
+        self.assertFalse(problems, "\n".join(problems))
 
     def upstream(self, name="up"):
         u = Upstream(name)
