@@ -268,3 +268,113 @@ class RogueProviderTest(SigninTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ProviderOptionsTest(GatewayTestCase):
+    """Discovery issuer check, client_secret_post, Workspace hd, RFC 9207 iss, provider mix-up."""
+
+    def gateway(self, op, extra=None, providers_extra=None):
+        port = free_port()
+        public = "http://127.0.0.1:%d" % port
+        prov = {"type": "oidc", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "issuer": op.url,
+                "insecure_http": True}
+        prov.update(extra or {})
+        providers = {"idp": prov}
+        providers.update(providers_extra or {})
+        cfg = base_config({"up": {"url": self.upstream().url}}, routes(), providers=providers,
+                          policies={"signed": {"rules": [{"allow": {"signed_in": True}}]}})
+        cfg["listen"][0]["port"] = port
+        cfg["public_url"] = public
+        return self.start(cfg), public
+
+    def op(self, public_port_hint, *args):
+        op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
+                                   "--redirect-uri", public_port_hint] + list(args), self.tmpdir)
+        self.addCleanup(op.stop)
+        return op
+
+    def ready(self, public, name="idp"):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if Browser().get(public + "/.auth/login/%s" % name, follow=False)[0] == 302:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def test_discovery_naming_another_issuer_is_refused(self):
+        port = free_port()
+        op = self.op("http://127.0.0.1:%d/.auth/login/idp/callback" % port)
+        op.admin("/admin/mode", {"mode": "wrong_discovery_issuer"})
+        gw, public = self.gateway(op)
+        self.assertFalse(self.ready(public))
+        status, _, body, _ = Browser().get(public + "/.auth/login/idp", follow=False)
+        self.assertEqual(status, 503)
+        self.assertIn("discovery names issuer", gw.read_stderr())
+
+    def start_pair(self, extra=None, op_args=()):
+        # the OP must know the callback before the gateway exists: pick the gateway port first
+        port = free_port()
+        op = self.op("http://127.0.0.1:%d/.auth/login/idp/callback" % port, *op_args)
+        public = "http://127.0.0.1:%d" % port
+        prov = {"type": "oidc", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "issuer": op.url,
+                "insecure_http": True}
+        prov.update(extra or {})
+        cfg = base_config({"up": {"url": self.upstream().url}}, routes(), providers={"idp": prov},
+                          policies={"signed": {"rules": [{"allow": {"signed_in": True}}]}})
+        cfg["listen"][0]["port"] = port
+        cfg["public_url"] = public
+        gw = self.start(cfg)
+        self.assertTrue(self.ready(public))
+        return op, gw, public
+
+    def test_client_secret_post(self):
+        op, gw, public = self.start_pair({"token_endpoint_auth": "client_secret_post"})
+        status, _, body, _ = Browser().get(public + "/.auth/login/idp?return_to=/app/x")
+        self.assertEqual(status, 200, body[:200])
+
+    def test_workspace_hd_is_enforced_on_the_signed_claim(self):
+        op, gw, public = self.start_pair({"hd": "example.com"}, ("--hd-domain", "example.com"))
+        b = Browser()
+        status, _, body, _ = b.get(public + "/.auth/login/idp?login_hint=alice@example.com&return_to=/app/x")
+        self.assertEqual(status, 200, body[:200])
+        op.admin("/admin/mode", {"mode": "hd_other"})
+        b = Browser()
+        status, _, body, _ = b.get(public + "/.auth/login/idp?login_hint=alice@example.com&return_to=/app/x")
+        self.assertEqual(status, 401)
+        self.assertIn(b"id_token_invalid:hd", body)
+        # an account outside any Workspace has no hd claim at all
+        op.admin("/admin/mode", {"mode": "good"})
+        status, _, body, _ = Browser().get(public + "/.auth/login/idp?login_hint=x@gmail.example&return_to=/app/x")
+        self.assertEqual(status, 401)
+
+    def test_rfc9207_iss_and_provider_mixup(self):
+        op, gw, public = self.start_pair()
+        b = Browser()
+        status, hdrs, _, _ = b.get(public + "/.auth/login/idp", follow=False)
+        state = urllib.parse.parse_qs(urllib.parse.urlsplit(hdrs["location"]).query)["state"][0]
+        status, _, body, _ = b.get(public + "/.auth/login/idp/callback?" + urllib.parse.urlencode(
+            {"code": "c", "state": state, "iss": "https://evil.example"}))
+        self.assertEqual(status, 400)
+        self.assertIn(b"issuer_mismatch", body)
+
+    def test_state_for_one_provider_is_refused_at_another(self):
+        port = free_port()
+        op = self.op("http://127.0.0.1:%d/.auth/login/idp/callback" % port,
+                     "--redirect-uri", "http://127.0.0.1:%d/.auth/login/other/callback" % port)
+        public = "http://127.0.0.1:%d" % port
+        prov = {"type": "oidc", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "issuer": op.url,
+                "insecure_http": True}
+        cfg = base_config({"up": {"url": self.upstream().url}}, routes(), providers={"idp": prov, "other": dict(prov)},
+                          policies={"signed": {"rules": [{"allow": {"signed_in": True}}]}})
+        cfg["listen"][0]["port"] = port
+        cfg["public_url"] = public
+        self.start(cfg)
+        self.assertTrue(self.ready(public, "idp") and self.ready(public, "other"))
+        b = Browser()
+        status, hdrs, _, _ = b.get(public + "/.auth/login/idp", follow=False)
+        state = urllib.parse.parse_qs(urllib.parse.urlsplit(hdrs["location"]).query)["state"][0]
+        status, _, body, _ = b.get(public + "/.auth/login/other/callback?" + urllib.parse.urlencode(
+            {"code": "c", "state": state}))
+        self.assertEqual(status, 400)
+        self.assertIn(b"state_foreign", body)
+        self.assertIsNone(b.cookie("jg_session"))
