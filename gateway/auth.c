@@ -39,7 +39,7 @@
 #define TOUCH_EVERY_MS 60000
 #define MAX_TOKEN_BODY 16384
 
-enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH };
+enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH, JOB_UNLINK, JOB_FB_DELETE };
 
 struct job_guard;
 
@@ -52,6 +52,9 @@ struct job {
     prov_t *prov;
     char *code, *verifier, *nonce, *return_to, *input_token;
     char channel[32];
+    char link_to[STORE_ID_LEN + 1]; /* explicit link: the signed-in customer, or "" */
+    char subject[128];              /* data deletion: the Facebook user id */
+    char confirmation[48];
     uint8_t session_hash[32];
     uint64_t now_ms;
     /* results */
@@ -59,7 +62,7 @@ struct job {
     const char *reason;
     char token[TOKEN_BUF];
     char customer_id[STORE_ID_LEN + 1];
-    int created;
+    store_login_info_t info;
 };
 
 struct job_guard {
@@ -75,6 +78,9 @@ static struct {
     char cookie_name[96], login_cookie[96];
     int secure;
     uint64_t ttl_ms, idle_ms;
+    int auto_link;
+    char **blocked_emails; /* NULL-terminated */
+    char *public_url;
     pthread_mutex_t used_lock;
     struct {
         uint8_t hash[16];
@@ -347,10 +353,21 @@ static void job_run(void *arg)
         if (j->st != GW_OK)
             break;
         sid = (store_identity_t){prov_name(j->prov), id.subject, id.email, id.email_verified, id.name, id.picture};
-        if ((j->st = store_login(A.store, &sid, j->now_ms, j->customer_id, &j->created)) != GW_OK) {
+        {
+            store_login_opts_t o = {A.auto_link, (const char *const *)A.blocked_emails,
+                                    j->link_to[0] != '\0' ? j->link_to : NULL, j->channel};
+            j->st = store_login(A.store, &sid, &o, j->now_ms, j->customer_id, &j->info);
+        }
+        if (j->st == GW_EDENIED) {
+            j->reason = "identity_linked_elsewhere";
+            break;
+        }
+        if (j->st != GW_OK) {
             j->reason = "store_unavailable";
             break;
         }
+        if (j->link_to[0] != '\0')
+            break; /* linking keeps the session the customer already has */
         /* a new token at every sign-in: nothing from before the login is ever reused */
         if (gw_random_bytes(raw, sizeof(raw)) != GW_OK ||
             gw_b64url_encode(raw, sizeof(raw), j->token, sizeof(j->token)) != TOKEN_CHARS) {
@@ -372,11 +389,31 @@ static void job_run(void *arg)
         break;
     case JOB_TOUCH: {
         json_t *s = NULL;
-        if (store_session_get(A.store, j->session_hash, &s) == GW_OK) {
+        /* re-checked here: several requests may have asked for the same touch */
+        if (store_session_get(A.store, j->session_hash, &s) == GW_OK &&
+            j->now_ms > (uint64_t)json_integer_value(json_object_get(s, "last_seen_ms")) + TOUCH_EVERY_MS) {
             json_object_set_new(s, "last_seen_ms", json_integer((json_int_t)j->now_ms));
             store_session_put(A.store, j->session_hash, s);
         }
         json_decref(s);
+        break;
+    }
+    case JOB_UNLINK:
+        j->st = store_unlink(A.store, j->customer_id, prov_name(j->prov), j->now_ms);
+        break;
+    case JOB_FB_DELETE: {
+        int erased = 0;
+        char owner[STORE_ID_LEN + 1];
+        j->st = store_identity_erase(A.store, prov_name(j->prov), j->subject, owner, &erased);
+        if (j->st == GW_OK || j->st == GW_ENOTFOUND) {
+            /* the status record names no person: only what happened and when */
+            json_t *status = json_pack("{s:s, s:s, s:I}", "status", j->st == GW_OK ? "deleted" : "no_data", "provider",
+                                       prov_type(j->prov), "completed_ms", (json_int_t)j->now_ms);
+            j->st = store_deletion_put(A.store, j->confirmation, status);
+            json_decref(status);
+            if (erased)
+                GW_LOG_INF(MODULE, "data deletion request erased a customer");
+        }
         break;
     }
     }
@@ -436,13 +473,27 @@ static void complete_login(struct job *j)
 {
     h2o_req_t *req = j->req;
 
+    if (j->st == GW_EDENIED && j->link_to[0] != '\0' && j->info.conflict_customer[0] != '\0') {
+        GW_LOG_INF(MODULE, "link refused: the %s identity belongs to another customer", prov_name(j->prov));
+        refuse_page(req, 409, "identity_linked_elsewhere",
+                    "This account is already linked to another customer, so it cannot be added here. Nothing was "
+                    "changed.");
+        return;
+    }
     if (j->st != GW_OK) {
         refuse_page(req, status_for(j->st), j->reason != NULL ? j->reason : gw_status_str(j->st),
                     "The sign-in could not be verified, so no session was created.");
         return;
     }
+    if (j->link_to[0] != '\0') {
+        GW_LOG_INF(MODULE, "linked: customer %s gained a %s identity", j->customer_id, prov_name(j->prov));
+        redirect(req, j->return_to);
+        return;
+    }
     GW_LOG_INF(MODULE, "signed in: customer %s via %s%s", j->customer_id, prov_name(j->prov),
-               j->created ? " (new customer)" : "");
+               j->info.result == STORE_LOGIN_CREATED       ? " (new customer)"
+               : j->info.result == STORE_LOGIN_AUTO_LINKED ? " (linked by verified email)"
+                                                           : "");
     add_cookie(req, A.cookie_name, j->token, (long)(A.ttl_ms / 1000));
     redirect(req, j->return_to);
 }
@@ -476,6 +527,30 @@ static void complete_logout(struct job *j)
                  "<p><a class=\"btn\" href=\"/\">Continue</a></p>");
 }
 
+static void complete_unlink(struct job *j)
+{
+    if (j->st == GW_OK)
+        gw_send_json(j->req, 200, "OK",
+                     json_pack("{s:s, s:s}", "unlinked", prov_name(j->prov), "customer_id", j->customer_id));
+    else if (j->st == GW_EDENIED)
+        gw_send_error_json(j->req, 409, "Conflict", "last_identity", "the last sign-in method cannot be removed");
+    else if (j->st == GW_ENOTFOUND)
+        gw_send_error_json(j->req, 404, "Not Found", "not_linked", "no identity of this provider is linked");
+    else
+        gw_send_error_json(j->req, 503, "Service Unavailable", "store_unavailable", "try again");
+}
+
+static void complete_fb_delete(struct job *j)
+{
+    char url[512];
+    if (j->st != GW_OK) {
+        gw_send_error_json(j->req, 503, "Service Unavailable", "store_unavailable", "try again");
+        return;
+    }
+    snprintf(url, sizeof(url), "%s/.auth/facebook/deletion?id=%s", A.public_url, j->confirmation);
+    gw_send_json(j->req, 200, "OK", json_pack("{s:s, s:s}", "url", url, "confirmation_code", j->confirmation));
+}
+
 static void on_jobs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
@@ -494,6 +569,12 @@ static void on_jobs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
                 break;
             case JOB_LOGOUT:
                 complete_logout(j);
+                break;
+            case JOB_UNLINK:
+                complete_unlink(j);
+                break;
+            case JOB_FB_DELETE:
+                complete_fb_delete(j);
                 break;
             case JOB_TOUCH:
                 break;
@@ -579,6 +660,18 @@ gw_status_t auth_init(const gw_config_t *cfg)
     snprintf(A.cookie_name, sizeof(A.cookie_name), "%s%s", A.secure ? "__Host-" : "",
              cookie != NULL ? cookie : "jg_session");
     snprintf(A.login_cookie, sizeof(A.login_cookie), "%sjg_login", A.secure ? "__Host-" : "");
+    {
+        json_t *linking = json_object_get(cfg->doc, "linking"), *blocked = json_object_get(linking, "blocked_emails");
+        size_t n = json_array_size(blocked);
+        A.auto_link = json_is_true(json_object_get(linking, "auto_link_verified_email"));
+        A.blocked_emails = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; i < n; ++i)
+            A.blocked_emails[i] = strdup(json_string_value(json_array_get(blocked, i)));
+        A.public_url = strdup(cfg->public_url);
+        size_t len = strlen(A.public_url);
+        while (len > 0 && A.public_url[len - 1] == '/')
+            A.public_url[--len] = '\0';
+    }
     A.ttl_ms = 43200000;
     A.idle_ms = 3600000;
     if ((v = json_object_get(session, "ttl_s")) != NULL)
@@ -660,7 +753,7 @@ static char *safe_return_to(h2o_req_t *req)
     return strdup("/");
 }
 
-static int login_start(h2o_req_t *req, prov_t *p)
+static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
 {
     char state[TOKEN_BUF], nonce[TOKEN_BUF], verifier[TOKEN_BUF], challenge[TOKEN_BUF];
     char *return_to = safe_return_to(req), *hint = NULL, *url = NULL;
@@ -704,6 +797,8 @@ static int login_start(h2o_req_t *req, prov_t *p)
             json_array_remove(pending, 0);
         entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "s", state, "n", nonce, "v", verifier, "p", prov_name(p),
                           "r", return_to, "e", (json_int_t)(now + PENDING_TTL_MS));
+        if (link_to != NULL)
+            json_object_set_new(entry, "l", json_string(link_to));
         json_array_append_new(pending, entry);
     }
     set_pending(req, pending);
@@ -790,6 +885,22 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     j->prov = p;
     j->code = code;
     code = NULL;
+    if (json_string_value(json_object_get(entry, "l")) != NULL) {
+        /* an explicit link: only for the customer who started it, still signed in on this browser */
+        uint8_t hash[32];
+        int presented;
+        json_t *s = lookup_session(req, 1, 0, hash, &presented);
+        const char *cid = s != NULL ? json_string_value(json_object_get(s, "customer_id")) : NULL;
+        if (cid == NULL || strcmp(cid, json_string_value(json_object_get(entry, "l"))) != 0) {
+            json_decref(s);
+            j->guard->job = NULL;
+            job_free(j);
+            refuse_page(req, 401, "link_session_mismatch", "Sign in again before adding another sign-in method.");
+            goto Exit;
+        }
+        snprintf(j->link_to, sizeof(j->link_to), "%s", cid);
+        json_decref(s);
+    }
     j->verifier = strdup(json_string_value(json_object_get(entry, "v")));
     j->nonce = strdup(json_string_value(json_object_get(entry, "n")));
     j->return_to = strdup(json_string_value(json_object_get(entry, "r")));
@@ -976,6 +1087,140 @@ static int token_endpoint(h2o_req_t *req, struct gw_req *gr)
     return 0;
 }
 
+/* the CSRF token of a signed-in session, from a form field or the X-CSRF-Token header */
+static int csrf_ok(h2o_req_t *req, json_t *s)
+{
+    const char *csrf = json_string_value(json_object_get(s, "csrf"));
+    char *given = NULL;
+    ssize_t cur = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
+    int ok;
+
+    if (cur != -1)
+        given = h2o_strdup(NULL, req->headers.entries[cur].value.base, req->headers.entries[cur].value.len).base;
+    else if (req->entity.base != NULL && gw_query_param(req->entity.base, req->entity.len, "csrf", &given) != 1) {
+        free(given);
+        given = NULL;
+    }
+    ok = given != NULL && csrf != NULL && strlen(given) == strlen(csrf) && gw_ct_equal(given, csrf, strlen(csrf));
+    free(given);
+    return ok;
+}
+
+static int link_start(h2o_req_t *req, prov_t *p)
+{
+    uint8_t hash[32];
+    int presented, r;
+    json_t *s = lookup_session(req, 1, 0, hash, &presented);
+
+    if (s == NULL) {
+        gw_send_page(req, 401, "Unauthorized", "Sign in first",
+                     "<p>Sign in before adding another sign-in method.</p><p><a class=\"btn\" "
+                     "href=\"/.auth/signin\">Sign in</a></p>");
+        return 0;
+    }
+    r = login_start(req, p, json_string_value(json_object_get(s, "customer_id")));
+    json_decref(s);
+    return r;
+}
+
+static int unlink_endpoint(h2o_req_t *req, struct gw_req *gr, prov_t *p)
+{
+    uint8_t hash[32];
+    int presented;
+    json_t *s;
+    struct job *j;
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use POST");
+        return 0;
+    }
+    if ((s = lookup_session(req, 1, 1, hash, &presented)) == NULL) {
+        gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "not signed in");
+        return 0;
+    }
+    /* a cookie session needs the CSRF token; a bearer token is not sent by browsers on their own */
+    if (strcmp(json_string_value(json_object_get(s, "kind")), "cookie") == 0 && !csrf_ok(req, s)) {
+        json_decref(s);
+        gw_send_error_json(req, 403, "Forbidden", "csrf", "missing or wrong CSRF token");
+        return 0;
+    }
+    if ((j = job_new(req, gr->thread, JOB_UNLINK)) == NULL) {
+        json_decref(s);
+        h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        return 0;
+    }
+    j->prov = p;
+    snprintf(j->customer_id, sizeof(j->customer_id), "%s", json_string_value(json_object_get(s, "customer_id")));
+    json_decref(s);
+    job_submit(req, j);
+    return 0;
+}
+
+static prov_t *facebook_provider(void)
+{
+    for (size_t i = 0; i < A.num_provs; ++i)
+        if (strcmp(prov_type(A.provs[i]), "facebook") == 0)
+            return A.provs[i];
+    return NULL;
+}
+
+/* Facebook's data deletion callback: a signed request names the user to erase */
+static int fb_data_deletion(h2o_req_t *req, struct gw_req *gr)
+{
+    prov_t *p = facebook_provider();
+    char *signed_request = NULL, user[128];
+    struct job *j;
+
+    if (p == NULL) {
+        gw_send_error_json(req, 404, "Not Found", "not_found", "no Facebook provider is configured");
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) || req->entity.base == NULL ||
+        gw_query_param(req->entity.base, req->entity.len, "signed_request", &signed_request) != 1 ||
+        prov_facebook_signed_request(p, signed_request, user, sizeof(user)) != GW_OK) {
+        free(signed_request);
+        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "a valid signed_request is required");
+        return 0;
+    }
+    free(signed_request);
+    if ((j = job_new(req, gr->thread, JOB_FB_DELETE)) == NULL) {
+        h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        return 0;
+    }
+    j->prov = p;
+    snprintf(j->subject, sizeof(j->subject), "%s", user);
+    gw_random_token(j->confirmation, sizeof(j->confirmation), 16);
+    job_submit(req, j);
+    return 0;
+}
+
+static int fb_deletion_status(h2o_req_t *req)
+{
+    h2o_iovec_t q = query_of(req);
+    char *code = NULL;
+    json_t *st = NULL;
+
+    if (gw_query_param(q.base, q.len, "id", &code) != 1 || strlen(code) > 64 ||
+        store_deletion_get(A.store, code, &st) != GW_OK) {
+        free(code);
+        gw_send_page(req, 404, "Not Found", "Unknown deletion request",
+                     "<p>No data deletion request has this confirmation code.</p>");
+        return 0;
+    }
+    {
+        char html[512];
+        snprintf(html, sizeof(html), "<p>Your data deletion request <code>%s</code> is complete: %s.</p>",
+                 esc(req, code),
+                 strcmp(json_string_value(json_object_get(st, "status")), "deleted") == 0
+                     ? "the data this site held for your Facebook account has been erased"
+                     : "this site held no data for your Facebook account");
+        free(code);
+        json_decref(st);
+        gw_send_page(req, 200, "OK", "Data deletion", html);
+    }
+    return 0;
+}
+
 int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, size_t path_len)
 {
     static const char login[] = "/.auth/login/";
@@ -989,13 +1234,35 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
             return 0;
         }
         if (slash == NULL)
-            return login_start(req, p);
+            return login_start(req, p, NULL);
         if (strncmp(slash, "/callback", path + path_len - slash) == 0 && (size_t)(path + path_len - slash) == 9)
             return login_callback(req, gr, p);
         gw_send_page(req, 404, "Not Found", "Not found", "<p>No such page.</p>");
         return 0;
     }
+    {
+        static const char link[] = "/.auth/link/", unlink[] = "/.auth/unlink/";
+        if (path_len > sizeof(link) - 1 && memcmp(path, link, sizeof(link) - 1) == 0) {
+            if ((p = find_prov(path + sizeof(link) - 1, path_len - (sizeof(link) - 1))) == NULL) {
+                gw_send_page(req, 404, "Not Found", "Unknown sign-in method",
+                             "<p>This sign-in method does not exist.</p>");
+                return 0;
+            }
+            return link_start(req, p);
+        }
+        if (path_len > sizeof(unlink) - 1 && memcmp(path, unlink, sizeof(unlink) - 1) == 0) {
+            if ((p = find_prov(path + sizeof(unlink) - 1, path_len - (sizeof(unlink) - 1))) == NULL) {
+                gw_send_error_json(req, 404, "Not Found", "not_found", "unknown provider");
+                return 0;
+            }
+            return unlink_endpoint(req, gr, p);
+        }
+    }
 #define IS(lit) (path_len == sizeof(lit) - 1 && memcmp(path, lit, path_len) == 0)
+    if (IS("/.auth/facebook/data-deletion"))
+        return fb_data_deletion(req, gr);
+    if (IS("/.auth/facebook/deletion"))
+        return fb_deletion_status(req);
     if (IS("/.auth/signin"))
         return signin_page(req);
     if (IS("/.auth/me"))

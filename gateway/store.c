@@ -2,8 +2,10 @@
 
 #include "crypto.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +13,18 @@
 
 #define MODULE "store"
 #define MAX_RECORD (1024 * 1024)
+#define MAX_GROWTHS 8 /* a write that still does not fit after 8 doublings answers 503 */
+#define MAX_EMAIL 320
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, customers, identities, emails, sessions;
+    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions;
+    int readonly;
+    /*
+     * Every transaction holds this in read mode; growing the map holds it in write mode,
+     * because LMDB allows mdb_env_set_mapsize() only while this process has no transaction.
+     */
+    pthread_rwlock_t resize;
 };
 
 static gw_status_t from_mdb(int rc)
@@ -26,6 +36,8 @@ static gw_status_t from_mdb(int rc)
         return GW_ENOTFOUND;
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
+    case ENOSPC:
+    case EDQUOT:
         return GW_EUNAVAIL;
     case ENOMEM:
         return GW_ENOMEM;
@@ -55,65 +67,156 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-gw_status_t store_open(const char *path, uint64_t map_size_mb, store_t **out)
+static void lower_email(const char *email, char *out, size_t cap)
+{
+    size_t n = strlen(email);
+    if (n >= cap)
+        n = cap - 1;
+    for (size_t i = 0; i < n; ++i)
+        out[i] = (char)tolower((unsigned char)email[i]);
+    out[n] = '\0';
+}
+
+/* ------------------------------------------------------------------ open */
+
+static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
+{
+    int rc;
+    if ((rc = mdb_dbi_open(txn, "meta", flags, &st->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "customers", flags, &st->customers)) != 0 ||
+        (rc = mdb_dbi_open(txn, "identities", flags, &st->identities)) != 0 ||
+        (rc = mdb_dbi_open(txn, "emails", flags, &st->emails)) != 0 ||
+        (rc = mdb_dbi_open(txn, "sessions", flags, &st->sessions)) != 0 ||
+        (rc = mdb_dbi_open(txn, "customer_sessions", flags | MDB_DUPSORT, &st->customer_sessions)) != 0 ||
+        (rc = mdb_dbi_open(txn, "deletions", flags, &st->deletions)) != 0)
+        return rc;
+    return 0;
+}
+
+static long read_version(store_t *st, MDB_txn *txn, int *found)
+{
+    MDB_val key = {6, "format"}, val;
+    char v[16] = {0};
+
+    *found = 0;
+    if (mdb_get(txn, st->meta, &key, &val) != 0)
+        return 0;
+    *found = 1;
+    memcpy(v, val.mv_data, val.mv_size < sizeof(v) - 1 ? val.mv_size : sizeof(v) - 1);
+    return strtol(v, NULL, 10);
+}
+
+/*
+ * Format 1 -> 2: sessions gained the customer_sessions index. Sessions of format 1 are
+ * re-indexed so erasure finds them.
+ */
+static int migrate_1_to_2(store_t *st, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    if ((rc = mdb_cursor_open(txn, st->sessions, &cur)) != 0)
+        return rc;
+    while ((rc = mdb_cursor_get(cur, &k, &v, rc == 0 && k.mv_data != NULL ? MDB_NEXT : MDB_FIRST)) == 0) {
+        json_t *s = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        const char *cid = json_string_value(json_object_get(s, "customer_id"));
+        if (cid != NULL && strlen(cid) == STORE_ID_LEN) {
+            MDB_val ck = {STORE_ID_LEN, (void *)cid}, cv = {k.mv_size, k.mv_data};
+            int prc = mdb_put(txn, st->customer_sessions, &ck, &cv, MDB_NODUPDATA);
+            if (prc != 0 && prc != MDB_KEYEXIST) {
+                json_decref(s);
+                mdb_cursor_close(cur);
+                return prc;
+            }
+        }
+        json_decref(s);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly, store_t **out)
 {
     store_t *st = calloc(1, sizeof(*st));
+    pthread_rwlockattr_t attr;
     MDB_txn *txn = NULL;
-    MDB_val key = {6, "format"}, val;
-    int rc, dead = 0;
+    int rc, dead = 0, found;
+    long version;
     gw_status_t status = GW_EIO;
 
     if (st == NULL)
         return GW_ENOMEM;
-    if (mkdir_p(path) != 0) {
+    st->readonly = readonly;
+    pthread_rwlockattr_init(&attr);
+    /* a growth must not starve behind a steady stream of readers */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&st->resize, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (!readonly && mkdir_p(path) != 0) {
         GW_LOG_ERR(MODULE, "cannot create store directory %s: %s", path, strerror(errno));
         goto Exit;
     }
     if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 16)) != 0 ||
-        (rc = mdb_env_set_mapsize(st->env, (size_t)map_size_mb * 1024 * 1024)) != 0 ||
+        (!readonly && (rc = mdb_env_set_mapsize(st->env, (size_t)map_size_mb * 1024 * 1024)) != 0) ||
         (rc = mdb_env_set_maxreaders(st->env, 512)) != 0 ||
         /* MDB_NOTLS: read transactions are not tied to a thread's slot, so any loop thread may read */
-        (rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600)) != 0) {
+        (rc = mdb_env_open(st->env, path, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0600)) != 0) {
         GW_LOG_ERR(MODULE, "cannot open store %s: %s", path, mdb_strerror(rc));
         goto Exit;
     }
-    mdb_reader_check(st->env, &dead); /* clear slots of readers that died */
-    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
-        (rc = mdb_dbi_open(txn, "customers", MDB_CREATE, &st->customers)) != 0 ||
-        (rc = mdb_dbi_open(txn, "identities", MDB_CREATE, &st->identities)) != 0 ||
-        (rc = mdb_dbi_open(txn, "emails", MDB_CREATE, &st->emails)) != 0 ||
-        (rc = mdb_dbi_open(txn, "sessions", MDB_CREATE, &st->sessions)) != 0) {
-        GW_LOG_ERR(MODULE, "cannot open databases in %s: %s", path, mdb_strerror(rc));
-        goto Exit;
-    }
-    rc = mdb_get(txn, st->meta, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        char v[16];
-        int n = snprintf(v, sizeof(v), "%d", STORE_FORMAT_VERSION);
-        val.mv_size = (size_t)n;
-        val.mv_data = v;
-        if ((rc = mdb_put(txn, st->meta, &key, &val, 0)) != 0)
+    mdb_reader_check(st->env, &dead); /* clear the slots of readers that died */
+    if (readonly) {
+        if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 || (rc = open_dbis(st, txn, 0)) != 0) {
+            GW_LOG_ERR(MODULE, "store %s is not a journeygate store or is from an older version: %s", path,
+                       mdb_strerror(rc));
             goto Exit;
-    } else if (rc == 0) {
-        char v[16] = {0};
-        long version;
-        memcpy(v, val.mv_data, val.mv_size < sizeof(v) - 1 ? val.mv_size : sizeof(v) - 1);
-        version = strtol(v, NULL, 10);
-        if (version > STORE_FORMAT_VERSION) {
-            GW_LOG_ERR(MODULE, "store %s has format %ld, newer than this journeygate (%d): upgrade journeygate", path,
-                       version, STORE_FORMAT_VERSION);
+        }
+        version = read_version(st, txn, &found);
+        mdb_txn_abort(txn);
+        txn = NULL;
+        if (version != STORE_FORMAT_VERSION) {
+            GW_LOG_ERR(MODULE, "store %s has format %ld; this journeygate reads format %d", path, version,
+                       STORE_FORMAT_VERSION);
             status = GW_EINVAL;
             goto Exit;
         }
-    } else {
+        *out = st;
+        return GW_OK;
+    }
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 || (rc = open_dbis(st, txn, MDB_CREATE)) != 0) {
+        GW_LOG_ERR(MODULE, "cannot open databases in %s: %s", path, mdb_strerror(rc));
         goto Exit;
     }
-    if ((rc = mdb_txn_commit(txn)) != 0) {
-        txn = NULL;
+    version = read_version(st, txn, &found);
+    if (found && version > STORE_FORMAT_VERSION) {
+        GW_LOG_ERR(MODULE, "store %s has format %ld, newer than this journeygate (%d): upgrade journeygate", path,
+                   version, STORE_FORMAT_VERSION);
+        status = GW_EINVAL;
         goto Exit;
     }
+    if (found && version < 1) {
+        GW_LOG_ERR(MODULE, "store %s has an unknown format %ld", path, version);
+        status = GW_EINVAL;
+        goto Exit;
+    }
+    if (found && version == 1) {
+        if ((rc = migrate_1_to_2(st, txn)) != 0)
+            goto Exit;
+        GW_LOG_INF(MODULE, "store %s migrated from format 1 to %d", path, STORE_FORMAT_VERSION);
+    }
+    if (!found || version < STORE_FORMAT_VERSION) {
+        char v[16];
+        MDB_val key = {6, "format"}, val;
+        val.mv_size = (size_t)snprintf(v, sizeof(v), "%d", STORE_FORMAT_VERSION);
+        val.mv_data = v;
+        if ((rc = mdb_put(txn, st->meta, &key, &val, 0)) != 0)
+            goto Exit;
+    }
+    rc = mdb_txn_commit(txn);
     txn = NULL;
+    if (rc != 0)
+        goto Exit;
     *out = st;
     st = NULL;
     status = GW_OK;
@@ -124,49 +227,150 @@ Exit:
     return status;
 }
 
+gw_status_t store_open(const char *path, uint64_t map_size_mb, store_t **out)
+{
+    return open_env(path, map_size_mb, 0, out);
+}
+
+gw_status_t store_open_readonly(const char *path, store_t **out)
+{
+    return open_env(path, 0, 1, out);
+}
+
 void store_close(store_t *st)
 {
     if (st == NULL)
         return;
     if (st->env != NULL)
         mdb_env_close(st->env);
+    pthread_rwlock_destroy(&st->resize);
     free(st);
+}
+
+/* ------------------------------------------------------------------ transactions */
+
+typedef int (*write_fn)(store_t *st, MDB_txn *txn, void *ctx);
+
+/*
+ * Runs fn in a write transaction and commits (synced). When the map is full the
+ * transaction is aborted (nothing of it remains), the map doubles and fn runs again.
+ * fn returns an LMDB code, or -1 with its own status in the context.
+ */
+static gw_status_t with_write(store_t *st, write_fn fn, void *ctx)
+{
+    for (int attempt = 0; attempt <= MAX_GROWTHS; ++attempt) {
+        MDB_txn *txn = NULL;
+        int rc;
+
+        if (st->readonly)
+            return GW_EINVAL;
+        pthread_rwlock_rdlock(&st->resize);
+        if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
+            rc = fn(st, txn, ctx);
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+        pthread_rwlock_unlock(&st->resize);
+        if (rc != MDB_MAP_FULL)
+            return rc == -1 ? GW_EDENIED : from_mdb(rc);
+        {
+            MDB_envinfo info;
+            pthread_rwlock_wrlock(&st->resize);
+            mdb_env_info(st->env, &info);
+            rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+            pthread_rwlock_unlock(&st->resize);
+            if (rc != 0) {
+                GW_LOG_ERR(MODULE, "cannot grow the store map: %s", mdb_strerror(rc));
+                return GW_EUNAVAIL;
+            }
+            GW_LOG_INF(MODULE, "store map grown to %zu MB", (size_t)(info.me_mapsize * 2 / (1024 * 1024)));
+        }
+    }
+    GW_LOG_ERR(MODULE, "a write did not fit after %d map growths", MAX_GROWTHS);
+    return GW_EUNAVAIL;
 }
 
 static gw_status_t get_json(store_t *st, MDB_dbi dbi, const void *k, size_t klen, json_t **out)
 {
     MDB_txn *txn = NULL;
     MDB_val key = {klen, (void *)k}, val;
-    json_error_t jerr;
     int rc;
 
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
-        return from_mdb(rc);
-    rc = mdb_get(txn, dbi, &key, &val);
-    if (rc == 0) {
-        /* the value is only valid inside the transaction: jansson copies it */
-        *out = json_loadb(val.mv_data, val.mv_size, 0, &jerr);
-        if (*out == NULL)
-            rc = EIO;
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        rc = mdb_get(txn, dbi, &key, &val);
+        if (rc == 0) {
+            /* the value is valid only inside the transaction: jansson copies it */
+            *out = json_loadb(val.mv_data, val.mv_size, 0, NULL);
+            if (*out == NULL)
+                rc = EIO;
+        }
+        mdb_txn_abort(txn);
     }
-    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
     return from_mdb(rc);
 }
 
-static gw_status_t put_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, json_t *obj)
+static gw_status_t get_id(store_t *st, MDB_dbi dbi, const void *k, size_t klen, char *customer_id)
+{
+    MDB_txn *txn = NULL;
+    MDB_val key = {klen, (void *)k}, val;
+    int rc;
+
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        rc = mdb_get(txn, dbi, &key, &val);
+        if (rc == 0 && val.mv_size == STORE_ID_LEN) {
+            memcpy(customer_id, val.mv_data, STORE_ID_LEN);
+            customer_id[STORE_ID_LEN] = '\0';
+        } else if (rc == 0) {
+            rc = EIO;
+        }
+        mdb_txn_abort(txn);
+    }
+    pthread_rwlock_unlock(&st->resize);
+    return from_mdb(rc);
+}
+
+static int put_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, json_t *obj)
 {
     char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     MDB_val key = {klen, (void *)k}, val;
     int rc;
 
     if (text == NULL)
-        return GW_ENOMEM;
+        return ENOMEM;
     val.mv_size = strlen(text);
     val.mv_data = text;
     rc = val.mv_size > MAX_RECORD ? MDB_BAD_VALSIZE : mdb_put(txn, dbi, &key, &val, 0);
     free(text);
-    return from_mdb(rc);
+    return rc;
 }
+
+static int load_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, json_t **out)
+{
+    MDB_val key = {klen, (void *)k}, val;
+    int rc = mdb_get(txn, dbi, &key, &val);
+    if (rc != 0)
+        return rc;
+    *out = json_loadb(val.mv_data, val.mv_size, 0, NULL);
+    return *out != NULL ? 0 : EIO;
+}
+
+static size_t identity_key(const char *provider, const char *subject, char *buf, size_t cap)
+{
+    size_t p = strlen(provider), s = strlen(subject);
+    if (p + 1 + s > cap)
+        return 0;
+    memcpy(buf, provider, p);
+    buf[p] = '\0';
+    memcpy(buf + p + 1, subject, s);
+    return p + 1 + s;
+}
+
+/* ------------------------------------------------------------------ login */
 
 static void new_customer_id(char *out)
 {
@@ -181,137 +385,506 @@ static void new_customer_id(char *out)
     out[STORE_ID_LEN] = '\0';
 }
 
+static json_t *find_identity(json_t *cust, const char *provider, const char *subject)
+{
+    json_t *idents = json_object_get(cust, "identities"), *cand;
+    size_t i;
+    json_array_foreach(idents, i, cand)
+    {
+        const char *p = json_string_value(json_object_get(cand, "provider"));
+        const char *s = json_string_value(json_object_get(cand, "subject"));
+        if (p != NULL && strcmp(p, provider) == 0 && (subject == NULL || (s != NULL && strcmp(s, subject) == 0)))
+            return cand;
+    }
+    return NULL;
+}
+
+/* whether an identity of the customer carries `email` verified by its provider */
+static int has_verified_email(json_t *cust, const char *email)
+{
+    json_t *idents = json_object_get(cust, "identities"), *cand;
+    size_t i;
+    json_array_foreach(idents, i, cand)
+    {
+        const char *e = json_string_value(json_object_get(cand, "email"));
+        if (e != NULL && json_is_true(json_object_get(cand, "email_verified")) && strcasecmp(e, email) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int email_blocked(const char *email, const char *const *blocked)
+{
+    for (; blocked != NULL && *blocked != NULL; ++blocked)
+        if (strcasecmp(email, *blocked) == 0)
+            return 1;
+    return 0;
+}
+
 static void set_opt_string(json_t *obj, const char *key, const char *value)
 {
     if (value != NULL)
         json_object_set_new(obj, key, json_string(value));
+    else
+        json_object_del(obj, key);
 }
 
-gw_status_t store_login(store_t *st, const store_identity_t *id, uint64_t now_ms, char *customer_id, int *created)
-{
-    MDB_txn *txn = NULL;
-    MDB_val key, val;
-    size_t plen = strlen(id->provider), slen = strlen(id->subject);
-    char *ikey = NULL;
-    json_t *cust = NULL, *idents, *ident = NULL;
-    json_error_t jerr;
-    int rc, is_new = 0;
-    gw_status_t status = GW_EIO;
-    size_t i;
+struct login_ctx {
+    const store_identity_t *id;
+    const store_login_opts_t *opts;
+    uint64_t now;
+    char *customer_id;
+    store_login_info_t *info;
+};
 
-    if ((ikey = malloc(plen + 1 + slen)) == NULL)
-        return GW_ENOMEM;
-    memcpy(ikey, id->provider, plen);
-    ikey[plen] = '\0';
-    memcpy(ikey + plen + 1, id->subject, slen);
-    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0) {
-        status = from_mdb(rc);
-        goto Exit;
-    }
-    key.mv_size = plen + 1 + slen;
-    key.mv_data = ikey;
+static int login_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct login_ctx *c = arg;
+    const store_identity_t *id = c->id;
+    char ikey[1024], email[MAX_EMAIL + 1];
+    size_t iklen = identity_key(id->provider, id->subject, ikey, sizeof(ikey));
+    MDB_val key = {iklen, ikey}, val;
+    json_t *cust = NULL, *ident;
+    int rc, verified = id->email != NULL && id->email_verified && strlen(id->email) <= MAX_EMAIL;
+
+    if (iklen == 0)
+        return EINVAL;
+    memset(c->info, 0, sizeof(*c->info));
+    if (verified)
+        lower_email(id->email, email, sizeof(email));
     rc = mdb_get(txn, st->identities, &key, &val);
     if (rc == 0) {
         if (val.mv_size != STORE_ID_LEN)
-            goto Exit;
-        memcpy(customer_id, val.mv_data, STORE_ID_LEN);
-        customer_id[STORE_ID_LEN] = '\0';
-        key.mv_size = STORE_ID_LEN;
-        key.mv_data = customer_id;
-        if ((rc = mdb_get(txn, st->customers, &key, &val)) != 0 ||
-            (cust = json_loadb(val.mv_data, val.mv_size, 0, &jerr)) == NULL)
-            goto Exit;
-    } else if (rc == MDB_NOTFOUND) {
-        is_new = 1;
-        new_customer_id(customer_id);
-        cust = json_pack("{s:s, s:I, s:I, s:I, s:[], s:[], s:{}}", "id", customer_id, "created_ms", (json_int_t)now_ms,
-                         "first_seen_ms", (json_int_t)now_ms, "last_seen_ms", (json_int_t)now_ms, "identities",
-                         "channels_seen", "attributes");
-        val.mv_size = STORE_ID_LEN;
-        val.mv_data = customer_id;
-        if (cust == NULL || (rc = mdb_put(txn, st->identities, &key, &val, MDB_NOOVERWRITE)) != 0)
-            goto Exit;
+            return EIO;
+        memcpy(c->customer_id, val.mv_data, STORE_ID_LEN);
+        c->customer_id[STORE_ID_LEN] = '\0';
+        if (c->opts->link_to != NULL && strcmp(c->opts->link_to, c->customer_id) != 0) {
+            /* the identity already belongs to someone else: nothing changes */
+            memcpy(c->info->conflict_customer, c->customer_id, STORE_ID_LEN + 1);
+            return -1;
+        }
+        c->info->result = STORE_LOGIN_RETURNING;
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    } else if (c->opts->link_to != NULL) {
+        memcpy(c->customer_id, c->opts->link_to, STORE_ID_LEN);
+        c->customer_id[STORE_ID_LEN] = '\0';
+        c->info->result = STORE_LOGIN_LINKED;
     } else {
-        status = from_mdb(rc);
-        goto Exit;
+        c->info->result = STORE_LOGIN_CREATED;
+        if (c->opts->auto_link_verified_email) {
+            if (!verified) {
+                c->info->auto_link_skipped = id->email != NULL ? "unverified_email" : NULL;
+            } else if (email_blocked(email, c->opts->blocked_emails)) {
+                c->info->auto_link_skipped = "blocked_email";
+            } else {
+                MDB_val ek = {strlen(email), email}, ev;
+                if (mdb_get(txn, st->emails, &ek, &ev) == 0 && ev.mv_size == STORE_ID_LEN) {
+                    json_t *owner = NULL;
+                    char owner_id[STORE_ID_LEN + 1];
+                    memcpy(owner_id, ev.mv_data, STORE_ID_LEN);
+                    owner_id[STORE_ID_LEN] = '\0';
+                    if (load_json(txn, st->customers, owner_id, STORE_ID_LEN, &owner) == 0) {
+                        /* merge protection: never two identities of one provider by automatic linking */
+                        if (find_identity(owner, id->provider, NULL) != NULL) {
+                            c->info->auto_link_skipped = "same_provider";
+                        } else if (has_verified_email(owner, email)) {
+                            memcpy(c->customer_id, owner_id, STORE_ID_LEN + 1);
+                            c->info->result = STORE_LOGIN_AUTO_LINKED;
+                        }
+                    }
+                    json_decref(owner);
+                }
+            }
+        }
+        if (c->info->result == STORE_LOGIN_CREATED)
+            new_customer_id(c->customer_id);
     }
-
-    /* refresh this identity's profile: the provider's latest answer wins for its own identity */
-    idents = json_object_get(cust, "identities");
-    ident = NULL;
-    for (i = 0; i < json_array_size(idents); ++i) {
-        json_t *cand = json_array_get(idents, i);
-        const char *p = json_string_value(json_object_get(cand, "provider"));
-        const char *s = json_string_value(json_object_get(cand, "subject"));
-        if (p != NULL && s != NULL && strcmp(p, id->provider) == 0 && strcmp(s, id->subject) == 0) {
-            ident = cand;
-            break;
+    if (c->info->result != STORE_LOGIN_CREATED) {
+        if ((rc = load_json(txn, st->customers, c->customer_id, STORE_ID_LEN, &cust)) != 0)
+            return rc == MDB_NOTFOUND && c->info->result == STORE_LOGIN_LINKED ? EINVAL : rc;
+    } else {
+        cust = json_pack("{s:s, s:I, s:I, s:I, s:[], s:[], s:{}, s:{}}", "id", c->customer_id, "created_ms",
+                         (json_int_t)c->now, "first_seen_ms", (json_int_t)c->now, "last_seen_ms", (json_int_t)c->now,
+                         "identities", "channels_seen", "attributes", "profile");
+        if (cust == NULL)
+            return ENOMEM;
+    }
+    if (c->info->result != STORE_LOGIN_RETURNING) {
+        val.mv_size = STORE_ID_LEN;
+        val.mv_data = c->customer_id;
+        if ((rc = mdb_put(txn, st->identities, &key, &val, MDB_NOOVERWRITE)) != 0) {
+            json_decref(cust);
+            return rc;
         }
     }
-    if (ident == NULL) {
+
+    /* the identity's own fields: its provider's latest answer wins */
+    if ((ident = find_identity(cust, id->provider, id->subject)) == NULL) {
         ident = json_pack("{s:s, s:s, s:I}", "provider", id->provider, "subject", id->subject, "linked_at_ms",
-                          (json_int_t)now_ms);
-        json_array_append_new(idents, ident);
+                          (json_int_t)c->now);
+        json_array_append_new(json_object_get(cust, "identities"), ident);
     }
-    json_object_del(ident, "email");
     set_opt_string(ident, "email", id->email);
     json_object_set_new(ident, "email_verified", json_boolean(id->email != NULL && id->email_verified));
     set_opt_string(ident, "name", id->name);
     set_opt_string(ident, "picture", id->picture);
-    json_object_set_new(ident, "last_login_ms", json_integer((json_int_t)now_ms));
-    json_object_set_new(cust, "last_seen_ms", json_integer((json_int_t)now_ms));
+    json_object_set_new(ident, "last_login_ms", json_integer((json_int_t)c->now));
 
-    if ((status = put_json(txn, st->customers, customer_id, STORE_ID_LEN, cust)) != GW_OK)
-        goto Exit;
-    if (id->email != NULL && id->email_verified) {
-        /* verified-email index: the first customer to prove an address keeps it */
-        char lower[320];
-        size_t n = strlen(id->email);
-        if (n < sizeof(lower)) {
-            for (size_t k = 0; k < n; ++k)
-                lower[k] = (char)((id->email[k] >= 'A' && id->email[k] <= 'Z') ? id->email[k] + 32 : id->email[k]);
-            key.mv_size = n;
-            key.mv_data = lower;
-            val.mv_size = STORE_ID_LEN;
-            val.mv_data = customer_id;
-            rc = mdb_put(txn, st->emails, &key, &val, MDB_NOOVERWRITE);
-            if (rc != 0 && rc != MDB_KEYEXIST) {
-                status = from_mdb(rc);
-                goto Exit;
-            }
+    /* the customer's profile: latest sign-in's name and picture; the latest VERIFIED email */
+    {
+        json_t *profile = json_object_get(cust, "profile");
+        if (!json_is_object(profile)) {
+            profile = json_object();
+            json_object_set_new(cust, "profile", profile);
+        }
+        if (id->name != NULL)
+            json_object_set_new(profile, "name", json_string(id->name));
+        if (id->picture != NULL)
+            json_object_set_new(profile, "picture", json_string(id->picture));
+        if (verified || (id->email != NULL && !json_is_true(json_object_get(profile, "email_verified")))) {
+            json_object_set_new(profile, "email", json_string(id->email));
+            json_object_set_new(profile, "email_verified", json_boolean(verified));
         }
     }
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if ((status = from_mdb(rc)) != GW_OK)
-        goto Exit;
-    *created = is_new;
-Exit:
-    if (txn != NULL)
-        mdb_txn_abort(txn);
+    json_object_set_new(cust, "last_seen_ms", json_integer((json_int_t)c->now));
+    if (c->opts->channel != NULL) {
+        json_t *channels = json_object_get(cust, "channels_seen"), *ch;
+        size_t i;
+        int seen = 0;
+        json_array_foreach(channels, i,
+                           ch) if (json_is_string(ch) && strcmp(json_string_value(ch), c->opts->channel) == 0) seen = 1;
+        if (!seen)
+            json_array_append_new(channels, json_string(c->opts->channel));
+    }
+    rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
     json_decref(cust);
-    free(ikey);
-    return status;
+    if (rc != 0)
+        return rc;
+    if (verified) {
+        /* the verified-email index: the first customer to prove an address keeps it */
+        MDB_val ek = {strlen(email), email};
+        val.mv_size = STORE_ID_LEN;
+        val.mv_data = c->customer_id;
+        rc = mdb_put(txn, st->emails, &ek, &val, MDB_NOOVERWRITE);
+        if (rc != 0 && rc != MDB_KEYEXIST)
+            return rc;
+    }
+    return 0;
 }
+
+gw_status_t store_login(store_t *st, const store_identity_t *id, const store_login_opts_t *opts, uint64_t now_ms,
+                        char *customer_id, store_login_info_t *info)
+{
+    struct login_ctx c = {id, opts, now_ms, customer_id, info};
+    return with_write(st, login_txn, &c);
+}
+
+/* ------------------------------------------------------------------ unlink and erasure */
+
+/* drops index entries of an identity (its key, and its email when no other identity proves it) */
+static int drop_identity_indexes(store_t *st, MDB_txn *txn, json_t *cust, json_t *ident, const char *customer_id)
+{
+    char ikey[1024], email[MAX_EMAIL + 1];
+    const char *p = json_string_value(json_object_get(ident, "provider"));
+    const char *s = json_string_value(json_object_get(ident, "subject"));
+    const char *e = json_string_value(json_object_get(ident, "email"));
+    size_t iklen = p != NULL && s != NULL ? identity_key(p, s, ikey, sizeof(ikey)) : 0;
+    MDB_val key = {iklen, ikey}, val;
+    int rc;
+
+    if (iklen > 0 && (rc = mdb_del(txn, st->identities, &key, NULL)) != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    if (e != NULL && json_is_true(json_object_get(ident, "email_verified")) && strlen(e) <= MAX_EMAIL) {
+        int still = 0;
+        json_t *other;
+        size_t i;
+        json_array_foreach(json_object_get(cust, "identities"), i, other)
+        {
+            const char *oe = json_string_value(json_object_get(other, "email"));
+            if (other != ident && oe != NULL && json_is_true(json_object_get(other, "email_verified")) &&
+                strcasecmp(oe, e) == 0)
+                still = 1;
+        }
+        lower_email(e, email, sizeof(email));
+        key.mv_size = strlen(email);
+        key.mv_data = email;
+        if (!still && mdb_get(txn, st->emails, &key, &val) == 0 && val.mv_size == STORE_ID_LEN &&
+            memcmp(val.mv_data, customer_id, STORE_ID_LEN) == 0 && (rc = mdb_del(txn, st->emails, &key, NULL)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+struct unlink_ctx {
+    const char *customer_id, *provider;
+    uint64_t now;
+    gw_status_t why;
+};
+
+static int unlink_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct unlink_ctx *c = arg;
+    json_t *cust = NULL, *idents, *ident;
+    size_t i, found = SIZE_MAX;
+    int rc;
+
+    if ((rc = load_json(txn, st->customers, c->customer_id, STORE_ID_LEN, &cust)) != 0)
+        return rc;
+    idents = json_object_get(cust, "identities");
+    json_array_foreach(idents, i, ident)
+    {
+        const char *p = json_string_value(json_object_get(ident, "provider"));
+        if (p != NULL && strcmp(p, c->provider) == 0) {
+            found = i;
+            break;
+        }
+    }
+    if (found == SIZE_MAX || json_array_size(idents) < 2) {
+        c->why = found == SIZE_MAX ? GW_ENOTFOUND : GW_EDENIED;
+        json_decref(cust);
+        return -1;
+    }
+    ident = json_array_get(idents, found);
+    if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0) {
+        json_array_remove(idents, found);
+        rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
+    }
+    json_decref(cust);
+    return rc;
+}
+
+gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms)
+{
+    struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK};
+    gw_status_t s = with_write(st, unlink_txn, &c);
+    return s == GW_EDENIED ? c.why : s;
+}
+
+/* erases everything of a customer inside txn */
+static int erase_customer(store_t *st, MDB_txn *txn, const char *customer_id, unsigned *sessions)
+{
+    json_t *cust = NULL, *ident;
+    MDB_val key = {STORE_ID_LEN, (void *)customer_id}, val;
+    MDB_cursor *cur;
+    size_t i;
+    int rc;
+
+    if ((rc = load_json(txn, st->customers, customer_id, STORE_ID_LEN, &cust)) != 0)
+        return rc;
+    json_array_foreach(json_object_get(cust, "identities"), i, ident)
+    {
+        if ((rc = drop_identity_indexes(st, txn, cust, ident, customer_id)) != 0) {
+            json_decref(cust);
+            return rc;
+        }
+    }
+    json_decref(cust);
+    /* every session of the customer, through the index */
+    if ((rc = mdb_cursor_open(txn, st->customer_sessions, &cur)) != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+    while (rc == 0) {
+        MDB_val sk = {val.mv_size, val.mv_data};
+        int drc = mdb_del(txn, st->sessions, &sk, NULL);
+        if (drc != 0 && drc != MDB_NOTFOUND) {
+            mdb_cursor_close(cur);
+            return drc;
+        }
+        ++*sessions;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_DUP);
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    key.mv_size = STORE_ID_LEN;
+    key.mv_data = (void *)customer_id;
+    if ((rc = mdb_del(txn, st->customer_sessions, &key, NULL)) != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    return mdb_del(txn, st->customers, &key, NULL);
+}
+
+struct erase_ctx {
+    const char *customer_id;
+    unsigned sessions;
+};
+
+static int delete_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct erase_ctx *c = arg;
+    c->sessions = 0;
+    return erase_customer(st, txn, c->customer_id, &c->sessions);
+}
+
+gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned *sessions_removed)
+{
+    struct erase_ctx c = {customer_id, 0};
+    gw_status_t s;
+
+    if (strlen(customer_id) != STORE_ID_LEN)
+        return GW_ENOTFOUND;
+    s = with_write(st, delete_txn, &c);
+    if (s == GW_OK && sessions_removed != NULL)
+        *sessions_removed = c.sessions;
+    return s;
+}
+
+struct identity_erase_ctx {
+    const char *provider, *subject;
+    char *customer_id;
+    int customer_erased;
+};
+
+static int identity_erase_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct identity_erase_ctx *c = arg;
+    char ikey[1024];
+    size_t iklen = identity_key(c->provider, c->subject, ikey, sizeof(ikey));
+    MDB_val key = {iklen, ikey}, val;
+    json_t *cust = NULL, *idents, *ident;
+    size_t i;
+    int rc;
+    unsigned sessions = 0;
+
+    c->customer_erased = 0;
+    if (iklen == 0)
+        return MDB_NOTFOUND;
+    if ((rc = mdb_get(txn, st->identities, &key, &val)) != 0)
+        return rc;
+    if (val.mv_size != STORE_ID_LEN)
+        return EIO;
+    memcpy(c->customer_id, val.mv_data, STORE_ID_LEN);
+    c->customer_id[STORE_ID_LEN] = '\0';
+    if ((rc = load_json(txn, st->customers, c->customer_id, STORE_ID_LEN, &cust)) != 0)
+        return rc;
+    idents = json_object_get(cust, "identities");
+    if (json_array_size(idents) <= 1) {
+        json_decref(cust);
+        c->customer_erased = 1;
+        return erase_customer(st, txn, c->customer_id, &sessions);
+    }
+    rc = 0;
+    for (i = 0; i < json_array_size(idents); ++i) {
+        ident = json_array_get(idents, i);
+        const char *p = json_string_value(json_object_get(ident, "provider"));
+        const char *s = json_string_value(json_object_get(ident, "subject"));
+        if (p != NULL && s != NULL && strcmp(p, c->provider) == 0 && strcmp(s, c->subject) == 0) {
+            if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0) {
+                json_array_remove(idents, i);
+                rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
+            }
+            break;
+        }
+    }
+    json_decref(cust);
+    return rc;
+}
+
+gw_status_t store_identity_erase(store_t *st, const char *provider, const char *subject, char *customer_id,
+                                 int *customer_erased)
+{
+    struct identity_erase_ctx c = {provider, subject, customer_id, 0};
+    gw_status_t s = with_write(st, identity_erase_txn, &c);
+    if (s == GW_OK)
+        *customer_erased = c.customer_erased;
+    return s;
+}
+
+/* ------------------------------------------------------------------ reads */
 
 gw_status_t store_customer_get(store_t *st, const char *customer_id, json_t **out)
 {
-    return get_json(st, st->customers, customer_id, strlen(customer_id), out);
+    if (strlen(customer_id) != STORE_ID_LEN)
+        return GW_ENOTFOUND;
+    return get_json(st, st->customers, customer_id, STORE_ID_LEN, out);
+}
+
+gw_status_t store_customer_by_email(store_t *st, const char *email, char *customer_id)
+{
+    char lower[MAX_EMAIL + 1];
+    if (strlen(email) > MAX_EMAIL)
+        return GW_ENOTFOUND;
+    lower_email(email, lower, sizeof(lower));
+    return get_id(st, st->emails, lower, strlen(lower), customer_id);
+}
+
+gw_status_t store_customer_by_identity(store_t *st, const char *provider, const char *subject, char *customer_id)
+{
+    char ikey[1024];
+    size_t n = identity_key(provider, subject, ikey, sizeof(ikey));
+    return n == 0 ? GW_ENOTFOUND : get_id(st, st->identities, ikey, n, customer_id);
+}
+
+gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc;
+
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 ||
+        (rc = mdb_cursor_open(txn, st->customers, &cur)) != 0)
+        goto Exit;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        json_t *c = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        int stop = c != NULL ? cb(c, ctx) : 0;
+        json_decref(c);
+        if (stop)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+Exit:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
+    return from_mdb(rc);
+}
+
+gw_status_t store_count_customers(store_t *st, uint64_t *count)
+{
+    MDB_txn *txn = NULL;
+    MDB_stat stat;
+    int rc;
+
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        if ((rc = mdb_stat(txn, st->customers, &stat)) == 0)
+            *count = stat.ms_entries;
+        mdb_txn_abort(txn);
+    }
+    pthread_rwlock_unlock(&st->resize);
+    return from_mdb(rc);
+}
+
+/* ------------------------------------------------------------------ sessions */
+
+struct session_ctx {
+    const uint8_t *hash;
+    json_t *session;
+};
+
+static int session_put_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct session_ctx *c = arg;
+    const char *cid = json_string_value(json_object_get(c->session, "customer_id"));
+    int rc = put_json(txn, st->sessions, c->hash, 32, c->session);
+    if (rc == 0 && cid != NULL && strlen(cid) == STORE_ID_LEN) {
+        MDB_val k = {STORE_ID_LEN, (void *)cid}, v = {32, (void *)c->hash};
+        rc = mdb_put(txn, st->customer_sessions, &k, &v, MDB_NODUPDATA);
+        if (rc == MDB_KEYEXIST)
+            rc = 0;
+    }
+    return rc;
 }
 
 gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t *session)
 {
-    MDB_txn *txn = NULL;
-    gw_status_t status;
-    int rc;
-
-    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
-        return from_mdb(rc);
-    if ((status = put_json(txn, st->sessions, token_hash, 32, session)) != GW_OK) {
-        mdb_txn_abort(txn);
-        return status;
-    }
-    return from_mdb(mdb_txn_commit(txn));
+    struct session_ctx c = {token_hash, session};
+    return with_write(st, session_put_txn, &c);
 }
 
 gw_status_t store_session_get(store_t *st, const uint8_t token_hash[32], json_t **out)
@@ -319,17 +892,56 @@ gw_status_t store_session_get(store_t *st, const uint8_t token_hash[32], json_t 
     return get_json(st, st->sessions, token_hash, 32, out);
 }
 
+static int session_delete_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct session_ctx *c = arg;
+    json_t *s = NULL;
+    MDB_val key = {32, (void *)c->hash};
+    int rc = load_json(txn, st->sessions, c->hash, 32, &s);
+
+    if (rc != 0)
+        return rc;
+    {
+        const char *cid = json_string_value(json_object_get(s, "customer_id"));
+        if (cid != NULL && strlen(cid) == STORE_ID_LEN) {
+            MDB_val k = {STORE_ID_LEN, (void *)cid}, v = {32, (void *)c->hash};
+            int drc = mdb_del(txn, st->customer_sessions, &k, &v);
+            if (drc != 0 && drc != MDB_NOTFOUND) {
+                json_decref(s);
+                return drc;
+            }
+        }
+    }
+    json_decref(s);
+    return mdb_del(txn, st->sessions, &key, NULL);
+}
+
 gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32])
 {
-    MDB_txn *txn = NULL;
-    MDB_val key = {32, (void *)token_hash};
-    int rc;
+    struct session_ctx c = {token_hash, NULL};
+    return with_write(st, session_delete_txn, &c);
+}
 
-    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
-        return from_mdb(rc);
-    if ((rc = mdb_del(txn, st->sessions, &key, NULL)) != 0) {
-        mdb_txn_abort(txn);
-        return from_mdb(rc);
-    }
-    return from_mdb(mdb_txn_commit(txn));
+/* ------------------------------------------------------------------ deletions */
+
+struct deletion_ctx {
+    const char *code;
+    json_t *status;
+};
+
+static int deletion_put_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct deletion_ctx *c = arg;
+    return put_json(txn, st->deletions, c->code, strlen(c->code), c->status);
+}
+
+gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status)
+{
+    struct deletion_ctx c = {code, status};
+    return with_write(st, deletion_put_txn, &c);
+}
+
+gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out)
+{
+    return get_json(st, st->deletions, code, strlen(code), out);
 }

@@ -3,14 +3,17 @@
  *
  * Engine-neutral interface: records go in and out as jansson objects, keys as
  * byte strings; no LMDB type appears here. One environment, named databases:
- *   meta        "format" -> version
- *   customers   customer id -> profile JSON
- *   identities  provider "\0" subject -> customer id
- *   emails      lower-case verified email -> customer id
- *   sessions    SHA-256(session token) -> session JSON
+ *   meta               "format" -> version
+ *   customers          customer id -> profile JSON
+ *   identities         provider "\0" subject -> customer id (unique)
+ *   emails             lower-case verified email -> customer id
+ *   sessions           SHA-256(session token) -> session JSON
+ *   customer_sessions  customer id -> SHA-256(token) (many per customer)
+ *   deletions          confirmation code -> status JSON (no personal data)
  * Writes are synced before the call returns (durable before the answer that
- * depends on them). Read calls use short read-only transactions and are safe
- * from any thread.
+ * depends on them); a write that does not fit grows the map and retries, and a
+ * write that still cannot complete leaves nothing behind (GW_EUNAVAIL).
+ * Every call is safe from any thread; reads are short read-only transactions.
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H
@@ -20,7 +23,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2
 #define STORE_ID_LEN 26 /* customer ids: "c_" + 24 base32 characters */
 
 typedef struct store store_t;
@@ -35,27 +38,76 @@ typedef struct store_identity {
     const char *picture;
 } store_identity_t;
 
+typedef struct store_login_opts {
+    int auto_link_verified_email;      /* linking.auto_link_verified_email */
+    const char *const *blocked_emails; /* never used to link (NULL-terminated), or NULL */
+    const char *link_to;               /* explicit link: attach to this customer, or NULL */
+    const char *channel;               /* recorded in channels_seen, or NULL */
+} store_login_opts_t;
+
+typedef enum store_login_result {
+    STORE_LOGIN_RETURNING = 0, /* the identity was already this customer's */
+    STORE_LOGIN_CREATED,       /* a new customer */
+    STORE_LOGIN_AUTO_LINKED,   /* attached to the customer holding the same verified email */
+    STORE_LOGIN_LINKED,        /* attached by an explicit link */
+} store_login_result_t;
+
+/** Why an automatic link did not happen (for the audit trail), or NULL. */
+typedef struct store_login_info {
+    store_login_result_t result;
+    const char *auto_link_skipped;            /* "unverified_email", "blocked_email", "same_provider", or NULL */
+    char conflict_customer[STORE_ID_LEN + 1]; /* explicit link refused: the identity's owner */
+} store_login_info_t;
+
 /**
- * Opens (creating when missing, with mode 0700) the store directory `path`.
- * A store of a newer format is refused with GW_EINVAL and a log line.
+ * Opens (creating when missing, mode 0700) the store directory `path`. A store of an older
+ * format is migrated; a newer one is refused (GW_EINVAL, logged). Stale reader slots are cleared.
  */
 gw_status_t store_open(const char *path, uint64_t map_size_mb, store_t **out);
+
+/** Opens an existing store read-only (CLI): never creates or migrates anything. */
+gw_status_t store_open_readonly(const char *path, store_t **out);
 
 /** Closes the store; NULL is a no-op. No call may be running. */
 void store_close(store_t *st);
 
 /**
- * Signs in an identity: finds the customer that holds (provider, subject) or creates one,
- * refreshes the identity's profile fields and last_login. One write transaction, so two
- * simultaneous first logins of the same identity create exactly one customer.
- * `customer_id` receives the id (STORE_ID_LEN + 1 bytes); *created says whether it is new.
+ * Signs in an identity in one write transaction: the customer that holds (provider, subject),
+ * or an explicit link target, or (auto-link) the customer holding the same verified email, or
+ * a new customer. Refreshes the identity's profile, last_login and the customer's profile
+ * (see README: the latest sign-in's name and picture; the latest VERIFIED email).
+ * Returns GW_EDENIED when an explicit link names an identity that belongs to another customer
+ * (nothing changes; info->conflict_customer says whose). `customer_id` receives the id.
  */
-gw_status_t store_login(store_t *st, const store_identity_t *id, uint64_t now_ms, char *customer_id, int *created);
+gw_status_t store_login(store_t *st, const store_identity_t *id, const store_login_opts_t *opts, uint64_t now_ms,
+                        char *customer_id, store_login_info_t *info);
+
+/** Removes the customer's identity at `provider`; GW_EDENIED when it is the last one, GW_ENOTFOUND when none. */
+gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms);
 
 /** The customer's profile (new reference, caller json_decref()s), or GW_ENOTFOUND. */
 gw_status_t store_customer_get(store_t *st, const char *customer_id, json_t **out);
 
-/** Stores a session under the SHA-256 of its token. */
+/** The customer holding a verified email (case-insensitive) into customer_id, or GW_ENOTFOUND. */
+gw_status_t store_customer_by_email(store_t *st, const char *email, char *customer_id);
+
+/** The customer holding (provider, subject) into customer_id, or GW_ENOTFOUND. */
+gw_status_t store_customer_by_identity(store_t *st, const char *provider, const char *subject, char *customer_id);
+
+/** Erases a customer: identities, emails, profile and sessions. *sessions_removed counts sessions. */
+gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned *sessions_removed);
+
+/**
+ * Erases one identity (provider, subject); when it was the customer's only identity the whole
+ * customer is erased (*customer_erased = 1). customer_id receives the owner. GW_ENOTFOUND when unknown.
+ */
+gw_status_t store_identity_erase(store_t *st, const char *provider, const char *subject, char *customer_id,
+                                 int *customer_erased);
+
+/** Calls cb for every customer in id order inside one read transaction (streaming, constant memory). */
+gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx);
+
+/** Stores a session under the SHA-256 of its token (and indexes it by its customer_id). */
 gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t *session);
 
 /** The session stored under token_hash (new reference), or GW_ENOTFOUND. */
@@ -63,5 +115,12 @@ gw_status_t store_session_get(store_t *st, const uint8_t token_hash[32], json_t 
 
 /** Deletes a session; GW_ENOTFOUND when there was none. */
 gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32]);
+
+/** Records / reads a data-deletion status under its confirmation code. */
+gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status);
+gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out);
+
+/** Number of customers (for tests and figures). */
+gw_status_t store_count_customers(store_t *st, uint64_t *count);
 
 #endif

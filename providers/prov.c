@@ -10,6 +10,7 @@
 #include "prov.h"
 #include "prov_int.h"
 
+#include <cjose/cjose.h>
 #include <curl/curl.h>
 #include <oauth2/log.h>
 #include <oauth2/util.h>
@@ -875,4 +876,40 @@ gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *ou
     identity_from_claims(claims, out);
     json_decref(claims);
     return GW_OK;
+}
+
+gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, char *user_id, size_t cap)
+{
+    const char *dot = strchr(signed_request, '.');
+    uint8_t *sig = NULL, *payload = NULL;
+    size_t sig_len = 0, payload_len = 0;
+    unsigned char mac[32];
+    unsigned int mac_len = sizeof(mac);
+    cjose_err err;
+    json_t *doc = NULL;
+    const char *alg, *uid;
+    gw_status_t st = GW_EDENIED;
+
+    if (strcmp(p->type, "facebook") != 0 || dot == NULL || strlen(signed_request) > 8192)
+        return GW_EDENIED;
+    if (!cjose_base64url_decode(signed_request, (size_t)(dot - signed_request), &sig, &sig_len, &err) ||
+        !cjose_base64url_decode(dot + 1, strlen(dot + 1), &payload, &payload_len, &err))
+        goto Exit;
+    /* the signature covers the base64url payload as sent */
+    HMAC(EVP_sha256(), p->client_secret, (int)strlen(p->client_secret), (const unsigned char *)dot + 1, strlen(dot + 1),
+         mac, &mac_len);
+    if (sig_len != sizeof(mac) || CRYPTO_memcmp(sig, mac, sizeof(mac)) != 0)
+        goto Exit;
+    doc = json_loadb((const char *)payload, payload_len, 0, NULL);
+    alg = json_string_value(json_object_get(doc, "algorithm"));
+    uid = json_string_value(json_object_get(doc, "user_id"));
+    if (alg == NULL || strcasecmp(alg, "HMAC-SHA256") != 0 || uid == NULL || uid[0] == '\0' || strlen(uid) >= cap)
+        goto Exit;
+    memcpy(user_id, uid, strlen(uid) + 1);
+    st = GW_OK;
+Exit:
+    json_decref(doc);
+    free(sig);
+    free(payload);
+    return st;
 }

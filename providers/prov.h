@@ -72,6 +72,13 @@ gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, 
  */
 gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *out, const char **reason);
 
+/**
+ * Facebook only: verifies a `signed_request` (HMAC-SHA256 with the app secret, algorithm
+ * HMAC-SHA256) and copies its user_id into user_id (cap bytes). GW_EDENIED when forged or
+ * malformed. No I/O.
+ */
+gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, char *user_id, size_t cap);
+
 /** BLOCKING. Loads or refreshes discovery and keys; called by the background refresher. */
 gw_status_t prov_refresh(prov_t *p);
 
