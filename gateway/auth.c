@@ -39,7 +39,7 @@
 #define TOUCH_EVERY_MS 60000
 #define MAX_TOKEN_BODY 16384
 
-enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH, JOB_UNLINK, JOB_FB_DELETE };
+enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH, JOB_UNLINK, JOB_FB_DELETE, JOB_ADMIN_DELETE };
 
 struct job_guard;
 
@@ -401,6 +401,12 @@ static void job_run(void *arg)
     case JOB_UNLINK:
         j->st = store_unlink(A.store, j->customer_id, prov_name(j->prov), j->now_ms);
         break;
+    case JOB_ADMIN_DELETE: {
+        unsigned sessions = 0;
+        j->st = store_customer_delete(A.store, j->customer_id, &sessions);
+        snprintf(j->subject, sizeof(j->subject), "%u", sessions);
+        break;
+    }
     case JOB_FB_DELETE: {
         int erased = 0;
         char owner[STORE_ID_LEN + 1];
@@ -527,6 +533,12 @@ static void complete_logout(struct job *j)
                  "<p><a class=\"btn\" href=\"/\">Continue</a></p>");
 }
 
+static int atoi_safe(const char *s)
+{
+    long v = strtol(s, NULL, 10);
+    return v >= 0 && v < 1000000000 ? (int)v : 0;
+}
+
 static void complete_unlink(struct job *j)
 {
     if (j->st == GW_OK)
@@ -575,6 +587,18 @@ static void on_jobs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
                 break;
             case JOB_FB_DELETE:
                 complete_fb_delete(j);
+                break;
+            case JOB_ADMIN_DELETE:
+                if (j->st == GW_OK) {
+                    GW_LOG_INF(MODULE, "admin erased customer %s", j->customer_id);
+                    gw_send_json(j->req, 200, "OK",
+                                 json_pack("{s:s, s:b, s:i}", "customer_id", j->customer_id, "erased", 1,
+                                           "sessions_removed", atoi_safe(j->subject)));
+                } else if (j->st == GW_ENOTFOUND) {
+                    gw_send_error_json(j->req, 404, "Not Found", "not_found", "no such customer");
+                } else {
+                    gw_send_error_json(j->req, 503, "Service Unavailable", "store_unavailable", "try again");
+                }
                 break;
             case JOB_TOUCH:
                 break;
@@ -1433,4 +1457,50 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
     ADD("x-journey-channel", "X-Journey-Channel", route->channel);
     ADD("x-journey-session", "X-Journey-Session", json_string_value(json_object_get(s, "sid")));
 #undef ADD
+}
+
+/* ------------------------------------------------------------------ admin API */
+
+int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_token, const char *path, size_t path_len)
+{
+    static const char prefix[] = "/admin/customers/";
+    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    char id[STORE_ID_LEN + 1];
+    json_t *c = NULL;
+
+    /* the admin token is compared in constant time; without a configured token the API is closed */
+    if (admin_token == NULL || cur == -1 || req->headers.entries[cur].value.len != strlen(admin_token) + 7 ||
+        !h2o_lcstris(req->headers.entries[cur].value.base, 7, H2O_STRLIT("bearer ")) ||
+        !gw_ct_equal(req->headers.entries[cur].value.base + 7, admin_token, strlen(admin_token))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"journeygate-admin\""));
+        gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "admin token required");
+        return 0;
+    }
+    if (path_len != sizeof(prefix) - 1 + STORE_ID_LEN || memcmp(path, prefix, sizeof(prefix) - 1) != 0) {
+        gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
+        return 0;
+    }
+    memcpy(id, path + sizeof(prefix) - 1, STORE_ID_LEN);
+    id[STORE_ID_LEN] = '\0';
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+        if (store_customer_get(A.store, id, &c) != GW_OK) {
+            gw_send_error_json(req, 404, "Not Found", "not_found", "no such customer");
+            return 0;
+        }
+        gw_send_json(req, 200, "OK", c);
+        return 0;
+    }
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE"))) {
+        struct job *j = job_new(req, th, JOB_ADMIN_DELETE);
+        if (j == NULL) {
+            h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+            return 0;
+        }
+        memcpy(j->customer_id, id, sizeof(id));
+        job_submit(req, j);
+        return 0;
+    }
+    gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use GET or DELETE");
+    return 0;
 }

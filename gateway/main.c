@@ -2,6 +2,7 @@
  * journeygate — command line: parses arguments, loads the configuration and
  * hands over to the server. Nothing else lives here.
  */
+#include "cli.h"
 #include "config.h"
 #include "gw.h"
 #include "prov_dev.h"
@@ -18,8 +19,10 @@ static const char usage_top[] =
     "commands:\n"
     "  serve --config FILE         run the gateway in the foreground (SIGTERM drains, SIGHUP reloads)\n"
     "  check-config --config FILE  validate a configuration; prints every error as FILE: key: message\n"
-    "  demo [--port N] [--upstream-port N]\n"
+    "  demo [--port N] [--upstream-port N] [--idp-port N]\n"
     "                              run a demo gateway on http://127.0.0.1:8080 with a built-in upstream\n"
+    "  customer show ID|EMAIL [--json] | customer delete ID   (--store DIR | --config FILE)\n"
+    "  export customers --format ndjson|csv                    (--store DIR | --config FILE)\n"
     "\n"
     "options: --help on every command, --version\n";
 
@@ -239,6 +242,10 @@ int main(int argc, char **argv)
         return cmd_check_config(argc - 2, argv + 2);
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo(argc - 2, argv + 2);
+    if (strcmp(cmd, "customer") == 0)
+        return cli_customer(argc - 2, argv + 2);
+    if (strcmp(cmd, "export") == 0)
+        return cli_export(argc - 2, argv + 2);
     fprintf(stderr, "journeygate: unknown command '%s'\n\n%s", cmd, usage_top);
     return 2;
 }

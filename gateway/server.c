@@ -607,6 +607,13 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
                      json_pack("{s:s}", "status", atomic_load(&srv.draining) ? "draining" : "ok"));
         return 0;
     }
+    if (req->path_normalized.len > 7 && memcmp(req->path_normalized.base, "/admin/", 7) == 0) {
+        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+        if (th->holder == NULL || atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation)
+            thread_refresh_config(th);
+        return auth_admin_customers(req, th, th->holder->cfg->admin_token, req->path_normalized.base,
+                                    req->path_normalized.len);
+    }
     gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
     return 0;
 }

@@ -173,8 +173,11 @@ static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly
             goto Exit;
         }
         version = read_version(st, txn, &found);
-        mdb_txn_abort(txn);
+        /* committed, not aborted: DBI handles opened in an aborted transaction are closed with it */
+        rc = mdb_txn_commit(txn);
         txn = NULL;
+        if (rc != 0)
+            goto Exit;
         if (version != STORE_FORMAT_VERSION) {
             GW_LOG_ERR(MODULE, "store %s has format %ld; this journeygate reads format %d", path, version,
                        STORE_FORMAT_VERSION);

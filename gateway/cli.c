@@ -1,0 +1,254 @@
+#include "cli.h"
+
+#include "config.h"
+#include "gw.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *opt_value(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < argc; ++i)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+static int has(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc; ++i)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* the store directory from --store DIR or --config FILE; NULL (reported) when neither works */
+static char *store_dir(int argc, char **argv)
+{
+    const char *dir = opt_value(argc, argv, "--store"), *file = opt_value(argc, argv, "--config");
+    gw_config_errors_t errs = {NULL, 0};
+    gw_config_t *cfg = NULL;
+    char *out;
+
+    if (dir != NULL)
+        return strdup(dir);
+    if (file == NULL) {
+        fprintf(stderr, "journeygate: give --store DIR or --config FILE\n");
+        return NULL;
+    }
+    if (gw_config_load(file, &cfg, &errs) != GW_OK) {
+        for (size_t i = 0; i < errs.count; ++i)
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        gw_config_errors_clear(&errs);
+        return NULL;
+    }
+    gw_config_errors_clear(&errs);
+    out = strdup(cfg->store_path);
+    gw_config_unref(cfg);
+    return out;
+}
+
+/* the positional argument after the command words (skips options and their values) */
+static const char *positional(int argc, char **argv, int index)
+{
+    static const char *const with_value[] = {"--store", "--config", "--format", "--since", NULL};
+    int n = 0;
+    for (int i = 0; i < argc; ++i) {
+        int skip = 0;
+        for (const char *const *o = with_value; *o != NULL; ++o)
+            if (strcmp(argv[i], *o) == 0)
+                skip = 1;
+        if (skip) {
+            ++i;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] == '-')
+            continue;
+        if (n++ == index)
+            return argv[i];
+    }
+    return NULL;
+}
+
+static void print_customer(json_t *c)
+{
+    json_t *ident, *profile = json_object_get(c, "profile");
+    size_t i;
+
+    printf("customer   %s\n", json_string_value(json_object_get(c, "id")));
+    if (json_string_value(json_object_get(profile, "name")) != NULL)
+        printf("name       %s\n", json_string_value(json_object_get(profile, "name")));
+    if (json_string_value(json_object_get(profile, "email")) != NULL)
+        printf("email      %s (%s)\n", json_string_value(json_object_get(profile, "email")),
+               json_is_true(json_object_get(profile, "email_verified")) ? "verified" : "not verified");
+    printf("created    %lld ms\nlast seen  %lld ms\n", (long long)json_integer_value(json_object_get(c, "created_ms")),
+           (long long)json_integer_value(json_object_get(c, "last_seen_ms")));
+    printf("identities\n");
+    json_array_foreach(json_object_get(c, "identities"), i, ident)
+    {
+        const char *email = json_string_value(json_object_get(ident, "email"));
+        printf(
+            "  %-10s %s%s%s%s\n", json_string_value(json_object_get(ident, "provider")),
+            json_string_value(json_object_get(ident, "subject")), email != NULL ? "  " : "", email != NULL ? email : "",
+            email != NULL ? (json_is_true(json_object_get(ident, "email_verified")) ? " (verified)" : " (not verified)")
+                          : "");
+    }
+}
+
+int cli_customer(int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0), *who = positional(argc, argv, 1);
+    char *dir, id[STORE_ID_LEN + 1];
+    store_t *st = NULL;
+    json_t *c = NULL;
+    gw_status_t s;
+    int rc = 1;
+
+    if (has(argc, argv, "--help") || verb == NULL || who == NULL ||
+        (strcmp(verb, "show") != 0 && strcmp(verb, "delete") != 0)) {
+        fprintf(has(argc, argv, "--help") ? stdout : stderr,
+                "usage: journeygate customer show ID|EMAIL [--json] (--store DIR | --config FILE)\n"
+                "       journeygate customer delete ID (--store DIR | --config FILE)\n");
+        return has(argc, argv, "--help") ? 0 : 2;
+    }
+    if ((dir = store_dir(argc, argv)) == NULL)
+        return 2;
+    s = strcmp(verb, "show") == 0 ? store_open_readonly(dir, &st) : store_open(dir, 1024, &st);
+    if (s != GW_OK) {
+        fprintf(stderr, "journeygate: cannot open the store at %s\n", dir);
+        goto Exit;
+    }
+    if (strchr(who, '@') != NULL) {
+        if (store_customer_by_email(st, who, id) != GW_OK) {
+            fprintf(stderr, "journeygate: no customer has the verified email %s\n", who);
+            goto Exit;
+        }
+    } else {
+        snprintf(id, sizeof(id), "%s", who);
+    }
+    if (strcmp(verb, "delete") == 0) {
+        unsigned sessions = 0;
+        s = store_customer_delete(st, id, &sessions);
+        if (s == GW_ENOTFOUND) {
+            fprintf(stderr, "journeygate: no customer %s\n", id);
+            goto Exit;
+        }
+        if (s != GW_OK) {
+            fprintf(stderr, "journeygate: could not delete %s: %s\n", id, gw_status_str(s));
+            goto Exit;
+        }
+        printf("deleted customer %s: identities, profile and %u session(s)\n", id, sessions);
+        rc = 0;
+        goto Exit;
+    }
+    if (store_customer_get(st, id, &c) != GW_OK) {
+        fprintf(stderr, "journeygate: no customer %s\n", id);
+        goto Exit;
+    }
+    if (has(argc, argv, "--json")) {
+        json_dumpf(c, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        putchar('\n');
+    } else {
+        print_customer(c);
+    }
+    rc = 0;
+Exit:
+    json_decref(c);
+    store_close(st);
+    free(dir);
+    return rc;
+}
+
+/* one CSV field, quoted per RFC 4180 */
+static void csv_field(FILE *out, const char *v, int last)
+{
+    if (v != NULL) {
+        fputc('"', out);
+        for (; *v != '\0'; ++v) {
+            if (*v == '"')
+                fputc('"', out);
+            fputc(*v, out);
+        }
+        fputc('"', out);
+    }
+    fputc(last ? '\n' : ',', out);
+}
+
+struct export_ctx {
+    int csv;
+    int failed;
+};
+
+static int export_one(json_t *c, void *arg)
+{
+    struct export_ctx *x = arg;
+    if (!x->csv) {
+        if (json_dumpf(c, stdout, JSON_COMPACT | JSON_SORT_KEYS) != 0 || putchar('\n') == EOF)
+            x->failed = 1;
+        return x->failed;
+    }
+    {
+        json_t *profile = json_object_get(c, "profile"), *ident, *ch;
+        char providers[512] = "", channels[512] = "", num[32];
+        size_t i, plen = 0, clen = 0;
+        json_array_foreach(json_object_get(c, "identities"), i, ident)
+        {
+            int n = snprintf(providers + plen, sizeof(providers) - plen, "%s%s", plen > 0 ? " " : "",
+                             json_string_value(json_object_get(ident, "provider")));
+            if (n > 0 && (size_t)n < sizeof(providers) - plen)
+                plen += (size_t)n;
+        }
+        json_array_foreach(json_object_get(c, "channels_seen"), i, ch)
+        {
+            int n =
+                snprintf(channels + clen, sizeof(channels) - clen, "%s%s", clen > 0 ? " " : "", json_string_value(ch));
+            if (n > 0 && (size_t)n < sizeof(channels) - clen)
+                clen += (size_t)n;
+        }
+        csv_field(stdout, json_string_value(json_object_get(c, "id")), 0);
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(c, "created_ms")));
+        csv_field(stdout, num, 0);
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(c, "last_seen_ms")));
+        csv_field(stdout, num, 0);
+        csv_field(stdout, json_string_value(json_object_get(profile, "name")), 0);
+        csv_field(stdout, json_string_value(json_object_get(profile, "email")), 0);
+        csv_field(stdout, json_is_true(json_object_get(profile, "email_verified")) ? "true" : "false", 0);
+        csv_field(stdout, providers, 0);
+        csv_field(stdout, channels, 1);
+    }
+    return ferror(stdout) ? (x->failed = 1) : 0;
+}
+
+int cli_export(int argc, char **argv)
+{
+    const char *what = positional(argc, argv, 0), *format = opt_value(argc, argv, "--format");
+    struct export_ctx x = {0, 0};
+    store_t *st = NULL;
+    char *dir;
+    int rc = 1;
+
+    if (has(argc, argv, "--help") || what == NULL || strcmp(what, "customers") != 0 ||
+        (format != NULL && strcmp(format, "ndjson") != 0 && strcmp(format, "csv") != 0)) {
+        fprintf(has(argc, argv, "--help") ? stdout : stderr,
+                "usage: journeygate export customers --format ndjson|csv (--store DIR | --config FILE)\n"
+                "(touchpoints and audit exports arrive with their issues)\n");
+        return has(argc, argv, "--help") ? 0 : 2;
+    }
+    x.csv = format != NULL && strcmp(format, "csv") == 0;
+    if ((dir = store_dir(argc, argv)) == NULL)
+        return 2;
+    if (store_open_readonly(dir, &st) != GW_OK) {
+        fprintf(stderr, "journeygate: cannot open the store at %s\n", dir);
+        free(dir);
+        return 1;
+    }
+    if (x.csv)
+        printf("customer_id,created_ms,last_seen_ms,name,email,email_verified,providers,channels_seen\n");
+    if (store_customers_foreach(st, export_one, &x) == GW_OK && !x.failed && fflush(stdout) == 0)
+        rc = 0;
+    store_close(st);
+    free(dir);
+    return rc;
+}

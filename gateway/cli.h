@@ -1,0 +1,14 @@
+/*
+ * journeygate — store commands of the command line (customer, export). They open
+ * the live store directly (LMDB allows readers and writers beside a running gateway).
+ */
+#ifndef GW_CLI_H
+#define GW_CLI_H
+
+/** `journeygate customer show ID|EMAIL [--json]` and `journeygate customer delete ID`. Returns the exit code. */
+int cli_customer(int argc, char **argv);
+
+/** `journeygate export customers --format ndjson|csv`. Returns the exit code. */
+int cli_export(int argc, char **argv);
+
+#endif
