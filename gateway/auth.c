@@ -89,6 +89,23 @@ static struct {
     size_t used_next;
 } A = {.used_lock = PTHREAD_MUTEX_INITIALIZER};
 
+/*
+ * Per-thread cache of parsed sessions: a signed-in request would otherwise parse the
+ * session record again each time. An entry is used only while the store has seen no
+ * commit since it was read (store_generation(), which also sees writes of other
+ * processes such as `journeygate customer delete`), and for SESSION_CACHE_MS at most.
+ */
+#define SESSION_CACHE_SLOTS 256
+#define SESSION_CACHE_MS 2000
+
+struct auth_cache {
+    struct {
+        uint8_t hash[32];
+        json_t *session;
+        uint64_t fetched_ms, touch_requested_ms, gen;
+    } slot[SESSION_CACHE_SLOTS];
+};
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -284,8 +301,25 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
     if (tok.base == NULL || !token_well_formed(tok.base, tok.len))
         return NULL;
     gw_sha256(tok.base, tok.len, hash);
-    if (store_session_get(A.store, hash, &s) != GW_OK)
-        return NULL;
+    {
+        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+        uint64_t gen = store_generation(A.store);
+        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[hash[0]];
+        if (slot->session != NULL && slot->gen == gen && now < slot->fetched_ms + SESSION_CACHE_MS &&
+            memcmp(slot->hash, hash, 32) == 0) {
+            s = json_incref(slot->session);
+        } else {
+            if (store_session_get(A.store, hash, &s) != GW_OK)
+                return NULL;
+            if (memcmp(slot->hash, hash, 32) != 0)
+                slot->touch_requested_ms = 0;
+            json_decref(slot->session);
+            memcpy(slot->hash, hash, 32);
+            slot->session = json_incref(s);
+            slot->fetched_ms = now;
+            slot->gen = gen;
+        }
+    }
     {
         const char *k = json_string_value(json_object_get(s, "kind"));
         json_int_t exp = json_integer_value(json_object_get(s, "expires_ms"));
@@ -745,6 +779,7 @@ gw_status_t auth_init(const gw_config_t *cfg)
 
 void auth_thread_init(struct thread *th)
 {
+    th->auth_cache = calloc(1, sizeof(*th->auth_cache));
     h2o_multithread_register_receiver(th->ctx.queue, &th->jobs, on_jobs);
 }
 
@@ -1408,7 +1443,12 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
     {
         uint64_t now = now_ms();
         json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
-        if (now > (uint64_t)seen + TOUCH_EVERY_MS) {
+        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[hash[0]];
+        /* one touch per session and minute from this thread, not one per request until it lands */
+        if (now > (uint64_t)seen + TOUCH_EVERY_MS && now > slot->touch_requested_ms + TOUCH_EVERY_MS &&
+            memcmp(slot->hash, hash, 32) == 0) {
+            slot->touch_requested_ms = now;
             struct job *j = job_new(NULL, NULL, JOB_TOUCH);
             if (j != NULL) {
                 memcpy(j->session_hash, hash, 32);

@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,20 @@ gw_status_t gw_random_token(char *out, size_t cap, size_t nbytes)
     return gw_b64url_encode(raw, nbytes, out, cap) != 0 ? GW_OK : GW_EINVAL;
 }
 
+/* OpenSSL 3 looks the digest up again on every SHA256() call: fetch it once */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void gw_sha256(const void *data, size_t len, uint8_t out[32])
 {
-    SHA256(data, len, out);
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256_md == NULL || EVP_Digest(data, len, out, NULL, sha256_md, NULL) != 1)
+        SHA256(data, len, out);
 }
 
 void gw_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32])

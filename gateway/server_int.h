@@ -64,6 +64,7 @@ struct thread {
     size_t num_listeners;
     h2o_multithread_receiver_t wakeup;
     h2o_multithread_receiver_t jobs; /* finished worker jobs come back here */
+    struct auth_cache *auth_cache;   /* auth.c's per-thread session cache */
     h2o_timeout_t preread_timeout;
     struct cfg_holder *holder, *old_holders;
     unsigned generation;

@@ -948,3 +948,11 @@ gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out)
 {
     return get_json(st, st->deletions, code, strlen(code), out);
 }
+
+uint64_t store_generation(store_t *st)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(st->env, &info) != 0)
+        return 0;
+    return (uint64_t)info.me_last_txnid;
+}

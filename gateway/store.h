@@ -120,6 +120,12 @@ gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32]);
 gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status);
 gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out);
 
+/**
+ * A number that changes whenever anything is committed to the store, by this process or
+ * another (LMDB's last transaction id): lets callers cache reads and notice any write.
+ */
+uint64_t store_generation(store_t *st);
+
 /** Number of customers (for tests and figures). */
 gw_status_t store_count_customers(store_t *st, uint64_t *count);
 
