@@ -956,3 +956,11 @@ uint64_t store_generation(store_t *st)
         return 0;
     return (uint64_t)info.me_last_txnid;
 }
+
+gw_status_t store_set_durable(store_t *st, int durable)
+{
+    int rc = mdb_env_set_flags(st->env, MDB_NOSYNC, durable ? 0 : 1);
+    if (rc == 0 && durable)
+        rc = mdb_env_sync(st->env, 1);
+    return from_mdb(rc);
+}

@@ -68,6 +68,12 @@ gw_status_t store_open(const char *path, uint64_t map_size_mb, store_t **out);
 /** Opens an existing store read-only (CLI): never creates or migrates anything. */
 gw_status_t store_open_readonly(const char *path, store_t **out);
 
+/**
+ * Bulk loading only (imports, benchmarks): durable=0 stops syncing each commit (a crash may
+ * lose the latest writes); durable=1 restores synced commits and syncs what was written.
+ */
+gw_status_t store_set_durable(store_t *st, int durable);
+
 /** Closes the store; NULL is a no-op. No call may be running. */
 void store_close(store_t *st);
 

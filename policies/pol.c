@@ -717,7 +717,7 @@ static void load_policy(errs_t *e, const char *config_label, const char *config_
             goto Exit;
         }
         /* duplicate keys in a security policy hide a rule from its reader: refused */
-        if ((doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+        if ((doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr)) == NULL) {
             errs_add(e, 0, "%s:%d:%d: policies.%s: invalid JSON: %s", file, jerr.line, jerr.column, name, jerr.text);
             goto Exit;
         }
