@@ -39,7 +39,7 @@
 #define TOUCH_EVERY_MS 60000
 #define MAX_TOKEN_BODY 16384
 
-enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH, JOB_UNLINK, JOB_FB_DELETE, JOB_ADMIN_DELETE };
+enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH, JOB_UNLINK, JOB_FB_DELETE, JOB_ADMIN_DELETE, JOB_AUDIT };
 
 struct job_guard;
 
@@ -55,6 +55,9 @@ struct job {
     char link_to[STORE_ID_LEN + 1]; /* explicit link: the signed-in customer, or "" */
     char subject[128];              /* data deletion: the Facebook user id */
     char confirmation[48];
+    /* for the audit trail: where the request came from (never tokens, codes or cookies) */
+    char client[48], user_agent[256], request_id[40], flow_id[32];
+    const char *audit_event, *audit_reason; /* JOB_AUDIT: a record on its own */
     uint8_t session_hash[32];
     uint64_t now_ms;
     /* results */
@@ -369,6 +372,38 @@ static void job_free(struct job *j)
     free(j);
 }
 
+/* what the audit trail records of a request: client, user agent, request id */
+static void job_context(struct job *j, h2o_req_t *req, struct gw_req *gr)
+{
+    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_USER_AGENT, -1);
+    if (gr != NULL) {
+        snprintf(j->client, sizeof(j->client), "%s", gr->client);
+        snprintf(j->request_id, sizeof(j->request_id), "%s", gr->request_id);
+    }
+    if (cur != -1) {
+        size_t n = req->headers.entries[cur].value.len;
+        if (n >= sizeof(j->user_agent))
+            n = sizeof(j->user_agent) - 1;
+        memcpy(j->user_agent, req->headers.entries[cur].value.base, n);
+        j->user_agent[n] = '\0';
+    }
+}
+
+static store_audit_event_t job_event(const struct job *j, const char *event, const char *outcome, const char *reason)
+{
+    store_audit_event_t ev = {event,
+                              outcome,
+                              reason,
+                              j->prov != NULL ? prov_name(j->prov) : NULL,
+                              j->customer_id[0] != '\0' ? j->customer_id : NULL,
+                              NULL,
+                              j->client[0] != '\0' ? j->client : NULL,
+                              j->user_agent[0] != '\0' ? j->user_agent : NULL,
+                              j->flow_id[0] != '\0' ? j->flow_id : NULL,
+                              j->request_id[0] != '\0' ? j->request_id : NULL};
+    return ev;
+}
+
 /* on a worker: the blocking part */
 static void job_run(void *arg)
 {
@@ -384,15 +419,28 @@ static void job_run(void *arg)
         json_t *session;
         j->st = j->kind == JOB_LOGIN ? prov_finish(j->prov, j->code, j->verifier, j->nonce, &id, &j->reason)
                                      : prov_verify_mobile(j->prov, j->input_token, &id, &j->reason);
-        if (j->st != GW_OK)
+        if (j->st != GW_OK) {
+            store_audit_event_t ev = job_event(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused",
+                                               "refused", j->reason != NULL ? j->reason : gw_status_str(j->st));
+            ev.customer_id = NULL;
+            store_audit_write(A.store, &ev, j->now_ms);
             break;
+        }
         sid = (store_identity_t){prov_name(j->prov), id.subject, id.email, id.email_verified, id.name, id.picture};
         {
             store_login_opts_t o = {A.auto_link, (const char *const *)A.blocked_emails,
                                     j->link_to[0] != '\0' ? j->link_to : NULL, j->channel};
-            j->st = store_login(A.store, &sid, &o, j->now_ms, j->customer_id, &j->info);
+            store_audit_event_t ev = job_event(j, j->kind == JOB_LOGIN ? "callback_succeeded" : "token_accepted",
+                                               "success", j->link_to[0] != '\0' ? "link" : NULL);
+            ev.subject = id.subject;
+            ev.customer_id = NULL;
+            j->st = store_login(A.store, &sid, &o, j->now_ms, j->customer_id, &j->info, &ev);
         }
         if (j->st == GW_EDENIED) {
+            store_audit_event_t ev = job_event(j, "link_refused", "refused", "conflict");
+            ev.subject = id.subject;
+            ev.customer_id = j->link_to;
+            store_audit_write(A.store, &ev, j->now_ms);
             j->reason = "identity_linked_elsewhere";
             break;
         }
@@ -418,9 +466,16 @@ static void job_run(void *arg)
             j->reason = "store_unavailable";
         break;
     }
-    case JOB_LOGOUT:
-        j->st = store_session_delete(A.store, j->session_hash);
+    case JOB_LOGOUT: {
+        store_audit_event_t ev = job_event(j, "logout", "success", NULL);
+        j->st = store_session_delete(A.store, j->session_hash, &ev);
         break;
+    }
+    case JOB_AUDIT: {
+        store_audit_event_t ev = job_event(j, j->audit_event, "refused", j->audit_reason);
+        store_audit_write(A.store, &ev, j->now_ms);
+        break;
+    }
     case JOB_TOUCH: {
         json_t *s = NULL;
         /* re-checked here: several requests may have asked for the same touch */
@@ -432,19 +487,23 @@ static void job_run(void *arg)
         json_decref(s);
         break;
     }
-    case JOB_UNLINK:
-        j->st = store_unlink(A.store, j->customer_id, prov_name(j->prov), j->now_ms);
-        break;
+    case JOB_UNLINK: {
+        store_audit_event_t ev = job_event(j, "identity_unlinked", "success", NULL);
+        j->st = store_unlink(A.store, j->customer_id, prov_name(j->prov), j->now_ms, &ev);
+    } break;
     case JOB_ADMIN_DELETE: {
         unsigned sessions = 0;
-        j->st = store_customer_delete(A.store, j->customer_id, &sessions);
+        store_audit_event_t ev = job_event(j, "erasure", "success", "admin");
+        j->st = store_customer_delete(A.store, j->customer_id, &sessions, &ev);
         snprintf(j->subject, sizeof(j->subject), "%u", sessions);
         break;
     }
     case JOB_FB_DELETE: {
         int erased = 0;
         char owner[STORE_ID_LEN + 1];
-        j->st = store_identity_erase(A.store, prov_name(j->prov), j->subject, owner, &erased);
+        store_audit_event_t ev = job_event(j, "erasure", "success", NULL);
+        ev.subject = j->subject;
+        j->st = store_identity_erase(A.store, prov_name(j->prov), j->subject, owner, &erased, &ev);
         if (j->st == GW_OK || j->st == GW_ENOTFOUND) {
             /* the status record names no person: only what happened and when */
             json_t *status = json_pack("{s:s, s:s, s:I}", "status", j->st == GW_OK ? "deleted" : "no_data", "provider",
@@ -478,6 +537,25 @@ static struct job *job_new(h2o_req_t *req, struct thread *th, enum job_kind kind
         j->guard->job = j;
     }
     return j;
+}
+
+/* queues an audit record for an event that changes nothing (a refusal); no answer waits on it */
+static void audit_async(h2o_req_t *req, struct gw_req *gr, prov_t *p, const char *event, const char *reason,
+                        const char *flow_id)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return;
+    j->kind = JOB_AUDIT;
+    j->now_ms = now_ms();
+    j->prov = p;
+    j->audit_event = event;
+    j->audit_reason = reason;
+    if (flow_id != NULL)
+        snprintf(j->flow_id, sizeof(j->flow_id), "%s", flow_id);
+    job_context(j, req, gr);
+    if (gw_workers_submit(A.workers, job_run, j) != GW_OK)
+        job_free(j);
 }
 
 static int job_submit(h2o_req_t *req, struct job *j)
@@ -635,6 +713,7 @@ static void on_jobs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
                 }
                 break;
             case JOB_TOUCH:
+            case JOB_AUDIT:
                 break;
             }
         }
@@ -660,46 +739,6 @@ static void *refresher_main(void *arg)
                 prov_refresh(A.provs[i]);
     }
     return NULL;
-}
-
-static gw_status_t load_or_create_secret(const char *file, int create, uint8_t out[GW_KEY_LEN])
-{
-    char buf[4097];
-    ssize_t n;
-    int fd;
-
-    if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1 && create && errno == ENOENT) {
-        uint8_t raw[32];
-        char hex[65];
-        gw_random_bytes(raw, sizeof(raw));
-        gw_hex(raw, sizeof(raw), hex);
-        hex[64] = '\n';
-        if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1 || write(fd, hex, 65) != 65 ||
-            fsync(fd) != 0) {
-            GW_LOG_ERR(MODULE, "cannot create session secret %s: %s", file, strerror(errno));
-            if (fd != -1)
-                close(fd);
-            return GW_EIO;
-        }
-        close(fd);
-        GW_LOG_INF(MODULE, "generated a new session secret in %s", file);
-        fd = open(file, O_RDONLY | O_CLOEXEC);
-    }
-    if (fd == -1) {
-        GW_LOG_ERR(MODULE, "cannot read session secret %s: %s", file, strerror(errno));
-        return GW_EIO;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        --n;
-    if (n < 16) {
-        GW_LOG_ERR(MODULE, "session secret %s is shorter than 16 bytes", file);
-        return GW_EINVAL;
-    }
-    gw_sha256(buf, (size_t)n, out);
-    explicit_bzero(buf, sizeof(buf));
-    return GW_OK;
 }
 
 gw_status_t auth_init(const gw_config_t *cfg)
@@ -743,8 +782,21 @@ gw_status_t auth_init(const gw_config_t *cfg)
         snprintf(path, sizeof(path), "%s/session.key", cfg->store_path);
         secret_file = path;
     }
-    if (load_or_create_secret(secret_file, secret_file == path, master) != GW_OK)
+    if (gw_secret_file_key(secret_file, secret_file == path, master) != GW_OK)
         return GW_EIO;
+    {
+        const char *audit_file = json_string_value(json_object_get(json_object_get(cfg->doc, "audit"), "key_file"));
+        char apath[4096];
+        uint8_t akey[GW_KEY_LEN];
+        if (audit_file == NULL) {
+            snprintf(apath, sizeof(apath), "%s/audit.key", cfg->store_path);
+            audit_file = apath;
+        }
+        if (gw_secret_file_key(audit_file, audit_file == apath, akey) != GW_OK)
+            return GW_EIO;
+        store_audit_key(A.store, akey);
+        explicit_bzero(akey, sizeof(akey));
+    }
     gw_derive_key(master, sizeof(master), "journeygate login state v1", A.state_key);
     gw_derive_key(master, sizeof(master), "journeygate csrf v1", A.csrf_key);
     explicit_bzero(master, sizeof(master));
@@ -858,6 +910,12 @@ static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
                           "r", return_to, "e", (json_int_t)(now + PENDING_TTL_MS));
         if (link_to != NULL)
             json_object_set_new(entry, "l", json_string(link_to));
+        {
+            /* ties the steps of one login together in the audit trail */
+            char flow[32];
+            gw_random_token(flow, sizeof(flow), 12);
+            json_object_set_new(entry, "f", json_string(flow));
+        }
         json_array_append_new(pending, entry);
     }
     set_pending(req, pending);
@@ -878,9 +936,15 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     json_t *pending = NULL, *entry = NULL;
     size_t i, found = SIZE_MAX;
     struct job *j;
+#define REFUSE(status, code, text)                                                                                     \
+    do {                                                                                                               \
+        audit_async(req, gr, p, "callback_refused", code,                                                              \
+                    entry != NULL ? json_string_value(json_object_get(entry, "f")) : NULL);                            \
+        refuse_page(req, status, code, text);                                                                          \
+    } while (0)
 
     if (ncode > 1 || nstate > 1 || niss > 1 || nerror > 1 || ncode < 0 || nstate < 0 || niss < 0 || nerror < 0) {
-        refuse_page(req, 400, "duplicate_parameter", "The sign-in answer was malformed.");
+        REFUSE(400, "duplicate_parameter", "The sign-in answer was malformed.");
         goto Exit;
     }
     pending = open_pending(req);
@@ -903,38 +967,38 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
         entry = NULL;
     }
     if (nerror == 1) {
-        refuse_page(req, 401, "provider_error", "The sign-in was cancelled or refused at the provider.");
+        REFUSE(401, "provider_error", "The sign-in was cancelled or refused at the provider.");
         goto Exit;
     }
     if (ncode != 1 || nstate != 1) {
-        refuse_page(req, 400, "missing_parameter", "The sign-in answer was incomplete.");
+        REFUSE(400, "missing_parameter", "The sign-in answer was incomplete.");
         goto Exit;
     }
     if (pending == NULL) {
-        refuse_page(req, 400, "state_cookie_missing",
-                    "This browser has no sign-in in progress (cookies may be blocked). Please start again.");
+        REFUSE(400, "state_cookie_missing",
+               "This browser has no sign-in in progress (cookies may be blocked). Please start again.");
         goto Exit;
     }
     if (entry == NULL) {
-        refuse_page(req, 400, "state_unknown", "This sign-in is unknown or was already used. Please start again.");
+        REFUSE(400, "state_unknown", "This sign-in is unknown or was already used. Please start again.");
         goto Exit;
     }
     if (json_string_value(json_object_get(entry, "p")) == NULL ||
         strcmp(json_string_value(json_object_get(entry, "p")), prov_name(p)) != 0) {
-        refuse_page(req, 400, "state_foreign", "This sign-in was started with another provider.");
+        REFUSE(400, "state_foreign", "This sign-in was started with another provider.");
         goto Exit;
     }
     if ((uint64_t)json_integer_value(json_object_get(entry, "e")) <= now_ms()) {
-        refuse_page(req, 400, "state_expired", "This sign-in took too long. Please start again.");
+        REFUSE(400, "state_expired", "This sign-in took too long. Please start again.");
         goto Exit;
     }
     if (!state_first_use(state, (uint64_t)json_integer_value(json_object_get(entry, "e")))) {
-        refuse_page(req, 400, "state_replayed", "This sign-in was already used. Please start again.");
+        REFUSE(400, "state_replayed", "This sign-in was already used. Please start again.");
         goto Exit;
     }
     /* RFC 9207: when the provider names itself, it must be the one we sent the browser to */
     if (niss == 1 && (prov_issuer(p) == NULL || strcmp(iss, prov_issuer(p)) != 0)) {
-        refuse_page(req, 400, "issuer_mismatch", "The sign-in answer came from an unexpected provider.");
+        REFUSE(400, "issuer_mismatch", "The sign-in answer came from an unexpected provider.");
         goto Exit;
     }
     if ((j = job_new(req, gr->thread, JOB_LOGIN)) == NULL) {
@@ -944,6 +1008,9 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     j->prov = p;
     j->code = code;
     code = NULL;
+    job_context(j, req, gr);
+    if (json_string_value(json_object_get(entry, "f")) != NULL)
+        snprintf(j->flow_id, sizeof(j->flow_id), "%s", json_string_value(json_object_get(entry, "f")));
     if (json_string_value(json_object_get(entry, "l")) != NULL) {
         /* an explicit link: only for the customer who started it, still signed in on this browser */
         uint8_t hash[32];
@@ -954,7 +1021,7 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
             json_decref(s);
             j->guard->job = NULL;
             job_free(j);
-            refuse_page(req, 401, "link_session_mismatch", "Sign in again before adding another sign-in method.");
+            REFUSE(401, "link_session_mismatch", "Sign in again before adding another sign-in method.");
             goto Exit;
         }
         snprintf(j->link_to, sizeof(j->link_to), "%s", cid);
@@ -973,6 +1040,7 @@ Exit:
     free(iss);
     free(error);
     return 0;
+#undef REFUSE
 }
 
 static int signin_page(h2o_req_t *req)
@@ -1098,6 +1166,7 @@ static int logout(h2o_req_t *req, struct gw_req *gr)
         return 0;
     }
     memcpy(j->session_hash, hash, 32);
+    job_context(j, req, gr);
     job_submit(req, j);
     return 0;
 }
@@ -1140,6 +1209,7 @@ static int token_endpoint(h2o_req_t *req, struct gw_req *gr)
     }
     j->prov = p;
     j->input_token = strdup(token);
+    job_context(j, req, gr);
     snprintf(j->channel, sizeof(j->channel), "%s", "mobile");
     json_decref(body);
     job_submit(req, j);
@@ -1211,6 +1281,7 @@ static int unlink_endpoint(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     j->prov = p;
     snprintf(j->customer_id, sizeof(j->customer_id), "%s", json_string_value(json_object_get(s, "customer_id")));
     json_decref(s);
+    job_context(j, req, gr);
     job_submit(req, j);
     return 0;
 }
@@ -1249,6 +1320,7 @@ static int fb_data_deletion(h2o_req_t *req, struct gw_req *gr)
     j->prov = p;
     snprintf(j->subject, sizeof(j->subject), "%s", user);
     gw_random_token(j->confirmation, sizeof(j->confirmation), 16);
+    job_context(j, req, gr);
     job_submit(req, j);
     return 0;
 }
@@ -1538,6 +1610,7 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_to
             return 0;
         }
         memcpy(j->customer_id, id, sizeof(id));
+        job_context(j, req, NULL);
         job_submit(req, j);
         return 0;
     }

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "config.h"
+#include "crypto.h"
 #include "gw.h"
 #include "store.h"
 
@@ -53,7 +54,7 @@ static char *store_dir(int argc, char **argv)
 /* the positional argument after the command words (skips options and their values) */
 static const char *positional(int argc, char **argv, int index)
 {
-    static const char *const with_value[] = {"--store", "--config", "--format", "--since", NULL};
+    static const char *const with_value[] = {"--store", "--config", "--format", "--since", "-n", NULL};
     int n = 0;
     for (int i = 0; i < argc; ++i) {
         int skip = 0;
@@ -70,6 +71,55 @@ static const char *positional(int argc, char **argv, int index)
             return argv[i];
     }
     return NULL;
+}
+
+/* the audit key (audit.key_file of the config, or STORE/audit.key) into the opened store */
+static int load_audit_key(int argc, char **argv, const char *dir, store_t *st)
+{
+    const char *file = opt_value(argc, argv, "--config");
+    char keyfile[4096];
+    uint8_t key[GW_KEY_LEN];
+
+    snprintf(keyfile, sizeof(keyfile), "%s/audit.key", dir);
+    if (file != NULL) {
+        gw_config_errors_t errs = {NULL, 0};
+        gw_config_t *cfg = NULL;
+        if (gw_config_load(file, &cfg, &errs) == GW_OK) {
+            const char *kf = json_string_value(json_object_get(json_object_get(cfg->doc, "audit"), "key_file"));
+            if (kf != NULL)
+                snprintf(keyfile, sizeof(keyfile), "%s", kf);
+            gw_config_unref(cfg);
+        }
+        gw_config_errors_clear(&errs);
+    }
+    if (gw_secret_file_key(keyfile, 0, key) != GW_OK) {
+        fprintf(stderr, "journeygate: cannot read the audit key %s\n", keyfile);
+        return -1;
+    }
+    store_audit_key(st, key);
+    explicit_bzero(key, sizeof(key));
+    return 0;
+}
+
+/* opens the store read-only with its audit key */
+static int open_audit(int argc, char **argv, store_t **st, char **dir_out)
+{
+    char *dir = store_dir(argc, argv);
+
+    if (dir == NULL)
+        return 2;
+    if (store_open_readonly(dir, st) != GW_OK) {
+        fprintf(stderr, "journeygate: cannot open the store at %s\n", dir);
+        free(dir);
+        return 1;
+    }
+    if (load_audit_key(argc, argv, dir, *st) != 0) {
+        store_close(*st);
+        free(dir);
+        return 1;
+    }
+    *dir_out = dir;
+    return 0;
 }
 
 static void print_customer(json_t *c)
@@ -120,6 +170,9 @@ int cli_customer(int argc, char **argv)
         fprintf(stderr, "journeygate: cannot open the store at %s\n", dir);
         goto Exit;
     }
+    /* an erasure is audited, signed with the gateway's audit key */
+    if (strcmp(verb, "delete") == 0 && load_audit_key(argc, argv, dir, st) != 0)
+        goto Exit;
     if (strchr(who, '@') != NULL) {
         if (store_customer_by_email(st, who, id) != GW_OK) {
             fprintf(stderr, "journeygate: no customer has the verified email %s\n", who);
@@ -130,7 +183,8 @@ int cli_customer(int argc, char **argv)
     }
     if (strcmp(verb, "delete") == 0) {
         unsigned sessions = 0;
-        s = store_customer_delete(st, id, &sessions);
+        store_audit_event_t ev = {"erasure", "success", "cli", NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+        s = store_customer_delete(st, id, &sessions, &ev);
         if (s == GW_ENOTFOUND) {
             fprintf(stderr, "journeygate: no customer %s\n", id);
             goto Exit;
@@ -221,6 +275,8 @@ static int export_one(json_t *c, void *arg)
     return ferror(stdout) ? (x->failed = 1) : 0;
 }
 
+int cli_export_audit(int argc, char **argv);
+
 int cli_export(int argc, char **argv)
 {
     const char *what = positional(argc, argv, 0), *format = opt_value(argc, argv, "--format");
@@ -229,11 +285,13 @@ int cli_export(int argc, char **argv)
     char *dir;
     int rc = 1;
 
+    if (what != NULL && strcmp(what, "audit") == 0)
+        return cli_export_audit(argc, argv);
     if (has(argc, argv, "--help") || what == NULL || strcmp(what, "customers") != 0 ||
         (format != NULL && strcmp(format, "ndjson") != 0 && strcmp(format, "csv") != 0)) {
         fprintf(has(argc, argv, "--help") ? stdout : stderr,
                 "usage: journeygate export customers --format ndjson|csv (--store DIR | --config FILE)\n"
-                "(touchpoints and audit exports arrive with their issues)\n");
+                "       journeygate export audit [--since MS] (--store DIR | --config FILE)\n");
         return has(argc, argv, "--help") ? 0 : 2;
     }
     x.csv = format != NULL && strcmp(format, "csv") == 0;
@@ -248,6 +306,108 @@ int cli_export(int argc, char **argv)
         printf("customer_id,created_ms,last_seen_ms,name,email,email_verified,providers,channels_seen\n");
     if (store_customers_foreach(st, export_one, &x) == GW_OK && !x.failed && fflush(stdout) == 0)
         rc = 0;
+    store_close(st);
+    free(dir);
+    return rc;
+}
+
+struct tail_ctx {
+    int json;
+    uint64_t since_ms;
+};
+
+static int print_record(json_t *r, void *arg)
+{
+    struct tail_ctx *t = arg;
+    if ((uint64_t)json_integer_value(json_object_get(r, "ts_ms")) < t->since_ms)
+        return 0;
+    if (t->json) {
+        json_dumpf(r, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        putchar('\n');
+        return 0;
+    }
+    printf("%6lld %lld %-20s %-8s %-28s %-10s %s\n", (long long)json_integer_value(json_object_get(r, "seq")),
+           (long long)json_integer_value(json_object_get(r, "ts_ms")), json_string_value(json_object_get(r, "event")),
+           json_string_value(json_object_get(r, "outcome")),
+           json_string_value(json_object_get(r, "reason")) != NULL ? json_string_value(json_object_get(r, "reason"))
+                                                                   : "-",
+           json_string_value(json_object_get(r, "provider")) != NULL ? json_string_value(json_object_get(r, "provider"))
+                                                                     : "-",
+           json_string_value(json_object_get(r, "customer_id")) != NULL
+               ? json_string_value(json_object_get(r, "customer_id"))
+               : "-");
+    return 0;
+}
+
+int cli_audit(int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0), *n_opt = opt_value(argc, argv, "-n");
+    store_t *st = NULL;
+    char *dir = NULL;
+    int rc;
+
+    if (has(argc, argv, "--help") || verb == NULL || (strcmp(verb, "verify") != 0 && strcmp(verb, "tail") != 0)) {
+        fprintf(has(argc, argv, "--help") ? stdout : stderr,
+                "usage: journeygate audit verify (--store DIR | --config FILE)\n"
+                "       journeygate audit tail [-n N] [--json] (--store DIR | --config FILE)\n"
+                "verify exits 0 when the chain is intact, 1 naming the first broken sequence number.\n");
+        return has(argc, argv, "--help") ? 0 : 2;
+    }
+    if ((rc = open_audit(argc, argv, &st, &dir)) != 0)
+        return rc;
+    if (strcmp(verb, "verify") == 0) {
+        uint64_t count = 0, bad = 0;
+        const char *why = NULL;
+        gw_status_t s = store_audit_verify(st, &count, &bad, &why);
+        if (s == GW_OK) {
+            printf("audit chain OK: %llu records\n", (unsigned long long)count);
+            rc = 0;
+        } else if (s == GW_EINVAL) {
+            printf("audit chain BROKEN at sequence %llu: %s\n", (unsigned long long)bad, why != NULL ? why : "");
+            rc = 1;
+        } else {
+            fprintf(stderr, "journeygate: cannot read the audit trail: %s\n", gw_status_str(s));
+            rc = 1;
+        }
+    } else {
+        uint64_t last = 0, n = 20;
+        struct tail_ctx t = {has(argc, argv, "--json"), 0};
+        char *end;
+        if (n_opt != NULL) {
+            n = strtoull(n_opt, &end, 10);
+            if (*end != '\0' || n == 0) {
+                fprintf(stderr, "journeygate: -n needs a positive number\n");
+                rc = 2;
+                goto Exit;
+            }
+        }
+        store_audit_last(st, &last);
+        rc = store_audit_foreach(st, last > n ? last - n : 0, print_record, &t) == GW_OK ? 0 : 1;
+    }
+Exit:
+    store_close(st);
+    free(dir);
+    return rc;
+}
+
+int cli_export_audit(int argc, char **argv)
+{
+    const char *since = opt_value(argc, argv, "--since");
+    struct tail_ctx t = {1, 0};
+    store_t *st = NULL;
+    char *dir = NULL, *end;
+    int rc;
+
+    if (since != NULL) {
+        t.since_ms = strtoull(since, &end, 10);
+        if (*end != '\0') {
+            fprintf(stderr, "journeygate: --since wants a time in milliseconds since the epoch\n");
+            return 2;
+        }
+    }
+    if ((rc = open_audit(argc, argv, &st, &dir)) != 0)
+        return rc;
+    rc = store_audit_foreach(st, 0, print_record, &t) == GW_OK ? 0 : 1;
     store_close(st);
     free(dir);
     return rc;

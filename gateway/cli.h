@@ -11,4 +11,7 @@ int cli_customer(int argc, char **argv);
 /** `journeygate export customers --format ndjson|csv`. Returns the exit code. */
 int cli_export(int argc, char **argv);
 
+/** `journeygate audit verify` and `journeygate audit tail [-n N] [--json]`. Returns the exit code. */
+int cli_audit(int argc, char **argv);
+
 #endif

@@ -1,5 +1,7 @@
 #include "crypto.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -8,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GCM_NONCE 12
 #define GCM_TAG 16
@@ -199,4 +202,44 @@ Exit:
 int gw_ct_equal(const void *a, const void *b, size_t len)
 {
     return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+gw_status_t gw_secret_file_key(const char *file, int create, uint8_t out[GW_KEY_LEN])
+{
+    char buf[4097];
+    ssize_t n;
+    int fd;
+
+    if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1 && create && errno == ENOENT) {
+        uint8_t raw[32];
+        char hex[65];
+        gw_random_bytes(raw, sizeof(raw));
+        gw_hex(raw, sizeof(raw), hex);
+        hex[64] = '\n';
+        if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1 || write(fd, hex, 65) != 65 ||
+            fsync(fd) != 0) {
+            GW_LOG_ERR("crypto", "cannot create session secret %s: %s", file, strerror(errno));
+            if (fd != -1)
+                close(fd);
+            return GW_EIO;
+        }
+        close(fd);
+        GW_LOG_INF("crypto", "generated a new session secret in %s", file);
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd == -1) {
+        GW_LOG_ERR("crypto", "cannot read session secret %s: %s", file, strerror(errno));
+        return GW_EIO;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        --n;
+    if (n < 16) {
+        GW_LOG_ERR("crypto", "session secret %s is shorter than 16 bytes", file);
+        return GW_EINVAL;
+    }
+    gw_sha256(buf, (size_t)n, out);
+    explicit_bzero(buf, sizeof(buf));
+    return GW_OK;
 }

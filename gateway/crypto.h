@@ -46,6 +46,12 @@ gw_status_t gw_seal(const uint8_t key[GW_KEY_LEN], const void *plain, size_t len
 gw_status_t gw_open(const uint8_t key[GW_KEY_LEN], const char *sealed, size_t sealed_len, const char *aad, char **out,
                     size_t *out_len);
 
+/**
+ * A 32-byte key from a secret file: SHA-256 of its first line (at least 16 bytes). When the file
+ * is missing and create is set, 32 random bytes are written to it as hex (mode 0600, O_EXCL).
+ */
+gw_status_t gw_secret_file_key(const char *file, int create, uint8_t out[GW_KEY_LEN]);
+
 /** Constant-time comparison. */
 int gw_ct_equal(const void *a, const void *b, size_t len);
 

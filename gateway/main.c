@@ -22,7 +22,8 @@ static const char usage_top[] =
     "  demo [--port N] [--upstream-port N] [--idp-port N]\n"
     "                              run a demo gateway on http://127.0.0.1:8080 with a built-in upstream\n"
     "  customer show ID|EMAIL [--json] | customer delete ID   (--store DIR | --config FILE)\n"
-    "  export customers --format ndjson|csv                    (--store DIR | --config FILE)\n"
+    "  export customers --format ndjson|csv | export audit [--since MS]  (--store DIR | --config FILE)\n"
+    "  audit verify | audit tail [-n N] [--json]               (--store DIR | --config FILE)\n"
     "\n"
     "options: --help on every command, --version\n";
 
@@ -246,6 +247,8 @@ int main(int argc, char **argv)
         return cli_customer(argc - 2, argv + 2);
     if (strcmp(cmd, "export") == 0)
         return cli_export(argc - 2, argv + 2);
+    if (strcmp(cmd, "audit") == 0)
+        return cli_audit(argc - 2, argv + 2);
     fprintf(stderr, "journeygate: unknown command '%s'\n\n%s", cmd, usage_top);
     return 2;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define MODULE "store"
 #define MAX_RECORD (1024 * 1024)
@@ -18,14 +19,22 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions;
+    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit;
     int readonly;
+    uint8_t audit_key[32];
     /*
      * Every transaction holds this in read mode; growing the map holds it in write mode,
      * because LMDB allows mdb_env_set_mapsize() only while this process has no transaction.
      */
     pthread_rwlock_t resize;
 };
+
+static uint64_t now_ms_store(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static gw_status_t from_mdb(int rc)
 {
@@ -88,7 +97,8 @@ static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "emails", flags, &st->emails)) != 0 ||
         (rc = mdb_dbi_open(txn, "sessions", flags, &st->sessions)) != 0 ||
         (rc = mdb_dbi_open(txn, "customer_sessions", flags | MDB_DUPSORT, &st->customer_sessions)) != 0 ||
-        (rc = mdb_dbi_open(txn, "deletions", flags, &st->deletions)) != 0)
+        (rc = mdb_dbi_open(txn, "deletions", flags, &st->deletions)) != 0 ||
+        (rc = mdb_dbi_open(txn, "audit", flags, &st->audit)) != 0)
         return rc;
     return 0;
 }
@@ -373,6 +383,295 @@ static size_t identity_key(const char *provider, const char *subject, char *buf,
     return p + 1 + s;
 }
 
+/* ------------------------------------------------------------------ audit */
+
+#define AUDIT_HEAD "audit_head"
+
+void store_audit_key(store_t *st, const uint8_t key[32])
+{
+    memcpy(st->audit_key, key, 32);
+}
+
+static void be64(uint64_t v, uint8_t out[8])
+{
+    for (int i = 7; i >= 0; --i) {
+        out[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static uint64_t from_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* hex SHA-256 of the record's canonical form: sorted keys, compact, without "hash" */
+static int record_hash(json_t *rec, char out[65])
+{
+    json_t *copy = json_copy(rec);
+    char *text;
+    uint8_t h[32];
+
+    if (copy == NULL)
+        return -1;
+    json_object_del(copy, "hash");
+    text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(copy);
+    if (text == NULL)
+        return -1;
+    gw_sha256(text, strlen(text), h);
+    free(text);
+    gw_hex(h, 32, out);
+    return 0;
+}
+
+static void head_mac(const store_t *st, uint64_t seq, const char *hash, char out[65])
+{
+    char msg[128];
+    uint8_t mac[32];
+    int n = snprintf(msg, sizeof(msg), "journeygate audit head %llu %s", (unsigned long long)seq, hash);
+    gw_hmac_sha256(st->audit_key, sizeof(st->audit_key), msg, (size_t)n, mac);
+    gw_hex(mac, 32, out);
+}
+
+static void set_field(json_t *rec, const char *key, const char *value)
+{
+    if (value != NULL)
+        json_object_set_new(rec, key, json_string(value));
+}
+
+/* appends one record inside txn: the chain head moves in the same transaction */
+static int audit_append(store_t *st, MDB_txn *txn, const store_audit_event_t *ev, uint64_t now)
+{
+    MDB_val hk = {sizeof(AUDIT_HEAD) - 1, AUDIT_HEAD}, hv;
+    char prev[65], hash[65], mac[65];
+    uint64_t seq = 0;
+    uint8_t kbuf[8];
+    json_t *rec, *head;
+    int rc;
+
+    memset(prev, '0', 64);
+    prev[64] = '\0';
+    if ((rc = mdb_get(txn, st->meta, &hk, &hv)) == 0) {
+        json_t *h = json_loadb(hv.mv_data, hv.mv_size, 0, NULL);
+        const char *ph = json_string_value(json_object_get(h, "hash"));
+        seq = (uint64_t)json_integer_value(json_object_get(h, "seq"));
+        if (ph == NULL || strlen(ph) != 64) {
+            json_decref(h);
+            return EIO;
+        }
+        memcpy(prev, ph, 65);
+        json_decref(h);
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    ++seq;
+    rec = json_pack("{s:I, s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "ts_ms", (json_int_t)now, "event", ev->event,
+                    "outcome", ev->outcome, "prev", prev);
+    if (rec == NULL)
+        return ENOMEM;
+    set_field(rec, "reason", ev->reason);
+    set_field(rec, "provider", ev->provider);
+    set_field(rec, "customer_id", ev->customer_id);
+    set_field(rec, "client", ev->client);
+    set_field(rec, "user_agent", ev->user_agent);
+    set_field(rec, "flow_id", ev->flow_id);
+    set_field(rec, "request_id", ev->request_id);
+    if (ev->subject != NULL) {
+        /* the provider subject is personal data: only a salted hash goes into the trail */
+        uint8_t salt[32], h[32];
+        char hex[65];
+        gw_hmac_sha256(st->audit_key, sizeof(st->audit_key), "subject salt", 12, salt);
+        size_t plen = ev->provider != NULL ? strlen(ev->provider) : 0, slen = strlen(ev->subject);
+        char *buf = malloc(plen + 1 + slen);
+        if (buf == NULL) {
+            json_decref(rec);
+            return ENOMEM;
+        }
+        if (plen > 0)
+            memcpy(buf, ev->provider, plen);
+        buf[plen] = '\0';
+        memcpy(buf + plen + 1, ev->subject, slen);
+        gw_hmac_sha256(salt, sizeof(salt), buf, plen + 1 + slen, h);
+        free(buf);
+        gw_hex(h, 16, hex);
+        json_object_set_new(rec, "subject_hash", json_string(hex));
+    }
+    if (record_hash(rec, hash) != 0) {
+        json_decref(rec);
+        return ENOMEM;
+    }
+    json_object_set_new(rec, "hash", json_string(hash));
+    be64(seq, kbuf);
+    rc = put_json(txn, st->audit, kbuf, 8, rec);
+    json_decref(rec);
+    if (rc != 0)
+        return rc;
+    head_mac(st, seq, hash, mac);
+    head = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "hash", hash, "mac", mac);
+    rc = head != NULL ? put_json(txn, st->meta, AUDIT_HEAD, sizeof(AUDIT_HEAD) - 1, head) : ENOMEM;
+    json_decref(head);
+    return rc;
+}
+
+struct audit_ctx {
+    const store_audit_event_t *ev;
+    uint64_t now;
+};
+
+static int audit_write_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct audit_ctx *c = arg;
+    return audit_append(st, txn, c->ev, c->now);
+}
+
+gw_status_t store_audit_write(store_t *st, const store_audit_event_t *ev, uint64_t now_ms)
+{
+    struct audit_ctx c = {ev, now_ms};
+    return with_write(st, audit_write_txn, &c);
+}
+
+gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad, const char **why)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v, hk = {sizeof(AUDIT_HEAD) - 1, AUDIT_HEAD}, hv;
+    char prev[65], hash[65], mac[65];
+    uint64_t expect = 1, head_seq = 0;
+    json_t *head = NULL;
+    gw_status_t result = GW_OK;
+    int rc;
+
+    memset(prev, '0', 64);
+    prev[64] = '\0';
+    *count = 0;
+    *first_bad = 0;
+    *why = NULL;
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 ||
+        (rc = mdb_cursor_open(txn, st->audit, &cur)) != 0) {
+        result = from_mdb(rc);
+        goto Exit;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), ++expect) {
+        json_t *rec;
+        const char *h, *p;
+        if (k.mv_size != 8 || from_be64(k.mv_data) != expect) {
+            *why = "a record is missing or out of order";
+            goto Bad;
+        }
+        rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        h = json_string_value(json_object_get(rec, "hash"));
+        p = json_string_value(json_object_get(rec, "prev"));
+        if (rec == NULL || (uint64_t)json_integer_value(json_object_get(rec, "seq")) != expect || h == NULL ||
+            p == NULL || record_hash(rec, hash) != 0) {
+            json_decref(rec);
+            *why = "a record is unreadable";
+            goto Bad;
+        }
+        if (strcmp(hash, h) != 0) {
+            json_decref(rec);
+            *why = "a record was changed";
+            goto Bad;
+        }
+        if (strcmp(p, prev) != 0) {
+            json_decref(rec);
+            *why = "the link to the previous record is broken (a record was removed, swapped or inserted)";
+            goto Bad;
+        }
+        memcpy(prev, h, 65);
+        json_decref(rec);
+        ++*count;
+    }
+    if (rc != MDB_NOTFOUND) {
+        result = from_mdb(rc);
+        goto Exit;
+    }
+    /* the signed head: detects truncation of the newest records and a rewritten chain */
+    rc = mdb_get(txn, st->meta, &hk, &hv);
+    if (rc == MDB_NOTFOUND && *count == 0)
+        goto Exit;
+    head = rc == 0 ? json_loadb(hv.mv_data, hv.mv_size, 0, NULL) : NULL;
+    head_seq = (uint64_t)json_integer_value(json_object_get(head, "seq"));
+    {
+        const char *hh = json_string_value(json_object_get(head, "hash"));
+        const char *hm = json_string_value(json_object_get(head, "mac"));
+        if (hh == NULL || hm == NULL) {
+            *why = "the signed head is missing";
+            expect = *count + 1;
+            goto Bad;
+        }
+        head_mac(st, head_seq, hh, mac);
+        if (strlen(hm) != 64 || !gw_ct_equal(mac, hm, 64)) {
+            *why = "the head's signature does not verify (wrong key, or the head was forged)";
+            expect = 0;
+            goto Bad;
+        }
+        if (head_seq != *count || strcmp(hh, prev) != 0) {
+            *why = head_seq > *count ? "records after the last one present were removed (truncation)"
+                                     : "the chain does not end at the signed head";
+            expect = head_seq > *count ? *count + 1 : head_seq + 1;
+            goto Bad;
+        }
+    }
+    goto Exit;
+Bad:
+    *first_bad = expect;
+    result = GW_EINVAL;
+Exit:
+    json_decref(head);
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
+    return result;
+}
+
+gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *record, void *ctx), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t start[8];
+    int rc;
+
+    be64(after + 1, start);
+    k.mv_size = 8;
+    k.mv_data = start;
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 || (rc = mdb_cursor_open(txn, st->audit, &cur)) != 0)
+        goto Exit;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        int stop = rec != NULL ? cb(rec, ctx) : 0;
+        json_decref(rec);
+        if (stop)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+Exit:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
+    return from_mdb(rc);
+}
+
+gw_status_t store_audit_last(store_t *st, uint64_t *seq)
+{
+    json_t *head = NULL;
+    gw_status_t s = get_json(st, st->meta, AUDIT_HEAD, sizeof(AUDIT_HEAD) - 1, &head);
+    *seq = s == GW_OK ? (uint64_t)json_integer_value(json_object_get(head, "seq")) : 0;
+    json_decref(head);
+    return s == GW_ENOTFOUND ? GW_OK : s;
+}
+
 /* ------------------------------------------------------------------ login */
 
 static void new_customer_id(char *out)
@@ -438,6 +737,7 @@ struct login_ctx {
     uint64_t now;
     char *customer_id;
     store_login_info_t *info;
+    const store_audit_event_t *audit;
 };
 
 static int login_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -573,13 +873,39 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
         if (rc != 0 && rc != MDB_KEYEXIST)
             return rc;
     }
+    if (c->audit != NULL) {
+        /* the login and what it changed, in the same transaction as the change */
+        store_audit_event_t ev = *c->audit;
+        ev.customer_id = c->customer_id;
+        if ((rc = audit_append(st, txn, &ev, c->now)) != 0)
+            return rc;
+        ev.reason = NULL;
+        ev.outcome = "success";
+        if (c->info->result == STORE_LOGIN_CREATED) {
+            ev.event = "customer_created";
+            if ((rc = audit_append(st, txn, &ev, c->now)) != 0)
+                return rc;
+        } else if (c->info->result == STORE_LOGIN_AUTO_LINKED || c->info->result == STORE_LOGIN_LINKED) {
+            ev.event = "identity_linked";
+            ev.reason = c->info->result == STORE_LOGIN_LINKED ? "explicit" : "verified_email";
+            if ((rc = audit_append(st, txn, &ev, c->now)) != 0)
+                return rc;
+        }
+        if (c->info->auto_link_skipped != NULL) {
+            ev.event = "auto_link_skipped";
+            ev.outcome = "skipped";
+            ev.reason = c->info->auto_link_skipped;
+            if ((rc = audit_append(st, txn, &ev, c->now)) != 0)
+                return rc;
+        }
+    }
     return 0;
 }
 
 gw_status_t store_login(store_t *st, const store_identity_t *id, const store_login_opts_t *opts, uint64_t now_ms,
-                        char *customer_id, store_login_info_t *info)
+                        char *customer_id, store_login_info_t *info, const store_audit_event_t *audit)
 {
-    struct login_ctx c = {id, opts, now_ms, customer_id, info};
+    struct login_ctx c = {id, opts, now_ms, customer_id, info, audit};
     return with_write(st, login_txn, &c);
 }
 
@@ -623,6 +949,7 @@ struct unlink_ctx {
     const char *customer_id, *provider;
     uint64_t now;
     gw_status_t why;
+    const store_audit_event_t *audit;
 };
 
 static int unlink_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -654,12 +981,15 @@ static int unlink_txn(store_t *st, MDB_txn *txn, void *arg)
         rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
     }
     json_decref(cust);
+    if (rc == 0 && c->audit != NULL)
+        rc = audit_append(st, txn, c->audit, c->now);
     return rc;
 }
 
-gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms)
+gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
+                         const store_audit_event_t *audit)
 {
-    struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK};
+    struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK, audit};
     gw_status_t s = with_write(st, unlink_txn, &c);
     return s == GW_EDENIED ? c.why : s;
 }
@@ -710,18 +1040,29 @@ static int erase_customer(store_t *st, MDB_txn *txn, const char *customer_id, un
 struct erase_ctx {
     const char *customer_id;
     unsigned sessions;
+    const store_audit_event_t *audit;
 };
 
 static int delete_txn(store_t *st, MDB_txn *txn, void *arg)
 {
     struct erase_ctx *c = arg;
+    int rc;
     c->sessions = 0;
-    return erase_customer(st, txn, c->customer_id, &c->sessions);
+    rc = erase_customer(st, txn, c->customer_id, &c->sessions);
+    if (rc == 0 && c->audit != NULL) {
+        /* the record keeps the pseudonymous id and nothing personal */
+        store_audit_event_t ev = *c->audit;
+        ev.customer_id = c->customer_id;
+        ev.subject = NULL;
+        rc = audit_append(st, txn, &ev, now_ms_store());
+    }
+    return rc;
 }
 
-gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned *sessions_removed)
+gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned *sessions_removed,
+                                  const store_audit_event_t *audit)
 {
-    struct erase_ctx c = {customer_id, 0};
+    struct erase_ctx c = {customer_id, 0, audit};
     gw_status_t s;
 
     if (strlen(customer_id) != STORE_ID_LEN)
@@ -736,11 +1077,26 @@ struct identity_erase_ctx {
     const char *provider, *subject;
     char *customer_id;
     int customer_erased;
+    const store_audit_event_t *audit;
 };
+
+static int identity_erase_inner(store_t *st, MDB_txn *txn, struct identity_erase_ctx *c);
 
 static int identity_erase_txn(store_t *st, MDB_txn *txn, void *arg)
 {
     struct identity_erase_ctx *c = arg;
+    int rc = identity_erase_inner(st, txn, c);
+    if (rc == 0 && c->audit != NULL) {
+        store_audit_event_t ev = *c->audit;
+        ev.customer_id = c->customer_id;
+        ev.reason = c->customer_erased ? "customer_erased" : "identity_erased";
+        rc = audit_append(st, txn, &ev, now_ms_store());
+    }
+    return rc;
+}
+
+static int identity_erase_inner(store_t *st, MDB_txn *txn, struct identity_erase_ctx *c)
+{
     char ikey[1024];
     size_t iklen = identity_key(c->provider, c->subject, ikey, sizeof(ikey));
     MDB_val key = {iklen, ikey}, val;
@@ -784,9 +1140,9 @@ static int identity_erase_txn(store_t *st, MDB_txn *txn, void *arg)
 }
 
 gw_status_t store_identity_erase(store_t *st, const char *provider, const char *subject, char *customer_id,
-                                 int *customer_erased)
+                                 int *customer_erased, const store_audit_event_t *audit)
 {
-    struct identity_erase_ctx c = {provider, subject, customer_id, 0};
+    struct identity_erase_ctx c = {provider, subject, customer_id, 0, audit};
     gw_status_t s = with_write(st, identity_erase_txn, &c);
     if (s == GW_OK)
         *customer_erased = c.customer_erased;
@@ -868,6 +1224,7 @@ gw_status_t store_count_customers(store_t *st, uint64_t *count)
 struct session_ctx {
     const uint8_t *hash;
     json_t *session;
+    const store_audit_event_t *audit;
 };
 
 static int session_put_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -886,7 +1243,7 @@ static int session_put_txn(store_t *st, MDB_txn *txn, void *arg)
 
 gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t *session)
 {
-    struct session_ctx c = {token_hash, session};
+    struct session_ctx c = {token_hash, session, NULL};
     return with_write(st, session_put_txn, &c);
 }
 
@@ -915,13 +1272,22 @@ static int session_delete_txn(store_t *st, MDB_txn *txn, void *arg)
             }
         }
     }
+    if (c->audit != NULL) {
+        store_audit_event_t ev = *c->audit;
+        ev.customer_id = json_string_value(json_object_get(s, "customer_id"));
+        ev.provider = json_string_value(json_object_get(s, "provider"));
+        if ((rc = audit_append(st, txn, &ev, now_ms_store())) != 0) {
+            json_decref(s);
+            return rc;
+        }
+    }
     json_decref(s);
     return mdb_del(txn, st->sessions, &key, NULL);
 }
 
-gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32])
+gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], const store_audit_event_t *audit)
 {
-    struct session_ctx c = {token_hash, NULL};
+    struct session_ctx c = {token_hash, NULL, audit};
     return with_write(st, session_delete_txn, &c);
 }
 

@@ -10,6 +10,7 @@
  *   sessions           SHA-256(session token) -> session JSON
  *   customer_sessions  customer id -> SHA-256(token) (many per customer)
  *   deletions          confirmation code -> status JSON (no personal data)
+ *   audit              sequence (8 bytes, big-endian) -> audit record JSON, hash-chained
  * Writes are synced before the call returns (durable before the answer that
  * depends on them); a write that does not fit grows the map and retries, and a
  * write that still cannot complete leaves nothing behind (GW_EUNAVAIL).
@@ -60,6 +61,15 @@ typedef struct store_login_info {
 } store_login_info_t;
 
 /**
+ * One audit event. The store adds seq, ts_ms, prev and hash, and replaces `subject` by a salted
+ * hash (never stored in clear). Every field may be NULL except event and outcome.
+ */
+typedef struct store_audit_event {
+    const char *event, *outcome, *reason, *provider, *customer_id, *subject;
+    const char *client, *user_agent, *flow_id, *request_id;
+} store_audit_event_t;
+
+/**
  * Opens (creating when missing, mode 0700) the store directory `path`. A store of an older
  * format is migrated; a newer one is refused (GW_EINVAL, logged). Stale reader slots are cleared.
  */
@@ -86,10 +96,11 @@ void store_close(store_t *st);
  * (nothing changes; info->conflict_customer says whose). `customer_id` receives the id.
  */
 gw_status_t store_login(store_t *st, const store_identity_t *id, const store_login_opts_t *opts, uint64_t now_ms,
-                        char *customer_id, store_login_info_t *info);
+                        char *customer_id, store_login_info_t *info, const store_audit_event_t *audit);
 
 /** Removes the customer's identity at `provider`; GW_EDENIED when it is the last one, GW_ENOTFOUND when none. */
-gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms);
+gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
+                         const store_audit_event_t *audit);
 
 /** The customer's profile (new reference, caller json_decref()s), or GW_ENOTFOUND. */
 gw_status_t store_customer_get(store_t *st, const char *customer_id, json_t **out);
@@ -101,14 +112,15 @@ gw_status_t store_customer_by_email(store_t *st, const char *email, char *custom
 gw_status_t store_customer_by_identity(store_t *st, const char *provider, const char *subject, char *customer_id);
 
 /** Erases a customer: identities, emails, profile and sessions. *sessions_removed counts sessions. */
-gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned *sessions_removed);
+gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned *sessions_removed,
+                                  const store_audit_event_t *audit);
 
 /**
  * Erases one identity (provider, subject); when it was the customer's only identity the whole
  * customer is erased (*customer_erased = 1). customer_id receives the owner. GW_ENOTFOUND when unknown.
  */
 gw_status_t store_identity_erase(store_t *st, const char *provider, const char *subject, char *customer_id,
-                                 int *customer_erased);
+                                 int *customer_erased, const store_audit_event_t *audit);
 
 /** Calls cb for every customer in id order inside one read transaction (streaming, constant memory). */
 gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx);
@@ -119,8 +131,8 @@ gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t 
 /** The session stored under token_hash (new reference), or GW_ENOTFOUND. */
 gw_status_t store_session_get(store_t *st, const uint8_t token_hash[32], json_t **out);
 
-/** Deletes a session; GW_ENOTFOUND when there was none. */
-gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32]);
+/** Deletes a session (with its audit record, when audit is not NULL); GW_ENOTFOUND when there was none. */
+gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], const store_audit_event_t *audit);
 
 /** Records / reads a data-deletion status under its confirmation code. */
 gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status);
@@ -131,6 +143,30 @@ gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out);
  * another (LMDB's last transaction id): lets callers cache reads and notice any write.
  */
 uint64_t store_generation(store_t *st);
+
+/**
+ * The audit trail. store_audit_key() sets the HMAC key that signs the chain's head and salts
+ * subject hashes (call once after opening; 32 bytes). The calls above that take an event write
+ * it in the same transaction as the change: no change without its record, and no record of a
+ * change that did not happen.
+ */
+void store_audit_key(store_t *st, const uint8_t key[32]);
+
+/** Appends one audit record in its own synced transaction (refusals and other events without a change). */
+gw_status_t store_audit_write(store_t *st, const store_audit_event_t *ev, uint64_t now_ms);
+
+/**
+ * Walks the chain: every sequence number present and in order, every record's hash and link to
+ * the previous one, and the signed head. Returns GW_OK with *count records, or GW_EINVAL with
+ * *first_bad the first sequence number that does not hold (0 when the head itself fails).
+ */
+gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad, const char **why);
+
+/** Calls cb for each record with seq > after (in order), stopping when cb returns non-zero. */
+gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *record, void *ctx), void *ctx);
+
+/** The sequence number of the last record (0 when none). */
+gw_status_t store_audit_last(store_t *st, uint64_t *seq);
 
 /** Number of customers (for tests and figures). */
 gw_status_t store_count_customers(store_t *st, uint64_t *count);

@@ -20,14 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_ERRORS 200      /* messages kept; the rest are counted */
-#define MAX_RULES 10000     /* per policy; keeps rule indexes in an int */
-#define MAX_ENTRY_LEN 320   /* one entry of an emails file (an address is at most 254) */
-#define MAX_DOMAIN_LEN 253  /* RFC 1035 */
-#define MAX_METHOD_LEN 32   /* longer is no HTTP method anyone uses */
-#define MAX_LINKED 16       /* as gateway/config.c */
+#define MAX_ERRORS 200     /* messages kept; the rest are counted */
+#define MAX_RULES 10000    /* per policy; keeps rule indexes in an int */
+#define MAX_ENTRY_LEN 320  /* one entry of an emails file (an address is at most 254) */
+#define MAX_DOMAIN_LEN 253 /* RFC 1035 */
+#define MAX_METHOD_LEN 32  /* longer is no HTTP method anyone uses */
+#define MAX_LINKED 16      /* as gateway/config.c */
 #define MAX_AGE_S (100LL * 365 * 86400)
-#define CUSTOMER_ID_LEN 26  /* "c_" + 24 base32 characters, as the store makes them (STORE_ID_LEN) */
+#define CUSTOMER_ID_LEN 26 /* "c_" + 24 base32 characters, as the store makes them (STORE_ID_LEN) */
 
 /* Conditions, in the order a rule checks them: cheap facts of the request first, session age last
  * (an allow rule that fails only on it asks for step-up instead of moving on). */
@@ -46,8 +46,16 @@ typedef enum cond {
 } cond_t;
 
 static const char *const cond_names[C_COUNT] = {
-    "signed_in", "channels", "methods",     "providers",            "email_verified",
-    "email_domain", "hd",    "emails_file", "min_linked_providers", "max_session_age_s",
+    "signed_in",
+    "channels",
+    "methods",
+    "providers",
+    "email_verified",
+    "email_domain",
+    "hd",
+    "emails_file",
+    "min_linked_providers",
+    "max_session_age_s",
 };
 
 #define BIT(c) (1u << (c))
@@ -63,8 +71,8 @@ typedef struct strlist {
 
 /* an emails_file, loaded once: both lists sorted for bsearch */
 typedef struct emails {
-    char *file;    /* resolved path, for explanations */
-    strlist_t ids; /* customer ids, compared exactly */
+    char *file;      /* resolved path, for explanations */
+    strlist_t ids;   /* customer ids, compared exactly */
     strlist_t addrs; /* email addresses, compared ASCII case-insensitively */
 } emails_t;
 
@@ -254,10 +262,11 @@ static int cmp_str_nocase(const void *a, const void *b)
     return pol_ascii_casecmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int in_list(const strlist_t *l, const char *s, int nocase)
+/* exact membership; lists of domains hold lower-case names and are given lower-cased facts */
+static int in_list(const strlist_t *l, const char *s)
 {
     for (size_t i = 0; i < l->count; ++i)
-        if ((nocase ? pol_ascii_casecmp(l->items[i], s) : strcmp(l->items[i], s)) == 0)
+        if (strcmp(l->items[i], s) == 0)
             return 1;
     return 0;
 }
@@ -556,7 +565,8 @@ static void parse_emails(const lctx_t *c, const char *key, const char *file, cha
                 return;
             }
         } else if ((why = address_problem(s)) != NULL) {
-            lerr_line(c, key, file, line, strchr(s, '@') != NULL ? why : "neither a customer id (c_...) nor an email address");
+            lerr_line(c, key, file, line,
+                      strchr(s, '@') != NULL ? why : "neither a customer id (c_...) nor an email address");
         } else {
             if ((copy = strdup(s)) == NULL || !push(&out->addrs, &cap_addrs, copy)) {
                 free(copy);
@@ -628,8 +638,9 @@ static void load_rule(const lctx_t *pc, size_t index, json_t *rule, const char *
         for (k = 0; k < C_COUNT && strcmp(key, cond_names[k]) != 0; ++k)
             ;
         if (k == C_COUNT) {
-            lerr(&c, key, "unknown condition (known: signed_in, providers, email_domain, email_verified, hd, "
-                          "emails_file, min_linked_providers, channels, methods, max_session_age_s)");
+            lerr(&c, key,
+                 "unknown condition (known: signed_in, providers, email_domain, email_verified, hd, "
+                 "emails_file, min_linked_providers, channels, methods, max_session_age_s)");
             continue;
         }
         r->have |= BIT(k);
@@ -813,8 +824,7 @@ static int cmp_policy(const void *a, const void *b)
     return strcmp(((const policy_t *)a)->name, ((const policy_t *)b)->name);
 }
 
-gw_status_t pol_set_load(json_t *policies, const char *config_path, pol_set_t **out, char ***errors,
-                         size_t *num_errors)
+gw_status_t pol_set_load(json_t *policies, const char *config_path, pol_set_t **out, char ***errors, size_t *num_errors)
 {
     const char *label = config_path != NULL ? config_path : "<config>", *name;
     errs_t e = {NULL, 0, 0, 0, 0};
@@ -888,20 +898,62 @@ int pol_set_has(const pol_set_t *s, const char *name)
     return find_policy(s, name) != NULL;
 }
 
-/* Whether one condition of r holds for f. The one place a condition is decided. */
-static why_t cond_check(const rule_t *r, cond_t c, const pol_facts_t *f)
+/*
+ * What a decision derives from the facts, computed once per pol_eval() rather than once per rule:
+ * the email's domain (when the email is a plain address) and hd, both lower-cased so that rules
+ * compare them with strcmp against their lower-cased lists.
+ */
+typedef enum dstate { D_ABSENT, D_MALFORMED, D_TOO_LONG, D_OK } dstate_t;
+
+typedef struct derived {
+    const pol_facts_t *f;
+    int verified; /* an email the provider vouches for */
+    dstate_t domain_state, hd_state;
+    char domain[MAX_DOMAIN_LEN + 1];
+    char hd[MAX_DOMAIN_LEN + 1];
+} derived_t;
+
+/* lower-cased copy of s into out (MAX_DOMAIN_LEN + 1 bytes): longer values can equal no listed domain */
+static dstate_t lower_copy(const char *s, char *out)
 {
-    int verified = f->email != NULL && f->email_verified;
+    size_t n = strlen(s);
+
+    if (n > MAX_DOMAIN_LEN)
+        return D_TOO_LONG;
+    memcpy(out, s, n + 1);
+    ascii_lower(out);
+    return D_OK;
+}
+
+static void derive(const pol_facts_t *f, derived_t *x)
+{
     const char *domain;
+
+    x->f = f;
+    x->verified = f->email != NULL && f->email_verified;
+    x->domain_state = x->hd_state = D_ABSENT;
+    if (f->email != NULL) {
+        /* the exact domain after the only '@': "a@b@evil.com" is not an address at evil.com */
+        domain = email_domain_of(f->email);
+        x->domain_state = domain == NULL ? D_MALFORMED : lower_copy(domain, x->domain);
+    }
+    if (f->hd != NULL && f->hd[0] != '\0')
+        x->hd_state = lower_copy(f->hd, x->hd);
+}
+
+/* Whether one condition of r holds. The one place a condition is decided. */
+static why_t cond_check(const rule_t *r, cond_t c, const derived_t *x)
+{
+    const pol_facts_t *f = x->f;
     int listed;
 
     switch (c) {
     case C_SIGNED_IN:
         return (f->signed_in != 0) == (r->signed_in != 0) ? WHY_OK : WHY_WRONG;
     case C_CHANNELS:
-        return f->channel == NULL ? WHY_ABSENT : in_list(&r->channels, f->channel, 0) ? WHY_OK : WHY_NOT_LISTED;
+        return f->channel == NULL ? WHY_ABSENT : in_list(&r->channels, f->channel) ? WHY_OK : WHY_NOT_LISTED;
     case C_METHODS:
-        return f->method == NULL ? WHY_ABSENT : in_list(&r->methods, f->method, 0) ? WHY_OK : WHY_NOT_LISTED;
+        return f->method == NULL ? WHY_ABSENT : in_list(&r->methods, f->method) ? WHY_OK : WHY_NOT_LISTED;
     default:
         break;
     }
@@ -909,25 +961,26 @@ static why_t cond_check(const rule_t *r, cond_t c, const pol_facts_t *f)
         return WHY_NO_SESSION;
     switch (c) {
     case C_PROVIDERS:
-        return f->provider == NULL ? WHY_ABSENT : in_list(&r->providers, f->provider, 0) ? WHY_OK : WHY_NOT_LISTED;
+        return f->provider == NULL ? WHY_ABSENT : in_list(&r->providers, f->provider) ? WHY_OK : WHY_NOT_LISTED;
     case C_EMAIL_VERIFIED:
-        return verified == (r->email_verified != 0) ? WHY_OK : WHY_WRONG;
+        return x->verified == (r->email_verified != 0) ? WHY_OK : WHY_WRONG;
     case C_EMAIL_DOMAIN:
         if (f->email == NULL)
             return WHY_ABSENT;
-        if (!verified)
+        if (!x->verified)
             return WHY_UNVERIFIED;
-        /* the exact domain after the only '@': "a@b@evil.com" is not an address at evil.com */
-        if ((domain = email_domain_of(f->email)) == NULL)
+        if (x->domain_state == D_MALFORMED)
             return WHY_MALFORMED;
-        return in_list(&r->domains, domain, 1) ? WHY_OK : WHY_NOT_LISTED;
+        return x->domain_state == D_OK && in_list(&r->domains, x->domain) ? WHY_OK : WHY_NOT_LISTED;
     case C_HD:
-        return f->hd == NULL || f->hd[0] == '\0' ? WHY_ABSENT : in_list(&r->hds, f->hd, 1) ? WHY_OK : WHY_NOT_LISTED;
+        if (x->hd_state == D_ABSENT)
+            return WHY_ABSENT;
+        return x->hd_state == D_OK && in_list(&r->hds, x->hd) ? WHY_OK : WHY_NOT_LISTED;
     case C_EMAILS_FILE:
         if (f->customer_id != NULL && in_sorted(&r->emails.ids, f->customer_id, 0))
             return WHY_OK;
         listed = f->email != NULL && in_sorted(&r->emails.addrs, f->email, 1);
-        return listed && verified ? WHY_OK : listed ? WHY_UNVERIFIED : WHY_NOT_LISTED;
+        return listed && x->verified ? WHY_OK : listed ? WHY_UNVERIFIED : WHY_NOT_LISTED;
     case C_MIN_LINKED:
         return f->linked_providers >= r->min_linked ? WHY_OK : WHY_TOO_FEW;
     case C_MAX_AGE:
@@ -942,16 +995,22 @@ enum { RC_NO, RC_YES, RC_STALE };
 
 /* RC_YES: every condition holds; RC_STALE: all but the session age, which a signed-in session is too old
  * for; RC_NO otherwise */
-static int rule_check(const rule_t *r, const pol_facts_t *f)
+static int rule_check(const rule_t *r, const derived_t *x)
 {
+    unsigned todo = r->have & ~BIT(C_MAX_AGE);
     why_t w;
+    int c;
 
-    for (int c = 0; c < C_MAX_AGE; ++c)
-        if ((r->have & BIT(c)) && cond_check(r, (cond_t)c, f) != WHY_OK)
+    /* only the conditions the rule sets, in cond_t order (lowest bit first) */
+    while (todo != 0) {
+        c = __builtin_ctz(todo);
+        todo &= todo - 1;
+        if (cond_check(r, (cond_t)c, x) != WHY_OK)
             return RC_NO;
+    }
     if (!(r->have & BIT(C_MAX_AGE)))
         return RC_YES;
-    w = cond_check(r, C_MAX_AGE, f);
+    w = cond_check(r, C_MAX_AGE, x);
     return w == WHY_OK ? RC_YES : w == WHY_TOO_OLD || w == WHY_AGE_UNKNOWN ? RC_STALE : RC_NO;
 }
 
@@ -969,13 +1028,15 @@ pol_decision_t pol_eval(const pol_set_t *s, const char *policy, const pol_facts_
 {
     pol_decision_t d = {POL_DENY, NULL, -1};
     const policy_t *p = find_policy(s, policy);
+    derived_t x;
     int o;
 
     if (p == NULL || f == NULL)
         goto Exit;
     d.policy = p->name;
+    derive(f, &x);
     for (size_t i = 0; i < p->num_rules; ++i) {
-        if ((o = rule_outcome(&p->rules[i], rule_check(&p->rules[i], f))) >= 0) {
+        if ((o = rule_outcome(&p->rules[i], rule_check(&p->rules[i], &x))) >= 0) {
             d.outcome = (pol_outcome_t)o;
             d.rule = (int)i;
             goto Exit;
@@ -983,6 +1044,63 @@ pol_decision_t pol_eval(const pol_set_t *s, const char *policy, const pol_facts_
     }
 Exit:
     return d;
+}
+
+static int known(const char *const *names, const char *s)
+{
+    for (; *names != NULL; ++names)
+        if (strcmp(*names, s) == 0)
+            return 1;
+    return 0;
+}
+
+gw_status_t pol_set_check_names(const pol_set_t *s, const char *const *providers, const char *const *channels,
+                                char ***errors, size_t *num_errors)
+{
+    errs_t e = {NULL, 0, 0, 0, 0};
+    gw_status_t st = GW_OK;
+    char key[64];
+
+    if (errors != NULL)
+        *errors = NULL;
+    if (num_errors != NULL)
+        *num_errors = 0;
+    for (size_t i = 0; s != NULL && i < s->count && !e.nomem; ++i) {
+        const policy_t *p = &s->policies[i];
+        for (size_t j = 0; j < p->num_rules; ++j) {
+            const rule_t *r = &p->rules[j];
+            lctx_t c = {&e, p->source, p->name, (long)j, r->deny ? "deny" : "allow"};
+            for (size_t k = 0; providers != NULL && k < r->providers.count; ++k) {
+                if (!known(providers, r->providers.items[k])) {
+                    if (snprintf(key, sizeof(key), "providers[%zu]", k) >= (int)sizeof(key))
+                        key[0] = '\0'; /* cannot happen: 64 bytes hold any index */
+                    lerr(&c, key, "no provider named \"%s\" in the configuration", r->providers.items[k]);
+                }
+            }
+            for (size_t k = 0; channels != NULL && k < r->channels.count; ++k) {
+                if (!known(channels, r->channels.items[k])) {
+                    if (snprintf(key, sizeof(key), "channels[%zu]", k) >= (int)sizeof(key))
+                        key[0] = '\0';
+                    lerr(&c, key, "no route has the channel \"%s\"", r->channels.items[k]);
+                }
+            }
+        }
+    }
+    if (e.nomem) {
+        st = GW_ENOMEM;
+    } else if (e.failed) {
+        if (e.dropped > 0)
+            errs_add(&e, 1, "policies: %zu more errors not shown", e.dropped);
+        st = e.nomem ? GW_ENOMEM : GW_EINVAL;
+    }
+    if (st == GW_EINVAL && errors != NULL) {
+        *errors = e.msgs;
+        if (num_errors != NULL)
+            *num_errors = e.count;
+    } else {
+        pol_errors_free(e.msgs, e.count);
+    }
+    return st;
 }
 
 const char *pol_outcome_str(pol_outcome_t o)
@@ -1060,7 +1178,9 @@ static void explain_cond(FILE *fp, const rule_t *r, cond_t c, why_t w, const pol
             fputs(r->signed_in ? "wants a signed-in session" : "wants no session", fp);
         else
             fprintf(fp, "wants %s, the email is %s", r->email_verified ? "a verified email" : "no verified email",
-                    f->email == NULL ? "absent" : f->email_verified ? "verified" : "not verified");
+                    f->email == NULL    ? "absent"
+                    : f->email_verified ? "verified"
+                                        : "not verified");
         break;
     case WHY_ABSENT:
         fputs(c == C_HD ? "no hd claim (not a Google Workspace account)" : "the fact is absent", fp);
@@ -1103,6 +1223,7 @@ char *pol_explain(const pol_set_t *s, const char *policy, const pol_facts_t *f)
 {
     const policy_t *p = find_policy(s, policy);
     pol_decision_t d = pol_eval(s, policy, f);
+    derived_t x;
     char *text = NULL;
     size_t len = 0;
     FILE *fp;
@@ -1123,9 +1244,10 @@ char *pol_explain(const pol_set_t *s, const char *policy, const pol_facts_t *f)
         fputc('\n', fp);
     }
     explain_facts(fp, f);
+    derive(f, &x);
     for (size_t i = 0; i < p->num_rules; ++i) {
         const rule_t *r = &p->rules[i];
-        int rc = rule_check(r, f);
+        int rc = rule_check(r, &x);
         fprintf(fp, "rule %zu: %s\n", i, r->text);
         if (rc == RC_YES) {
             fputs("  matches\n", fp);
@@ -1133,7 +1255,7 @@ char *pol_explain(const pol_set_t *s, const char *policy, const pol_facts_t *f)
             fputs(rc == RC_STALE ? "  all conditions hold except the session age:\n" : "  no match:\n", fp);
             for (int c = 0; c < C_COUNT; ++c) {
                 why_t w;
-                if ((r->have & BIT(c)) && (w = cond_check(r, (cond_t)c, f)) != WHY_OK)
+                if ((r->have & BIT(c)) && (w = cond_check(r, (cond_t)c, &x)) != WHY_OK)
                     explain_cond(fp, r, (cond_t)c, w, f);
             }
             if (rc == RC_STALE && r->deny)
@@ -1149,8 +1271,9 @@ char *pol_explain(const pol_set_t *s, const char *policy, const pol_facts_t *f)
     if (d.rule < 0)
         fputs("decision: deny: no rule matched (default deny)\n", fp);
     else if (d.outcome == POL_STEP_UP)
-        fprintf(fp, "decision: step_up by rule %d: the sign-in is too old for this rule; send the browser back "
-                    "through its provider\n",
+        fprintf(fp,
+                "decision: step_up by rule %d: the sign-in is too old for this rule; send the browser back "
+                "through its provider\n",
                 d.rule);
     else
         fprintf(fp, "decision: %s by rule %d\n", pol_outcome_str(d.outcome), d.rule);

@@ -71,6 +71,18 @@ typedef struct pol_decision {
 gw_status_t pol_set_load(json_t *policies, const char *config_path, pol_set_t **out, char ***errors,
                          size_t *num_errors);
 
+/**
+ * Cross-checks the names a set's rules mention against the configuration: every `providers` entry
+ * must be in `providers` and every `channels` entry in `channels` (NULL-terminated lists; a NULL list
+ * skips that check). A misspelt name would make its rule silently never match, which in a deny rule
+ * lets through what the reviewer thought was refused. On GW_EINVAL, errors and num_errors (may be
+ * NULL) receive every problem as pol_set_load() reports them ("FILE: policies.NAME.rules[i].deny.
+ * providers[j]: no provider named \"x\" in the configuration"); free them with pol_errors_free().
+ * Returns GW_OK, GW_EINVAL or GW_ENOMEM. Thread-safe (reads the set only).
+ */
+gw_status_t pol_set_check_names(const pol_set_t *s, const char *const *providers, const char *const *channels,
+                                char ***errors, size_t *num_errors);
+
 /** Frees a set. NULL is a no-op. No evaluation may be running on it. */
 void pol_set_destroy(pol_set_t *s);
 

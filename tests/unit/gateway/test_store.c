@@ -35,7 +35,7 @@ static gw_status_t login(const char *provider, const char *subject, const char *
     static const char *const blocked[] = {"shared@test.example", NULL};
     store_identity_t id = {provider, subject, email, verified, "Name", NULL};
     store_login_opts_t o = {auto_link, blocked, link_to, "web"};
-    return store_login(st, &id, &o, 1000, cid, &info);
+    return store_login(st, &id, &o, 1000, cid, &info, NULL);
 }
 
 START_TEST(test_store_login_creates_then_returns)
@@ -115,28 +115,28 @@ START_TEST(test_store_unlink_and_erase)
 
     ck_assert_int_eq(login("google", "g1", "z@example.com", 1, 0, NULL, a), GW_OK);
     ck_assert_int_eq(login("facebook", "f1", NULL, 0, 0, a, b), GW_OK);
-    ck_assert_int_eq(store_unlink(st, a, "twitter", 1), GW_ENOTFOUND);
-    ck_assert_int_eq(store_unlink(st, a, "facebook", 1), GW_OK);
+    ck_assert_int_eq(store_unlink(st, a, "twitter", 1, NULL), GW_ENOTFOUND);
+    ck_assert_int_eq(store_unlink(st, a, "facebook", 1, NULL), GW_OK);
     ck_assert_int_eq(store_customer_by_identity(st, "facebook", "f1", b), GW_ENOTFOUND);
-    ck_assert_int_eq(store_unlink(st, a, "google", 1), GW_EDENIED); /* never the last */
+    ck_assert_int_eq(store_unlink(st, a, "google", 1, NULL), GW_EDENIED); /* never the last */
 
     json_object_set_new(s, "customer_id", json_string(a));
     ck_assert_int_eq(store_session_put(st, h1, s), GW_OK);
     ck_assert_int_eq(store_session_put(st, h2, s), GW_OK);
-    ck_assert_int_eq(store_customer_delete(st, a, &sessions), GW_OK);
+    ck_assert_int_eq(store_customer_delete(st, a, &sessions, NULL), GW_OK);
     ck_assert_uint_eq(sessions, 2);
     ck_assert_int_eq(store_session_get(st, h1, &got), GW_ENOTFOUND);
     ck_assert_int_eq(store_customer_get(st, a, &got), GW_ENOTFOUND);
     ck_assert_int_eq(store_customer_by_email(st, "z@example.com", b), GW_ENOTFOUND);
     ck_assert_int_eq(store_customer_by_identity(st, "google", "g1", b), GW_ENOTFOUND);
-    ck_assert_int_eq(store_customer_delete(st, a, &sessions), GW_ENOTFOUND);
+    ck_assert_int_eq(store_customer_delete(st, a, &sessions, NULL), GW_ENOTFOUND);
 
     /* erasing one of two identities keeps the customer; the last one erases it */
     ck_assert_int_eq(login("google", "g5", NULL, 0, 0, NULL, a), GW_OK);
     ck_assert_int_eq(login("facebook", "f5", NULL, 0, 0, a, b), GW_OK);
-    ck_assert_int_eq(store_identity_erase(st, "facebook", "f5", b, &erased), GW_OK);
+    ck_assert_int_eq(store_identity_erase(st, "facebook", "f5", b, &erased, NULL), GW_OK);
     ck_assert_int_eq(erased, 0);
-    ck_assert_int_eq(store_identity_erase(st, "google", "g5", b, &erased), GW_OK);
+    ck_assert_int_eq(store_identity_erase(st, "google", "g5", b, &erased, NULL), GW_OK);
     ck_assert_int_eq(erased, 1);
     ck_assert_int_eq(store_customer_get(st, a, &got), GW_ENOTFOUND);
     json_decref(s);
@@ -191,7 +191,7 @@ START_TEST(test_store_migrates_format_1)
     mdb_env_close(env);
 
     ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
-    ck_assert_int_eq(store_customer_delete(st, cid, &removed), GW_OK);
+    ck_assert_int_eq(store_customer_delete(st, cid, &removed, NULL), GW_OK);
     ck_assert_uint_eq(removed, 1); /* found through the index the migration built */
     ck_assert_int_eq(store_session_get(st, hash, &got), GW_ENOTFOUND);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CID "c_aaaaaaaaaaaaaaaaaaaaaaaa"        /* a customer id nobody lists */
@@ -151,7 +152,10 @@ static pol_set_t *load_rules(const char *rules_json)
 
 /* facts, positionally: signed_in, provider, email, email_verified, hd, customer_id, linked_providers,
  * channel, method, session_age_s */
-#define F(si, prov, em, ver, hd, cid, linked, ch, m, age) {si, prov, em, ver, hd, cid, linked, ch, m, age}
+#define F(si, prov, em, ver, hd, cid, linked, ch, m, age)                                                              \
+    {                                                                                                                  \
+        si, prov, em, ver, hd, cid, linked, ch, m, age                                                                 \
+    }
 #define ANON F(0, NULL, NULL, 0, NULL, NULL, 0, "web", "GET", -1)
 #define GOOGLE(email, verified) F(1, "google", email, verified, NULL, CID, 1, "web", "GET", 60)
 #define GOOGLE_HD(email, hd) F(1, "google", email, 1, hd, CID, 1, "web", "GET", 60)
@@ -208,8 +212,8 @@ static const struct eval_case {
     {"no email", "[{\"allow\": {\"email_domain\": [\"example.com\"]}}]", GOOGLE(NULL, 1), POL_DENY, -1},
     {"subdomain is not the domain", "[{\"allow\": {\"email_domain\": [\"example.com\"]}}]",
      GOOGLE("ann@mail.example.com", 1), POL_DENY, -1},
-    {"suffix is not the domain", "[{\"allow\": {\"email_domain\": [\"example.com\"]}}]", GOOGLE("ann@notexample.com", 1),
-     POL_DENY, -1},
+    {"suffix is not the domain", "[{\"allow\": {\"email_domain\": [\"example.com\"]}}]",
+     GOOGLE("ann@notexample.com", 1), POL_DENY, -1},
     {"domain as a prefix", "[{\"allow\": {\"email_domain\": [\"example.com\"]}}]",
      GOOGLE("ann@example.com.evil.net", 1), POL_DENY, -1},
     {"trailing dot", "[{\"allow\": {\"email_domain\": [\"example.com\"]}}]", GOOGLE("ann@example.com.", 1), POL_DENY,
@@ -283,12 +287,12 @@ static const struct eval_case {
     {"unknown age while signed in: step-up", "[{\"allow\": {\"signed_in\": true, \"max_session_age_s\": 300}}]",
      AGED(-1), POL_STEP_UP, 0},
     {"anonymous is no step-up", "[{\"allow\": {\"max_session_age_s\": 300}}]", ANON, POL_DENY, -1},
-    {"no step-up when another condition fails", "[{\"allow\": {\"providers\": [\"facebook\"], \"max_session_age_s\": 300}}]",
-     AGED(900), POL_DENY, -1},
+    {"no step-up when another condition fails",
+     "[{\"allow\": {\"providers\": [\"facebook\"], \"max_session_age_s\": 300}}]", AGED(900), POL_DENY, -1},
     {"step-up decides: later allow not reached",
      "[{\"allow\": {\"max_session_age_s\": 300}}, {\"allow\": {\"signed_in\": true}}]", AGED(900), POL_STEP_UP, 0},
-    {"earlier deny wins over step-up", "[{\"deny\": {\"providers\": [\"google\"]}}, {\"allow\": {\"max_session_age_s\": 300}}]",
-     AGED(900), POL_DENY, 0},
+    {"earlier deny wins over step-up",
+     "[{\"deny\": {\"providers\": [\"google\"]}}, {\"allow\": {\"max_session_age_s\": 300}}]", AGED(900), POL_DENY, 0},
     {"deny rule: fresh session matches", "[{\"deny\": {\"max_session_age_s\": 300}}, {\"allow\": {}}]", AGED(60),
      POL_DENY, 0},
     {"deny rule: old session moves on", "[{\"deny\": {\"max_session_age_s\": 300}}, {\"allow\": {}}]", AGED(900),
@@ -299,8 +303,8 @@ static const struct eval_case {
      0},
     {"listed id, unlisted unverified email", "[{\"allow\": {\"emails_file\": \"emails.txt\"}}]",
      WITH_ID(CID_LISTED, "zed@example.com", 0), POL_ALLOW, 0},
-    {"listed verified email", "[{\"allow\": {\"emails_file\": \"emails.txt\"}}]",
-     WITH_ID(CID, "listed@example.com", 1), POL_ALLOW, 0},
+    {"listed verified email", "[{\"allow\": {\"emails_file\": \"emails.txt\"}}]", WITH_ID(CID, "listed@example.com", 1),
+     POL_ALLOW, 0},
     {"listed email, other case", "[{\"allow\": {\"emails_file\": \"emails.txt\"}}]",
      WITH_ID(CID, "LISTED@EXAMPLE.COM", 1), POL_ALLOW, 0},
     {"last line without a newline", "[{\"allow\": {\"emails_file\": \"emails.txt\"}}]",
@@ -349,32 +353,46 @@ static const struct error_case {
     size_t count;         /* exact number of errors, 0: at least one */
 } error_cases[] = {
     {"{\"p\": {\"rules\": [{\"permit\": {}}]}}",
-     {"@/config.json: policies.p.rules[0]: must be exactly one of {\"allow\": {...}} or {\"deny\": {...}}"}, 1},
-    {"{\"p\": {\"rules\": [{\"allow\": {}, \"deny\": {}}]}}", {"@/config.json: policies.p.rules[0]: must be exactly"}, 1},
+     {"@/config.json: policies.p.rules[0]: must be exactly one of {\"allow\": {...}} or {\"deny\": {...}}"},
+     1},
+    {"{\"p\": {\"rules\": [{\"allow\": {}, \"deny\": {}}]}}",
+     {"@/config.json: policies.p.rules[0]: must be exactly"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": []}]}}", {"policies.p.rules[0].allow: must be an object of conditions"}, 1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"colour\": \"red\"}}]}}",
-     {"@/config.json: policies.p.rules[0].allow.colour: unknown condition"}, 1},
+     {"@/config.json: policies.p.rules[0].allow.colour: unknown condition"},
+     1},
     {"{\"p\": {\"rules\": [{\"deny\": {\"signed_in\": \"yes\"}}]}}",
-     {"@/config.json: policies.p.rules[0].deny.signed_in: must be true or false"}, 1},
+     {"@/config.json: policies.p.rules[0].deny.signed_in: must be true or false"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {}}, {\"allow\": {\"email_domain\": [\"example.com\", \"b@evil.com\"]}}]}}",
-     {"policies.p.rules[1].allow.email_domain[1]: \"b@evil.com\" is an email address, not a domain"}, 1},
+     {"policies.p.rules[1].allow.email_domain[1]: \"b@evil.com\" is an email address, not a domain"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"email_domain\": [\"*.example.com\"]}}]}}",
-     {"policies.p.rules[0].allow.email_domain[0]: \"*.example.com\" has a wildcard"}, 1},
+     {"policies.p.rules[0].allow.email_domain[0]: \"*.example.com\" has a wildcard"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"hd\": [\".example.com\"]}}]}}", {"policies.p.rules[0].allow.hd[0]:"}, 1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"email_domain\": []}}]}}",
-     {"policies.p.rules[0].allow.email_domain: must be a non-empty list"}, 1},
+     {"policies.p.rules[0].allow.email_domain: must be a non-empty list"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"providers\": [\"google\", 7]}}]}}",
-     {"policies.p.rules[0].allow.providers[1]: must be a non-empty string"}, 1},
+     {"policies.p.rules[0].allow.providers[1]: must be a non-empty string"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"methods\": [\"get\"]}}]}}",
-     {"policies.p.rules[0].allow.methods[0]: \"get\" must be an upper-case HTTP method"}, 1},
+     {"policies.p.rules[0].allow.methods[0]: \"get\" must be an upper-case HTTP method"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"min_linked_providers\": 0}}]}}",
-     {"policies.p.rules[0].allow.min_linked_providers: must be an integer between 1 and 16"}, 1},
+     {"policies.p.rules[0].allow.min_linked_providers: must be an integer between 1 and 16"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"max_session_age_s\": \"300\"}}]}}",
-     {"policies.p.rules[0].allow.max_session_age_s: must be an integer"}, 1},
+     {"policies.p.rules[0].allow.max_session_age_s: must be an integer"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"signed_in\": false, \"providers\": [\"google\"]}}]}}",
-     {"policies.p.rules[0].allow.signed_in: can never match: providers needs a signed-in session"}, 1},
+     {"policies.p.rules[0].allow.signed_in: can never match: providers needs a signed-in session"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"email_verified\": false, \"email_domain\": [\"example.com\"]}}]}}",
-     {"policies.p.rules[0].allow.email_verified: can never match"}, 1},
+     {"policies.p.rules[0].allow.email_verified: can never match"},
+     1},
     {"{\"p\": {\"rules\": {}}}", {"@/config.json: policies.p.rules: must be a list"}, 1},
     {"{\"p\": {}}", {"@/config.json: policies.p.rules: must be a list"}, 1},
     {"{\"p\": {\"rules\": [], \"owner\": \"x\"}}", {"@/config.json: policies.p.owner: unknown key"}, 1},
@@ -384,10 +402,12 @@ static const struct error_case {
     {"[1]", {"@/config.json: policies: must be an object of name -> policy"}, 1},
     /* every error of every policy is reported */
     {"{\"a\": {\"rules\": [{\"allow\": {\"signed_in\": 1, \"methods\": [\"post\"]}}]}, \"b\": {\"rules\": [{}]}}",
-     {"policies.a.rules[0].allow.signed_in:", "policies.a.rules[0].allow.methods[0]:", "policies.b.rules[0]:"}, 3},
+     {"policies.a.rules[0].allow.signed_in:", "policies.a.rules[0].allow.methods[0]:", "policies.b.rules[0]:"},
+     3},
     /* files */
     {"{\"p\": \"missing.json\"}",
-     {"@/config.json: policies.p: cannot read policy file @/missing.json: No such file or directory"}, 1},
+     {"@/config.json: policies.p: cannot read policy file @/missing.json: No such file or directory"},
+     1},
     {"{\"p\": \"adir\"}", {"@/config.json: policies.p: cannot read policy file @/adir: not a regular file"}, 1},
     {"{\"p\": \"\"}", {"@/config.json: policies.p: must be the path of a policy file"}, 1},
     {"{\"p\": \"pol-bad.json\"}", {"@/pol-bad.json: policies.p.rules[1].deny.methods[0]: \"get\" must be"}, 1},
@@ -396,13 +416,17 @@ static const struct error_case {
     {"{\"p\": \"pol-array.json\"}", {"@/pol-array.json: policies.p: a policy file must hold an object"}, 1},
     {"{\"p\": \"pol-nested.json\"}", {"@/pol-nested.json: policies.p: a policy file must hold an object"}, 1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"emails_file\": \"nope.txt\"}}]}}",
-     {"@/config.json: policies.p.rules[0].allow.emails_file: cannot read @/nope.txt: No such file or directory"}, 1},
+     {"@/config.json: policies.p.rules[0].allow.emails_file: cannot read @/nope.txt: No such file or directory"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"emails_file\": 3}}]}}",
-     {"policies.p.rules[0].allow.emails_file: must be the path of a file"}, 1},
+     {"policies.p.rules[0].allow.emails_file: must be the path of a file"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"emails_file\": \"huge.txt\"}}]}}",
-     {"policies.p.rules[0].allow.emails_file: cannot read @/huge.txt: larger than the 1 MiB limit"}, 1},
+     {"policies.p.rules[0].allow.emails_file: cannot read @/huge.txt: larger than the 1 MiB limit"},
+     1},
     {"{\"p\": {\"rules\": [{\"allow\": {\"emails_file\": \"adir\"}}]}}",
-     {"policies.p.rules[0].allow.emails_file: cannot read @/adir: not a regular file"}, 1},
+     {"policies.p.rules[0].allow.emails_file: cannot read @/adir: not a regular file"},
+     1},
     /* emails file: each bad line named by file and line number */
     {"{\"p\": {\"rules\": [{\"allow\": {}}, {\"deny\": {\"emails_file\": \"bad-emails.txt\"}}]}}",
      {"@/bad-emails.txt:4: policies.p.rules[1].deny.emails_file: neither a customer id (c_...) nor an email address",
@@ -415,7 +439,8 @@ static const struct error_case {
      5},
     /* errors are capped; the rest are counted in a last line */
     {"{\"p\": {\"rules\": [{\"allow\": {\"emails_file\": \"many-bad.txt\"}}]}}",
-     {"@/many-bad.txt:1: policies.p", "@/many-bad.txt:200: policies.p", "policies: 300 more errors not shown"}, 201},
+     {"@/many-bad.txt:1: policies.p", "@/many-bad.txt:200: policies.p", "policies: 300 more errors not shown"},
+     201},
 };
 
 /* s with every "@" replaced by the temporary directory */
@@ -548,8 +573,7 @@ START_TEST(test_pol_set_many_policies_lookup)
 
     for (int i = 0; i < 100; ++i) {
         snprintf(name, sizeof(name), "policy-%03d", (i * 37) % 100);
-        json_object_set_new(doc, name,
-                            json_pack("{s:[{s:{}}]}", "rules", i % 2 == 0 ? "allow" : "deny"));
+        json_object_set_new(doc, name, json_pack("{s:[{s:{}}]}", "rules", i % 2 == 0 ? "allow" : "deny"));
     }
     ck_assert_int_eq(pol_set_load(doc, config_path, &s, NULL, NULL), GW_OK);
     for (int i = 0; i < 100; ++i) {
@@ -565,6 +589,63 @@ START_TEST(test_pol_set_many_policies_lookup)
 }
 END_TEST
 
+START_TEST(test_pol_set_check_names)
+{
+    static const char *const providers[] = {"google", "facebook", NULL};
+    static const char *const channels[] = {"web", "mobile", NULL};
+    pol_set_t *s = NULL;
+    char **errs = NULL;
+    size_t n = 0;
+    json_t *doc = json_pack("{s:s, s:{s:[{s:{s:[s,s]}}, {s:{s:[s], s:[s, s]}}]}}", "staff", "sub/staff.json", "p",
+                            "rules", "deny", "providers", "facebok", "google", "allow", "providers", "google",
+                            "channels", "web", "contact-centre");
+
+    ck_assert_int_eq(pol_set_load(doc, config_path, &s, NULL, NULL), GW_OK);
+    ck_assert_int_eq(pol_set_check_names(s, providers, channels, &errs, &n), GW_EINVAL);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_ptr_nonnull(strstr(errs[0], "/config.json: policies.p.rules[0].deny.providers[0]: no provider named "
+                                          "\"facebok\" in the configuration"));
+    ck_assert_ptr_nonnull(strstr(
+        errs[1], "/config.json: policies.p.rules[1].allow.channels[1]: no route has the channel \"contact-centre\""));
+    pol_errors_free(errs, n);
+    /* a NULL list skips that check */
+    ck_assert_int_eq(pol_set_check_names(s, NULL, NULL, &errs, &n), GW_OK);
+    ck_assert_ptr_null(errs);
+    ck_assert_uint_eq(n, 0);
+    pol_set_destroy(s);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_pol_eval_cost)
+{
+    /* measured and printed, never asserted: a 20-rule policy whose last rule decides */
+    enum { N = 200000 };
+    json_t *rules = json_array(), *doc;
+    pol_set_t *s = NULL;
+    pol_facts_t f = GOOGLE_HD("ann@example.com", "example.com");
+    struct timespec t0, t1;
+    int allowed = 0;
+
+    for (int i = 0; i < 19; ++i)
+        json_array_append_new(rules, json_pack("{s:{s:[s], s:[s, s]}}", i % 2 ? "allow" : "deny", "email_domain",
+                                               "example.org", "methods", "GET", "POST"));
+    json_array_append_new(rules, json_pack("{s:{s:b, s:[s], s:[s], s:i}}", "allow", "signed_in", 1, "hd", "example.com",
+                                           "email_domain", "example.com", "max_session_age_s", 3600));
+    doc = json_pack("{s:{s:o}}", "p", "rules", rules);
+    ck_assert_int_eq(pol_set_load(doc, config_path, &s, NULL, NULL), GW_OK);
+    ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+    for (int i = 0; i < N; ++i)
+        allowed += pol_eval(s, "p", &f).outcome == POL_ALLOW;
+    ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &t1), 0);
+    ck_assert_int_eq(allowed, N);
+    printf("eval cost: %.0f ns per decision (20 rules, the last one decides)\n",
+           ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / N);
+    pol_set_destroy(s);
+    json_decref(doc);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ explanations */
 
 static const struct explain_case {
@@ -572,24 +653,31 @@ static const struct explain_case {
     pol_facts_t facts;
     const char *want[3];
 } explain_cases[] = {
-    {"[]", ANON, {"facts: not signed in; channel \"web\", method \"GET\"", "decision: deny: no rule matched (default deny)"}},
+    {"[]",
+     ANON,
+     {"facts: not signed in; channel \"web\", method \"GET\"", "decision: deny: no rule matched (default deny)"}},
     {"[{\"allow\": {\"email_domain\": [\"evil.com\"]}}]",
      GOOGLE("a@b@evil.com", 1),
      {"rule 0: {\"allow\":{\"email_domain\":[\"evil.com\"]}}", "email_domain: the email is not a plain address",
       "decision: deny: no rule matched"}},
-    {"[{\"allow\": {\"email_domain\": [\"example.com\"]}}]", GOOGLE("ann@example.com", 0),
+    {"[{\"allow\": {\"email_domain\": [\"example.com\"]}}]",
+     GOOGLE("ann@example.com", 0),
      {"email \"ann@example.com\" (not verified)", "email_domain: the email is not verified"}},
-    {"[{\"allow\": {\"email_domain\": [\"example.com\"]}}]", GOOGLE("ann@example.org", 1),
+    {"[{\"allow\": {\"email_domain\": [\"example.com\"]}}]",
+     GOOGLE("ann@example.org", 1),
      {"email_domain: \"example.org\" is not listed"}},
-    {"[{\"allow\": {\"signed_in\": true, \"max_session_age_s\": 300}}]", AGED(900),
+    {"[{\"allow\": {\"signed_in\": true, \"max_session_age_s\": 300}}]",
+     AGED(900),
      {"all conditions hold except the session age", "max_session_age_s: signed in 900 s ago, more than 300 s",
       "decision: step_up by rule 0"}},
     {"[{\"deny\": {\"providers\": [\"facebook\"]}}, {\"allow\": {}}, {\"deny\": {}}, {\"deny\": {}}]",
      GOOGLE("ann@example.com", 1),
      {"providers: \"google\" is not listed", "rules 2 to 3: not evaluated", "decision: allow by rule 1"}},
-    {"[{\"allow\": {\"emails_file\": \"emails.txt\"}}]", WITH_ID(CID, "listed@example.com", 0),
+    {"[{\"allow\": {\"emails_file\": \"emails.txt\"}}]",
+     WITH_ID(CID, "listed@example.com", 0),
      {"emails_file: the email is listed but not verified"}},
-    {"[{\"allow\": {\"hd\": [\"example.com\"]}}]", GOOGLE_HD("ann@example.com", NULL),
+    {"[{\"allow\": {\"hd\": [\"example.com\"]}}]",
+     GOOGLE_HD("ann@example.com", NULL),
      {"hd: no hd claim (not a Google Workspace account)"}},
     /* facts come from providers: quotes and control characters are escaped */
     {"[]", GOOGLE("evil\"\n@example.com", 1), {"email \"evil\\x22\\x0a@example.com\""}},
@@ -722,6 +810,8 @@ static Suite *pol_suite(void)
     tcase_add_test(tc, test_pol_set_string_entry_loads_file);
     tcase_add_test(tc, test_pol_set_edges);
     tcase_add_test(tc, test_pol_set_many_policies_lookup);
+    tcase_add_test(tc, test_pol_set_check_names);
+    tcase_add_test(tc, test_pol_eval_cost);
     tcase_add_loop_test(tc, test_pol_explain_table, 0, sizeof(explain_cases) / sizeof(explain_cases[0]));
     tcase_add_test(tc, test_pol_explain_unknown_policy);
     tcase_add_loop_test(tc, test_pol_examples_table, 0, sizeof(example_cases) / sizeof(example_cases[0]));

@@ -1,0 +1,142 @@
+"""Integration: the tamper-evident audit trail of login flows — one record per refusal with the
+right reason, records written with the changes they describe, `audit verify` catching edits,
+deletions, swaps and truncation in a copy of the store, and no secrets in logs or the trail."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+import urllib.parse
+
+from jgtest import JG_BIN, Browser, Peer, base_config, free_port
+from test_identity import IdentityTestCase
+
+TAMPER = os.environ.get("JG_AUDIT_TAMPER", os.path.join(os.path.dirname(JG_BIN), "tests", "audit_tamper"))
+
+
+class AuditTest(IdentityTestCase):
+    def audit(self, *args, store=None):
+        p = subprocess.run([JG_BIN, "audit"] + list(args) + ["--store", store or self.store], capture_output=True,
+                           text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+
+    def records(self):
+        time.sleep(0.3)  # refusal records are written by a worker right after the answer
+        code, out, err = self.audit("tail", "-n", "1000", "--json")
+        self.assertEqual(code, 0, err)
+        return [json.loads(line) for line in out.splitlines()]
+
+    def new_records(self, before):
+        return [r for r in self.records() if r["seq"] > before]
+
+    def last_seq(self):
+        recs = self.records()
+        return recs[-1]["seq"] if recs else 0
+
+    def test_login_and_refusals_each_leave_exactly_one_record(self):
+        # a successful first login: the callback and the customer it created, with a flow id
+        seq = self.last_seq()
+        b = Browser()
+        self.google(b, "audit-alice@example.com")
+        recs = self.new_records(seq)
+        self.assertEqual([r["event"] for r in recs], ["callback_succeeded", "customer_created"])
+        self.assertEqual(recs[0]["customer_id"], self.me(b)["customer_id"])
+        self.assertTrue(recs[0]["flow_id"])
+        self.assertRegex(recs[0]["subject_hash"], r"^[0-9a-f]{32}$")
+        self.assertNotIn("subject", recs[0])
+        self.assertEqual(recs[0]["client"], "127.0.0.1")
+        self.assertRegex(recs[0]["request_id"], r"^[0-9a-f]{32}$")
+
+        refusals = [
+            ("/.auth/login/google/callback?code=a&state=b", "state_cookie_missing"),
+            ("/.auth/login/google/callback?code=a&code=b&state=c", "duplicate_parameter"),
+            ("/.auth/login/google/callback?error=access_denied&state=x", "provider_error"),
+        ]
+        for path, reason in refusals:
+            seq = self.last_seq()
+            Browser().get(self.public + path)
+            recs = self.new_records(seq)
+            self.assertEqual(len(recs), 1, (reason, recs))
+            self.assertEqual((recs[0]["event"], recs[0]["outcome"], recs[0]["reason"]),
+                             ("callback_refused", "refused", reason))
+        # a pending login, then a forged state
+        seq = self.last_seq()
+        bb = Browser()
+        bb.get(self.public + "/.auth/login/google", follow=False)
+        bb.get(self.public + "/.auth/login/google/callback?code=a&state=forged")
+        recs = self.new_records(seq)
+        self.assertEqual([(r["event"], r["reason"]) for r in recs], [("callback_refused", "state_unknown")])
+        # hostile tokens: the failed check is the reason
+        for mode, reason in (("wrong_aud", "id_token_invalid:aud"), ("wrong_nonce", "nonce_mismatch"),
+                             ("bad_signature", "id_token_invalid:signature"), ("html_token", "token_exchange_failed")):
+            self.op.admin("/admin/mode", {"mode": mode})
+            seq = self.last_seq()
+            self.google(Browser(), "audit-bob@example.com")
+            recs = self.new_records(seq)
+            self.assertEqual([(r["event"], r["reason"]) for r in recs], [("callback_refused", reason)], mode)
+        self.op.admin("/admin/mode", {"mode": "good"})
+        # a conflicting link, an unlink, a logout and an erasure
+        dana = Browser()
+        self.facebook(dana, "2002")
+        seq = self.last_seq()
+        self.facebook(b, "2002", path="/.auth/link/facebook")
+        recs = self.new_records(seq)
+        self.assertEqual([(r["event"], r["reason"]) for r in recs], [("link_refused", "conflict")])
+        seq = self.last_seq()
+        token = self.csrf(b)
+        b.post(self.public + "/.auth/logout", urllib.parse.urlencode({"csrf": token}).encode(),
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual([r["event"] for r in self.new_records(seq)], ["logout"])
+        cid = self.me(dana)["customer_id"]
+        seq = self.last_seq()
+        code, _, err = self.cli("customer", "delete", cid)
+        self.assertEqual(code, 0, err)
+        recs = self.new_records(seq)
+        self.assertEqual([(r["event"], r["reason"], r["customer_id"]) for r in recs], [("erasure", "cli", cid)])
+
+        code, out, _ = self.audit("verify")
+        self.assertEqual(code, 0, out)
+        self.assertIn("audit chain OK", out)
+
+        # no token, code, cookie or secret in the trail or the logs
+        with open(os.path.join(self.gw.tmpdir, "stdout.log"), "rb") as f:
+            logs = f.read() + self.gw.read_stderr().encode()
+        trail = self.audit("tail", "-n", "100000", "--json")[1].encode()
+        secrets = [CLIENT_SECRET_BYTES, APP_SECRET_BYTES, b"jg_session=", b"admin-token-0123456789abcdef"]
+        for s in secrets:
+            self.assertNotIn(s, logs)
+            self.assertNotIn(s, trail)
+        self.assertNotIn(b"alice@", trail)  # personal data stays out of the trail
+
+    def test_verify_finds_tampering_in_a_copy(self):
+        for i in range(4):
+            self.google(Browser(), "chain%d@example.com" % i)
+        code, out, _ = self.audit("verify")
+        self.assertEqual(code, 0, out)
+        n = int(out.split(":")[1].split()[0])
+        self.assertGreaterEqual(n, 8)
+
+        def tampered(*op):
+            copy = os.path.join(self.tmpdir, "copy-%s" % "-".join(op))
+            shutil.copytree(self.store, copy)
+            subprocess.run([TAMPER, copy] + list(op), check=True, timeout=30)
+            return self.audit("verify", store=copy)
+
+        for op, seq, expect_at in (("edit", "3", 3), ("edit-rehash", "3", 4), ("delete", "4", 4), ("swap", "2", 2)):
+            code, out, _ = tampered(op, seq)
+            self.assertEqual(code, 1, (op, out))
+            self.assertIn("BROKEN at sequence %d" % expect_at, out, op)
+        code, out, _ = tampered("truncate")
+        self.assertEqual(code, 1)
+        self.assertIn("BROKEN at sequence %d" % n, out)
+        # the original is untouched
+        self.assertEqual(self.audit("verify")[0], 0)
+
+
+CLIENT_SECRET_BYTES = b"jg-web-secret-0123456789"
+APP_SECRET_BYTES = b"fb-app-secret-abcdef"
+
+if __name__ == "__main__":
+    unittest.main()
