@@ -13,6 +13,7 @@
  * their SHA-256.
  */
 #include "crypto.h"
+#include "metrics.h"
 #include "prov.h"
 #include "route.h"
 #include "server_int.h"
@@ -424,6 +425,7 @@ static void job_run(void *arg)
                                                "refused", j->reason != NULL ? j->reason : gw_status_str(j->st));
             ev.customer_id = NULL;
             store_audit_write(A.store, &ev, j->now_ms);
+            gw_metrics_login(prov_name(j->prov), "refused", ev.reason);
             break;
         }
         sid = (store_identity_t){prov_name(j->prov), id.subject, id.email, id.email_verified, id.name, id.picture};
@@ -446,8 +448,10 @@ static void job_run(void *arg)
         }
         if (j->st != GW_OK) {
             j->reason = "store_unavailable";
+            gw_metrics_login(prov_name(j->prov), "failed", j->reason);
             break;
         }
+        gw_metrics_login(prov_name(j->prov), "success", j->kind == JOB_LOGIN ? "browser" : "mobile");
         if (j->link_to[0] != '\0')
             break; /* linking keeps the session the customer already has */
         /* a new token at every sign-in: nothing from before the login is ever reused */
@@ -474,6 +478,8 @@ static void job_run(void *arg)
     case JOB_AUDIT: {
         store_audit_event_t ev = job_event(j, j->audit_event, "refused", j->audit_reason);
         store_audit_write(A.store, &ev, j->now_ms);
+        if (strcmp(j->audit_event, "callback_refused") == 0)
+            gw_metrics_login(j->prov != NULL ? prov_name(j->prov) : NULL, "refused", j->audit_reason);
         break;
     }
     case JOB_TOUCH: {
@@ -1573,6 +1579,82 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
 
 /* ------------------------------------------------------------------ admin API */
 
+struct audit_search {
+    uint64_t from_ms, to_ms;
+    char *event, *customer_id, *outcome;
+    size_t limit;
+    json_t *out;
+    uint64_t last_seq;
+    int more;
+};
+
+static int audit_match(json_t *r, void *arg)
+{
+    struct audit_search *q = arg;
+    uint64_t ts = (uint64_t)json_integer_value(json_object_get(r, "ts_ms"));
+    const char *ev = json_string_value(json_object_get(r, "event"));
+    const char *cid = json_string_value(json_object_get(r, "customer_id"));
+    const char *oc = json_string_value(json_object_get(r, "outcome"));
+
+    if (ts < q->from_ms || ts > q->to_ms || (q->event != NULL && (ev == NULL || strcmp(ev, q->event) != 0)) ||
+        (q->customer_id != NULL && (cid == NULL || strcmp(cid, q->customer_id) != 0)) ||
+        (q->outcome != NULL && (oc == NULL || strcmp(oc, q->outcome) != 0)))
+        return 0;
+    if (json_array_size(q->out) == q->limit) {
+        q->more = 1;
+        return 1;
+    }
+    json_array_append(q->out, r);
+    q->last_seq = (uint64_t)json_integer_value(json_object_get(r, "seq"));
+    return 0;
+}
+
+static uint64_t query_u64(h2o_iovec_t q, const char *name, uint64_t dflt)
+{
+    char *v = NULL, *end;
+    uint64_t n = dflt;
+    if (gw_query_param(q.base, q.len, name, &v) == 1) {
+        n = strtoull(v, &end, 10);
+        if (*end != '\0')
+            n = dflt;
+    }
+    free(v);
+    return n;
+}
+
+/* GET /admin/audit?from_ms&to_ms&event&customer_id&outcome&after_seq&limit: search, oldest first, paginated */
+static int admin_audit(h2o_req_t *req)
+{
+    h2o_iovec_t q = query_of(req);
+    struct audit_search s = {0, UINT64_MAX, NULL, NULL, NULL, 100, json_array(), 0, 0};
+    uint64_t after = query_u64(q, "after_seq", 0);
+
+    s.from_ms = query_u64(q, "from_ms", 0);
+    s.to_ms = query_u64(q, "to_ms", UINT64_MAX);
+    s.limit = (size_t)query_u64(q, "limit", 100);
+    if (s.limit == 0 || s.limit > 1000)
+        s.limit = 100;
+    if (gw_query_param(q.base, q.len, "event", &s.event) != 1)
+        s.event = NULL;
+    if (gw_query_param(q.base, q.len, "customer_id", &s.customer_id) != 1)
+        s.customer_id = NULL;
+    if (gw_query_param(q.base, q.len, "outcome", &s.outcome) != 1)
+        s.outcome = NULL;
+    if (store_audit_foreach(A.store, after, audit_match, &s) != GW_OK) {
+        json_decref(s.out);
+        gw_send_error_json(req, 503, "Service Unavailable", "store_unavailable", "try again");
+    } else {
+        json_t *ans = json_pack("{s:o}", "records", s.out);
+        if (s.more)
+            json_object_set_new(ans, "next_after_seq", json_integer((json_int_t)s.last_seq));
+        gw_send_json(req, 200, "OK", ans);
+    }
+    free(s.event);
+    free(s.customer_id);
+    free(s.outcome);
+    return 0;
+}
+
 int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_token, const char *path, size_t path_len)
 {
     static const char prefix[] = "/admin/customers/";
@@ -1589,6 +1671,9 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_to
         gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "admin token required");
         return 0;
     }
+    if (path_len == sizeof("/admin/audit") - 1 && memcmp(path, "/admin/audit", path_len) == 0 &&
+        h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return admin_audit(req);
     if (path_len != sizeof(prefix) - 1 + STORE_ID_LEN || memcmp(path, prefix, sizeof(prefix) - 1) != 0) {
         gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
         return 0;

@@ -25,6 +25,38 @@ static unsigned num_route_names;
 static gw_metrics_thread_t *_Atomic threads[GW_METRICS_MAX_THREADS];
 static _Atomic long open_connections;
 
+/* sign-in outcomes: rare events, so one small locked table (bounded: label values come from code and config) */
+#define MAX_LOGIN_SERIES 256
+static struct {
+    char provider[40], outcome[16], reason[48];
+    uint64_t count;
+} login_series[MAX_LOGIN_SERIES];
+static unsigned num_login_series;
+
+void gw_metrics_login(const char *provider, const char *outcome, const char *reason)
+{
+    unsigned i;
+
+    if (provider == NULL)
+        provider = "";
+    if (reason == NULL)
+        reason = "";
+    pthread_mutex_lock(&registry_lock);
+    for (i = 0; i < num_login_series; ++i)
+        if (strcmp(login_series[i].provider, provider) == 0 && strcmp(login_series[i].outcome, outcome) == 0 &&
+            strcmp(login_series[i].reason, reason) == 0)
+            break;
+    if (i == num_login_series && num_login_series < MAX_LOGIN_SERIES) {
+        snprintf(login_series[i].provider, sizeof(login_series[i].provider), "%s", provider);
+        snprintf(login_series[i].outcome, sizeof(login_series[i].outcome), "%s", outcome);
+        snprintf(login_series[i].reason, sizeof(login_series[i].reason), "%s", reason);
+        ++num_login_series;
+    }
+    if (i < num_login_series)
+        ++login_series[i].count;
+    pthread_mutex_unlock(&registry_lock);
+}
+
 unsigned gw_metrics_route_index(const char *name)
 {
     unsigned i, found = 0;
@@ -215,6 +247,14 @@ char *gw_metrics_render(size_t *len)
                            "# TYPE journeygate_config_reloads_total counter\n");
         tb_printf(&tb, "%s %llu\n", counter_names[c][0], (unsigned long long)SUM(counters[c]));
     }
+    tb_printf(&tb, "# HELP journeygate_logins_total Sign-ins (browser and mobile), by provider, outcome and reason.\n"
+                   "# TYPE journeygate_logins_total counter\n");
+    pthread_mutex_lock(&registry_lock);
+    for (unsigned i = 0; i < num_login_series; ++i)
+        tb_printf(&tb, "journeygate_logins_total{provider=\"%s\",outcome=\"%s\",reason=\"%s\"} %llu\n",
+                  login_series[i].provider, login_series[i].outcome, login_series[i].reason,
+                  (unsigned long long)login_series[i].count);
+    pthread_mutex_unlock(&registry_lock);
     tb_printf(&tb,
               "# HELP journeygate_connections_open Client connections open now.\n"
               "# TYPE journeygate_connections_open gauge\njourneygate_connections_open %ld\n",

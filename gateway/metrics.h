@@ -49,6 +49,9 @@ void gw_metrics_count(gw_metrics_thread_t *m, gw_counter_t counter);
 /** Open client connections, across threads. */
 void gw_metrics_connections_add(int delta);
 
+/** Counts one sign-in outcome (login or mobile token) by provider, outcome and reason. Thread-safe. */
+void gw_metrics_login(const char *provider, const char *outcome, const char *reason);
+
 /** Renders the Prometheus text exposition; returns a malloc'ed buffer the caller frees, or NULL. */
 char *gw_metrics_render(size_t *len);
 

@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import time
 import unittest
+import urllib.error
 import urllib.parse
+import urllib.request
 
 from jgtest import JG_BIN, Browser, Peer, base_config, free_port
 from test_identity import IdentityTestCase
@@ -133,6 +135,39 @@ class AuditTest(IdentityTestCase):
         self.assertIn("BROKEN at sequence %d" % n, out)
         # the original is untouched
         self.assertEqual(self.audit("verify")[0], 0)
+
+
+class AuditSearchTest(IdentityTestCase):
+    def test_admin_search_and_login_metrics(self):
+        b = Browser()
+        self.google(b, "search@example.com")
+        cid = self.me(b)["customer_id"]
+        for _ in range(3):
+            Browser().get(self.public + "/.auth/login/google/callback?code=a&state=b")
+        time.sleep(0.3)
+        token = "admin-token-0123456789abcdef"
+
+        def search(query):
+            req = urllib.request.Request("http://127.0.0.1:%d/admin/audit?%s" % (self.admin_port, query),
+                                         headers={"Authorization": "Bearer " + token})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+
+        got = search("customer_id=" + cid)
+        self.assertEqual([r["event"] for r in got["records"]], ["callback_succeeded", "customer_created"])
+        got = search("event=callback_refused&outcome=refused&limit=2")
+        self.assertEqual(len(got["records"]), 2)
+        rest = search("event=callback_refused&after_seq=%d" % got["next_after_seq"])
+        self.assertEqual(len(rest["records"]), 1)
+        self.assertNotIn("next_after_seq", rest)
+        self.assertEqual(search("from_ms=%d" % (int(time.time() * 1000) + 60000))["records"], [])
+        with self.assertRaises(urllib.error.HTTPError):
+            urllib.request.urlopen("http://127.0.0.1:%d/admin/audit" % self.admin_port, timeout=5)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port, timeout=5) as r:
+            text = r.read().decode()
+        self.assertIn('journeygate_logins_total{provider="google",outcome="success",reason="browser"} 1', text)
+        self.assertIn('journeygate_logins_total{provider="google",outcome="refused",reason="state_cookie_missing"} 3',
+                      text)
 
 
 CLIENT_SECRET_BYTES = b"jg-web-secret-0123456789"
