@@ -421,7 +421,7 @@ cat >"$BENCH_TMP/jg.json" <<EOF
  "policies":{"signed_in":{"rules":[{"allow":{"signed_in":true}}]}},
  "routes":[{"name":"app","match":{"path_prefix":"/app"},"upstream":"up","channel":"web","auth":"session","policy":"signed_in"},
            {"name":"open","match":{"path_prefix":"/open"},"upstream":"up","channel":"web","auth":"none"}],
- "limits":{"max_connections":20000}}
+ "limits":{"max_connections":20000,"auth_rate_per_minute":1000000,"auth_burst":1000000}}
 EOF
 
 start_nginx "upstream" "$BENCH_TMP/upstream/nginx.conf"

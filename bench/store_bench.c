@@ -5,12 +5,13 @@
  *
  *   1. synced writes: N_FIRST first logins (new customers), the same identities again (returning
  *      logins) and one session per customer (store_session_put), each one synced write transaction;
+ *      the logins carry the audit event the gateway passes, so they write its audit records too;
  *   2. session lookups: N_LOOKUPS store_session_get() of random existing sessions, 1 thread and
  *      LOOKUP_THREADS threads (the lookups split between them);
  *   3. a store of POPULATION customers: populated with store_set_durable(0) (no sync per commit,
- *      one sync at the end), its size on disk per customer (stat() of data.mdb and, when
- *      lmdb-utils is installed, `mdb_stat -efa`), and the latency of store_customer_get,
- *      store_customer_by_email and store_customer_by_identity over LATENCY_LOOKUPS random lookups.
+ *      one sync at the end; an import: no audit event, no sessions), its size on disk per customer (stat() of data.mdb
+ * and, when lmdb-utils is installed, `mdb_stat -efa`), and the latency of store_customer_get, store_customer_by_email
+ * and store_customer_by_identity over LATENCY_LOOKUPS random lookups.
  *
  * Identities: provider "google" for even n, "facebook" for odd n, subject "n", verified email
  * "user<n>@example.com", name "User <n>", channel "web", linking options as the gateway's defaults
@@ -64,6 +65,7 @@ struct results {
     struct lat first_lat, returning_lat, session_put_lat;
     double lookup_1_s, lookup_n_s;
     double populate_s, final_sync_s;
+    double load_start, load_end; /* 1-minute load average: other work on the machine skews everything */
     uint64_t file_bytes, alloc_bytes;
     int have_mdb_stat;
     uint64_t page_size, pages_used, pages_free;
@@ -73,16 +75,16 @@ struct results {
 
 /* ------------------------------------------------------------------ helpers */
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *f, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-static void die(const char *fmt, ...)
+static void die(const char *f, ...)
 {
     va_list ap;
 
     fflush(stdout);
     fputs("store_bench: error: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    va_start(ap, f);
+    vfprintf(stderr, f, ap);
     va_end(ap);
     fputc('\n', stderr);
     exit(1);
@@ -490,6 +492,7 @@ static uint64_t stat_field(const char *text, const char *label)
 struct db_pages {
     const char *name;
     uint64_t pages, entries;
+    int found;
 };
 
 /* parses the "Status of NAME" blocks of mdb_stat -a */
@@ -500,9 +503,11 @@ static void db_pages_of(const char *text, struct db_pages *dbs, size_t ndbs)
         const char *p, *end;
 
         dbs[i].pages = dbs[i].entries = 0;
+        dbs[i].found = 0;
         fmt(head, sizeof(head), "Status of %s\n", dbs[i].name);
         if ((p = strstr(text, head)) == NULL)
             continue;
+        dbs[i].found = 1;
         p += strlen(head);
         end = strstr(p, "Status of ");
         {
@@ -542,8 +547,10 @@ static void measure_disk(const struct opts *o, const char *pop_dir, struct resul
         char *argv[] = {(char *)tool, (char *)"-efa", (char *)pop_dir, NULL};
         if (run_capture(argv, out, MDB_STAT_OUT_CAP) == 0 && (r->page_size = stat_field(out, "Page size:")) != 0 &&
             (r->pages_used = stat_field(out, "Number of pages used:")) != 0) {
-            struct db_pages dbs[] = {{"customers", 0, 0}, {"identities", 0, 0},        {"emails", 0, 0},
-                                     {"sessions", 0, 0},  {"customer_sessions", 0, 0}, {"meta", 0, 0}};
+            /* the databases named in store.h; one that mdb_stat does not list is left out */
+            struct db_pages dbs[] = {
+                {"customers", 0, 0, 0},         {"identities", 0, 0, 0}, {"emails", 0, 0, 0}, {"sessions", 0, 0, 0},
+                {"customer_sessions", 0, 0, 0}, {"deletions", 0, 0, 0},  {"audit", 0, 0, 0},  {"meta", 0, 0, 0}};
             uint64_t live;
 
             r->have_mdb_stat = 1;
@@ -557,6 +564,8 @@ static void measure_disk(const struct opts *o, const char *pop_dir, struct resul
                    (double)(live * r->page_size) / pop);
             db_pages_of(out, dbs, sizeof(dbs) / sizeof(dbs[0]));
             for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); ++i) {
+                if (!dbs[i].found)
+                    continue;
                 human_bytes((double)(dbs[i].pages * r->page_size), a, sizeof(a));
                 printf("    %-18s %9" PRIu64 " entries %9" PRIu64 " pages  %10s  %6.0f B per customer\n", dbs[i].name,
                        dbs[i].entries, dbs[i].pages, a, (double)(dbs[i].pages * r->page_size) / pop);
@@ -734,8 +743,10 @@ static void print_summary(const struct opts *o, const struct results *r, const c
         fmt(u.release, sizeof(u.release), "?");
     strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
     printf("\n== Summary (Markdown, for bench/README.md) ==\n\n");
-    printf("`store_bench` %s, %ld CPUs, Linux %s, store on %s, %s; defaults unless shown.\n\n", day,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release, fs, lmdb_version);
+    printf("`store_bench` %s, %ld CPUs, Linux %s, store on %s, %s; N_FIRST=%" PRIu64 " N_LOOKUPS=%" PRIu64
+           " POPULATION=%" PRIu64 " LATENCY_LOOKUPS=%" PRIu64 "; load average %.2f at the start, %.2f at the end.\n\n",
+           day, sysconf(_SC_NPROCESSORS_ONLN), u.release, fs, lmdb_version, o->n_first, o->n_lookups, o->population,
+           o->latency_lookups, r->load_start, r->load_end);
     printf("| measure | result |\n|---|---|\n");
     printf("| first logins, synced (`store_login`, %" PRIu64 " new customers) | %.0f /s (p50 %.2f ms, p99 %.2f ms) |\n",
            o->n_first, (double)o->n_first / r->first_s, r->first_lat.p50_us / 1e3, r->first_lat.p99_us / 1e3);
@@ -743,6 +754,13 @@ static void print_summary(const struct opts *o, const struct results *r, const c
            (double)o->n_first / r->returning_s, r->returning_lat.p50_us / 1e3, r->returning_lat.p99_us / 1e3);
     printf("| session writes, synced (`store_session_put`) | %.0f /s (p50 %.2f ms, p99 %.2f ms) |\n",
            (double)o->n_first / r->session_put_s, r->session_put_lat.p50_us / 1e3, r->session_put_lat.p99_us / 1e3);
+    {
+        /* one writer at a time (LMDB), one commit per call, no group commit: this bounds sign-ins/s */
+        double ms = (r->first_s + r->session_put_s) * 1e3 / (double)o->n_first;
+        printf("| store time of a first sign-in (login + session write, mean) | %.2f ms = at most %.0f first "
+               "sign-ins/s |\n",
+               ms, 1e3 / ms);
+    }
     printf("| session lookups (`store_session_get`), 1 thread | %.0f /s |\n", (double)o->n_lookups / r->lookup_1_s);
     printf("| session lookups, %" PRIu64 " threads | %.0f /s (x%.2f) |\n", o->threads,
            (double)o->n_lookups / r->lookup_n_s, r->lookup_1_s / r->lookup_n_s);
@@ -847,6 +865,10 @@ int main(int argc, char **argv)
     fmt(pop_dir, sizeof(pop_dir), "%s/population", o.dir);
     fs = fs_name(o.dir);
     {
+        double la[1];
+        r.load_start = getloadavg(la, 1) == 1 ? la[0] : -1;
+    }
+    {
         const char *tool = getenv("MDB_STAT") != NULL ? getenv("MDB_STAT") : "mdb_stat";
         char *argv_v[] = {(char *)tool, (char *)"-V", NULL};
         char out[256];
@@ -857,7 +879,11 @@ int main(int argc, char **argv)
     }
 
     printf("journeygate store benchmark (bench/store_bench.c)\n");
-    printf("  %ld CPUs online; stores under %s (%s); %s\n", sysconf(_SC_NPROCESSORS_ONLN), o.dir, fs, lmdb_version);
+    printf("  %ld CPUs online, load average %.2f; stores under %s (%s); %s\n", sysconf(_SC_NPROCESSORS_ONLN),
+           r.load_start, o.dir, fs, lmdb_version);
+    if (r.load_start > 0.5)
+        printf("  NOTE: the machine is busy (load average %.2f): other processes compete for the CPUs and the disk\n",
+               r.load_start);
     printf("  N_FIRST=%" PRIu64 " N_LOOKUPS=%" PRIu64 " LOOKUP_THREADS=%" PRIu64 " POPULATION=%" PRIu64
            " LATENCY_LOOKUPS=%" PRIu64 " map %" PRIu64 " MB initially, seed %" PRIu64 "\n",
            o.n_first, o.n_lookups, o.threads, o.population, o.latency_lookups, o.map_mb, o.seed);
@@ -881,6 +907,10 @@ int main(int argc, char **argv)
     free(hashes);
 
     part_population(&o, pop_dir, &r);
+    {
+        double la[1];
+        r.load_end = getloadavg(la, 1) == 1 ? la[0] : -1;
+    }
     print_summary(&o, &r, fs, lmdb_version);
     return 0;
 }

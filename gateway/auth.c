@@ -14,6 +14,7 @@
  */
 #include "crypto.h"
 #include "metrics.h"
+#include "pol.h"
 #include "prov.h"
 #include "route.h"
 #include "server_int.h"
@@ -85,13 +86,17 @@ static struct {
     int auto_link;
     char **blocked_emails; /* NULL-terminated */
     char *public_url;
+    pol_signer_t *signer;
+    unsigned assertion_ttl_s;
+    double rate_per_s, rate_burst;
+    pthread_mutex_t rate_lock;
     pthread_mutex_t used_lock;
     struct {
         uint8_t hash[16];
         uint64_t expires_ms;
     } used[USED_STATES];
     size_t used_next;
-} A = {.used_lock = PTHREAD_MUTEX_INITIALIZER};
+} A = {.used_lock = PTHREAD_MUTEX_INITIALIZER, .rate_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /*
  * Per-thread cache of parsed sessions: a signed-in request would otherwise parse the
@@ -107,6 +112,9 @@ struct auth_cache {
         uint8_t hash[32];
         json_t *session;
         uint64_t fetched_ms, touch_requested_ms, gen;
+        char *assertion; /* X-Identity-Assertion for assertion_route, reused while fresh */
+        const gw_route_t *assertion_route;
+        uint64_t assertion_until_ms;
     } slot[SESSION_CACHE_SLOTS];
 };
 
@@ -315,8 +323,11 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
         } else {
             if (store_session_get(A.store, hash, &s) != GW_OK)
                 return NULL;
-            if (memcmp(slot->hash, hash, 32) != 0)
+            if (memcmp(slot->hash, hash, 32) != 0) {
                 slot->touch_requested_ms = 0;
+                free(slot->assertion);
+                slot->assertion = NULL;
+            }
             json_decref(slot->session);
             memcpy(slot->hash, hash, 32);
             slot->session = json_incref(s);
@@ -338,17 +349,23 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
 }
 
 static json_t *new_session(const char *customer_id, const prov_identity_t *id, const char *provider, const char *kind,
-                           const char *channel, uint64_t now)
+                           const char *channel, uint64_t now, unsigned linked)
 {
     char sid[32], csrf[48];
 
     gw_random_token(sid, sizeof(sid), 16);
     gw_random_token(csrf, sizeof(csrf), 24);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "sid", sid, "customer_id",
-                     customer_id, "provider", provider, "subject", id->subject, "email", id->email, "email_verified",
-                     id->email_verified, "kind", kind, "channel", channel, "created_ms", (json_int_t)now,
-                     "last_seen_ms", (json_int_t)now, "expires_ms", (json_int_t)(now + A.ttl_ms), "idle_timeout_ms",
-                     (json_int_t)(strcmp(kind, "cookie") == 0 ? A.idle_ms : 0), "csrf", csrf);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "sid", sid,
+                          "customer_id", customer_id, "provider", provider, "subject", id->subject, "email", id->email,
+                          "email_verified", id->email_verified, "kind", kind, "channel", channel, "created_ms",
+                          (json_int_t)now, "last_seen_ms", (json_int_t)now, "expires_ms", (json_int_t)(now + A.ttl_ms),
+                          "idle_timeout_ms", (json_int_t)(strcmp(kind, "cookie") == 0 ? A.idle_ms : 0), "csrf", csrf);
+    if (s != NULL) {
+        json_object_set_new(s, "linked_providers", json_integer(linked));
+        if (id->hd != NULL)
+            json_object_set_new(s, "hd", json_string(id->hd));
+    }
+    return s;
 }
 
 /* ------------------------------------------------------------------ jobs */
@@ -462,8 +479,15 @@ static void job_run(void *arg)
             break;
         }
         gw_sha256(j->token, TOKEN_CHARS, hash);
-        session = new_session(j->customer_id, &id, prov_name(j->prov), j->kind == JOB_LOGIN ? "cookie" : "bearer",
-                              j->channel, j->now_ms);
+        {
+            json_t *cust = NULL;
+            unsigned linked = 1;
+            if (store_customer_get(A.store, j->customer_id, &cust) == GW_OK)
+                linked = (unsigned)json_array_size(json_object_get(cust, "identities"));
+            json_decref(cust);
+            session = new_session(j->customer_id, &id, prov_name(j->prov), j->kind == JOB_LOGIN ? "cookie" : "bearer",
+                                  j->channel, j->now_ms, linked);
+        }
         j->st = session != NULL ? store_session_put(A.store, hash, session) : GW_ENOMEM;
         json_decref(session);
         if (j->st != GW_OK)
@@ -807,6 +831,33 @@ gw_status_t auth_init(const gw_config_t *cfg)
     gw_derive_key(master, sizeof(master), "journeygate csrf v1", A.csrf_key);
     explicit_bzero(master, sizeof(master));
 
+    {
+        json_t *as = json_object_get(cfg->doc, "assertion"), *prev = json_object_get(as, "previous_key_files");
+        const char *kf = json_string_value(json_object_get(as, "key_file"));
+        char kpath[4096];
+        const char **previous = calloc(json_array_size(prev) + 1, sizeof(char *));
+        A.assertion_ttl_s = json_is_integer(json_object_get(as, "ttl_s"))
+                                ? (unsigned)json_integer_value(json_object_get(as, "ttl_s"))
+                                : 60;
+        if (kf == NULL) {
+            snprintf(kpath, sizeof(kpath), "%s/assertion-key.pem", cfg->store_path);
+            kf = kpath;
+        }
+        for (size_t i = 0; i < json_array_size(prev); ++i)
+            previous[i] = json_string_value(json_array_get(prev, i));
+        gw_status_t ss = pol_signer_create(kf, previous, &A.signer);
+        free(previous);
+        if (ss != GW_OK) {
+            GW_LOG_ERR(MODULE, "assertion.key_file %s: cannot load or create the signing key", kf);
+            return GW_EIO;
+        }
+    }
+    {
+        json_t *lim = json_object_get(cfg->doc, "limits");
+        json_t *rpm = json_object_get(lim, "auth_rate_per_minute"), *burst = json_object_get(lim, "auth_burst");
+        A.rate_per_s = (json_is_number(rpm) ? json_number_value(rpm) : 60.0) / 60.0;
+        A.rate_burst = json_is_number(burst) ? json_number_value(burst) : 20.0;
+    }
     prov_global_init();
     A.workers = gw_workers_create(4, 4096);
     A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
@@ -847,6 +898,72 @@ static prov_t *find_prov(const char *name, size_t len)
         if (strlen(prov_name(A.provs[i])) == len && memcmp(prov_name(A.provs[i]), name, len) == 0)
             return A.provs[i];
     return NULL;
+}
+
+/* ------------------------------------------------------------------ rate limiting */
+
+/*
+ * Token buckets per client address on the sign-in endpoints. A fixed table: memory stays
+ * bounded however many addresses are seen (a new address takes over its slot's bucket).
+ */
+#define RATE_SLOTS 4096
+
+static struct {
+    char addr[48];
+    double tokens;
+    uint64_t last_ms;
+    int limited; /* already reported since it last had tokens */
+} rate[RATE_SLOTS];
+
+/* takes `cost` tokens; returns 0, or the seconds to wait before retrying (and *first for the first refusal) */
+static unsigned rate_take(const char *addr, double cost, int *first)
+{
+    uint64_t now = now_ms(), h = 1469598103934665603ULL;
+    unsigned wait = 0;
+
+    for (const char *p = addr; *p != '\0'; ++p)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    pthread_mutex_lock(&A.rate_lock);
+    {
+        typeof(rate[0]) *b = &rate[h % RATE_SLOTS];
+        if (strcmp(b->addr, addr) != 0) {
+            snprintf(b->addr, sizeof(b->addr), "%s", addr);
+            b->tokens = A.rate_burst;
+            b->last_ms = now;
+            b->limited = 0;
+        }
+        b->tokens += (double)(now - b->last_ms) / 1000.0 * A.rate_per_s;
+        if (b->tokens > A.rate_burst)
+            b->tokens = A.rate_burst;
+        b->last_ms = now;
+        if (b->tokens >= cost) {
+            b->tokens -= cost;
+            b->limited = 0;
+        } else {
+            wait = (unsigned)((cost - b->tokens) / A.rate_per_s) + 1;
+            *first = !b->limited;
+            b->limited = 1;
+        }
+    }
+    pthread_mutex_unlock(&A.rate_lock);
+    return wait;
+}
+
+static int rate_limited(h2o_req_t *req, struct gw_req *gr, const char *what)
+{
+    int first = 0;
+    unsigned wait = rate_take(gr->client, 1, &first);
+    char secs[16];
+
+    if (wait == 0)
+        return 0;
+    if (first)
+        audit_async(req, gr, NULL, "rate_limited", what, NULL);
+    snprintf(secs, sizeof(secs), "%u", wait);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   h2o_strdup(&req->pool, secs, SIZE_MAX).base, strlen(secs));
+    gw_send_error_json(req, 429, "Too Many Requests", "rate_limited", "too many sign-in attempts; retry later");
+    return 1;
 }
 
 /* ------------------------------------------------------------------ endpoints */
@@ -1370,6 +1487,8 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
             gw_send_page(req, 404, "Not Found", "Unknown sign-in method", "<p>This sign-in method does not exist.</p>");
             return 0;
         }
+        if (rate_limited(req, gr, "login"))
+            return 0;
         if (slash == NULL)
             return login_start(req, p, NULL);
         if (strncmp(slash, "/callback", path + path_len - slash) == 0 && (size_t)(path + path_len - slash) == 9)
@@ -1400,6 +1519,21 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
         return fb_data_deletion(req, gr);
     if (IS("/.auth/facebook/deletion"))
         return fb_deletion_status(req);
+    if (IS("/.auth/jwks.json")) {
+        char *jwks = A.signer != NULL ? pol_signer_jwks(A.signer) : NULL;
+        if (jwks == NULL) {
+            gw_send_error_json(req, 404, "Not Found", "not_found", "no signing key");
+            return 0;
+        }
+        req->res.status = 200;
+        req->res.reason = "OK";
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("max-age=300"));
+        h2o_iovec_t body = h2o_strdup(&req->pool, jwks, SIZE_MAX);
+        free(jwks);
+        h2o_send_inline(req, body.base, body.len);
+        return 0;
+    }
     if (IS("/.auth/signin"))
         return signin_page(req);
     if (IS("/.auth/me"))
@@ -1407,7 +1541,7 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
     if (IS("/.auth/logout"))
         return logout(req, gr);
     if (IS("/.auth/token"))
-        return token_endpoint(req, gr);
+        return rate_limited(req, gr, "token") ? 0 : token_endpoint(req, gr);
 #undef IS
     gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
     return 0;
@@ -1415,59 +1549,27 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
 
 /* ------------------------------------------------------------------ routes */
 
-static int str_in(json_t *arr, const char *s)
+/* the facts a policy decides on, from the session and the request */
+static pol_decision_t decide(const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req, json_t *s)
 {
-    size_t i;
-    json_t *v;
-    if (s == NULL)
-        return 0;
-    json_array_foreach(arr, i, v) if (json_is_string(v) && strcasecmp(json_string_value(v), s) == 0) return 1;
-    return 0;
-}
+    char method[16];
+    pol_facts_t f;
+    uint64_t now = now_ms();
 
-/*
- * First-match evaluation of a route's policy. Conditions not evaluated yet (they arrive with
- * the policy engine) make the whole policy deny, so nothing is ever allowed by accident.
- */
-static int policy_allows(const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req, json_t *s)
-{
-    json_t *pol = json_object_get(json_object_get(cfg->doc, "policies"), route->policy), *rule;
-    size_t i;
-
-    json_array_foreach(json_object_get(pol, "rules"), i, rule)
-    {
-        json_t *cond = json_object_get(rule, "allow");
-        int allow = cond != NULL, match = 1;
-        const char *key;
-        json_t *val;
-        if (cond == NULL)
-            cond = json_object_get(rule, "deny");
-        json_object_foreach(cond, key, val)
-        {
-            if (strcmp(key, "signed_in") == 0) {
-                match &= json_is_true(val) == (s != NULL);
-            } else if (strcmp(key, "providers") == 0) {
-                match &= s != NULL && str_in(val, json_string_value(json_object_get(s, "provider")));
-            } else if (strcmp(key, "email_verified") == 0) {
-                match &= s != NULL && json_is_true(json_object_get(s, "email_verified")) == json_is_true(val);
-            } else if (strcmp(key, "email_domain") == 0) {
-                const char *email = s != NULL ? json_string_value(json_object_get(s, "email")) : NULL;
-                const char *at = email != NULL ? strrchr(email, '@') : NULL;
-                match &= at != NULL && str_in(val, at + 1);
-            } else if (strcmp(key, "methods") == 0) {
-                char m[16];
-                snprintf(m, sizeof(m), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
-                match &= str_in(val, m);
-            } else if (strcmp(key, "channels") == 0) {
-                match &= str_in(val, route->channel);
-            } else {
-                return 0;
-            }
-        }
-        if (match)
-            return allow;
-    }
-    return 0;
+    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    memset(&f, 0, sizeof(f));
+    f.signed_in = s != NULL;
+    f.provider = json_string_value(json_object_get(s, "provider"));
+    f.email = json_string_value(json_object_get(s, "email"));
+    f.email_verified = json_is_true(json_object_get(s, "email_verified"));
+    f.hd = json_string_value(json_object_get(s, "hd"));
+    f.customer_id = json_string_value(json_object_get(s, "customer_id"));
+    f.linked_providers = (unsigned)json_integer_value(json_object_get(s, "linked_providers"));
+    f.channel = route->channel;
+    f.method = method;
+    f.session_age_s =
+        s != NULL ? (int64_t)(now - (uint64_t)json_integer_value(json_object_get(s, "created_ms"))) / 1000 : -1;
+    return pol_eval(cfg->policies, route->policy, &f);
 }
 
 static int wants_html(h2o_req_t *req)
@@ -1512,10 +1614,44 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
                            "sign-in required");
         return 0;
     }
-    if (!policy_allows(gr->holder->cfg, route, req, s)) {
-        json_decref(s);
-        gw_send_error_json(req, 403, "Forbidden", "forbidden", "not allowed by this route's policy");
-        return 0;
+    {
+        pol_decision_t d = decide(gr->holder->cfg, route, req, s);
+        if (d.outcome == POL_STEP_UP) {
+            /* a fresh sign-in is required: the browser goes back through its provider */
+            if (allow_cookie && wants_html(req)) {
+                char enc[3 * 2048 + 1], *loc;
+                const char *prov = json_string_value(json_object_get(s, "provider"));
+                size_t cap;
+                if (req->path.len > 2048 || gw_url_encode(req->path.base, req->path.len, enc, sizeof(enc)) == 0)
+                    snprintf(enc, sizeof(enc), "%%2F");
+                cap = strlen(enc) + strlen(prov) + 48;
+                loc = h2o_mem_alloc_pool(&req->pool, cap);
+                snprintf(loc, cap, "/.auth/login/%s?return_to=%s", prov, enc);
+                json_decref(s);
+                redirect(req, loc);
+                return 0;
+            }
+            json_decref(s);
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer realm=\"journeygate\", error=\"insufficient_user_authentication\""));
+            gw_send_error_json(req, 401, "Unauthorized", "step_up_required", "a more recent sign-in is required");
+            return 0;
+        }
+        if (d.outcome != POL_ALLOW) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "refused by policy \"%s\"", route->policy);
+            audit_async(req, gr, NULL, "policy_denied", route->policy, NULL);
+            json_decref(s);
+            if (wants_html(req)) {
+                char html[400];
+                snprintf(html, sizeof(html), "<p>You are signed in, but this page is not open to your account: %s.</p>",
+                         esc(req, msg));
+                gw_send_page(req, 403, "Forbidden", "Not allowed", html);
+            } else {
+                gw_send_error_json(req, 403, "Forbidden", "forbidden", msg);
+            }
+            return 0;
+        }
     }
     /* idle expiry slides; the store is written at most once a minute per session, off the loop */
     {
@@ -1574,6 +1710,44 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
     ADD("x-auth-subject", "X-Auth-Subject", json_string_value(json_object_get(s, "subject")));
     ADD("x-journey-channel", "X-Journey-Channel", route->channel);
     ADD("x-journey-session", "X-Journey-Session", json_string_value(json_object_get(s, "sid")));
+    if (A.signer != NULL) {
+        /* the signed identity, reused per session and route while it has over half its life left */
+        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+        const char *cid = json_string_value(json_object_get(s, "customer_id"));
+        uint64_t now = now_ms();
+        typeof(th->auth_cache->slot[0]) *slot = NULL;
+        for (size_t i = 0; i < SESSION_CACHE_SLOTS; ++i) {
+            if (th->auth_cache->slot[i].session == s) {
+                slot = &th->auth_cache->slot[i];
+                break;
+            }
+        }
+        if (slot == NULL || slot->assertion == NULL || slot->assertion_route != route ||
+            now >= slot->assertion_until_ms) {
+            json_t *claims = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s}", "customer_id", cid, "email",
+                                       json_string_value(json_object_get(s, "email")), "provider",
+                                       json_string_value(json_object_get(s, "provider")), "channel", route->channel,
+                                       "route", route->name, "aud", gr->holder->cfg->upstreams[route->upstream].name);
+            char *token = claims != NULL ? pol_signer_sign(A.signer, claims, A.assertion_ttl_s) : NULL;
+            json_decref(claims);
+            if (token != NULL) {
+                h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-identity-assertion"), 0,
+                                      "X-Identity-Assertion", h2o_strdup(&req->pool, token, SIZE_MAX).base,
+                                      strlen(token));
+                if (slot != NULL) {
+                    free(slot->assertion);
+                    slot->assertion = token;
+                    slot->assertion_route = route;
+                    slot->assertion_until_ms = now + A.assertion_ttl_s * 1000 / 2;
+                } else {
+                    free(token);
+                }
+            }
+        } else {
+            h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-identity-assertion"), 0,
+                                  "X-Identity-Assertion", slot->assertion, strlen(slot->assertion));
+        }
+    }
 #undef ADD
 }
 

@@ -545,8 +545,9 @@ static void load_listen(vctx_t *v, json_t *obj, const char *path, gw_listen_t *o
 
 static void load_limits(vctx_t *v, json_t *obj, gw_limits_t *lim)
 {
-    static const char *const keys[] = {"max_connections", "max_header_count", "max_header_bytes", "header_timeout_s",
-                                       "idle_timeout_s",  "drain_timeout_s",  "max_body_size",    NULL};
+    static const char *const keys[] = {
+        "max_connections", "max_header_count", "max_header_bytes",     "header_timeout_s", "idle_timeout_s",
+        "drain_timeout_s", "max_body_size",    "auth_rate_per_minute", "auth_burst",       NULL};
     long long n;
 
     lim->max_connections = 10000;
@@ -820,6 +821,9 @@ static void load_policy(vctx_t *v, const char *name, json_t *obj)
     int b;
 
     join(path, sizeof(path), "policies", name);
+    /* a string names a policy file: the policy engine loads and checks it (errors name that file) */
+    if (json_is_string(obj) && json_string_length(obj) > 0)
+        return;
     if (!check_object(v, obj, path, keys))
         return;
     get_str(v, obj, path, "description", 0);
@@ -855,7 +859,7 @@ static void load_policy(vctx_t *v, const char *name, json_t *obj)
 
 static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
 {
-    json_t *obj;
+    json_t *obj, *item_list;
     const char *s, *key;
     long long n;
     int b;
@@ -938,6 +942,31 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
                 cfg->admin_token = read_secret_file(v, "admin.token_file", s);
         }
     }
+    if ((obj = json_object_get(doc, "assertion")) != NULL) {
+        static const char *const keys[] = {"key_file", "previous_key_files", "ttl_s", NULL};
+        if (check_object(v, obj, "assertion", keys)) {
+            get_str(v, obj, "assertion", "key_file", 0);
+            if ((item_list = get_str_list(v, obj, "assertion", "previous_key_files")) != NULL) {
+                size_t i;
+                json_t *it;
+                json_array_foreach(item_list, i, it)
+                {
+                    char isub[64];
+                    snprintf(isub, sizeof(isub), "assertion.previous_key_files[%zu]", i);
+                    if (json_is_string(it))
+                        check_readable_file(v, isub, json_string_value(it));
+                }
+            }
+            get_int(v, obj, "assertion", "ttl_s", 1, 60, &n);
+        }
+    }
+    if ((obj = json_object_get(doc, "limits")) != NULL && json_is_object(obj)) {
+        json_t *r = json_object_get(obj, "auth_rate_per_minute"), *b2 = json_object_get(obj, "auth_burst");
+        if (r != NULL && (!json_is_number(r) || json_number_value(r) <= 0 || json_number_value(r) > 1e6))
+            verr(v, "limits.auth_rate_per_minute", "must be a positive number");
+        if (b2 != NULL && (!json_is_number(b2) || json_number_value(b2) < 1 || json_number_value(b2) > 1e6))
+            verr(v, "limits.auth_burst", "must be a number of at least 1");
+    }
     (void)sub;
 }
 
@@ -946,7 +975,7 @@ gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **ou
     static const char *const top_keys[] = {"listen", "public_url", "threads", "access_log", "trusted_proxies",
                                            "limits", "store",      "session", "providers",  "upstreams",
                                            "routes", "policies",   "linking", "audit",      "ingest",
-                                           "admin",  NULL};
+                                           "admin",  "assertion",  NULL};
     vctx_t v = {label, errs, 0};
     gw_config_t *cfg;
     json_t *obj, *item;
@@ -1110,5 +1139,7 @@ void gw_config_unref(gw_config_t *cfg)
     free(cfg->store_path);
     free(cfg->path);
     json_decref(cfg->doc);
+    if (cfg->policies != NULL && cfg->policies_free != NULL)
+        cfg->policies_free(cfg->policies);
     free(cfg);
 }

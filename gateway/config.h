@@ -84,6 +84,9 @@ typedef struct gw_config {
     gw_listen_t admin_listen;
     char *admin_token; /* secret: never logged */
     json_t *doc;       /* the validated document, for modules that read their own sections */
+    /* the loaded policy set (see policy_glue.c), owned by the snapshot; NULL until attached */
+    void *policies;
+    void (*policies_free)(void *);
 } gw_config_t;
 
 /** A list of validation messages, each "FILE: path.to.key: message". */

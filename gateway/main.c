@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "config.h"
 #include "gw.h"
+#include "policy_glue.h"
 #include "prov_dev.h"
 #include "server.h"
 
@@ -96,6 +97,10 @@ static int cmd_check_config(int argc, char **argv)
     }
     if (gw_config_load(path, &cfg, &errs) != GW_OK)
         return print_errors(&errs);
+    if (gw_policies_attach(cfg, &errs) != GW_OK) {
+        gw_config_unref(cfg);
+        return print_errors(&errs);
+    }
     gw_config_errors_clear(&errs);
     printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", path, cfg->num_listens, cfg->num_upstreams,
            cfg->num_routes);
@@ -126,6 +131,10 @@ static int cmd_serve(int argc, char **argv)
     }
     if (gw_config_load(path, &cfg, &errs) != GW_OK)
         return print_errors(&errs);
+    if (gw_policies_attach(cfg, &errs) != GW_OK) {
+        gw_config_unref(cfg);
+        return print_errors(&errs);
+    }
     gw_config_errors_clear(&errs);
     sopts.config_path = path;
     return gw_server_run(cfg, &sopts) == GW_OK ? 0 : 1;
@@ -198,7 +207,8 @@ static int cmd_demo(int argc, char **argv)
                     "path_prefix", "/account/", "upstream", "demo", "channel", "web", "touchpoint", "account", "auth",
                     "session", "policy", "signed_in", "name", "site", "match", "path_prefix", "/", "upstream", "demo",
                     "channel", "web", "touchpoint", "demo-page", "auth", "none");
-    if (doc == NULL || gw_config_from_json(doc, "<demo>", &cfg, &errs) != GW_OK) {
+    if (doc == NULL || gw_config_from_json(doc, "<demo>", &cfg, &errs) != GW_OK ||
+        gw_policies_attach(cfg, &errs) != GW_OK) {
         json_decref(doc);
         return print_errors(&errs);
     }

@@ -11,6 +11,7 @@
 #include "server.h"
 #include "server_int.h"
 #include "metrics.h"
+#include "policy_glue.h"
 #include "prov_dev.h"
 #include "route.h"
 
@@ -1108,7 +1109,8 @@ static void reload(void)
         GW_LOG_INF(MODULE, "SIGHUP: the demo has no configuration file to reload");
         return;
     }
-    if (gw_config_load(srv.config_path, &next, &errs) != GW_OK) {
+    if (gw_config_load(srv.config_path, &next, &errs) != GW_OK ||
+        (gw_policies_attach(next, &errs) != GW_OK && (gw_config_unref(next), next = NULL, 1))) {
         for (size_t i = 0; i < errs.count; ++i)
             GW_LOG_ERR(MODULE, "reload refused: %s", errs.msgs[i]);
         GW_LOG_ERR(MODULE, "reload refused: %zu error(s); the running configuration keeps serving", errs.count);
