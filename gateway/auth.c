@@ -22,6 +22,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -90,6 +91,9 @@ static struct {
     unsigned assertion_ttl_s;
     double rate_per_s, rate_burst;
     pthread_mutex_t rate_lock;
+    atomic_int stopping;
+    pthread_t refresher;
+    int has_refresher;
     pthread_mutex_t used_lock;
     struct {
         uint8_t hash[16];
@@ -757,15 +761,16 @@ static void *refresher_main(void *arg)
 {
     (void)arg;
     /* keeps discovery and keys warm, so no request ever waits on a JWKS fetch */
-    for (;;) {
+    while (!atomic_load(&A.stopping)) {
         int pending = 0;
-        for (size_t i = 0; i < A.num_provs; ++i) {
+        for (size_t i = 0; i < A.num_provs && !atomic_load(&A.stopping); ++i) {
             if (!prov_ready(A.provs[i]) && prov_refresh(A.provs[i]) != GW_OK)
                 pending = 1;
         }
-        sleep(pending ? 2 : 300);
+        for (unsigned waited = 0; waited < (pending ? 2u : 300u) && !atomic_load(&A.stopping); ++waited)
+            sleep(1);
         if (!pending)
-            for (size_t i = 0; i < A.num_provs; ++i)
+            for (size_t i = 0; i < A.num_provs && !atomic_load(&A.stopping); ++i)
                 prov_refresh(A.provs[i]);
     }
     return NULL;
@@ -780,7 +785,6 @@ gw_status_t auth_init(const gw_config_t *cfg)
     char path[4096], *callback;
     const char *name;
     json_t *v;
-    pthread_t tid;
 
     A.secure = strncmp(cfg->public_url, "https://", 8) == 0;
     /* __Host-: only this origin, only over TLS, Path=/ (RFC 6265bis) */
@@ -881,8 +885,8 @@ gw_status_t auth_init(const gw_config_t *cfg)
         free(callback);
         ++A.num_provs;
     }
-    if (A.num_provs > 0 && pthread_create(&tid, NULL, refresher_main, NULL) == 0)
-        pthread_detach(tid);
+    if (A.num_provs > 0 && pthread_create(&A.refresher, NULL, refresher_main, NULL) == 0)
+        A.has_refresher = 1;
     return GW_OK;
 }
 
@@ -1009,7 +1013,12 @@ static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
         free(hint);
         hint = NULL;
     }
-    st = prov_authorize_url(p, state, nonce, challenge, hint, &url);
+    {
+        char *reauth = NULL;
+        int again = gw_query_param(q.base, q.len, "reauth", &reauth) == 1 && strcmp(reauth, "1") == 0;
+        free(reauth);
+        st = prov_authorize_url(p, state, nonce, challenge, hint, again, &url);
+    }
     free(hint);
     if (st != GW_OK) {
         free(return_to);
@@ -1626,7 +1635,7 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
                     snprintf(enc, sizeof(enc), "%%2F");
                 cap = strlen(enc) + strlen(prov) + 48;
                 loc = h2o_mem_alloc_pool(&req->pool, cap);
-                snprintf(loc, cap, "/.auth/login/%s?return_to=%s", prov, enc);
+                snprintf(loc, cap, "/.auth/login/%s?reauth=1&return_to=%s", prov, enc);
                 json_decref(s);
                 redirect(req, loc);
                 return 0;
@@ -1875,4 +1884,14 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_to
     }
     gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use GET or DELETE");
     return 0;
+}
+
+void auth_shutdown(void)
+{
+    atomic_store(&A.stopping, 1);
+    if (A.has_refresher)
+        pthread_join(A.refresher, NULL); /* at most one provider call's timeout */
+    /* no job may be half done when the process exits: sign-ins, audit records, erasures */
+    if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK)
+        GW_LOG_WARNING(MODULE, "shutdown: worker jobs still running after 10 s");
 }

@@ -3,6 +3,9 @@
 #include "config.h"
 #include "crypto.h"
 #include "gw.h"
+#include "pol.h"
+#include "policy_glue.h"
+#include "route.h"
 #include "store.h"
 
 #include <stdio.h>
@@ -54,7 +57,8 @@ static char *store_dir(int argc, char **argv)
 /* the positional argument after the command words (skips options and their values) */
 static const char *positional(int argc, char **argv, int index)
 {
-    static const char *const with_value[] = {"--store", "--config", "--format", "--since", "-n", NULL};
+    static const char *const with_value[] = {"--store", "--config",   "--format", "--since",  "-n",     "--route",
+                                             "--path",  "--customer", "--email",  "--method", "--host", NULL};
     int n = 0;
     for (int i = 0; i < argc; ++i) {
         int skip = 0;
@@ -410,5 +414,99 @@ int cli_export_audit(int argc, char **argv)
     rc = store_audit_foreach(st, 0, print_record, &t) == GW_OK ? 0 : 1;
     store_close(st);
     free(dir);
+    return rc;
+}
+
+int cli_policy(int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0), *file = opt_value(argc, argv, "--config");
+    const char *route_name = opt_value(argc, argv, "--route"), *path = opt_value(argc, argv, "--path");
+    const char *who = opt_value(argc, argv, "--customer"), *email = opt_value(argc, argv, "--email");
+    const char *method = opt_value(argc, argv, "--method"), *host = opt_value(argc, argv, "--host");
+    gw_config_errors_t errs = {NULL, 0};
+    gw_config_t *cfg = NULL;
+    const gw_route_t *route = NULL;
+    store_t *st = NULL;
+    json_t *cust = NULL;
+    pol_facts_t f;
+    char id[STORE_ID_LEN + 1], *text;
+    int rc = 1;
+
+    if (has(argc, argv, "--help") || verb == NULL || strcmp(verb, "explain") != 0 || file == NULL ||
+        (route_name == NULL) == (path == NULL)) {
+        fprintf(has(argc, argv, "--help") ? stdout : stderr,
+                "usage: journeygate policy explain --config FILE (--route NAME | --path P [--host H])\n"
+                "           [--customer ID | --email E] [--method M]\n"
+                "Prints the decision of the route's policy and the rule that made it, for a signed-out\n"
+                "visitor or for a customer of the store (as if signed in just now).\n");
+        return has(argc, argv, "--help") ? 0 : 2;
+    }
+    if (gw_config_load(file, &cfg, &errs) != GW_OK || gw_policies_attach(cfg, &errs) != GW_OK) {
+        for (size_t i = 0; i < errs.count; ++i)
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        gw_config_errors_clear(&errs);
+        gw_config_unref(cfg);
+        return 1;
+    }
+    gw_config_errors_clear(&errs);
+    if (route_name != NULL) {
+        for (size_t i = 0; i < cfg->num_routes; ++i)
+            if (strcmp(cfg->routes[i].name, route_name) == 0)
+                route = &cfg->routes[i];
+    } else {
+        char *norm = NULL;
+        size_t len;
+        long ri = -1;
+        if (gw_path_normalize(path, strlen(path), &norm, &len) == GW_OK)
+            ri = gw_route_match(cfg->routes, cfg->num_routes, host, host != NULL ? strlen(host) : 0, norm, len);
+        free(norm);
+        route = ri >= 0 ? &cfg->routes[ri] : NULL;
+    }
+    if (route == NULL) {
+        fprintf(stderr, "journeygate: no such route (%s)\n", route_name != NULL ? route_name : path);
+        goto Exit;
+    }
+    printf("route %s (auth %s)\n", route->name,
+           route->auth == GW_AUTH_NONE      ? "none"
+           : route->auth == GW_AUTH_SESSION ? "session"
+           : route->auth == GW_AUTH_BEARER  ? "bearer"
+                                            : "any");
+    if (route->policy == NULL) {
+        printf("no policy: open to everyone\n");
+        rc = 0;
+        goto Exit;
+    }
+    memset(&f, 0, sizeof(f));
+    f.channel = route->channel;
+    f.method = method != NULL ? method : "GET";
+    f.session_age_s = -1;
+    if (who != NULL || email != NULL) {
+        if (store_open_readonly(cfg->store_path, &st) != GW_OK ||
+            (email != NULL && store_customer_by_email(st, email, id) != GW_OK) ||
+            store_customer_get(st, email != NULL ? id : who, &cust) != GW_OK) {
+            fprintf(stderr, "journeygate: no such customer in %s\n", cfg->store_path);
+            goto Exit;
+        }
+        json_t *profile = json_object_get(cust, "profile"),
+               *first = json_array_get(json_object_get(cust, "identities"), 0);
+        f.signed_in = 1;
+        f.session_age_s = 0;
+        f.customer_id = json_string_value(json_object_get(cust, "id"));
+        f.provider = json_string_value(json_object_get(first, "provider"));
+        f.email = json_string_value(json_object_get(profile, "email"));
+        f.email_verified = json_is_true(json_object_get(profile, "email_verified"));
+        f.linked_providers = (unsigned)json_array_size(json_object_get(cust, "identities"));
+    }
+    if ((text = pol_explain(cfg->policies, route->policy, &f)) != NULL) {
+        fputs(text, stdout);
+        if (text[0] != '\0' && text[strlen(text) - 1] != '\n')
+            putchar('\n');
+        free(text);
+    }
+    rc = 0;
+Exit:
+    json_decref(cust);
+    store_close(st);
+    gw_config_unref(cfg);
     return rc;
 }

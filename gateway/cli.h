@@ -14,4 +14,7 @@ int cli_export(int argc, char **argv);
 /** `journeygate audit verify` and `journeygate audit tail [-n N] [--json]`. Returns the exit code. */
 int cli_audit(int argc, char **argv);
 
+/** `journeygate policy explain --config F (--route NAME | --path P) [--customer ID | --email E]`. */
+int cli_policy(int argc, char **argv);
+
 #endif

@@ -25,6 +25,7 @@ static const char usage_top[] =
     "  customer show ID|EMAIL [--json] | customer delete ID   (--store DIR | --config FILE)\n"
     "  export customers --format ndjson|csv | export audit [--since MS]  (--store DIR | --config FILE)\n"
     "  audit verify | audit tail [-n N] [--json]               (--store DIR | --config FILE)\n"
+    "  policy explain --config FILE (--route NAME | --path P) [--customer ID | --email E]\n"
     "\n"
     "options: --help on every command, --version\n";
 
@@ -259,6 +260,8 @@ int main(int argc, char **argv)
         return cli_export(argc - 2, argv + 2);
     if (strcmp(cmd, "audit") == 0)
         return cli_audit(argc - 2, argv + 2);
+    if (strcmp(cmd, "policy") == 0)
+        return cli_policy(argc - 2, argv + 2);
     fprintf(stderr, "journeygate: unknown command '%s'\n\n%s", cmd, usage_top);
     return 2;
 }

@@ -96,6 +96,9 @@ struct gw_req {
 /** Starts the sign-in machinery (store, providers, workers, key refresher). Before any loop thread runs. */
 gw_status_t auth_init(const gw_config_t *cfg);
 
+/** At shutdown, after the loops stopped: waits for queued and running worker jobs. */
+void auth_shutdown(void);
+
 /** Per-thread setup: registers the receiver of finished jobs. */
 void auth_thread_init(struct thread *th);
 

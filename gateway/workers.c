@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 
 typedef struct job {
@@ -14,7 +15,8 @@ struct gw_workers {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     job_t *head, *tail;
-    size_t queued, max_queue;
+    size_t queued, max_queue, running;
+    pthread_cond_t idle;
 };
 
 static void *worker_main(void *arg)
@@ -32,9 +34,14 @@ static void *worker_main(void *arg)
         if (w->head == NULL)
             w->tail = NULL;
         --w->queued;
+        ++w->running;
         pthread_mutex_unlock(&w->lock);
         j->fn(j->arg);
         free(j);
+        pthread_mutex_lock(&w->lock);
+        if (--w->running == 0 && w->queued == 0)
+            pthread_cond_broadcast(&w->idle);
+        pthread_mutex_unlock(&w->lock);
     }
     return NULL;
 }
@@ -48,6 +55,7 @@ gw_workers_t *gw_workers_create(unsigned n, size_t max_queue)
         return NULL;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
+    pthread_cond_init(&w->idle, NULL);
     w->max_queue = max_queue;
     /* signals belong to the main thread */
     sigfillset(&all);
@@ -85,4 +93,27 @@ gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     return GW_OK;
+}
+
+gw_status_t gw_workers_drain(gw_workers_t *w, unsigned timeout_ms)
+{
+    struct timespec deadline;
+    gw_status_t st = GW_OK;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        ++deadline.tv_sec;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (w->queued > 0 || w->running > 0) {
+        if (pthread_cond_timedwait(&w->idle, &w->lock, &deadline) != 0) {
+            st = GW_ETIMEOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return st;
 }

@@ -18,4 +18,10 @@ gw_workers_t *gw_workers_create(unsigned n, size_t max_queue);
 /** Queues fn(arg); GW_EUNAVAIL when the queue is full (the caller answers 503). Thread-safe. */
 gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg);
 
+/**
+ * Waits until no job is queued or running (at most timeout_ms). Call at shutdown so the process
+ * never exits while a job is half done. Returns GW_OK, or GW_ETIMEOUT.
+ */
+gw_status_t gw_workers_drain(gw_workers_t *w, unsigned timeout_ms);
+
 #endif

@@ -454,13 +454,15 @@ gw_status_t prov_refresh(prov_t *p)
 /* ------------------------------------------------------------- authorize */
 
 gw_status_t prov_authorize_url(prov_t *p, const char *state, const char *nonce, const char *code_challenge,
-                               const char *login_hint, char **url)
+                               const char *login_hint, int reauthenticate, char **url)
 {
     gw_status_t st = GW_OK;
 
     if (strcmp(p->type, "facebook") == 0) {
-        const char *q[] = {"client_id",     p->client_id, "redirect_uri", p->callback_url, "state", state,
-                           "response_type", "code",       "scope",        p->scopes,       NULL};
+        const char *q[] = {"client_id", p->client_id, "redirect_uri",  p->callback_url,
+                           "state",     state,        "response_type", "code",
+                           "scope",     p->scopes,    "auth_type",     reauthenticate ? "reauthenticate" : NULL,
+                           NULL};
         *url = prov_url_with_query(p->dialog_url, q);
         return *url != NULL ? GW_OK : GW_ENOMEM;
     }
@@ -489,6 +491,10 @@ gw_status_t prov_authorize_url(prov_t *p, const char *state, const char *nonce, 
                            "hd",
                            p->hd != NULL && json_array_size(p->hd) == 1 ? json_string_value(json_array_get(p->hd, 0))
                                                                         : NULL,
+                           "prompt",
+                           reauthenticate ? "login" : NULL,
+                           "max_age",
+                           reauthenticate ? "0" : NULL,
                            NULL};
         *url = prov_url_with_query(p->auth_ep, q);
         if (*url == NULL)

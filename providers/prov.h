@@ -51,10 +51,12 @@ int prov_ready(prov_t *p);
 
 /**
  * The URL to send the browser to (malloc'ed). `code_challenge` is the S256 PKCE challenge
- * (ignored by Facebook). GW_EUNAVAIL until the provider is ready.
+ * (ignored by Facebook). reauthenticate asks the provider to make the person sign in again
+ * (step-up: OIDC prompt=login and max_age=0, Facebook auth_type=reauthenticate).
+ * GW_EUNAVAIL until the provider is ready.
  */
 gw_status_t prov_authorize_url(prov_t *p, const char *state, const char *nonce, const char *code_challenge,
-                               const char *login_hint, char **url);
+                               const char *login_hint, int reauthenticate, char **url);
 
 /**
  * BLOCKING. Finishes a browser login: exchanges `code` and verifies the identity

@@ -64,9 +64,11 @@ int main(int argc, char **argv)
             json_object_set_new(rec, "hash", json_string(hex));
         }
         text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(rec);
         v.mv_size = strlen(text);
         v.mv_data = text;
         rc = mdb_put(txn, audit, &k, &v, 0);
+        free(text);
     } else if (strcmp(argv[2], "delete") == 0) {
         rc = mdb_del(txn, audit, &k, NULL);
     } else if (strcmp(argv[2], "swap") == 0) {
@@ -85,6 +87,8 @@ int main(int argc, char **argv)
         rc = mdb_put(txn, audit, &k, &v, 0);
         if (rc == 0)
             rc = mdb_put(txn, audit, &k2, &v2, 0);
+        free(a);
+        free(b);
     } else if (strcmp(argv[2], "truncate") == 0) {
         MDB_cursor *cur;
         mdb_cursor_open(txn, audit, &cur);

@@ -1,0 +1,206 @@
+"""Integration: per-route policies (allow, 403 naming the policy, step-up), policies from files,
+the signed X-Identity-Assertion verified by an independent library (npm jose), and the sign-in
+rate limit (429 with Retry-After, then recovery)."""
+
+import json
+import os
+import subprocess
+import time
+import unittest
+import urllib.parse
+
+from jgtest import JG_BIN, PEERS_DIR, Browser, GatewayTestCase, Peer, base_config, free_port
+
+CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
+
+
+class PolicyTest(GatewayTestCase):
+    limits = None
+
+    def setUp(self):
+        super().setUp()
+        self.up = self.upstream()
+        port = free_port()
+        self.public = "http://127.0.0.1:%d" % port
+        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
+                                        "--redirect-uri", self.public + "/.auth/login/google/callback"], self.tmpdir)
+        self.addCleanup(self.op.stop)
+        staff_file = os.path.join(self.tmpdir, "staff.json")
+        with open(staff_file, "w") as f:
+            json.dump({"description": "staff by verified email domain",
+                       "rules": [{"allow": {"email_domain": ["example.com"], "email_verified": True}}]}, f)
+        cfg = base_config(
+            {"shop": {"url": self.up.url}},
+            [{"name": "staff", "match": {"path_prefix": "/staff/"}, "upstream": "shop", "auth": "session",
+              "policy": "staff"},
+             {"name": "fresh", "match": {"path_prefix": "/account/"}, "upstream": "shop", "auth": "session",
+              "policy": "fresh"},
+             {"name": "readonly", "match": {"path_prefix": "/orders/"}, "upstream": "shop", "auth": "session",
+              "policy": "readonly"},
+             {"name": "app", "match": {"path_prefix": "/app/"}, "upstream": "shop", "auth": "any",
+              "policy": "customers", "channel": "web"},
+             {"name": "site", "match": {"path_prefix": "/"}, "upstream": "shop", "auth": "none"}],
+            providers={"google": {"type": "oidc", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                  "issuer": self.op.url, "insecure_http": True}},
+            policies={"staff": staff_file,
+                      "fresh": {"rules": [{"allow": {"signed_in": True, "max_session_age_s": 2}}]},
+                      "readonly": {"rules": [{"deny": {"methods": ["DELETE"]}},
+                                             {"allow": {"signed_in": True, "methods": ["GET", "HEAD"]}}]},
+                      "customers": {"rules": [{"allow": {"signed_in": True}}]}})
+        if self.limits:
+            cfg["limits"].update(self.limits)
+        cfg["listen"][0]["port"] = port
+        cfg["public_url"] = self.public
+        self.gw = self.start(cfg)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and Browser().get(self.public + "/.auth/login/google",
+                                                            follow=False)[0] != 302:
+            time.sleep(0.2)
+
+    def login(self, email):
+        b = Browser()
+        q = urllib.parse.urlencode({"return_to": "/", "login_hint": email})
+        status, _, _, _ = b.get(self.public + "/.auth/login/google?" + q)
+        self.assertEqual(status, 200)
+        return b
+
+
+class PolicyOutcomesTest(PolicyTest):
+    def test_allow_and_403_naming_the_policy(self):
+        staff = self.login("ana@example.com")
+        status, _, body, _ = staff.get(self.public + "/staff/tools")
+        self.assertEqual(status, 200)
+        outsider = self.login("olaf@other.example")
+        status, _, body, _ = outsider.get(self.public + "/staff/tools", headers={"Accept": "application/json"})
+        self.assertEqual(status, 403)
+        self.assertEqual(json.loads(body), {"error": "forbidden", "error_description": 'refused by policy "staff"'})
+        status, _, body, _ = outsider.get(self.public + "/staff/tools", headers={"Accept": "text/html"})
+        self.assertEqual(status, 403)
+        self.assertIn(b"staff", body)
+        self.assertNotIn(b"example.com", body)  # the rule's internals stay private
+        self.assertFalse([s for s in self.up.seen if s["path"].startswith("/staff/") and
+                          dict(s["headers"]).get("X-Customer-Email") == "olaf@other.example"])
+
+    def test_unverified_email_never_satisfies_a_domain_rule(self):
+        self.op.admin("/admin/mode", {"mode": "unverified_email"})
+        b = self.login("eve@example.com")
+        self.op.admin("/admin/mode", {"mode": "good"})
+        status, _, _, _ = b.get(self.public + "/staff/tools", headers={"Accept": "application/json"})
+        self.assertEqual(status, 403)
+
+    def test_methods(self):
+        b = self.login("mia@example.com")
+        self.assertEqual(b.get(self.public + "/orders/1")[0], 200)
+        status, _, _ = b.post(self.public + "/orders/1", b"x", headers={"Accept": "application/json"})
+        self.assertEqual(status, 403)
+
+    def test_step_up_sends_the_browser_back_through_its_provider(self):
+        b = self.login("sue@example.com")
+        self.assertEqual(b.get(self.public + "/account/settings")[0], 200)
+        time.sleep(3.1)
+        status, hdrs, _, _ = b.get(self.public + "/account/settings", headers={"Accept": "text/html"}, follow=False)
+        self.assertEqual(status, 302)
+        self.assertEqual(hdrs["location"], "/.auth/login/google?reauth=1&return_to=%2Faccount%2Fsettings")
+        # and the provider is asked to make the person sign in again, not to reuse its own session
+        status, hdrs2, _, _ = b.get(self.public + hdrs["location"], follow=False)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(hdrs2["location"]).query)
+        self.assertEqual((query["prompt"], query["max_age"]), (["login"], ["0"]))
+        status, hdrs, body, _ = b.get(self.public + "/account/settings", headers={"Accept": "application/json"})
+        self.assertEqual(status, 401)
+        self.assertIn("insufficient_user_authentication", hdrs["www-authenticate"])
+        # a fresh sign-in opens it again
+        status, _, _, url = b.get(self.public + "/.auth/login/google?return_to=/account/settings&login_hint=sue@example.com")
+        self.assertEqual(status, 200)
+        self.assertTrue(url.endswith("/account/settings"))
+
+    def test_identity_assertion_verifies_with_jose_and_tampering_fails(self):
+        b = self.login("val@example.com")
+        status, _, body, _ = b.get(self.public + "/app/x")
+        self.assertEqual(status, 200)
+        got = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
+        token = got["x-identity-assertion"]
+        jwks = self.public + "/.auth/jwks.json"
+
+        def verify(tok, aud="shop"):
+            p = subprocess.run(["node", os.path.join(PEERS_DIR, "verify-assertion.mjs"), jwks, aud, tok],
+                               capture_output=True, text=True, timeout=30, cwd=PEERS_DIR)
+            return p.returncode, json.loads(p.stdout or "{}")
+
+        code, out = verify(token)
+        self.assertEqual(code, 0, out)
+        claims = out["claims"]
+        self.assertEqual(claims["customer_id"], got["x-customer-id"])
+        self.assertEqual(claims["email"], "val@example.com")
+        self.assertEqual((claims["provider"], claims["channel"], claims["route"], claims["aud"]),
+                         ("google", "web", "app", "shop"))
+        self.assertLessEqual(claims["exp"] - claims["iat"], 60)
+        self.assertEqual(out["header"]["alg"], "ES256")
+        # tampered payload, tampered signature, wrong audience: refused
+        head, payload, sig = token.split(".")
+        forged = json.dumps(dict(claims, customer_id="c_" + "a" * 24)).encode()
+        import base64
+        forged_b64 = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+        self.assertEqual(verify("%s.%s.%s" % (head, forged_b64, sig))[0], 1)
+        self.assertEqual(verify("%s.%s.%s" % (head, payload, sig[:-4] + ("AAAA" if sig[-4:] != "AAAA" else "BBBB")))[0], 1)
+        self.assertEqual(verify(token, aud="another-backend")[0], 1)
+        # a client's own X-Identity-Assertion never passes
+        status, _, body, _ = Browser().get(self.public + "/", headers={"X-Identity-Assertion": token})
+        self.assertNotIn("x-identity-assertion", [k.lower() for k, _ in json.loads(body)["headers"]])
+
+    def test_bad_policy_file_is_named_by_check_config(self):
+        bad = os.path.join(self.tmpdir, "bad-policy.json")
+        with open(bad, "w") as f:
+            json.dump({"rules": [{"allow": {"signed_in": True}}, {"allow": {"email_domain": "not-a-list"}}]}, f)
+        cfg = json.load(open(self.gw.config_path))
+        cfg["policies"]["staff"] = bad
+        path = os.path.join(self.tmpdir, "bad.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run([JG_BIN, "check-config", "--config", path], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(bad + ": policies.staff.rules[1].allow.email_domain", p.stderr)
+
+
+class ExplainTest(PolicyTest):
+    def test_policy_explain(self):
+        self.login("ana@example.com")
+        self.login("olaf@other.example")
+
+        def explain(*args):
+            p = subprocess.run([JG_BIN, "policy", "explain", "--config", self.gw.config_path] + list(args),
+                               capture_output=True, text=True, timeout=20)
+            return p.returncode, p.stdout + p.stderr
+
+        code, out = explain("--route", "staff", "--email", "ana@example.com")
+        self.assertEqual(code, 0, out)
+        self.assertIn("allow", out.lower())
+        code, out = explain("--path", "/staff/x", "--email", "olaf@other.example")
+        self.assertEqual(code, 0, out)
+        self.assertIn("deny", out.lower())
+        code, out = explain("--path", "/%73taff/../staff/x")  # normalised like the gateway does
+        self.assertIn("route staff", out)
+        self.assertIn("deny", out.lower())
+        code, out = explain("--route", "site")
+        self.assertIn("open to everyone", out)
+        code, out = explain("--route", "nope")
+        self.assertEqual(code, 1)
+
+
+class RateLimitTest(PolicyTest):
+    limits = {"auth_rate_per_minute": 60, "auth_burst": 3}
+
+    def test_sign_in_rate_limit_429_then_recovers(self):
+        time.sleep(3.2)  # the readiness probes in setUp spent some of this address's tokens
+        codes = [Browser().get(self.public + "/.auth/login/google", follow=False) for _ in range(5)]
+        statuses = [c[0] for c in codes]
+        self.assertEqual(statuses[:3], [302, 302, 302])
+        self.assertEqual(statuses[3:], [429, 429])
+        self.assertTrue(int(codes[3][1]["retry-after"]) >= 1)
+        # proxied traffic is not rate limited
+        self.assertEqual(Browser().get(self.public + "/open")[0], 200)
+        time.sleep(1.2)
+        self.assertEqual(Browser().get(self.public + "/.auth/login/google", follow=False)[0], 302)
+
+
+if __name__ == "__main__":
+    unittest.main()
