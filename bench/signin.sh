@@ -8,15 +8,19 @@
 #                     \         v                         X-Customer-Id it saw as X-Seen-Customer-Id)
 #                      `--> google-op.mjs (oidc-provider, /auth, /interaction)
 #
-#   wrk --> journeygate /app  (auth "session" + policy signed_in, Cookie: jg_session=TOKEN) --\
+#   wrk --> journeygate /policy (auth "session" + policy twenty_rules, same cookie) -----------\
+#   wrk --> journeygate /app  (auth "session" + policy signed_in, Cookie: jg_session=TOKEN) ---\
 #   wrk --> journeygate /open (auth "none")  ------------------------------------------------->-> upstream
 #   wrk --> nginx-proxy (worker_processes 2) -------------------------------------------------/
 #
 # Part 1: browser logins for LOGIN_SECONDS with LOGIN_CONCURRENCY concurrent browsers (one
 # cookie jar per login): logins/s, p50/p99 latency, failures, and the CPU time each process
 # used (from /proc/PID/stat), which tells whether the OP or the gateway is the bottleneck.
-# Part 2: wrk against the three targets above in alternating rounds; medians, the ratio
-# signed-in/unauthenticated (target >= 0.90) and each against nginx.
+# Part 2: wrk against the four targets above in alternating rounds; medians, the ratios
+# app/open (signed-in / unauthenticated, target >= 0.90), policy/open (a 20-rule policy whose
+# last rule allows / unauthenticated, target >= 0.97), policy/app (the cost of 19 extra rules)
+# and each against nginx. Signed-in requests also carry a signed X-Identity-Assertion (ES256,
+# reused per session and route for half its life): part of what /app and /policy cost.
 #
 # Exit status: 0 when everything ran (whether or not the target was met); 1 when a login
 # failed, something failed to start or died, or wrk reported socket errors or non-2xx/3xx
@@ -65,6 +69,7 @@ readonly UPSTREAM_WORKERS=1
 readonly NGINX_PROXY_WORKERS=2
 readonly JG_THREADS=2
 readonly RATIO_TARGET=0.90    # signed-in req/s / unauthenticated req/s
+readonly POLICY_RATIO_TARGET=0.97   # 20-rule policy req/s / unauthenticated req/s
 readonly CLIENT_ID=jg-bench-client
 readonly CLIENT_SECRET=jg-bench-secret-0123456789
 readonly START_TIMEOUT_S=10   # bounded wait for each server to listen
@@ -344,6 +349,60 @@ curl_check() {
     return 0
 }
 
+# api_status URL [HEADER]: the HTTP status of an API-style request (Accept: application/json,
+# so an unauthenticated one gets 401 rather than a redirect to the sign-in page)
+api_status() {
+    local url=$1 header=${2:-}
+    local -a hdr=(-H 'Accept: application/json')
+    [[ -n $header ]] && hdr+=(-H "$header")
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${hdr[@]}" "$url" || true
+}
+
+# assertion_seen LABEL URL [HEADER]: 200 "hello" from a URL ending in /assert; prints the
+# X-Identity-Assertion the upstream received (nothing when there was none). Use as
+# tok=$(assertion_seen ...) || exit 1 (die only leaves the command substitution).
+assertion_seen() {
+    local label=$1 url=$2 header=${3:-} out status
+    local -a hdr=()
+    [[ -n $header ]] && hdr=(-H "$header")
+    out=$(curl -sS --max-time 5 -D - "${hdr[@]}" "$url" 2>&1) || die "$label: request to $url failed: $out"
+    status=$(printf '%s\n' "$out" | awk 'NR == 1 { print $2 }')
+    [[ $status == 200 && $out == *hello ]] || die "$label: expected 200 hello from $url, got: $(printf '%s' "$out" | head -c 400)"
+    printf '%s\n' "$out" | tr -d '\r' | awk 'tolower($1) == "x-seen-assertion:" { print $2 }'
+}
+
+# check_assertion LABEL TOKEN ROUTE: TOKEN is a compact ES256 JWS for this customer, route and
+# upstream, living at most 60 s (the signature itself is checked by the integration tests);
+# prints a one-line summary
+check_assertion() {
+    local label=$1 tok=$2 route=$3 summary
+    [[ -n $tok ]] || die "$label: the upstream received no X-Identity-Assertion"
+    summary=$(python3 - "$tok" "$route" "$CUSTOMER" 2>&1 <<'PY_EOF'
+import base64, json, sys
+tok, route, customer = sys.argv[1:4]
+def part(s):
+    return json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+try:
+    h, p, sig = tok.split(".")
+    hdr, cl = part(h), part(p)
+except Exception as e:
+    sys.exit("not a compact JWS (%s)" % e)
+life = cl.get("exp", 0) - cl.get("iat", 0)
+probs = ["%s is %r, expected %r" % (k, v, want) for k, v, want in (
+    ("alg", hdr.get("alg"), "ES256"), ("route", cl.get("route"), route),
+    ("customer_id", cl.get("customer_id"), customer), ("aud", cl.get("aud"), "up")) if v != want]
+if not 0 < life <= 60:
+    probs.append("exp - iat is %r s" % life)
+if len(sig) != 86:
+    probs.append("signature of %d characters, not 86 (64 bytes)" % len(sig))
+if probs:
+    sys.exit("; ".join(probs))
+print("%d bytes, alg ES256, lifetime %d s" % (len(tok), life))
+PY_EOF
+    ) || die "$label: bad X-Identity-Assertion: $summary"
+    printf '%s\n' "$summary"
+}
+
 # ---------------------------------------------------------------------------
 # configs and startup
 # ---------------------------------------------------------------------------
@@ -359,6 +418,8 @@ mkdir -p "$BENCH_TMP/upstream" "$BENCH_TMP/nginx-proxy"
 
 # The upstream echoes the X-Customer-Id it received (nginx adds no header for an empty
 # value): that is how the driver knows a login really reached the upstream signed in.
+# Paths ending in /assert (sanity checks only, never measured) also echo the
+# X-Identity-Assertion, so that wrk's responses stay the same size on every target.
 cat >"$BENCH_TMP/upstream/nginx.conf" <<EOF
 $USER_LINE
 daemon off;
@@ -376,6 +437,12 @@ $(nginx_temp_dirs "$BENCH_TMP/upstream")
         location / {
             default_type text/plain;
             add_header X-Seen-Customer-Id \$http_x_customer_id;
+            return 200 "hello\n";
+        }
+        location ~ "/assert\$" {
+            default_type text/plain;
+            add_header X-Seen-Customer-Id \$http_x_customer_id;
+            add_header X-Seen-Assertion \$http_x_identity_assertion;
             return 200 "hello\n";
         }
     }
@@ -412,17 +479,65 @@ $(nginx_temp_dirs "$BENCH_TMP/nginx-proxy")
 }
 EOF
 
+# The 20-rule policy of /policy: 19 rules that do not match the benchmark's customer (provider
+# idp, verified email at example.com, no Workspace hd, one linked identity, channel web, GET),
+# then the one rule that allows any signed-in customer. /first19 has the first 19 rules only,
+# so a 403 there proves that none of them matches (and a 200 on /policy that none denies).
+# "fb" (a provider nobody signs in with; Facebook providers fetch nothing at start) and the
+# "mobile" route exist so that every name the rules use is a configured one.
+BLOCKED_FILE="$BENCH_TMP/blocked-emails.txt"
+{
+    printf '# bench: addresses refused by policy twenty_rules (none of them signs in)\n'
+    for (( i = 0; i < 1000; i++ )); do printf 'blocked%d@example.net\n' "$i"; done
+} >"$BLOCKED_FILE"
+FIRST19_RULES=(
+    '{"deny":{"providers":["fb"]}}'
+    '{"deny":{"channels":["mobile"]}}'
+    '{"deny":{"methods":["DELETE"]}}'
+    '{"deny":{"email_verified":false}}'
+    '{"deny":{"email_domain":["blocked.example","spam.example"]}}'
+    "{\"deny\":{\"emails_file\":$(json_str "$BLOCKED_FILE")}}"
+    '{"deny":{"hd":["evil.example"]}}'
+    '{"deny":{"providers":["idp"],"methods":["PUT","PATCH","POST"]}}'
+    '{"deny":{"channels":["mobile"],"methods":["GET","HEAD"]}}'
+    '{"allow":{"signed_in":false,"methods":["OPTIONS"]}}'
+    '{"allow":{"hd":["example.com"]}}'
+    '{"allow":{"min_linked_providers":5}}'
+    '{"allow":{"providers":["fb"],"channels":["web"]}}'
+    '{"allow":{"providers":["idp"],"min_linked_providers":5}}'
+    '{"allow":{"email_domain":["staff.example","partners.example"]}}'
+    '{"allow":{"providers":["idp"],"hd":["example.com"],"email_domain":["example.com"]}}'
+    '{"allow":{"channels":["mobile"],"providers":["idp"]}}'
+    '{"allow":{"providers":["fb"],"max_session_age_s":300}}'
+    '{"allow":{"methods":["DELETE"],"email_verified":true}}'
+)
+LAST_RULE='{"allow":{"signed_in":true}}'
+(( ${#FIRST19_RULES[@]} == 19 )) || die "internal: expected 19 non-matching rules, have ${#FIRST19_RULES[@]}"
+join_rules() { local IFS=,; printf '%s' "$*"; }
+POLICY_RULES_JSON="[$(join_rules "${FIRST19_RULES[@]}" "$LAST_RULE")]"
+FIRST19_RULES_JSON="[$(join_rules "${FIRST19_RULES[@]}")]"
+
 cat >"$BENCH_TMP/jg.json" <<EOF
 {"listen":[{"address":"127.0.0.1","port":$JG_PORT}],"public_url":"$GW_URL","threads":$JG_THREADS,"access_log":null,
  "store":{"path":$(json_str "$BENCH_TMP/store")},
  "upstreams":{"up":{"url":"http://127.0.0.1:$UP_PORT","timeout_s":30,"keepalive_s":30}},
  "providers":{"idp":{"type":"google","client_id":"$CLIENT_ID","client_secret":"$CLIENT_SECRET",
-                     "issuer":"$OP_URL","insecure_http":true}},
- "policies":{"signed_in":{"rules":[{"allow":{"signed_in":true}}]}},
+                     "issuer":"$OP_URL","insecure_http":true},
+              "fb":{"type":"facebook","app_id":"jg-bench-unused","app_secret":"jg-bench-unused-secret"}},
+ "policies":{"signed_in":{"rules":[$LAST_RULE]},
+             "twenty_rules":{"description":"bench: 19 rules that do not match, then allow signed-in","rules":$POLICY_RULES_JSON},
+             "first19":{"description":"bench: the first 19 rules of twenty_rules only","rules":$FIRST19_RULES_JSON}},
  "routes":[{"name":"app","match":{"path_prefix":"/app"},"upstream":"up","channel":"web","auth":"session","policy":"signed_in"},
-           {"name":"open","match":{"path_prefix":"/open"},"upstream":"up","channel":"web","auth":"none"}],
+           {"name":"open","match":{"path_prefix":"/open"},"upstream":"up","channel":"web","auth":"none"},
+           {"name":"policy","match":{"path_prefix":"/policy"},"upstream":"up","channel":"web","auth":"session","policy":"twenty_rules"},
+           {"name":"first19","match":{"path_prefix":"/first19"},"upstream":"up","channel":"web","auth":"session","policy":"first19"},
+           {"name":"mobile","match":{"path_prefix":"/mobile"},"upstream":"up","channel":"mobile","auth":"none"}],
  "limits":{"max_connections":20000,"auth_rate_per_minute":1000000,"auth_burst":1000000}}
 EOF
+if ! "$JG_BIN" check-config --config "$BENCH_TMP/jg.json" >"$BENCH_TMP/check-config.out" 2>&1; then
+    sed 's/^/  /' "$BENCH_TMP/check-config.out" >&2
+    die "journeygate check-config refused the generated configuration"
+fi
 
 start_nginx "upstream" "$BENCH_TMP/upstream/nginx.conf"
 UP_PID=$STARTED_PID
@@ -473,8 +588,13 @@ done
 curl_check "nginx-proxy" no "http://127.0.0.1:$NGX_PORT/open"
 curl_check "journeygate /open" no "$GW_URL/open"
 curl_check "journeygate /open (forged X-Customer-Id)" no "$GW_URL/open" "X-Customer-Id: c_forged"
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: application/json' "$GW_URL/app" || true)
-[[ $code == 401 ]] || die "journeygate /app without a session: expected 401, got $code"
+for path in /app /policy /first19; do
+    code=$(api_status "$GW_URL$path")
+    [[ $code == 401 ]] || die "journeygate $path without a session: expected 401, got $code"
+done
+forged=$(assertion_seen "journeygate /open (forged X-Identity-Assertion)" "$GW_URL/open/assert" \
+    "X-Identity-Assertion: eyJhbGciOiJub25lIn0.e30.") || exit 1
+[[ -z $forged ]] || die "journeygate /open: the upstream received a client's X-Identity-Assertion '$forged'"
 
 log "== journeygate sign-in benchmark =="
 log "cores: $(nproc)   nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')   wrk: $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')   node: $(node --version)   $(python3 --version)"
@@ -482,6 +602,7 @@ log "upstream:    nginx worker_processes $UPSTREAM_WORKERS on 127.0.0.1:$UP_PORT
 log "nginx-proxy: nginx worker_processes $NGINX_PROXY_WORKERS on 127.0.0.1:$NGX_PORT (pid $NGX_PID)"
 log "OP:          tests/peers/google-op.mjs (oidc-provider $(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$PEERS_DIR/node_modules/oidc-provider/package.json" | head -n 1)) on $OP_URL (pid $OP_PID)"
 log "journeygate: \"threads\": $JG_THREADS on $GW_URL ($JG_BIN, pid $JG_PID)"
+log "config:      check-config: $(sed -n 's/^.*: ok /ok /p' "$BENCH_TMP/check-config.out" | head -n 1)"
 log "note: the driver, wrk, the OP, the upstream and the gateway all share the same $(nproc) core(s)."
 log ""
 
@@ -506,19 +627,31 @@ check_all_alive
 # part 2: proxied requests with and without a session
 # ---------------------------------------------------------------------------
 log ""
-log "== part 2: proxied requests/s, signed-in vs unauthenticated vs nginx =="
+log "== part 2: proxied requests/s: signed-in (1-rule and 20-rule policies) vs unauthenticated vs nginx =="
 login_out=$(timeout 60 python3 "$DRIVER" login --gateway "$GW_URL" --email "wrk@example.com" </dev/null) \
     || die "the login for the wrk session failed"
 read -r _ TOKEN _ CUSTOMER _ <<<"$login_out"
 [[ $TOKEN =~ ^[A-Za-z0-9_-]+$ ]] || die "unexpected session token from the driver: '$login_out'"
 COOKIE="Cookie: jg_session=$TOKEN"
 curl_check "journeygate /app (session)" yes "$GW_URL/app" "$COOKIE"
-log "session: one real login as wrk@example.com -> customer $CUSTOMER; wrk sends '-H \"Cookie: jg_session=<token>\"' to /app only"
-log "targets: nginx = nginx-proxy /open; jg-open = journeygate /open (auth none); jg-app = journeygate /app (auth session + policy)"
+curl_check "journeygate /policy (session)" yes "$GW_URL/policy" "$COOKIE"
+code=$(api_status "$GW_URL/first19" "$COOKIE")
+[[ $code == 403 ]] \
+    || die "journeygate /first19 (the first 19 rules of /policy's policy) with a session: expected 403, got $code (one of the 19 rules matches this customer)"
+tok=$(assertion_seen "journeygate /app/assert (session)" "$GW_URL/app/assert" "$COOKIE") || exit 1
+ASSERT_APP=$(check_assertion "journeygate /app" "$tok" app) || exit 1
+tok=$(assertion_seen "journeygate /policy/assert (session)" "$GW_URL/policy/assert" "$COOKIE") || exit 1
+ASSERT_POLICY=$(check_assertion "journeygate /policy" "$tok" policy) || exit 1
+log "session: one real login as wrk@example.com -> customer $CUSTOMER; wrk sends '-H \"Cookie: jg_session=<token>\"' to /app and /policy"
+log "policy twenty_rules: ${#FIRST19_RULES[@]} rules that do not match this customer (403 on /first19, which has only those), then $LAST_RULE"
+log "X-Identity-Assertion seen by the upstream: /app $ASSERT_APP; /policy $ASSERT_POLICY"
+log "  (signed per session and route, reused for half its life: part of what jg-app and jg-policy cost)"
+log "targets: nginx = nginx-proxy /open; jg-open = journeygate /open (auth none);"
+log "         jg-app = journeygate /app (auth session + 1-rule policy); jg-policy = journeygate /policy (auth session + 20-rule policy, the last allows)"
 log "wrk: -t$THREADS, ${DURATION}s per run, $ROUNDS round(s), connections: ${CONN_LIST[*]}; order alternates every round"
 
 declare -A RPS_OF P99_OF   # key: "target conns" -> space separated per-round values
-TARGETS=(nginx jg-open jg-app)
+TARGETS=(nginx jg-open jg-app jg-policy)
 
 run_one() {
     local which=$1 conns=$2 round=$3 url header=""
@@ -526,6 +659,7 @@ run_one() {
         nginx)   url="http://127.0.0.1:$NGX_PORT/open" ;;
         jg-open) url="$GW_URL/open" ;;
         jg-app)  url="$GW_URL/app"; header=$COOKIE ;;
+        jg-policy) url="$GW_URL/policy"; header=$COOKIE ;;
     esac
     if run_wrk "$which c=$conns r=$round" "$url" "$conns" "$DURATION" \
             "$BENCH_TMP/wrk-$which-c$conns-r$round.txt" "$header"; then
@@ -541,7 +675,7 @@ run_one() {
 
 for conns in "${CONN_LIST[@]}"; do
     for (( round = 1; round <= ROUNDS; round++ )); do
-        if (( round % 2 == 1 )); then order=(nginx jg-open jg-app); else order=(jg-app jg-open nginx); fi
+        if (( round % 2 == 1 )); then order=(nginx jg-open jg-app jg-policy); else order=(jg-policy jg-app jg-open nginx); fi
         for which in "${order[@]}"; do
             run_one "$which" "$conns" "$round"
         done
@@ -550,8 +684,8 @@ done
 
 log ""
 log "== results (median of $ROUNDS round(s), ${DURATION}s each) =="
-printf '%-6s %12s %12s %12s %10s %10s %10s %10s %10s %10s %s\n' "conns" "nginx req/s" "jg-open" "jg-app" \
-    "app/open" "open/ngx" "app/ngx" "ngx p99ms" "open p99" "app p99" "app/open>=$RATIO_TARGET"
+meets() { awk -v r="$1" -v t="$2" 'BEGIN { print ((r + 0 >= t + 0) ? "yes" : "NO") }'; }
+RPS_LINES=() P99_LINES=() TARGET_LINES=()
 for conns in "${CONN_LIST[@]}"; do
     declare -A MED=() MEDP=()
     missing=0
@@ -563,17 +697,37 @@ for conns in "${CONN_LIST[@]}"; do
         MEDP[$t]=$(median "${p99s[@]}")
     done
     if (( missing )); then
-        printf '%-6s %s\n' "$conns" "n/a (runs failed)"
+        RPS_LINES+=("$(printf '%-6s %s' "$conns" "n/a (runs failed)")")
         continue
     fi
     r_app_open=$(ratio "${MED[jg-app]}" "${MED[jg-open]}")
-    met=$(awk -v r="$r_app_open" -v t="$RATIO_TARGET" 'BEGIN { print ((r + 0 >= t + 0) ? "yes" : "NO") }')
-    printf '%-6s %12.1f %12.1f %12.1f %10s %10s %10s %10.3f %10.3f %10.3f %s\n' "$conns" \
-        "${MED[nginx]}" "${MED[jg-open]}" "${MED[jg-app]}" \
-        "$r_app_open" "$(ratio "${MED[jg-open]}" "${MED[nginx]}")" "$(ratio "${MED[jg-app]}" "${MED[nginx]}")" \
-        "${MEDP[nginx]}" "${MEDP[jg-open]}" "${MEDP[jg-app]}" "$met"
+    r_pol_open=$(ratio "${MED[jg-policy]}" "${MED[jg-open]}")
+    RPS_LINES+=("$(printf '%-6s %12.1f %12.1f %12.1f %12.1f %9s %11s %10s %9s %9s %10s' "$conns" \
+        "${MED[nginx]}" "${MED[jg-open]}" "${MED[jg-app]}" "${MED[jg-policy]}" \
+        "$r_app_open" "$r_pol_open" "$(ratio "${MED[jg-policy]}" "${MED[jg-app]}")" \
+        "$(ratio "${MED[jg-open]}" "${MED[nginx]}")" "$(ratio "${MED[jg-app]}" "${MED[nginx]}")" \
+        "$(ratio "${MED[jg-policy]}" "${MED[nginx]}")")")
+    P99_LINES+=("$(printf '%-6s %12.3f %12.3f %12.3f %12.3f' "$conns" \
+        "${MEDP[nginx]}" "${MEDP[jg-open]}" "${MEDP[jg-app]}" "${MEDP[jg-policy]}")")
+    TARGET_LINES+=("$(printf 'c=%-5s app/open %s >= %s: %-3s   policy/open %s >= %s: %s' "$conns" \
+        "$r_app_open" "$RATIO_TARGET" "$(meets "$r_app_open" "$RATIO_TARGET")" \
+        "$r_pol_open" "$POLICY_RATIO_TARGET" "$(meets "$r_pol_open" "$POLICY_RATIO_TARGET")")")
 done
-log "app/open = signed-in / unauthenticated through journeygate (target >= $RATIO_TARGET); open/ngx and app/ngx = journeygate / nginx-proxy"
+log "req/s:"
+printf '%-6s %12s %12s %12s %12s %9s %11s %10s %9s %9s %10s\n' "conns" "nginx" "jg-open" "jg-app" "jg-policy" \
+    "app/open" "policy/open" "policy/app" "open/ngx" "app/ngx" "policy/ngx"
+printf '%s\n' "${RPS_LINES[@]}"
+if (( ${#P99_LINES[@]} > 0 )); then
+    log "p99 latency (ms):"
+    printf '%-6s %12s %12s %12s %12s\n' "conns" "nginx" "jg-open" "jg-app" "jg-policy"
+    printf '%s\n' "${P99_LINES[@]}"
+    log "targets:"
+    printf '%s\n' "${TARGET_LINES[@]}"
+fi
+log "app/open    = signed-in (1-rule policy) / unauthenticated through journeygate (target >= $RATIO_TARGET)"
+log "policy/open = signed-in with the 20-rule policy / unauthenticated (target >= $POLICY_RATIO_TARGET)"
+log "policy/app  = 20 rules / 1 rule: the cost of the 19 rules that do not match"
+log "open/ngx, app/ngx, policy/ngx = journeygate / nginx-proxy"
 
 # ---------------------------------------------------------------------------
 # the gateway's own log

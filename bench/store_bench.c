@@ -377,7 +377,7 @@ static void *lookup_thread(void *arg)
     return NULL;
 }
 
-/* returns the wall time of `total` lookups split over `threads` threads */
+/* o->n_lookups lookups split over `threads` threads started together; returns their wall time in seconds */
 static double run_lookups(const struct opts *o, store_t *st, const cid_t *ids, const uint8_t (*hashes)[32],
                           uint64_t threads, uint64_t seed)
 {
@@ -859,10 +859,26 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    {
+        /* the stores must be new: a leftover store would change every figure */
+        struct stat sb;
+        if (stat(o.dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "store_bench: %s is not an existing directory\n", o.dir);
+            return 2;
+        }
+    }
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines appear as they happen */
     gw_log_threshold = GW_LOG_WARN;   /* the store's info lines (map growth) would interleave with the report */
     fmt(small_dir, sizeof(small_dir), "%s/small", o.dir);
     fmt(pop_dir, sizeof(pop_dir), "%s/population", o.dir);
+    {
+        struct stat sb;
+        if (stat(small_dir, &sb) == 0 || stat(pop_dir, &sb) == 0) {
+            fprintf(stderr, "store_bench: %s already holds a store (small/ or population/): give an empty directory\n",
+                    o.dir);
+            return 2;
+        }
+    }
     fs = fs_name(o.dir);
     {
         double la[1];

@@ -773,6 +773,7 @@ static void *refresher_main(void *arg)
             for (size_t i = 0; i < A.num_provs && !atomic_load(&A.stopping); ++i)
                 prov_refresh(A.provs[i]);
     }
+    prov_thread_cleanup();
     return NULL;
 }
 

@@ -70,6 +70,14 @@ oauth2_log_t *prov_log(void)
     return thread_log;
 }
 
+void prov_thread_cleanup(void)
+{
+    if (thread_log != NULL) {
+        oauth2_log_free(thread_log);
+        thread_log = NULL;
+    }
+}
+
 void prov_global_init(void)
 {
     static oauth2_log_t *global_log;

@@ -28,6 +28,9 @@ typedef struct prov_identity {
 
 void prov_identity_clear(prov_identity_t *id);
 
+/** Frees what the calling thread allocated for provider calls (its liboauth2 log); call before a thread exits. */
+void prov_thread_cleanup(void);
+
 /** Once, before any thread: initialises liboauth2 and libcurl. */
 void prov_global_init(void);
 
