@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,7 +62,7 @@ struct job {
     char confirmation[48];
     /* for the audit trail: where the request came from (never tokens, codes or cookies) */
     char client[48], user_agent[256], request_id[40], flow_id[32];
-    const char *audit_event, *audit_reason; /* JOB_AUDIT: a record on its own */
+    const char *audit_event, *audit_reason, *audit_outcome; /* JOB_AUDIT: a record on its own */
     uint8_t session_hash[32];
     uint64_t now_ms;
     /* results */
@@ -504,7 +506,8 @@ static void job_run(void *arg)
         break;
     }
     case JOB_AUDIT: {
-        store_audit_event_t ev = job_event(j, j->audit_event, "refused", j->audit_reason);
+        store_audit_event_t ev =
+            job_event(j, j->audit_event, j->audit_outcome != NULL ? j->audit_outcome : "refused", j->audit_reason);
         store_audit_write(A.store, &ev, j->now_ms);
         if (strcmp(j->audit_event, "callback_refused") == 0)
             gw_metrics_login(j->prov != NULL ? prov_name(j->prov) : NULL, "refused", j->audit_reason);
@@ -1887,6 +1890,9 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_to
     return 0;
 }
 
+static pthread_t forwarder_tid;
+static int has_forwarder;
+
 void auth_shutdown(void)
 {
     atomic_store(&A.stopping, 1);
@@ -1895,4 +1901,119 @@ void auth_shutdown(void)
     /* no job may be half done when the process exits: sign-ins, audit records, erasures */
     if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK)
         GW_LOG_WARNING(MODULE, "shutdown: worker jobs still running after 10 s");
+    if (has_forwarder)
+        pthread_join(forwarder_tid, NULL); /* forwards what the last jobs wrote */
+}
+
+void auth_audit_event(const char *event, const char *outcome, const char *reason)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL || A.workers == NULL) {
+        free(j);
+        return;
+    }
+    j->kind = JOB_AUDIT;
+    j->now_ms = now_ms();
+    j->audit_event = event;
+    j->audit_outcome = outcome;
+    j->audit_reason = reason;
+    if (gw_workers_submit(A.workers, job_run, j) != GW_OK)
+        job_free(j);
+}
+
+/* ------------------------------------------------------------------ syslog forwarding */
+
+/* RFC 5424 PARAM-VALUE escaping: '"', '\\' and ']' get a backslash */
+static size_t sd_escape(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in != '\0' && o + 3 < cap; ++in) {
+        if (*in == '"' || *in == '\\' || *in == ']')
+            out[o++] = '\\';
+        out[o++] = *in;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+struct forward_ctx {
+    int fd;
+    struct sockaddr_un to;
+    uint64_t last;
+    char host[64];
+};
+
+static int forward_one(json_t *r, void *arg)
+{
+    static const char *const fields[] = {"seq",          "event",  "outcome", "reason",     "provider", "customer_id",
+                                         "subject_hash", "client", "flow_id", "request_id", "hash",     NULL};
+    struct forward_ctx *f = arg;
+    char msg[4096], val[512], ts[40];
+    int n;
+    time_t secs = (time_t)(json_integer_value(json_object_get(r, "ts_ms")) / 1000);
+    struct tm tm;
+
+    gmtime_r(&secs, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* facility authpriv (10), severity notice (5) or warning (4) for refusals */
+    n = snprintf(msg, sizeof(msg), "<%d>1 %s %s journeygate %d audit [journeygate@32473",
+                 10 * 8 + (strcmp(json_string_value(json_object_get(r, "outcome")), "success") == 0 ? 5 : 4), ts,
+                 f->host, (int)getpid());
+    for (const char *const *k = fields; *k != NULL && n > 0 && (size_t)n < sizeof(msg) - 64; ++k) {
+        json_t *v = json_object_get(r, *k);
+        char num[32];
+        const char *text = json_is_string(v) ? json_string_value(v) : NULL;
+        if (json_is_integer(v)) {
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+            text = num;
+        }
+        if (text == NULL)
+            continue;
+        sd_escape(text, val, sizeof(val));
+        n += snprintf(msg + n, sizeof(msg) - (size_t)n, " %s=\"%s\"", *k, val);
+    }
+    if (n > 0 && (size_t)n < sizeof(msg) - 64) {
+        n += snprintf(msg + n, sizeof(msg) - (size_t)n, "] %s", json_string_value(json_object_get(r, "event")));
+        sendto(f->fd, msg, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&f->to, sizeof(f->to));
+    }
+    f->last = (uint64_t)json_integer_value(json_object_get(r, "seq"));
+    return 0;
+}
+
+static struct forward_ctx forwarder;
+
+static void *forwarder_main(void *arg)
+{
+    (void)arg;
+    /* every record, also those written by the CLI, goes out once, in order, shortly after its commit */
+    while (!atomic_load(&A.stopping)) {
+        store_audit_foreach(A.store, forwarder.last, forward_one, &forwarder);
+        usleep(300000);
+    }
+    store_audit_foreach(A.store, forwarder.last, forward_one, &forwarder);
+    return NULL;
+}
+
+void auth_start_syslog(const gw_config_t *cfg)
+{
+    json_t *audit = json_object_get(cfg->doc, "audit");
+    const char *path = json_string_value(json_object_get(audit, "syslog_socket"));
+
+    if (!json_is_true(json_object_get(audit, "syslog")))
+        return;
+    if (path == NULL)
+        path = "/dev/log";
+    memset(&forwarder, 0, sizeof(forwarder));
+    forwarder.to.sun_family = AF_UNIX;
+    snprintf(forwarder.to.sun_path, sizeof(forwarder.to.sun_path), "%s", path);
+    if (gethostname(forwarder.host, sizeof(forwarder.host)) != 0)
+        snprintf(forwarder.host, sizeof(forwarder.host), "-");
+    if ((forwarder.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+        GW_LOG_ERR(MODULE, "audit.syslog: cannot create a socket");
+        return;
+    }
+    /* only records written from now on are forwarded */
+    store_audit_last(A.store, &forwarder.last);
+    if (pthread_create(&forwarder_tid, NULL, forwarder_main, NULL) == 0)
+        has_forwarder = 1;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *opt_value(int argc, char **argv, const char *name)
 {
@@ -318,11 +319,13 @@ int cli_export(int argc, char **argv)
 struct tail_ctx {
     int json;
     uint64_t since_ms;
+    uint64_t last; /* the last sequence number seen */
 };
 
 static int print_record(json_t *r, void *arg)
 {
     struct tail_ctx *t = arg;
+    t->last = (uint64_t)json_integer_value(json_object_get(r, "seq"));
     if ((uint64_t)json_integer_value(json_object_get(r, "ts_ms")) < t->since_ms)
         return 0;
     if (t->json) {
@@ -353,7 +356,7 @@ int cli_audit(int argc, char **argv)
     if (has(argc, argv, "--help") || verb == NULL || (strcmp(verb, "verify") != 0 && strcmp(verb, "tail") != 0)) {
         fprintf(has(argc, argv, "--help") ? stdout : stderr,
                 "usage: journeygate audit verify (--store DIR | --config FILE)\n"
-                "       journeygate audit tail [-n N] [--json] (--store DIR | --config FILE)\n"
+                "       journeygate audit tail [-n N] [--json] [--follow] (--store DIR | --config FILE)\n"
                 "verify exits 0 when the chain is intact, 1 naming the first broken sequence number.\n");
         return has(argc, argv, "--help") ? 0 : 2;
     }
@@ -375,7 +378,7 @@ int cli_audit(int argc, char **argv)
         }
     } else {
         uint64_t last = 0, n = 20;
-        struct tail_ctx t = {has(argc, argv, "--json"), 0};
+        struct tail_ctx t = {has(argc, argv, "--json"), 0, 0};
         char *end;
         if (n_opt != NULL) {
             n = strtoull(n_opt, &end, 10);
@@ -387,6 +390,14 @@ int cli_audit(int argc, char **argv)
         }
         store_audit_last(st, &last);
         rc = store_audit_foreach(st, last > n ? last - n : 0, print_record, &t) == GW_OK ? 0 : 1;
+        if (t.last < last)
+            t.last = last;
+        /* --follow: new records as they are committed, until interrupted */
+        while (rc == 0 && has(argc, argv, "--follow")) {
+            fflush(stdout);
+            sleep(1);
+            rc = store_audit_foreach(st, t.last, print_record, &t) == GW_OK ? 0 : 1;
+        }
     }
 Exit:
     store_close(st);
@@ -397,7 +408,7 @@ Exit:
 int cli_export_audit(int argc, char **argv)
 {
     const char *since = opt_value(argc, argv, "--since");
-    struct tail_ctx t = {1, 0};
+    struct tail_ctx t = {1, 0, 0};
     store_t *st = NULL;
     char *dir = NULL, *end;
     int rc;

@@ -914,10 +914,11 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
         }
     }
     if ((obj = json_object_get(doc, "audit")) != NULL) {
-        static const char *const keys[] = {"key_file", "syslog", NULL};
+        static const char *const keys[] = {"key_file", "syslog", "syslog_socket", NULL};
         if (check_object(v, obj, "audit", keys)) {
             get_file(v, obj, "audit", "key_file", 0, &s);
             get_bool(v, obj, "audit", "syslog", &b);
+            get_str(v, obj, "audit", "syslog_socket", 0);
         }
     }
     if ((obj = json_object_get(doc, "ingest")) != NULL) {

@@ -1116,6 +1116,7 @@ static void reload(void)
         GW_LOG_ERR(MODULE, "reload refused: %zu error(s); the running configuration keeps serving", errs.count);
         gw_config_errors_clear(&errs);
         gw_metrics_count(m, GW_CTR_RELOAD_FAILED);
+        auth_audit_event("config_reloaded", "refused", "invalid_configuration");
         return;
     }
     gw_config_errors_clear(&errs);
@@ -1140,6 +1141,7 @@ static void reload(void)
     pthread_mutex_unlock(&srv.cfg_lock);
     gw_config_unref(old);
     gw_metrics_count(m, GW_CTR_RELOAD_OK);
+    auth_audit_event("config_reloaded", "success", NULL);
     GW_LOG_INF(MODULE, "configuration reloaded from %s: %zu routes, %zu upstreams", srv.config_path, next->num_routes,
                next->num_upstreams);
 }
@@ -1223,6 +1225,7 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         return GW_EIO;
     if (auth_init(cfg) != GW_OK)
         return GW_EIO;
+    auth_start_syslog(cfg);
     srv.listen_ssl = calloc(cfg->num_listens, sizeof(*srv.listen_ssl));
     for (size_t i = 0; i < cfg->num_listens; ++i)
         if (cfg->listens[i].tls_cert != NULL &&

@@ -96,6 +96,12 @@ struct gw_req {
 /** Starts the sign-in machinery (store, providers, workers, key refresher). Before any loop thread runs. */
 gw_status_t auth_init(const gw_config_t *cfg);
 
+/** Writes an audit record for an event with no request (e.g. a configuration reload), off the caller's thread. */
+void auth_audit_event(const char *event, const char *outcome, const char *reason);
+
+/** Starts forwarding audit records to syslog (RFC 5424) when audit.syslog is on. */
+void auth_start_syslog(const gw_config_t *cfg);
+
 /** At shutdown, after the loops stopped: waits for queued and running worker jobs. */
 void auth_shutdown(void);
 

@@ -5,6 +5,7 @@ deletions, swaps and truncation in a copy of the store, and no secrets in logs o
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import unittest
@@ -168,6 +169,52 @@ class AuditSearchTest(IdentityTestCase):
         self.assertIn('journeygate_logins_total{provider="google",outcome="success",reason="browser"} 1', text)
         self.assertIn('journeygate_logins_total{provider="google",outcome="refused",reason="state_cookie_missing"} 3',
                       text)
+
+
+class AuditForwardingTest(IdentityTestCase):
+    """Records go to syslog (RFC 5424 with structured data); reloads are audited; tail --follow."""
+
+    def setUp(self):
+        import socket
+        import tempfile
+        self.sock_dir = tempfile.mkdtemp(prefix="jg-syslog-")
+        self.sock_path = os.path.join(self.sock_dir, "log")
+        self.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.syslog.bind(self.sock_path)
+        self.syslog.settimeout(5)
+        self.addCleanup(shutil.rmtree, self.sock_dir, True)
+        self.addCleanup(self.syslog.close)
+        super().setUp()
+
+    def extra_config(self):
+        return {"audit": {"syslog": True, "syslog_socket": self.sock_path}}
+
+    def test_syslog_reload_and_follow(self):
+        follow = subprocess.Popen([JG_BIN, "audit", "tail", "--follow", "--json", "-n", "1", "--store", self.store],
+                                  stdout=subprocess.PIPE, text=True)
+        self.addCleanup(follow.kill)
+        b = Browser()
+        self.google(b, "sys@example.com")
+        got = [self.syslog.recv(8192).decode() for _ in range(2)]
+        self.assertTrue(got[0].startswith("<85>1 "), got[0])
+        self.assertIn(" journeygate ", got[0])
+        self.assertIn('[journeygate@32473 seq="', got[0])
+        self.assertIn('event="callback_succeeded"', got[0])
+        self.assertIn('event="customer_created"', got[1])
+        self.assertNotIn("sys@example.com", "".join(got))
+        # a reload is audited (and forwarded)
+        self.gw.signal(signal.SIGHUP)
+        msg = self.syslog.recv(8192).decode()
+        self.assertIn('event="config_reloaded"', msg)
+        self.assertIn('outcome="success"', msg)
+        # tail --follow printed the new records as they came
+        lines = []
+        deadline = time.time() + 10
+        while time.time() < deadline and not any("config_reloaded" in l for l in lines):
+            lines.append(follow.stdout.readline())
+        events = [json.loads(l)["event"] for l in lines if l.strip()]
+        self.assertIn("callback_succeeded", events)
+        self.assertIn("config_reloaded", events)
 
 
 CLIENT_SECRET_BYTES = b"jg-web-secret-0123456789"

@@ -59,11 +59,15 @@ class IdentityTestCase(GatewayTestCase):
         cfg["store"]["path"] = self.store
         if self.map_size_mb:
             cfg["store"]["map_size_mb"] = self.map_size_mb
+        cfg.update(self.extra_config())
         cfg["listen"][0]["port"] = self.port
         cfg["public_url"] = self.public
         self.cfg = cfg
         self.gw = self.start(cfg)
         self.wait_ready()
+
+    def extra_config(self):
+        return {}
 
     def wait_ready(self):
         deadline = time.monotonic() + 15
