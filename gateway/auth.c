@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "pol.h"
 #include "prov.h"
+#include "recorder.h"
 #include "route.h"
 #include "server_int.h"
 #include "store.h"
@@ -90,6 +91,7 @@ static struct {
     char **blocked_emails; /* NULL-terminated */
     char *public_url;
     pol_signer_t *signer;
+    gw_recorder_t *recorder;
     unsigned assertion_ttl_s;
     double rate_per_s, rate_burst;
     pthread_mutex_t rate_lock;
@@ -868,6 +870,12 @@ gw_status_t auth_init(const gw_config_t *cfg)
     }
     prov_global_init();
     A.workers = gw_workers_create(4, 4096);
+    {
+        json_t *qs = json_object_get(json_object_get(cfg->doc, "journeys"), "queue_size");
+        size_t cap = json_is_integer(qs) ? (size_t)json_integer_value(qs) : 65536;
+        if ((A.recorder = gw_recorder_create(A.store, cap)) == NULL)
+            return GW_ENOMEM;
+    }
     A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
     json_object_foreach(provs, name, pc)
     {
@@ -1895,6 +1903,8 @@ static int has_forwarder;
 
 void auth_shutdown(void)
 {
+    /* every touchpoint accepted before the stop is written */
+    gw_recorder_stop(A.recorder);
     atomic_store(&A.stopping, 1);
     if (A.has_refresher)
         pthread_join(A.refresher, NULL); /* at most one provider call's timeout */
@@ -2016,4 +2026,48 @@ void auth_start_syslog(const gw_config_t *cfg)
     store_audit_last(A.store, &forwarder.last);
     if (pthread_create(&forwarder_tid, NULL, forwarder_main, NULL) == 0)
         has_forwarder = 1;
+}
+
+int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
+{
+    const gw_route_t *route = gr->route;
+    json_t *s = gr->session;
+    const char *kind = json_string_value(json_object_get(s, "kind"));
+    ssize_t ua = h2o_find_header(&req->headers, H2O_TOKEN_USER_AGENT, -1);
+    ssize_t ref = h2o_find_header(&req->headers, H2O_TOKEN_REFERER, -1);
+    size_t qat = req->input.path.len;
+    const char *q = memchr(req->input.path.base, '?', req->input.path.len);
+    gw_touch_t t;
+
+    if (A.recorder == NULL || route == NULL || route->touchpoint == NULL || s == NULL)
+        return 0;
+    memset(&t, 0, sizeof(t));
+    t.customer_id = json_string_value(json_object_get(s, "customer_id"));
+    /* a mobile app's bearer token counts for the app's channel unless the route names its own */
+    t.channel = kind != NULL && strcmp(kind, "bearer") == 0 && !route->channel_explicit
+                    ? json_string_value(json_object_get(s, "channel"))
+                    : route->channel;
+    t.touchpoint = route->touchpoint;
+    t.stage = route->stage;
+    t.route = route->name;
+    t.method = h2o_strdup(&req->pool, req->input.method.base, req->input.method.len).base;
+    t.provider = json_string_value(json_object_get(s, "provider"));
+    t.user_agent =
+        ua != -1 ? h2o_strdup(&req->pool, req->headers.entries[ua].value.base, req->headers.entries[ua].value.len).base
+                 : NULL;
+    t.referer =
+        ref != -1
+            ? h2o_strdup(&req->pool, req->headers.entries[ref].value.base, req->headers.entries[ref].value.len).base
+            : NULL;
+    if (q != NULL) {
+        qat = (size_t)(q - req->input.path.base);
+        t.query = q + 1;
+        t.query_len = req->input.path.len - qat - 1;
+    }
+    t.status = req->res.status;
+    t.occurred_at_ms = (uint64_t)req->timestamps.request_begin_at.tv_sec * 1000 +
+                       (uint64_t)req->timestamps.request_begin_at.tv_usec / 1000;
+    if (t.occurred_at_ms == 0)
+        t.occurred_at_ms = now_ms();
+    return gw_recorder_push(A.recorder, &t) == 0 ? 1 : -1;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *opt_value(int argc, char **argv, const char *name)
@@ -281,6 +282,7 @@ static int export_one(json_t *c, void *arg)
 }
 
 int cli_export_audit(int argc, char **argv);
+int cli_export_touchpoints(int argc, char **argv);
 
 int cli_export(int argc, char **argv)
 {
@@ -292,10 +294,13 @@ int cli_export(int argc, char **argv)
 
     if (what != NULL && strcmp(what, "audit") == 0)
         return cli_export_audit(argc, argv);
+    if (what != NULL && strcmp(what, "touchpoints") == 0)
+        return cli_export_touchpoints(argc, argv);
     if (has(argc, argv, "--help") || what == NULL || strcmp(what, "customers") != 0 ||
         (format != NULL && strcmp(format, "ndjson") != 0 && strcmp(format, "csv") != 0)) {
         fprintf(has(argc, argv, "--help") ? stdout : stderr,
                 "usage: journeygate export customers --format ndjson|csv (--store DIR | --config FILE)\n"
+                "       journeygate export touchpoints --format ndjson|csv [--since MS] (--store DIR | --config FILE)\n"
                 "       journeygate export audit [--since MS] (--store DIR | --config FILE)\n");
         return has(argc, argv, "--help") ? 0 : 2;
     }
@@ -519,5 +524,164 @@ Exit:
     json_decref(cust);
     store_close(st);
     gw_config_unref(cfg);
+    return rc;
+}
+
+struct journey_ctx {
+    int json, csv;
+    char last_channel[64];
+    unsigned count;
+};
+
+static int print_touchpoint(json_t *tp, void *arg)
+{
+    struct journey_ctx *j = arg;
+    const char *ch = json_string_value(json_object_get(tp, "channel"));
+
+    ++j->count;
+    if (j->json) {
+        json_dumpf(tp, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        putchar('\n');
+        return 0;
+    }
+    if (j->csv) {
+        char num[32];
+        csv_field(stdout, json_string_value(json_object_get(tp, "id")), 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "customer_id")), 0);
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(tp, "occurred_at_ms")));
+        csv_field(stdout, num, 0);
+        csv_field(stdout, ch, 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "touchpoint")), 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "stage")), 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "route")), 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "method")), 0);
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(tp, "status")));
+        csv_field(stdout, num, 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "visit_id")), 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "device")), 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "provider")), 0);
+        csv_field(stdout, json_string_value(json_object_get(tp, "source")), 1);
+        return 0;
+    }
+    if (ch != NULL && j->last_channel[0] != '\0' && strcmp(ch, j->last_channel) != 0)
+        printf("        --- channel switch: %s -> %s ---\n", j->last_channel, ch);
+    {
+        time_t secs = (time_t)(json_integer_value(json_object_get(tp, "occurred_at_ms")) / 1000);
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&secs, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+        printf(
+            "%s  %-10s %-20s %-9s %-6s %3lld  %s\n", ts, ch != NULL ? ch : "-",
+            json_string_value(json_object_get(tp, "touchpoint")) != NULL
+                ? json_string_value(json_object_get(tp, "touchpoint"))
+                : "-",
+            json_string_value(json_object_get(tp, "stage")) != NULL ? json_string_value(json_object_get(tp, "stage"))
+                                                                    : "-",
+            json_string_value(json_object_get(tp, "method")) != NULL ? json_string_value(json_object_get(tp, "method"))
+                                                                     : "-",
+            (long long)json_integer_value(json_object_get(tp, "status")),
+            json_string_value(json_object_get(tp, "device")) != NULL ? json_string_value(json_object_get(tp, "device"))
+                                                                     : "-");
+    }
+    if (ch != NULL)
+        snprintf(j->last_channel, sizeof(j->last_channel), "%s", ch);
+    return 0;
+}
+
+static int parse_since(int argc, char **argv, uint64_t *since)
+{
+    const char *v = opt_value(argc, argv, "--since");
+    char *end;
+    *since = 0;
+    if (v == NULL)
+        return 0;
+    *since = strtoull(v, &end, 10);
+    if (*end != '\0') {
+        fprintf(stderr, "journeygate: --since wants a time in milliseconds since the epoch\n");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_journey(int argc, char **argv)
+{
+    const char *who = positional(argc, argv, 0);
+    struct journey_ctx j = {has(argc, argv, "--json"), 0, "", 0};
+    store_t *st = NULL;
+    char *dir, id[STORE_ID_LEN + 1];
+    uint64_t since;
+    int rc = 1;
+
+    if (has(argc, argv, "--help") || who == NULL) {
+        fprintf(has(argc, argv, "--help") ? stdout : stderr,
+                "usage: journeygate journey ID|EMAIL [--since MS] [--json] (--store DIR | --config FILE)\n"
+                "The customer's touchpoints in time order, across channels.\n");
+        return has(argc, argv, "--help") ? 0 : 2;
+    }
+    if (parse_since(argc, argv, &since) != 0 || (dir = store_dir(argc, argv)) == NULL)
+        return 2;
+    if (store_open_readonly(dir, &st) != GW_OK) {
+        fprintf(stderr, "journeygate: cannot open the store at %s\n", dir);
+        free(dir);
+        return 1;
+    }
+    if (strchr(who, '@') != NULL) {
+        if (store_customer_by_email(st, who, id) != GW_OK) {
+            fprintf(stderr, "journeygate: no customer has the verified email %s\n", who);
+            goto Exit;
+        }
+    } else {
+        snprintf(id, sizeof(id), "%s", who);
+    }
+    {
+        json_t *c = NULL;
+        if (store_customer_get(st, id, &c) != GW_OK) {
+            fprintf(stderr, "journeygate: no customer %s\n", id);
+            goto Exit;
+        }
+        json_decref(c);
+    }
+    if (!j.json)
+        printf("journey of %s\n", id);
+    if (store_journey(st, id, since, print_touchpoint, &j) == GW_OK) {
+        if (!j.json)
+            printf("%u touchpoint(s)\n", j.count);
+        rc = 0;
+    }
+Exit:
+    store_close(st);
+    free(dir);
+    return rc;
+}
+
+int cli_export_touchpoints(int argc, char **argv)
+{
+    const char *format = opt_value(argc, argv, "--format");
+    struct journey_ctx j = {1, 0, "", 0};
+    store_t *st = NULL;
+    char *dir;
+    uint64_t since;
+    int rc;
+
+    if (format != NULL && strcmp(format, "ndjson") != 0 && strcmp(format, "csv") != 0) {
+        fprintf(stderr, "usage: journeygate export touchpoints --format ndjson|csv [--since MS]\n");
+        return 2;
+    }
+    j.csv = format != NULL && strcmp(format, "csv") == 0;
+    j.json = !j.csv;
+    if (parse_since(argc, argv, &since) != 0 || (dir = store_dir(argc, argv)) == NULL)
+        return 2;
+    if (store_open_readonly(dir, &st) != GW_OK) {
+        fprintf(stderr, "journeygate: cannot open the store at %s\n", dir);
+        free(dir);
+        return 1;
+    }
+    if (j.csv)
+        printf("id,customer_id,occurred_at_ms,channel,touchpoint,stage,route,method,status,visit_id,device,provider,"
+               "source\n");
+    rc = store_touchpoints_foreach(st, since, print_touchpoint, &j) == GW_OK && fflush(stdout) == 0 ? 0 : 1;
+    store_close(st);
+    free(dir);
     return rc;
 }

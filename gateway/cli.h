@@ -17,4 +17,7 @@ int cli_audit(int argc, char **argv);
 /** `journeygate policy explain --config F (--route NAME | --path P) [--customer ID | --email E]`. */
 int cli_policy(int argc, char **argv);
 
+/** `journeygate journey ID|EMAIL [--since MS] [--json]`. */
+int cli_journey(int argc, char **argv);
+
 #endif

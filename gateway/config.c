@@ -674,6 +674,7 @@ static void load_route(vctx_t *v, gw_config_t *cfg, json_t *obj, size_t index)
     }
     s = get_str(v, obj, path, "channel", 0);
     r->channel = strdup(s != NULL ? s : "web");
+    r->channel_explicit = s != NULL;
     r->touchpoint = xstrdup(get_str(v, obj, path, "touchpoint", 0));
     if ((s = get_str(v, obj, path, "stage", 0)) != NULL) {
         if (!key_allowed(s, stages)) {
@@ -943,6 +944,11 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
                 cfg->admin_token = read_secret_file(v, "admin.token_file", s);
         }
     }
+    if ((obj = json_object_get(doc, "journeys")) != NULL) {
+        static const char *const keys[] = {"queue_size", NULL};
+        if (check_object(v, obj, "journeys", keys))
+            get_int(v, obj, "journeys", "queue_size", 1, 10000000, &n);
+    }
     if ((obj = json_object_get(doc, "assertion")) != NULL) {
         static const char *const keys[] = {"key_file", "previous_key_files", "ttl_s", NULL};
         if (check_object(v, obj, "assertion", keys)) {
@@ -973,10 +979,10 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
 
 gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **out, gw_config_errors_t *errs)
 {
-    static const char *const top_keys[] = {"listen", "public_url", "threads", "access_log", "trusted_proxies",
-                                           "limits", "store",      "session", "providers",  "upstreams",
-                                           "routes", "policies",   "linking", "audit",      "ingest",
-                                           "admin",  "assertion",  NULL};
+    static const char *const top_keys[] = {"listen", "public_url", "threads",  "access_log", "trusted_proxies",
+                                           "limits", "store",      "session",  "providers",  "upstreams",
+                                           "routes", "policies",   "linking",  "audit",      "ingest",
+                                           "admin",  "assertion",  "journeys", NULL};
     vctx_t v = {label, errs, 0};
     gw_config_t *cfg;
     json_t *obj, *item;

@@ -39,9 +39,10 @@ typedef struct gw_route {
     size_t path_prefix_len;
     size_t upstream; /* index into gw_config_t.upstreams */
     char *channel;
-    char *touchpoint; /* or NULL */
-    char *stage;      /* or NULL */
-    char *policy;     /* or NULL */
+    int channel_explicit; /* channel set in the file (else "web": bearer sessions then count for their own) */
+    char *touchpoint;     /* or NULL */
+    char *stage;          /* or NULL */
+    char *policy;         /* or NULL */
     gw_auth_t auth;
     uint64_t max_body_bytes;
     unsigned metrics_index; /* stable per route name, see gw_metrics_route_index() */

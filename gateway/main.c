@@ -26,6 +26,8 @@ static const char usage_top[] =
     "  export customers --format ndjson|csv | export audit [--since MS]  (--store DIR | --config FILE)\n"
     "  audit verify | audit tail [-n N] [--json]               (--store DIR | --config FILE)\n"
     "  policy explain --config FILE (--route NAME | --path P) [--customer ID | --email E]\n"
+    "  journey ID|EMAIL [--since MS] [--json]                   (--store DIR | --config FILE)\n"
+    "  export touchpoints --format ndjson|csv [--since MS]      (--store DIR | --config FILE)\n"
     "\n"
     "options: --help on every command, --version\n";
 
@@ -262,6 +264,8 @@ int main(int argc, char **argv)
         return cli_audit(argc - 2, argv + 2);
     if (strcmp(cmd, "policy") == 0)
         return cli_policy(argc - 2, argv + 2);
+    if (strcmp(cmd, "journey") == 0)
+        return cli_journey(argc - 2, argv + 2);
     fprintf(stderr, "journeygate: unknown command '%s'\n\n%s", cmd, usage_top);
     return 2;
 }

@@ -196,6 +196,8 @@ char *gw_metrics_render(size_t *len)
         {"journeygate_header_timeout_total", "Connections closed before a complete request head arrived."},
         {"journeygate_config_reloads_total{result=\"ok\"}", NULL},
         {"journeygate_config_reloads_total{result=\"failed\"}", NULL},
+        {"journeygate_touchpoints_recorded_total", "Touchpoints queued for the store."},
+        {"journeygate_touchpoints_dropped_total", "Touchpoints dropped because the recording queue was full."},
     };
     static const char *const uperr_names[GW_UPERR_COUNT] = {"refused", "timeout", "other"};
     textbuf_t tb = {malloc(16384), 0, 16384, 0};

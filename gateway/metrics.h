@@ -27,6 +27,8 @@ typedef enum gw_counter {
     GW_CTR_HEADER_TIMEOUT,  /* closed before a complete request head */
     GW_CTR_RELOAD_OK,
     GW_CTR_RELOAD_FAILED,
+    GW_CTR_TOUCHPOINTS_RECORDED, /* queued for the store */
+    GW_CTR_TOUCHPOINTS_DROPPED,  /* the queue was full */
     GW_CTR_COUNT
 } gw_counter_t;
 

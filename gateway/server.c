@@ -575,6 +575,11 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         }
     }
 
+    if (gr->session != NULL && gr->route != NULL && gr->route->touchpoint != NULL) {
+        int r = auth_record_touchpoint(req, gr);
+        if (r != 0)
+            gw_metrics_count(th->metrics, r > 0 ? GW_CTR_TOUCHPOINTS_RECORDED : GW_CTR_TOUCHPOINTS_DROPPED);
+    }
     json_decref(gr->session);
     gr->session = NULL;
     holder_release(th, gr->holder);

@@ -96,6 +96,12 @@ struct gw_req {
 /** Starts the sign-in machinery (store, providers, workers, key refresher). Before any loop thread runs. */
 gw_status_t auth_init(const gw_config_t *cfg);
 
+/**
+ * Records the touchpoint of a finished signed-in request on a route with a touchpoint (never
+ * blocks). Returns 1 when queued, 0 when there is nothing to record, -1 when dropped (queue full).
+ */
+int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr);
+
 /** Writes an audit record for an event with no request (e.g. a configuration reload), off the caller's thread. */
 void auth_audit_event(const char *event, const char *outcome, const char *reason);
 

@@ -19,7 +19,8 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit;
+    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit, touchpoints;
+    uint64_t tp_seq; /* orders touchpoints of one customer in the same millisecond */
     int readonly;
     uint8_t audit_key[32];
     /*
@@ -98,7 +99,8 @@ static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "sessions", flags, &st->sessions)) != 0 ||
         (rc = mdb_dbi_open(txn, "customer_sessions", flags | MDB_DUPSORT, &st->customer_sessions)) != 0 ||
         (rc = mdb_dbi_open(txn, "deletions", flags, &st->deletions)) != 0 ||
-        (rc = mdb_dbi_open(txn, "audit", flags, &st->audit)) != 0)
+        (rc = mdb_dbi_open(txn, "audit", flags, &st->audit)) != 0 ||
+        (rc = mdb_dbi_open(txn, "touchpoints", flags, &st->touchpoints)) != 0)
         return rc;
     return 0;
 }
@@ -1034,6 +1036,32 @@ static int erase_customer(store_t *st, MDB_txn *txn, const char *customer_id, un
     key.mv_data = (void *)customer_id;
     if ((rc = mdb_del(txn, st->customer_sessions, &key, NULL)) != 0 && rc != MDB_NOTFOUND)
         return rc;
+    /* the customer's touchpoints: one key range */
+    {
+        uint8_t start[STORE_ID_LEN + 16];
+        MDB_val tk, tv;
+        memset(start, 0, sizeof(start));
+        memcpy(start, customer_id, STORE_ID_LEN);
+        tk.mv_size = sizeof(start);
+        tk.mv_data = start;
+        if ((rc = mdb_cursor_open(txn, st->touchpoints, &cur)) != 0)
+            return rc;
+        for (;;) {
+            /* seek again after each delete: the customer's range shrinks from its start */
+            tk.mv_size = sizeof(start);
+            tk.mv_data = start;
+            rc = mdb_cursor_get(cur, &tk, &tv, MDB_SET_RANGE);
+            if (rc != 0 || tk.mv_size < STORE_ID_LEN || memcmp(tk.mv_data, customer_id, STORE_ID_LEN) != 0)
+                break;
+            if ((rc = mdb_cursor_del(cur, 0)) != 0)
+                break;
+        }
+        mdb_cursor_close(cur);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    key.mv_size = STORE_ID_LEN;
+    key.mv_data = (void *)customer_id;
     return mdb_del(txn, st->customers, &key, NULL);
 }
 
@@ -1329,4 +1357,102 @@ gw_status_t store_set_durable(store_t *st, int durable)
     if (rc == 0 && durable)
         rc = mdb_env_sync(st->env, 1);
     return from_mdb(rc);
+}
+
+/* ------------------------------------------------------------------ touchpoints */
+
+#define TP_KEY_LEN (STORE_ID_LEN + 16)
+
+struct tp_ctx {
+    json_t *const *records;
+    size_t n;
+};
+
+static int tp_append_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct tp_ctx *c = arg;
+    for (size_t i = 0; i < c->n; ++i) {
+        const char *cid = json_string_value(json_object_get(c->records[i], "customer_id"));
+        uint8_t key[TP_KEY_LEN];
+        int rc;
+        if (cid == NULL || strlen(cid) != STORE_ID_LEN)
+            continue; /* only touchpoints of a known customer are stored here */
+        memcpy(key, cid, STORE_ID_LEN);
+        be64((uint64_t)json_integer_value(json_object_get(c->records[i], "occurred_at_ms")), key + STORE_ID_LEN);
+        be64(++st->tp_seq, key + STORE_ID_LEN + 8);
+        if ((rc = put_json(txn, st->touchpoints, key, TP_KEY_LEN, c->records[i])) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+gw_status_t store_touchpoints_append(store_t *st, json_t *const *records, size_t n)
+{
+    struct tp_ctx c = {records, n};
+    if (st->tp_seq == 0) {
+        /* a per-process start that cannot collide with an earlier run's sequence numbers */
+        uint8_t r[4];
+        gw_random_bytes(r, sizeof(r));
+        st->tp_seq = ((uint64_t)now_ms_store() << 20) ^ ((uint64_t)r[0] << 8 | r[1]);
+    }
+    return with_write(st, tp_append_txn, &c);
+}
+
+static gw_status_t tp_scan(store_t *st, const char *customer_id, uint64_t since_ms, int (*cb)(json_t *, void *),
+                           void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t start[TP_KEY_LEN];
+    int rc;
+
+    memset(start, 0, sizeof(start));
+    if (customer_id != NULL) {
+        memcpy(start, customer_id, STORE_ID_LEN);
+        be64(since_ms, start + STORE_ID_LEN);
+    }
+    k.mv_size = customer_id != NULL ? TP_KEY_LEN : 1;
+    k.mv_data = start;
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 ||
+        (rc = mdb_cursor_open(txn, st->touchpoints, &cur)) != 0)
+        goto Exit;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        json_t *tp;
+        int stop;
+        if (k.mv_size != TP_KEY_LEN)
+            continue;
+        if (customer_id != NULL && memcmp(k.mv_data, customer_id, STORE_ID_LEN) != 0)
+            break;
+        if (from_be64((const uint8_t *)k.mv_data + STORE_ID_LEN) < since_ms)
+            continue;
+        tp = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        stop = tp != NULL ? cb(tp, ctx) : 0;
+        json_decref(tp);
+        if (stop)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+Exit:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
+    return from_mdb(rc);
+}
+
+gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx),
+                          void *ctx)
+{
+    if (strlen(customer_id) != STORE_ID_LEN)
+        return GW_ENOTFOUND;
+    return tp_scan(st, customer_id, since_ms, cb, ctx);
+}
+
+gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx), void *ctx)
+{
+    return tp_scan(st, NULL, since_ms, cb, ctx);
 }

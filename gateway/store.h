@@ -11,6 +11,8 @@
  *   customer_sessions  customer id -> SHA-256(token) (many per customer)
  *   deletions          confirmation code -> status JSON (no personal data)
  *   audit              sequence (8 bytes, big-endian) -> audit record JSON, hash-chained
+ *   touchpoints        customer id + occurred_at_ms (8 bytes BE) + sequence (8 bytes BE) -> touchpoint JSON,
+ *                      so one customer's journey is one range scan in time order
  * Writes are synced before the call returns (durable before the answer that
  * depends on them); a write that does not fit grows the map and retries, and a
  * write that still cannot complete leaves nothing behind (GW_EUNAVAIL).
@@ -167,6 +169,19 @@ gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *r
 
 /** The sequence number of the last record (0 when none). */
 gw_status_t store_audit_last(store_t *st, uint64_t *seq);
+
+/**
+ * Appends touchpoints (each with customer_id and occurred_at_ms) in ONE transaction: the
+ * writer thread group-commits its batches with one sync.
+ */
+gw_status_t store_touchpoints_append(store_t *st, json_t *const *records, size_t n);
+
+/** Calls cb for the customer's touchpoints with occurred_at_ms >= since_ms, in time order. */
+gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx),
+                          void *ctx);
+
+/** Calls cb for every touchpoint with occurred_at_ms >= since_ms (customer by customer; streaming). */
+gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx), void *ctx);
 
 /** Number of customers (for tests and figures). */
 gw_status_t store_count_customers(store_t *st, uint64_t *count);

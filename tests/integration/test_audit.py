@@ -193,6 +193,7 @@ class AuditForwardingTest(IdentityTestCase):
         follow = subprocess.Popen([JG_BIN, "audit", "tail", "--follow", "--json", "-n", "1", "--store", self.store],
                                   stdout=subprocess.PIPE, text=True)
         self.addCleanup(follow.kill)
+        time.sleep(1.5)  # let tail open the store and print what exists before the new records come
         b = Browser()
         self.google(b, "sys@example.com")
         got = [self.syslog.recv(8192).decode() for _ in range(2)]

@@ -1,0 +1,41 @@
+/*
+ * journeygate — touchpoint recording: a bounded queue in front of one writer thread that
+ * group-commits batches to the store. Pushing never blocks: a full queue drops the event and
+ * counts it. Stopping flushes everything accepted.
+ */
+#ifndef GW_RECORDER_H
+#define GW_RECORDER_H
+
+#include "gw.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct gw_recorder gw_recorder_t;
+
+/** What a request tells about a touchpoint; strings are copied by gw_recorder_push(). */
+typedef struct gw_touch {
+    const char *customer_id, *channel, *touchpoint, *stage, *route, *method, *provider, *source;
+    const char *user_agent, *referer; /* for the device class and the visit's attribution; never stored raw */
+    const char *query;                /* the request's query string (utm_*, gclid, fbclid are read from it) */
+    size_t query_len;
+    int status;
+    uint64_t occurred_at_ms;
+} gw_touch_t;
+
+gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity);
+
+/** Queues a touchpoint; returns 0, or -1 when the queue was full (dropped and counted). Thread-safe, never blocks. */
+int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t);
+
+/** Writes everything queued, then stops the writer. */
+void gw_recorder_stop(gw_recorder_t *r);
+
+/** Counters: accepted, dropped, written, failed writes. */
+void gw_recorder_counts(gw_recorder_t *r, uint64_t *accepted, uint64_t *dropped, uint64_t *written, uint64_t *failed);
+
+/** The device class of a User-Agent: "mobile", "tablet", "desktop", "bot", "app" or "unknown". */
+const char *gw_device_class(const char *user_agent);
+
+#endif
