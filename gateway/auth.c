@@ -45,7 +45,17 @@
 #define TOUCH_EVERY_MS 60000
 #define MAX_TOKEN_BODY 16384
 
-enum job_kind { JOB_LOGIN, JOB_MOBILE, JOB_LOGOUT, JOB_TOUCH, JOB_UNLINK, JOB_FB_DELETE, JOB_ADMIN_DELETE, JOB_AUDIT };
+enum job_kind {
+    JOB_LOGIN,
+    JOB_MOBILE,
+    JOB_LOGOUT,
+    JOB_TOUCH,
+    JOB_UNLINK,
+    JOB_FB_DELETE,
+    JOB_ADMIN_DELETE,
+    JOB_AUDIT,
+    JOB_INGEST
+};
 
 struct job_guard;
 
@@ -64,6 +74,9 @@ struct job {
     /* for the audit trail: where the request came from (never tokens, codes or cookies) */
     char client[48], user_agent[256], request_id[40], flow_id[32];
     const char *audit_event, *audit_reason, *audit_outcome; /* JOB_AUDIT: a record on its own */
+    json_t *events;                                         /* JOB_INGEST: the request's events (owned) */
+    json_t *results;                                        /* JOB_INGEST: per-event results (owned) */
+    const char *source;                                     /* JOB_INGEST: the ingest key's name */
     uint8_t session_hash[32];
     uint64_t now_ms;
     /* results */
@@ -84,7 +97,7 @@ static struct {
     prov_t **provs;
     size_t num_provs;
     uint8_t state_key[GW_KEY_LEN], csrf_key[GW_KEY_LEN];
-    char cookie_name[96], login_cookie[96];
+    char cookie_name[96], login_cookie[96], visitor_cookie[96];
     int secure;
     uint64_t ttl_ms, idle_ms;
     int auto_link;
@@ -92,6 +105,10 @@ static struct {
     char *public_url;
     pol_signer_t *signer;
     gw_recorder_t *recorder;
+    struct {
+        char *name, *key;
+    } ingest_keys[64];
+    size_t num_ingest_keys;
     unsigned assertion_ttl_s;
     double rate_per_s, rate_burst;
     pthread_mutex_t rate_lock;
@@ -387,6 +404,8 @@ static void on_guard_dispose(void *p)
 
 static void job_free(struct job *j)
 {
+    json_decref(j->events);
+    json_decref(j->results);
     free(j->code);
     free(j->verifier);
     free(j->nonce);
@@ -505,6 +524,76 @@ static void job_run(void *arg)
     case JOB_LOGOUT: {
         store_audit_event_t ev = job_event(j, "logout", "success", NULL);
         j->st = store_session_delete(A.store, j->session_hash, &ev);
+        break;
+    }
+    case JOB_INGEST: {
+        size_t n = json_array_size(j->events), k = 0;
+        json_t **records = calloc(n + 1, sizeof(*records));
+        const char **keys = calloc(n + 1, sizeof(*keys));
+        size_t *index = calloc(n + 1, sizeof(*index));
+        int *dup = calloc(n + 1, sizeof(*dup));
+        uint64_t now = now_ms();
+        for (size_t i = 0; records != NULL && keys != NULL && index != NULL && dup != NULL && i < n; ++i) {
+            json_t *ev = json_array_get(j->events, i), *res = json_array_get(j->results, i);
+            const char *cid = json_string_value(json_object_get(ev, "customer_id"));
+            const char *email = json_string_value(json_object_get(ev, "email"));
+            const char *prov = json_string_value(json_object_get(ev, "provider"));
+            const char *subj = json_string_value(json_object_get(ev, "subject"));
+            char cust[STORE_ID_LEN + 1], tid[48], rnd[16];
+            json_t *c = NULL;
+            gw_status_t st;
+            if (json_object_get(res, "error") != NULL)
+                continue; /* refused by validation already */
+            if (cid != NULL)
+                st = store_customer_get(A.store, cid, &c);
+            else if (email != NULL)
+                st = store_customer_by_email(A.store, email, cust);
+            else
+                st = store_customer_by_identity(A.store, prov, subj, cust);
+            json_decref(c);
+            if (st != GW_OK) {
+                json_object_set_new(res, "status", json_string("error"));
+                json_object_set_new(res, "error",
+                                    json_string(cid != NULL     ? "unknown customer_id"
+                                                : email != NULL ? "no customer has this verified email"
+                                                                : "unknown provider and subject"));
+                continue;
+            }
+            if (cid != NULL)
+                snprintf(cust, sizeof(cust), "%s", cid);
+            json_int_t at = json_is_integer(json_object_get(ev, "time"))
+                                ? json_integer_value(json_object_get(ev, "time"))
+                                : (json_int_t)now;
+            gw_random_token(rnd, sizeof(rnd), 6);
+            snprintf(tid, sizeof(tid), "tp_%012llx%s", (unsigned long long)at, rnd);
+            records[k] = json_pack("{s:s, s:s, s:I, s:I, s:O, s:O, s:O?, s:O?, s:O?, s:s}", "id", tid, "customer_id",
+                                   cust, "occurred_at_ms", at, "received_at_ms", (json_int_t)now, "channel",
+                                   json_object_get(ev, "channel"), "touchpoint", json_object_get(ev, "touchpoint"),
+                                   "stage", json_object_get(ev, "stage"), "status", json_object_get(ev, "status"),
+                                   "attributes", json_object_get(ev, "attributes"), "source", j->source);
+            keys[k] = json_string_value(json_object_get(ev, "idempotency_key"));
+            index[k] = i;
+            json_object_set_new(res, "id", json_string(tid));
+            ++k;
+        }
+        j->st = k > 0 ? store_touchpoints_ingest(A.store, records, keys, k, dup) : GW_OK;
+        for (size_t r = 0; r < k; ++r) {
+            json_t *res = json_array_get(j->results, index[r]);
+            if (j->st != GW_OK) {
+                json_object_set_new(res, "status", json_string("error"));
+                json_object_set_new(res, "error", json_string("not stored; retry"));
+                json_object_del(res, "id");
+            } else {
+                json_object_set_new(res, "status", json_string(dup[r] ? "duplicate" : "accepted"));
+                if (dup[r])
+                    json_object_del(res, "id");
+            }
+            json_decref(records[r]);
+        }
+        free(records);
+        free(keys);
+        free(index);
+        free(dup);
         break;
     }
     case JOB_AUDIT: {
@@ -652,6 +741,17 @@ static void complete_login(struct job *j)
                : j->info.result == STORE_LOGIN_AUTO_LINKED ? " (linked by verified email)"
                                                            : "");
     add_cookie(req, A.cookie_name, j->token, (long)(A.ttl_ms / 1000));
+    {
+        /* the browser's anonymous touchpoints join this customer, once; the browser gets a new visitor id */
+        h2o_iovec_t v = find_cookie(req, A.visitor_cookie);
+        if (v.base != NULL && v.len > 0 && v.len < 32 && A.recorder != NULL) {
+            char vid[32];
+            memcpy(vid, v.base, v.len);
+            vid[v.len] = '\0';
+            gw_recorder_join(A.recorder, vid, j->customer_id);
+            add_cookie(req, A.visitor_cookie, "", 0);
+        }
+    }
     redirect(req, j->return_to);
 }
 
@@ -751,6 +851,21 @@ static void on_jobs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
                     gw_send_error_json(j->req, 503, "Service Unavailable", "store_unavailable", "try again");
                 }
                 break;
+            case JOB_INGEST: {
+                size_t accepted = 0, dups = 0, errors = 0, i;
+                json_t *r;
+                json_array_foreach(j->results, i, r)
+                {
+                    const char *st = json_string_value(json_object_get(r, "status"));
+                    accepted += st != NULL && strcmp(st, "accepted") == 0;
+                    dups += st != NULL && strcmp(st, "duplicate") == 0;
+                    errors += st != NULL && strcmp(st, "error") == 0;
+                }
+                gw_send_json(j->req, j->st == GW_OK ? 200 : 503, j->st == GW_OK ? "OK" : "Service Unavailable",
+                             json_pack("{s:I, s:I, s:I, s:O}", "accepted", (json_int_t)accepted, "duplicates",
+                                       (json_int_t)dups, "errors", (json_int_t)errors, "results", j->results));
+                break;
+            }
             case JOB_TOUCH:
             case JOB_AUDIT:
                 break;
@@ -797,6 +912,7 @@ gw_status_t auth_init(const gw_config_t *cfg)
     snprintf(A.cookie_name, sizeof(A.cookie_name), "%s%s", A.secure ? "__Host-" : "",
              cookie != NULL ? cookie : "jg_session");
     snprintf(A.login_cookie, sizeof(A.login_cookie), "%sjg_login", A.secure ? "__Host-" : "");
+    snprintf(A.visitor_cookie, sizeof(A.visitor_cookie), "%sjg_visitor", A.secure ? "__Host-" : "");
     {
         json_t *linking = json_object_get(cfg->doc, "linking"), *blocked = json_object_get(linking, "blocked_emails");
         size_t n = json_array_size(blocked);
@@ -867,6 +983,37 @@ gw_status_t auth_init(const gw_config_t *cfg)
         json_t *rpm = json_object_get(lim, "auth_rate_per_minute"), *burst = json_object_get(lim, "auth_burst");
         A.rate_per_s = (json_is_number(rpm) ? json_number_value(rpm) : 60.0) / 60.0;
         A.rate_burst = json_is_number(burst) ? json_number_value(burst) : 20.0;
+    }
+    {
+        /* ingest API keys: one per line, "name:key" or just "key" */
+        const char *kf = json_string_value(json_object_get(json_object_get(cfg->doc, "ingest"), "api_keys_file"));
+        FILE *fp = kf != NULL ? fopen(kf, "r") : NULL;
+        char line[512];
+        while (fp != NULL && A.num_ingest_keys < 64 && fgets(line, sizeof(line), fp) != NULL) {
+            size_t n = strcspn(line, "\r\n");
+            char *colon, key_name[64];
+            line[n] = '\0';
+            if (n == 0 || line[0] == '#')
+                continue;
+            colon = strchr(line, ':');
+            if (colon != NULL) {
+                *colon = '\0';
+                A.ingest_keys[A.num_ingest_keys].name = strdup(line);
+                A.ingest_keys[A.num_ingest_keys].key = strdup(colon + 1);
+            } else {
+                snprintf(key_name, sizeof(key_name), "ingest-%zu", A.num_ingest_keys + 1);
+                A.ingest_keys[A.num_ingest_keys].name = strdup(key_name);
+                A.ingest_keys[A.num_ingest_keys].key = strdup(line);
+            }
+            if (strlen(A.ingest_keys[A.num_ingest_keys].key) < 16) {
+                GW_LOG_ERR(MODULE, "ingest.api_keys_file: a key is shorter than 16 characters; it is ignored");
+                continue;
+            }
+            ++A.num_ingest_keys;
+        }
+        if (fp != NULL)
+            fclose(fp);
+        explicit_bzero(line, sizeof(line));
     }
     prov_global_init();
     A.workers = gw_workers_create(4, 4096);
@@ -1496,6 +1643,137 @@ static int fb_deletion_status(h2o_req_t *req)
     return 0;
 }
 
+/* the name of the ingest key in the Authorization header, or NULL */
+static const char *ingest_source(h2o_req_t *req)
+{
+    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    h2o_iovec_t v;
+
+    if (cur == -1)
+        return NULL;
+    v = req->headers.entries[cur].value;
+    if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
+        return NULL;
+    for (size_t i = 0; i < A.num_ingest_keys; ++i)
+        if (strlen(A.ingest_keys[i].key) == v.len - 7 && gw_ct_equal(A.ingest_keys[i].key, v.base + 7, v.len - 7))
+            return A.ingest_keys[i].name;
+    return NULL;
+}
+
+static const char *validate_event(json_t *ev)
+{
+    static const char *const allowed[] = {"customer_id",     "email",      "provider", "subject",
+                                          "channel",         "touchpoint", "stage",    "time",
+                                          "idempotency_key", "attributes", "status",   NULL};
+    static const char *const stages[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy", NULL};
+    const char *key, *stage;
+    json_t *v;
+    int ids;
+
+    if (!json_is_object(ev))
+        return "an event must be an object";
+    json_object_foreach(ev, key, v)
+    {
+        int ok = 0;
+        for (const char *const *a = allowed; *a != NULL; ++a)
+            ok |= strcmp(key, *a) == 0;
+        if (!ok)
+            return "unknown field";
+    }
+    ids = (json_object_get(ev, "customer_id") != NULL) + (json_object_get(ev, "email") != NULL) +
+          (json_object_get(ev, "provider") != NULL || json_object_get(ev, "subject") != NULL);
+    if (ids != 1)
+        return "identify the customer by exactly one of customer_id, email, or provider and subject";
+    if (json_object_get(ev, "provider") != NULL &&
+        (!json_is_string(json_object_get(ev, "provider")) || !json_is_string(json_object_get(ev, "subject"))))
+        return "provider and subject must both be strings";
+    if ((json_object_get(ev, "customer_id") != NULL && !json_is_string(json_object_get(ev, "customer_id"))) ||
+        (json_object_get(ev, "email") != NULL && !json_is_string(json_object_get(ev, "email"))))
+        return "customer_id and email must be strings";
+    if (!json_is_string(json_object_get(ev, "channel")) || json_string_length(json_object_get(ev, "channel")) == 0 ||
+        json_string_length(json_object_get(ev, "channel")) > 64)
+        return "channel is required (1-64 characters)";
+    if (!json_is_string(json_object_get(ev, "touchpoint")) ||
+        json_string_length(json_object_get(ev, "touchpoint")) == 0 ||
+        json_string_length(json_object_get(ev, "touchpoint")) > 128)
+        return "touchpoint is required (1-128 characters)";
+    if ((stage = json_string_value(json_object_get(ev, "stage"))) != NULL) {
+        int ok = 0;
+        for (const char *const *s2 = stages; *s2 != NULL; ++s2)
+            ok |= strcmp(stage, *s2) == 0;
+        if (!ok)
+            return "stage must be one of need, research, select, convert, own, loyalty, advocacy";
+    } else if (json_object_get(ev, "stage") != NULL) {
+        return "stage must be a string";
+    }
+    if (json_object_get(ev, "time") != NULL &&
+        (!json_is_integer(json_object_get(ev, "time")) || json_integer_value(json_object_get(ev, "time")) < 0))
+        return "time must be milliseconds since the epoch";
+    if (json_object_get(ev, "idempotency_key") != NULL &&
+        (!json_is_string(json_object_get(ev, "idempotency_key")) ||
+         json_string_length(json_object_get(ev, "idempotency_key")) == 0 ||
+         json_string_length(json_object_get(ev, "idempotency_key")) > 200))
+        return "idempotency_key must be a string of 1-200 characters";
+    if (json_object_get(ev, "attributes") != NULL && (!json_is_object(json_object_get(ev, "attributes")) ||
+                                                      json_object_size(json_object_get(ev, "attributes")) > 32))
+        return "attributes must be an object of at most 32 fields";
+    if (json_object_get(ev, "status") != NULL && !json_is_string(json_object_get(ev, "status")) &&
+        !json_is_integer(json_object_get(ev, "status")))
+        return "status must be a string or an integer";
+    return NULL;
+}
+
+/* POST /.auth/touchpoints: touchpoints of channels that do not pass through the proxy */
+static int ingest_endpoint(h2o_req_t *req, struct gw_req *gr)
+{
+    const char *source = ingest_source(req);
+    json_t *body, *events, *results, *ev;
+    size_t i;
+    struct job *j;
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use POST");
+        return 0;
+    }
+    if (source == NULL) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"journeygate-ingest\", error=\"invalid_token\""));
+        gw_send_error_json(req, 401, "Unauthorized", "invalid_token", "an ingest API key is required");
+        return 0;
+    }
+    if (req->entity.base == NULL || req->entity.len > 1024 * 1024 ||
+        (body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "the body must be a JSON object (at most 1 MB)");
+        return 0;
+    }
+    events = json_object_get(body, "events");
+    if (!json_is_array(events) || json_array_size(events) == 0 || json_array_size(events) > 1000) {
+        json_decref(body);
+        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "events must be a list of 1 to 1000 events");
+        return 0;
+    }
+    results = json_array();
+    json_array_foreach(events, i, ev)
+    {
+        const char *problem = validate_event(ev);
+        json_array_append_new(results, problem != NULL ? json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "status",
+                                                                   "error", "error", problem)
+                                                       : json_pack("{s:I}", "index", (json_int_t)i));
+    }
+    if ((j = job_new(req, gr->thread, JOB_INGEST)) == NULL) {
+        json_decref(body);
+        json_decref(results);
+        h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        return 0;
+    }
+    j->events = json_incref(events);
+    j->results = results;
+    j->source = source;
+    json_decref(body);
+    job_submit(req, j);
+    return 0;
+}
+
 int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, size_t path_len)
 {
     static const char login[] = "/.auth/login/";
@@ -1563,6 +1841,8 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
         return logout(req, gr);
     if (IS("/.auth/token"))
         return rate_limited(req, gr, "token") ? 0 : token_endpoint(req, gr);
+    if (IS("/.auth/touchpoints"))
+        return ingest_endpoint(req, gr);
 #undef IS
     gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
     return 0;
@@ -1697,13 +1977,14 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
 
 void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
 {
-    static const char *names[3];
+    static const char *names[4];
     ssize_t cur = -1;
     json_t *s = gr->session;
 
     names[0] = A.cookie_name;
     names[1] = A.login_cookie;
-    names[2] = NULL;
+    names[2] = A.visitor_cookie;
+    names[3] = NULL;
     /* the gateway's own cookies are never forwarded */
     while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur)) != -1) {
         h2o_iovec_t v = req->headers.entries[cur].value;
@@ -2039,10 +2320,11 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
     const char *q = memchr(req->input.path.base, '?', req->input.path.len);
     gw_touch_t t;
 
-    if (A.recorder == NULL || route == NULL || route->touchpoint == NULL || s == NULL)
+    if (A.recorder == NULL || route == NULL || route->touchpoint == NULL || (s == NULL && gr->visitor_id[0] == '\0'))
         return 0;
     memset(&t, 0, sizeof(t));
     t.customer_id = json_string_value(json_object_get(s, "customer_id"));
+    t.visitor_id = s == NULL ? gr->visitor_id : NULL;
     /* a mobile app's bearer token counts for the app's channel unless the route names its own */
     t.channel = kind != NULL && strcmp(kind, "bearer") == 0 && !route->channel_explicit
                     ? json_string_value(json_object_get(s, "channel"))
@@ -2070,4 +2352,36 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
     if (t.occurred_at_ms == 0)
         t.occurred_at_ms = now_ms();
     return gw_recorder_push(A.recorder, &t) == 0 ? 1 : -1;
+}
+
+void auth_visitor(h2o_req_t *req, struct gw_req *gr)
+{
+    h2o_iovec_t v;
+    uint8_t hash[32];
+    int presented;
+
+    /* a signed-in customer on a public page is recorded as that customer */
+    if ((gr->session = lookup_session(req, 1, 1, hash, &presented)) != NULL)
+        return;
+    v = find_cookie(req, A.visitor_cookie);
+    int ok = v.base != NULL && v.len >= 16 && v.len < sizeof(gr->visitor_id);
+
+    for (size_t i = 0; ok && i < v.len; ++i)
+        ok = (v.base[i] >= 'A' && v.base[i] <= 'Z') || (v.base[i] >= 'a' && v.base[i] <= 'z') ||
+             (v.base[i] >= '0' && v.base[i] <= '9') || v.base[i] == '-' || v.base[i] == '_';
+    if (ok) {
+        memcpy(gr->visitor_id, v.base, v.len);
+        gr->visitor_id[v.len] = '\0';
+        return;
+    }
+    /* a random first-party id, nothing personal in it */
+    if (gw_random_token(gr->visitor_id, sizeof(gr->visitor_id), 16) == GW_OK)
+        gr->set_visitor = 1;
+    else
+        gr->visitor_id[0] = '\0';
+}
+
+void auth_visitor_cookie(h2o_req_t *req, struct gw_req *gr)
+{
+    add_cookie(req, A.visitor_cookie, gr->visitor_id, 400L * 86400);
 }

@@ -25,6 +25,12 @@ struct gw_recorder {
     int stopping;
     pthread_t tid;
     _Atomic uint64_t accepted, dropped, written, failed;
+    /* anonymous visitors: open addressing by hash of the visitor id; guarded by lock */
+    struct visitor {
+        char id[32];
+        uint64_t last_ms;
+        json_t *touches; /* array */
+    } * visitors;
     /* visits: per (customer, channel), owned by the writer thread only */
     struct {
         uint64_t key_hash, last_ms;
@@ -128,6 +134,11 @@ gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
     }
     r->st = st;
     r->cap = capacity;
+    if ((r->visitors = calloc(GW_VISITORS, sizeof(*r->visitors))) == NULL) {
+        free(r->ring);
+        free(r);
+        return NULL;
+    }
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     sigfillset(&all);
@@ -197,6 +208,30 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
                    attribution(t));
     if (tp == NULL)
         return -1;
+    if (t->customer_id == NULL) {
+        /* an anonymous visitor: kept in memory until a sign-in joins it to a customer */
+        uint64_t h = hash_str(t->visitor_id != NULL ? t->visitor_id : "", "visitor");
+        struct visitor *v = &r->visitors[h % GW_VISITORS];
+        if (t->visitor_id == NULL) {
+            json_decref(tp);
+            return -1;
+        }
+        json_object_set_new(tp, "visitor_id", json_string(t->visitor_id));
+        pthread_mutex_lock(&r->lock);
+        if (strcmp(v->id, t->visitor_id) != 0) {
+            /* the slot's previous visitor (never signed in) is forgotten */
+            json_decref(v->touches);
+            snprintf(v->id, sizeof(v->id), "%s", t->visitor_id);
+            v->touches = json_array();
+        }
+        v->last_ms = now;
+        if (json_array_size(v->touches) >= GW_VISITOR_TOUCHES)
+            json_array_remove(v->touches, 0);
+        json_array_append_new(v->touches, tp);
+        pthread_mutex_unlock(&r->lock);
+        atomic_fetch_add(&r->accepted, 1);
+        return 0;
+    }
     pthread_mutex_lock(&r->lock);
     if (r->count == r->cap || r->stopping) {
         pthread_mutex_unlock(&r->lock);
@@ -229,4 +264,35 @@ void gw_recorder_counts(gw_recorder_t *r, uint64_t *accepted, uint64_t *dropped,
     *dropped = atomic_load(&r->dropped);
     *written = atomic_load(&r->written);
     *failed = atomic_load(&r->failed);
+}
+
+size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *customer_id)
+{
+    uint64_t h = hash_str(visitor_id, "visitor");
+    struct visitor *v = &r->visitors[h % GW_VISITORS];
+    size_t joined = 0, i;
+    json_t *touches = NULL, *tp;
+
+    pthread_mutex_lock(&r->lock);
+    if (strcmp(v->id, visitor_id) == 0) {
+        touches = v->touches;
+        v->touches = NULL;
+        v->id[0] = '\0';
+    }
+    json_array_foreach(touches, i, tp)
+    {
+        if (r->count == r->cap || r->stopping) {
+            atomic_fetch_add(&r->dropped, 1);
+            continue;
+        }
+        json_object_set_new(tp, "customer_id", json_string(customer_id));
+        r->ring[(r->head + r->count) % r->cap] = json_incref(tp);
+        ++r->count;
+        ++joined;
+    }
+    if (joined > 0)
+        pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    json_decref(touches);
+    return joined;
 }

@@ -16,7 +16,9 @@ typedef struct gw_recorder gw_recorder_t;
 
 /** What a request tells about a touchpoint; strings are copied by gw_recorder_push(). */
 typedef struct gw_touch {
-    const char *customer_id, *channel, *touchpoint, *stage, *route, *method, *provider, *source;
+    const char *customer_id; /* or NULL for an anonymous visitor */
+    const char *visitor_id;  /* the anonymous visitor's id when customer_id is NULL */
+    const char *channel, *touchpoint, *stage, *route, *method, *provider, *source;
     const char *user_agent, *referer; /* for the device class and the visit's attribution; never stored raw */
     const char *query;                /* the request's query string (utm_*, gclid, fbclid are read from it) */
     size_t query_len;
@@ -28,6 +30,17 @@ gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity);
 
 /** Queues a touchpoint; returns 0, or -1 when the queue was full (dropped and counted). Thread-safe, never blocks. */
 int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t);
+
+/**
+ * Anonymous touchpoints are held in memory only (an unauthenticated request never writes to
+ * disk), at most GW_VISITOR_TOUCHES per visitor and GW_VISITORS visitors (the oldest go first).
+ * gw_recorder_join() gives a visitor's touchpoints to the customer who signed in on that browser
+ * and queues them for the store; a visitor joins one customer at most (its buffer is emptied).
+ * Returns the number of touchpoints joined.
+ */
+#define GW_VISITORS 20000
+#define GW_VISITOR_TOUCHES 50
+size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *customer_id);
 
 /** Writes everything queued, then stops the writer. */
 void gw_recorder_stop(gw_recorder_t *r);

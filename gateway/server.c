@@ -420,6 +420,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (gr->route->auth != GW_AUTH_NONE && !auth_check_route(req, gr, gr->route))
         return 0;
+    if (gr->route->auth == GW_AUTH_NONE && gr->route->touchpoint != NULL)
+        auth_visitor(req, gr);
 
     clean_and_forward_headers(req, gr, cfg, trusted, is_tls_conn(req));
     auth_prepare_upstream(req, gr, gr->route);
@@ -455,8 +457,11 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     struct gw_req *gr = get_gw_req(req);
 
     (void)self;
-    if (gr != NULL)
+    if (gr != NULL) {
         h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, gr->request_id, 32, 1);
+        if (gr->set_visitor)
+            auth_visitor_cookie(req, gr);
+    }
     if (req->res.status == 502) {
         for (size_t i = 0; i < req->error_logs.size; ++i) {
             h2o_iovec_t m = req->error_logs.entries[i].msg;
@@ -575,7 +580,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         }
     }
 
-    if (gr->session != NULL && gr->route != NULL && gr->route->touchpoint != NULL) {
+    if ((gr->session != NULL || gr->visitor_id[0] != '\0') && gr->route != NULL && gr->route->touchpoint != NULL) {
         int r = auth_record_touchpoint(req, gr);
         if (r != 0)
             gw_metrics_count(th->metrics, r > 0 ? GW_CTR_TOUCHPOINTS_RECORDED : GW_CTR_TOUCHPOINTS_DROPPED);

@@ -88,7 +88,9 @@ struct gw_req {
     char peer[INET6_ADDRSTRLEN];   /* the socket's peer address */
     char client[INET6_ADDRSTRLEN]; /* the client as resolved through trusted proxies */
     int is_tls;
-    json_t *session; /* the signed-in session for this request, or NULL (freed with the request) */
+    json_t *session;     /* the signed-in session for this request, or NULL (freed with the request) */
+    char visitor_id[32]; /* anonymous visitor on a touchpoint route without sign-in, or "" */
+    int set_visitor;     /* the visitor cookie is new: send it with the response */
 };
 
 /* ---- auth.c: sign-in, sessions, identity headers ---- */
@@ -101,6 +103,12 @@ gw_status_t auth_init(const gw_config_t *cfg);
  * blocks). Returns 1 when queued, 0 when there is nothing to record, -1 when dropped (queue full).
  */
 int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr);
+
+/** On an auth "none" route with a touchpoint: reads or makes the anonymous visitor id (no disk write). */
+void auth_visitor(h2o_req_t *req, struct gw_req *gr);
+
+/** Adds the Set-Cookie of a new visitor id to the response being started. */
+void auth_visitor_cookie(h2o_req_t *req, struct gw_req *gr);
 
 /** Writes an audit record for an event with no request (e.g. a configuration reload), off the caller's thread. */
 void auth_audit_event(const char *event, const char *outcome, const char *reason);

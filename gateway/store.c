@@ -19,7 +19,8 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit, touchpoints;
+    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit, touchpoints,
+        idempotency;
     uint64_t tp_seq; /* orders touchpoints of one customer in the same millisecond */
     int readonly;
     uint8_t audit_key[32];
@@ -100,7 +101,8 @@ static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "customer_sessions", flags | MDB_DUPSORT, &st->customer_sessions)) != 0 ||
         (rc = mdb_dbi_open(txn, "deletions", flags, &st->deletions)) != 0 ||
         (rc = mdb_dbi_open(txn, "audit", flags, &st->audit)) != 0 ||
-        (rc = mdb_dbi_open(txn, "touchpoints", flags, &st->touchpoints)) != 0)
+        (rc = mdb_dbi_open(txn, "touchpoints", flags, &st->touchpoints)) != 0 ||
+        (rc = mdb_dbi_open(txn, "idempotency", flags, &st->idempotency)) != 0)
         return rc;
     return 0;
 }
@@ -1366,6 +1368,8 @@ gw_status_t store_set_durable(store_t *st, int durable)
 struct tp_ctx {
     json_t *const *records;
     size_t n;
+    const char *const *idem;
+    int *duplicate;
 };
 
 static int tp_append_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -1377,6 +1381,26 @@ static int tp_append_txn(store_t *st, MDB_txn *txn, void *arg)
         int rc;
         if (cid == NULL || strlen(cid) != STORE_ID_LEN)
             continue; /* only touchpoints of a known customer are stored here */
+        if (c->idem != NULL && c->idem[i] != NULL) {
+            const char *src = json_string_value(json_object_get(c->records[i], "source"));
+            const char *tid = json_string_value(json_object_get(c->records[i], "id"));
+            size_t sl = src != NULL ? strlen(src) : 0, kl = strlen(c->idem[i]);
+            char ik[512];
+            MDB_val k = {sl + 1 + kl, ik}, v = {tid != NULL ? strlen(tid) : 0, (void *)tid};
+            if (sl + 1 + kl > sizeof(ik))
+                return EINVAL;
+            if (sl > 0)
+                memcpy(ik, src, sl);
+            ik[sl] = '\0';
+            memcpy(ik + sl + 1, c->idem[i], kl);
+            rc = mdb_put(txn, st->idempotency, &k, &v, MDB_NOOVERWRITE);
+            if (rc == MDB_KEYEXIST) {
+                c->duplicate[i] = 1;
+                continue;
+            }
+            if (rc != 0)
+                return rc;
+        }
         memcpy(key, cid, STORE_ID_LEN);
         be64((uint64_t)json_integer_value(json_object_get(c->records[i], "occurred_at_ms")), key + STORE_ID_LEN);
         be64(++st->tp_seq, key + STORE_ID_LEN + 8);
@@ -1386,15 +1410,29 @@ static int tp_append_txn(store_t *st, MDB_txn *txn, void *arg)
     return 0;
 }
 
-gw_status_t store_touchpoints_append(store_t *st, json_t *const *records, size_t n)
+static void tp_seq_init(store_t *st)
 {
-    struct tp_ctx c = {records, n};
     if (st->tp_seq == 0) {
         /* a per-process start that cannot collide with an earlier run's sequence numbers */
         uint8_t r[4];
         gw_random_bytes(r, sizeof(r));
         st->tp_seq = ((uint64_t)now_ms_store() << 20) ^ ((uint64_t)r[0] << 8 | r[1]);
     }
+}
+
+gw_status_t store_touchpoints_ingest(store_t *st, json_t *const *records, const char *const *idempotency_keys, size_t n,
+                                     int *duplicate)
+{
+    struct tp_ctx c = {records, n, idempotency_keys, duplicate};
+    memset(duplicate, 0, n * sizeof(*duplicate));
+    tp_seq_init(st);
+    return with_write(st, tp_append_txn, &c);
+}
+
+gw_status_t store_touchpoints_append(store_t *st, json_t *const *records, size_t n)
+{
+    struct tp_ctx c = {records, n, NULL, NULL};
+    tp_seq_init(st);
     return with_write(st, tp_append_txn, &c);
 }
 

@@ -13,6 +13,7 @@
  *   audit              sequence (8 bytes, big-endian) -> audit record JSON, hash-chained
  *   touchpoints        customer id + occurred_at_ms (8 bytes BE) + sequence (8 bytes BE) -> touchpoint JSON,
  *                      so one customer's journey is one range scan in time order
+ *   idempotency        source "\0" idempotency key -> touchpoint id (ingestion retries are safe)
  * Writes are synced before the call returns (durable before the answer that
  * depends on them); a write that does not fit grows the map and retries, and a
  * write that still cannot complete leaves nothing behind (GW_EUNAVAIL).
@@ -175,6 +176,13 @@ gw_status_t store_audit_last(store_t *st, uint64_t *seq);
  * writer thread group-commits its batches with one sync.
  */
 gw_status_t store_touchpoints_append(store_t *st, json_t *const *records, size_t n);
+
+/**
+ * Ingested touchpoints in ONE synced transaction, each with an optional idempotency key (NULL):
+ * a key seen before (for the same source) is not written again and duplicate[i] is set.
+ */
+gw_status_t store_touchpoints_ingest(store_t *st, json_t *const *records, const char *const *idempotency_keys, size_t n,
+                                     int *duplicate);
 
 /** Calls cb for the customer's touchpoints with occurred_at_ms >= since_ms, in time order. */
 gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx),

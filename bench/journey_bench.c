@@ -1,0 +1,962 @@
+/*
+ * bench/journey_bench.c — touchpoint recording and journey reads, measured through recorder.h and store.h only.
+ *
+ * A benchmark program, not a test: bench/journeys.sh runs it in a temp dir (see bench/README.md).
+ *
+ *   a. recording: N_EVENTS touchpoints spread over CUSTOMERS customers pushed flat out, from one
+ *      thread, through the real recorder (gw_recorder_create / gw_recorder_push / gw_recorder_stop:
+ *      bounded queue of QUEUE, one writer thread, group commit with store_touchpoints_append) into a
+ *      synced store, as in the gateway. A push that the full queue refuses (dropped and counted by the
+ *      recorder) is retried after sched_yield() until accepted, so every event is written; the refusals
+ *      are reported apart. Timed: from the first push until gw_recorder_stop() returns (everything
+ *      written and synced). Then every stored touchpoint is read back and counted (store_touchpoints_foreach);
+ *   b. journey reads: one more customer gets JOURNEY_LEN touchpoints (through the recorder, spread
+ *      over months, several channels), then READS store_journey() calls for the whole journey
+ *      (p50/p99/max), READS for its first PAGE touchpoints and READS for its latest PAGE (since_ms),
+ *      and the time that jansson alone takes to parse the same records;
+ *   c. size on disk: data.mdb (st_size, st_blocks) per touchpoint and, when lmdb-utils is
+ *      installed, `mdb_stat -efa`: the touchpoints database's pages per entry, its depth, the freelist.
+ *
+ * Only the store touches LMDB (house style), so the LMDB figures come from the mdb_stat tool,
+ * spawned without a shell. Exit status: 0 when everything ran, 1 when a call failed or an answer
+ * was wrong (a touchpoint missing, out of order, a count that does not match), 2 on bad usage.
+ */
+#include "recorder.h"
+#include "store.h"
+
+#include "crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MDB_STAT_OUT_CAP (64 * 1024) /* mdb_stat -efa of a journeygate store is about 3 KB */
+#define STUCK_NS (30ULL * 1000000000ULL) /* a push refused for this long means the writer is stuck */
+#define PARSE_PASSES 20                  /* passes of the parse-only measurement */
+#define SIZE_SAMPLE_EVERY 64             /* record sizes are sampled on every 64th touchpoint of the scan */
+
+typedef char cid_t[STORE_ID_LEN + 1];
+
+struct opts {
+    uint64_t events, customers, queue, journey_len, reads, page, map_mb, seed;
+    const char *dir;
+};
+
+struct lat {
+    double p50_us, p99_us, max_us, mean_us, first_us;
+};
+
+struct results {
+    double load_start, load_end;
+    double setup_s;
+    /* a. recording */
+    double rec_s, push_s, drain_s, producer_cpu_s, writer_cpu_s;
+    uint64_t refusals, refused_events, accepted, dropped, written, failed;
+    double scan_s;
+    uint64_t scanned, sampled, sampled_bytes;
+    /* b. journey reads */
+    double journey_rec_s;
+    struct lat full, first_page, last_page;
+    double parse_ms; /* jansson alone, the same records */
+    uint64_t journey_bytes;
+    /* c. disk */
+    uint64_t file_bytes, alloc_bytes, total_tp;
+    int have_mdb_stat;
+    uint64_t page_size, pages_used, pages_free, tp_pages, tp_leaf, tp_branch, tp_overflow, tp_entries, tp_depth;
+};
+
+/* ------------------------------------------------------------------ helpers (as in store_bench.c) */
+
+static void die(const char *f, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *f, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs("journey_bench: error: ", stderr);
+    va_start(ap, f);
+    vfprintf(stderr, f, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+/* snprintf that never truncates silently: every buffer here is sized for its content */
+static void fmt(char *buf, size_t cap, const char *f, ...) __attribute__((format(printf, 3, 4)));
+
+static void fmt(char *buf, size_t cap, const char *f, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, f);
+    n = vsnprintf(buf, cap, f, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap)
+        die("internal: a %zu-byte buffer is too small", cap);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000ULL + (uint64_t)ts.tv_nsec / 1000000ULL;
+}
+
+static double secs(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+/* CPU time (user + system) of the whole process or of the calling thread, in seconds */
+static double cpu_s(int who)
+{
+    struct rusage ru;
+
+    if (getrusage(who, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* splitmix64 seeds, xorshift64* draws: deterministic for a given --seed */
+static uint64_t rng_seed(uint64_t seed)
+{
+    uint64_t z = seed + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return z != 0 ? z : 1;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ULL;
+}
+
+static uint64_t rng_below(uint64_t *s, uint64_t n)
+{
+    return (rng_next(s) >> 11) % n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* the first sample is kept apart (first_us), then ns[] is sorted in place */
+static struct lat lat_of(uint64_t *ns, uint64_t n)
+{
+    struct lat l = {0, 0, 0, 0, 0};
+    double sum = 0;
+
+    if (n == 0)
+        return l;
+    l.first_us = (double)ns[0] / 1e3;
+    qsort(ns, n, sizeof(*ns), cmp_u64);
+    for (uint64_t i = 0; i < n; ++i)
+        sum += (double)ns[i];
+    l.p50_us = (double)ns[(n - 1) * 50 / 100] / 1e3;
+    l.p99_us = (double)ns[(n - 1) * 99 / 100] / 1e3;
+    l.max_us = (double)ns[n - 1] / 1e3;
+    l.mean_us = sum / (double)n / 1e3;
+    return l;
+}
+
+static void human_bytes(double b, char *out, size_t cap)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    size_t u = 0;
+
+    while (b >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+        b /= 1024;
+        ++u;
+    }
+    fmt(out, cap, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
+}
+
+static uint64_t parse_u64(const char *name, const char *text, uint64_t min, uint64_t max)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "journey_bench: %s must be an integer in [%" PRIu64 ", %" PRIu64 "], not \"%s\"\n", name, min,
+                max, text);
+        exit(2);
+    }
+    return (uint64_t)v;
+}
+
+static const char *fs_name(const char *dir)
+{
+    struct statfs fs;
+
+    if (statfs(dir, &fs) != 0)
+        return "unknown";
+    switch ((unsigned long)fs.f_type) {
+    case 0xEF53UL:
+        return "ext4";
+    case 0x58465342UL:
+        return "xfs";
+    case 0x9123683EUL:
+        return "btrfs";
+    case 0x01021994UL:
+        return "tmpfs";
+    case 0x794c7630UL:
+        return "overlayfs";
+    default:
+        return "other";
+    }
+}
+
+/*
+ * Runs argv (no shell) and captures its stdout into out (NUL-terminated). Returns the exit
+ * status, or -1 when it could not run.
+ */
+static int run_capture(char *const argv[], char *out, size_t cap)
+{
+    posix_spawn_file_actions_t fa;
+    int pfd[2], status = 0;
+    size_t len = 0;
+    pid_t pid;
+    ssize_t got;
+
+    out[0] = '\0';
+    if (pipe(pfd) != 0)
+        return -1;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, pfd[0]);
+    posix_spawn_file_actions_addclose(&fa, pfd[1]);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[1]);
+    /* read everything (the child must never block on a full pipe); keep what fits */
+    for (;;) {
+        char chunk[4096];
+        got = read(pfd[0], chunk, sizeof(chunk));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        if (len + 1 < cap) {
+            size_t take = (size_t)got < cap - 1 - len ? (size_t)got : cap - 1 - len;
+            memcpy(out + len, chunk, take);
+            len += take;
+        }
+    }
+    out[len] = '\0';
+    close(pfd[0]);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return -1; /* posix_spawnp may report "not found" this way */
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* the number after "label:" in text, or 0 */
+static uint64_t stat_field(const char *text, const char *label)
+{
+    const char *p = strstr(text, label);
+    return p != NULL ? strtoull(p + strlen(label), NULL, 10) : 0;
+}
+
+/* the "Status of NAME" block of mdb_stat -a (a new string), or NULL */
+static char *db_block(const char *text, const char *name)
+{
+    char head[64];
+    const char *p, *end;
+    char *block;
+
+    fmt(head, sizeof(head), "Status of %s\n", name);
+    if ((p = strstr(text, head)) == NULL)
+        return NULL;
+    p += strlen(head);
+    end = strstr(p, "Status of ");
+    if ((block = strndup(p, end != NULL ? (size_t)(end - p) : strlen(p))) == NULL)
+        die("out of memory");
+    return block;
+}
+
+/* ------------------------------------------------------------------ customers and events */
+
+struct ident_buf {
+    char subject[24], email[48], name[32];
+};
+
+static const char *provider_of(uint64_t n)
+{
+    return n % 2 == 0 ? "google" : "facebook";
+}
+
+static void make_identity(uint64_t n, struct ident_buf *b, store_identity_t *id)
+{
+    fmt(b->subject, sizeof(b->subject), "%" PRIu64, n);
+    fmt(b->email, sizeof(b->email), "user%" PRIu64 "@example.com", n);
+    fmt(b->name, sizeof(b->name), "User %" PRIu64, n);
+    *id = (store_identity_t){provider_of(n), b->subject, b->email, 1, b->name, NULL};
+}
+
+static const store_login_opts_t login_opts = {0, NULL, NULL, "web"};
+
+/* what the routes of a shop say about their requests (route name, channel, touchpoint, stage, method) */
+static const struct kind {
+    const char *route, *channel, *touchpoint, *stage, *method;
+} kinds[] = {
+    {"home", "web", "view", "awareness", "GET"},           {"product", "web", "product_view", "consideration", "GET"},
+    {"cart", "web", "add_to_cart", "intent", "POST"},      {"checkout", "web", "checkout", "purchase", "POST"},
+    {"account", "web", "account", "retention", "GET"},     {"app-home", "mobile", "view", "awareness", "GET"},
+    {"app-product", "mobile", "product_view", "consideration", "GET"},
+    {"app-orders", "mobile", "orders", "retention", "GET"}, {"api-orders", "api", "orders", "retention", "GET"},
+};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static const char *const user_agents[] = {
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+    "Mobile/15E148 Safari/604.1",
+    "okhttp/4.12.0",
+};
+
+/*
+ * One request's touchpoint, as gateway/auth.c auth_record_touchpoint() builds it: the route's
+ * names, the session's customer and provider, the client's User-Agent, Referer and query.
+ * 1 in 20 carries a campaign (utm_* and a gclid), 1 in 4 a Referer.
+ */
+static gw_touch_t make_touch(const cid_t *ids, uint64_t customer, uint64_t draw, uint64_t at_ms)
+{
+    static const char campaign[] = "utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale&gclid=Cj0KCQ";
+    static const char paging[] = "page=2";
+    const struct kind *k = &kinds[draw % N_KINDS];
+    gw_touch_t t;
+
+    memset(&t, 0, sizeof(t));
+    t.customer_id = ids[customer];
+    t.channel = k->channel;
+    t.touchpoint = k->touchpoint;
+    t.stage = k->stage;
+    t.route = k->route;
+    t.method = k->method;
+    t.provider = provider_of(customer);
+    /* the mobile routes come from the app or a phone's browser, the web ones mostly from a desktop */
+    t.user_agent = strcmp(k->channel, "mobile") == 0 ? user_agents[1 + (draw >> 8) % 2]
+                   : strcmp(k->channel, "api") == 0  ? user_agents[2]
+                                                     : user_agents[(draw >> 8) % 4 == 0 ? 1 : 0];
+    t.referer = (draw >> 12) % 4 == 0 ? "https://www.google.com/" : NULL;
+    if ((draw >> 16) % 20 == 0) {
+        t.query = campaign;
+        t.query_len = sizeof(campaign) - 1;
+    } else if ((draw >> 16) % 4 == 1) {
+        t.query = paging;
+        t.query_len = sizeof(paging) - 1;
+    }
+    t.status = (draw >> 24) % 50 == 0 ? 404 : 200;
+    t.occurred_at_ms = at_ms;
+    return t;
+}
+
+/* pushes until accepted; returns how many times the full queue refused it */
+static uint64_t push_retrying(gw_recorder_t *rec, const gw_touch_t *t)
+{
+    uint64_t refused = 0, since = 0;
+
+    while (gw_recorder_push(rec, t) != 0) {
+        if (refused++ == 0)
+            since = now_ns();
+        else if ((refused & 1023) == 0 && now_ns() - since > STUCK_NS)
+            die("the recorder refused a touchpoint for %llu s in a row: is the writer stuck?",
+                (unsigned long long)(STUCK_NS / 1000000000ULL));
+        sched_yield();
+    }
+    return refused;
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static void setup_customers(const struct opts *o, store_t *st, cid_t *ids, struct results *r)
+{
+    uint64_t t0 = now_ns(), n = o->customers + 1;
+    gw_status_t s;
+
+    /* an import: no sync per customer, one at the end; the recorder then runs on a synced store */
+    if ((s = store_set_durable(st, 0)) != GW_OK)
+        die("store_set_durable(0): %s", gw_status_str(s));
+    for (uint64_t i = 0; i < n; ++i) {
+        struct ident_buf b;
+        store_identity_t id;
+        store_login_info_t info;
+
+        make_identity(i, &b, &id);
+        s = store_login(st, &id, &login_opts, wall_ms(), ids[i], &info, NULL);
+        if (s != GW_OK || info.result != STORE_LOGIN_CREATED)
+            die("customer %" PRIu64 ": %s (result %d)", i, gw_status_str(s), (int)info.result);
+    }
+    if ((s = store_set_durable(st, 1)) != GW_OK)
+        die("store_set_durable(1): %s", gw_status_str(s));
+    r->setup_s = secs(now_ns() - t0);
+    printf("\n== Setup: %" PRIu64 " customers (store_login, then store_set_durable(1): every commit from here on is "
+           "synced) in %.2f s ==\n",
+           n, r->setup_s);
+}
+
+/* ------------------------------------------------------------------ a. recording */
+
+struct scan_ctx {
+    uint64_t count, sampled, sampled_bytes, bad_order;
+    char last_cid[STORE_ID_LEN + 1];
+    uint64_t last_at;
+};
+
+static int scan_cb(json_t *tp, void *arg)
+{
+    struct scan_ctx *c = arg;
+    const char *cid = json_string_value(json_object_get(tp, "customer_id"));
+    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
+
+    if (cid == NULL || strlen(cid) != STORE_ID_LEN) {
+        ++c->bad_order;
+        return 0;
+    }
+    /* customer by customer (id order), each customer's touchpoints in time order */
+    if (strcmp(cid, c->last_cid) < 0 || (strcmp(cid, c->last_cid) == 0 && at < c->last_at))
+        ++c->bad_order;
+    memcpy(c->last_cid, cid, sizeof(c->last_cid));
+    c->last_at = at;
+    if (c->count++ % SIZE_SAMPLE_EVERY == 0) {
+        /* as stored: put_json() in store.c writes JSON_COMPACT | JSON_SORT_KEYS */
+        char *text = json_dumps(tp, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text != NULL) {
+            c->sampled_bytes += strlen(text);
+            ++c->sampled;
+        }
+        free(text);
+    }
+    return 0;
+}
+
+static void part_record(const struct opts *o, store_t *st, const cid_t *ids, struct results *r)
+{
+    gw_recorder_t *rec;
+    uint64_t rng = rng_seed(o->seed), t0, t_pushed, t_end, step = o->events >= 10 ? o->events / 10 : 1, t_last;
+    double cpu0, thr0;
+    struct scan_ctx sc;
+    gw_status_t s;
+
+    printf("\n== a. Recording: %" PRIu64 " touchpoints over %" PRIu64 " customers, pushed flat out from 1 thread "
+           "through the recorder (queue %" PRIu64 ", 1 writer thread, group commit, synced) ==\n",
+           o->events, o->customers, o->queue);
+    if ((rec = gw_recorder_create(st, o->queue)) == NULL)
+        die("gw_recorder_create(%" PRIu64 ") failed", o->queue);
+    cpu0 = cpu_s(RUSAGE_SELF);
+    thr0 = cpu_s(RUSAGE_THREAD);
+    t0 = t_last = now_ns();
+    for (uint64_t i = 0; i < o->events; ++i) {
+        uint64_t draw = rng_next(&rng);
+        gw_touch_t t = make_touch(ids, rng_below(&rng, o->customers), draw, wall_ms());
+        uint64_t refused = push_retrying(rec, &t);
+
+        r->refusals += refused;
+        r->refused_events += refused != 0;
+        if ((i + 1) % step == 0) {
+            uint64_t now = now_ns();
+            printf("    %9" PRIu64 " pushed  %6.2f s  %9.0f pushes/s over the last %" PRIu64 "  (%" PRIu64
+                   " refusals so far)\n",
+                   i + 1, secs(now - t0), (double)step / secs(now - t_last), step, r->refusals);
+            t_last = now;
+        }
+    }
+    t_pushed = now_ns();
+    r->producer_cpu_s = cpu_s(RUSAGE_THREAD) - thr0;
+    gw_recorder_stop(rec);
+    t_end = now_ns();
+    /* the main thread only waited in gw_recorder_stop(): the rest of the process's CPU is the writer's */
+    r->writer_cpu_s = cpu_s(RUSAGE_SELF) - cpu0 - r->producer_cpu_s;
+    gw_recorder_counts(rec, &r->accepted, &r->dropped, &r->written, &r->failed);
+    /* the recorder has no destroy call (the gateway stops its one recorder at exit): its memory stays */
+    r->rec_s = secs(t_end - t0);
+    r->push_s = secs(t_pushed - t0);
+    r->drain_s = secs(t_end - t_pushed);
+
+    printf("  %" PRIu64 " touchpoints written in %.2f s (first push -> gw_recorder_stop() returned) = %.0f /s\n",
+           r->written, r->rec_s, (double)o->events / r->rec_s);
+    printf("    pushing took %.2f s (%.0f accepted pushes/s), then %.3f s until the writer had written and synced the "
+           "rest\n",
+           r->push_s, (double)o->events / r->push_s, r->drain_s);
+    printf("    CPU: producer %.2f s (%.2f us per event, building the JSON included), writer %.2f s (%.2f us per "
+           "event, %.0f%% of the wall time)\n",
+           r->producer_cpu_s, r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s,
+           r->writer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s / r->rec_s * 100);
+    printf("  queue full: %" PRIu64 " pushes refused (the recorder's dropped counter: %" PRIu64 "), each retried after "
+           "sched_yield();\n    %" PRIu64 " of the %" PRIu64 " events (%.2f%%) were refused at least once: a producer "
+           "that does not retry (the gateway) would have lost them\n",
+           r->refusals, r->dropped, r->refused_events, o->events, (double)r->refused_events * 100 / (double)o->events);
+    printf("  recorder counts: accepted %" PRIu64 ", dropped %" PRIu64 ", written %" PRIu64 ", failed %" PRIu64 "\n",
+           r->accepted, r->dropped, r->written, r->failed);
+    if (r->accepted != o->events || r->written != o->events || r->failed != 0 || r->dropped != r->refusals)
+        die("the recorder's counts do not match: %" PRIu64 " events pushed", o->events);
+
+    memset(&sc, 0, sizeof(sc));
+    t0 = now_ns();
+    if ((s = store_touchpoints_foreach(st, 0, scan_cb, &sc)) != GW_OK)
+        die("store_touchpoints_foreach: %s", gw_status_str(s));
+    r->scan_s = secs(now_ns() - t0);
+    r->scanned = sc.count;
+    r->sampled = sc.sampled;
+    r->sampled_bytes = sc.sampled_bytes;
+    printf("  read back: store_touchpoints_foreach() saw %" PRIu64 " touchpoints in %.2f s (%.0f /s), customer by "
+           "customer in time order; %.0f bytes of JSON each (mean of %" PRIu64 ")\n",
+           sc.count, r->scan_s, (double)sc.count / r->scan_s,
+           sc.sampled != 0 ? (double)sc.sampled_bytes / (double)sc.sampled : 0.0, sc.sampled);
+    if (sc.count != o->events || sc.bad_order != 0)
+        die("the store holds %" PRIu64 " touchpoints (%" PRIu64 " out of order or without a customer), %" PRIu64
+            " were written",
+            sc.count, sc.bad_order, o->events);
+}
+
+/* ------------------------------------------------------------------ b. journey reads */
+
+struct journey_ctx {
+    uint64_t count, limit, last_at, bad_order, bytes;
+    char **texts; /* when not NULL: the records as stored, for the parse-only measurement */
+};
+
+static int count_cb(json_t *tp, void *arg)
+{
+    struct journey_ctx *c = arg;
+    (void)tp;
+    return ++c->count >= c->limit;
+}
+
+static int check_cb(json_t *tp, void *arg)
+{
+    struct journey_ctx *c = arg;
+    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
+    char *text;
+
+    if (at < c->last_at)
+        ++c->bad_order;
+    c->last_at = at;
+    if ((text = json_dumps(tp, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+        die("out of memory");
+    c->bytes += strlen(text);
+    if (c->texts != NULL && c->count < c->limit)
+        c->texts[c->count] = text;
+    else
+        free(text);
+    ++c->count;
+    return 0;
+}
+
+/* o->reads store_journey() calls; each must see `expect` touchpoints */
+static struct lat time_reads(const struct opts *o, store_t *st, const char *cid, uint64_t since_ms, uint64_t limit,
+                             uint64_t expect, const char *what)
+{
+    uint64_t *ns = malloc(o->reads * sizeof(*ns));
+    struct lat l;
+
+    if (ns == NULL)
+        die("out of memory");
+    for (uint64_t i = 0; i < o->reads; ++i) {
+        struct journey_ctx c = {0, limit, 0, 0, 0, NULL};
+        uint64_t t0 = now_ns();
+        gw_status_t s = store_journey(st, cid, since_ms, count_cb, &c);
+
+        ns[i] = now_ns() - t0;
+        if (s != GW_OK || c.count != expect)
+            die("%s, read %" PRIu64 ": %s, %" PRIu64 " touchpoints instead of %" PRIu64, what, i, gw_status_str(s),
+                c.count, expect);
+    }
+    l = lat_of(ns, o->reads);
+    free(ns);
+    printf("    %-34s %9.3f %9.3f %9.3f %9.3f %9.3f %10.3f\n", what, l.first_us / 1e3, l.p50_us / 1e3, l.p99_us / 1e3,
+           l.max_us / 1e3, l.mean_us / 1e3, l.p50_us * 1e3 / (double)expect);
+    return l;
+}
+
+static void part_journey(const struct opts *o, store_t *st, const cid_t *ids, struct results *r)
+{
+    const char *cid = ids[o->customers]; /* the extra customer made in setup_customers() */
+    uint64_t n = o->journey_len, page = o->page < n ? o->page : n, rng = rng_seed(o->seed + 1), t0, at;
+    uint64_t *times = malloc(n * sizeof(*times));
+    struct journey_ctx c = {0, n, 0, 0, 0, NULL};
+    gw_recorder_t *rec;
+    gw_status_t s;
+
+    if (times == NULL || (c.texts = calloc(n, sizeof(*c.texts))) == NULL)
+        die("out of memory");
+    printf("\n== b. Journey reads: customer %s with %" PRIu64 " touchpoints, store_journey() %" PRIu64
+           " times each ==\n",
+           cid, n, o->reads);
+    /* a long-standing customer: one touchpoint every 5 s to 60 min (mean ~30 min), ending now */
+    at = wall_ms();
+    for (uint64_t i = n; i-- > 0;) {
+        times[i] = at;
+        at -= 5000 + rng_below(&rng, 3595000);
+    }
+    if ((rec = gw_recorder_create(st, o->queue)) == NULL)
+        die("gw_recorder_create failed");
+    t0 = now_ns();
+    for (uint64_t i = 0; i < n; ++i) {
+        gw_touch_t t = make_touch(ids, o->customers, rng_next(&rng), times[i]);
+        push_retrying(rec, &t);
+    }
+    gw_recorder_stop(rec);
+    r->journey_rec_s = secs(now_ns() - t0);
+    printf("  recorded through the recorder in %.2f s (%.1f days of touchpoints, web/mobile/api)\n", r->journey_rec_s,
+           (double)(times[n - 1] - times[0]) / 86400000.0);
+
+    /* one checked read: all there, in time order; keeps the records' text for the parse-only figure */
+    if ((s = store_journey(st, cid, 0, check_cb, &c)) != GW_OK || c.count != n || c.bad_order != 0)
+        die("store_journey: %s, %" PRIu64 " touchpoints (%" PRIu64 " out of order) instead of %" PRIu64,
+            gw_status_str(s), c.count, c.bad_order, n);
+    r->journey_bytes = c.bytes;
+    printf("  checked: %" PRIu64 " touchpoints in time order, %.0f bytes of JSON each (%.2f MiB in all)\n", n,
+           (double)c.bytes / (double)n, (double)c.bytes / 1048576.0);
+
+    printf("  latency in ms (first = the first of the timed reads; per tp = p50 / touchpoints, in us):\n");
+    printf("    %-34s %9s %9s %9s %9s %9s %10s\n", "", "first", "p50", "p99", "max", "mean", "per tp");
+    {
+        char what[64];
+        fmt(what, sizeof(what), "whole journey (%" PRIu64 ")", n);
+        r->full = time_reads(o, st, cid, 0, UINT64_MAX, n, what);
+        fmt(what, sizeof(what), "first %" PRIu64 " (callback stops)", page);
+        r->first_page = time_reads(o, st, cid, 0, page, page, what);
+        fmt(what, sizeof(what), "latest %" PRIu64 " (since_ms)", page);
+        /* since_ms = the time of the page's first touchpoint (the times are at least 5 s apart) */
+        r->last_page = time_reads(o, st, cid, times[n - page], UINT64_MAX, page, what);
+    }
+
+    /* jansson alone: parse the same n records (as stored) PARSE_PASSES times, keep the best pass */
+    {
+        double best = 0;
+        for (int pass = 0; pass < PARSE_PASSES; ++pass) {
+            uint64_t tp0 = now_ns();
+            for (uint64_t i = 0; i < n; ++i) {
+                json_t *j = json_loads(c.texts[i], 0, NULL);
+                if (j == NULL)
+                    die("json_loads of a stored touchpoint failed");
+                json_decref(j);
+            }
+            double ms = secs(now_ns() - tp0) * 1e3;
+            if (pass == 0 || ms < best)
+                best = ms;
+        }
+        r->parse_ms = best;
+        printf("  of which JSON: parsing the same %" PRIu64 " records with jansson alone (json_loads + json_decref) "
+               "takes %.3f ms (best of %d) = %.0f%% of the p50 whole-journey read\n",
+               n, best, PARSE_PASSES, best * 1e3 / r->full.p50_us * 100);
+    }
+    for (uint64_t i = 0; i < n; ++i)
+        free(c.texts[i]);
+    free(c.texts);
+    free(times);
+}
+
+/* ------------------------------------------------------------------ c. size on disk */
+
+static void part_disk(const struct opts *o, const char *store_dir, struct results *r)
+{
+    char path[4096], a[32], b[32];
+    const char *tool = getenv("MDB_STAT") != NULL ? getenv("MDB_STAT") : "mdb_stat";
+    char *out = malloc(MDB_STAT_OUT_CAP);
+    struct stat sb;
+    double tp;
+
+    if (out == NULL)
+        die("out of memory");
+    r->total_tp = o->events + o->journey_len;
+    tp = (double)r->total_tp;
+    printf("\n== c. Size on disk: %" PRIu64 " touchpoints and %" PRIu64 " customers ==\n", r->total_tp,
+           o->customers + 1);
+    fmt(path, sizeof(path), "%s/data.mdb", store_dir);
+    if (stat(path, &sb) != 0)
+        die("stat %s: %s", path, strerror(errno));
+    r->file_bytes = (uint64_t)sb.st_size;
+    r->alloc_bytes = (uint64_t)sb.st_blocks * 512;
+    human_bytes((double)r->file_bytes, a, sizeof(a));
+    human_bytes((double)r->alloc_bytes, b, sizeof(b));
+    printf("  data.mdb: %s (st_size), %s allocated (st_blocks) -> %.0f bytes per touchpoint (st_size / touchpoints, "
+           "the customers included)\n",
+           a, b, (double)r->file_bytes / tp);
+    {
+        char *argv[] = {(char *)tool, (char *)"-efa", (char *)store_dir, NULL};
+        char *block;
+
+        if (run_capture(argv, out, MDB_STAT_OUT_CAP) == 0 && (r->page_size = stat_field(out, "Page size:")) != 0 &&
+            (r->pages_used = stat_field(out, "Number of pages used:")) != 0 &&
+            (block = db_block(out, "touchpoints")) != NULL) {
+            static const char *const others[] = {"customers", "identities", "emails", "meta"};
+            double mean_json = r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0;
+
+            r->have_mdb_stat = 1;
+            r->pages_free = stat_field(out, "Free pages:");
+            r->tp_branch = stat_field(block, "Branch pages:");
+            r->tp_leaf = stat_field(block, "Leaf pages:");
+            r->tp_overflow = stat_field(block, "Overflow pages:");
+            r->tp_entries = stat_field(block, "Entries:");
+            r->tp_depth = stat_field(block, "Tree depth:");
+            r->tp_pages = r->tp_branch + r->tp_leaf + r->tp_overflow;
+            free(block);
+            human_bytes((double)(r->pages_used * r->page_size), a, sizeof(a));
+            printf("  LMDB (%s -efa): %" PRIu64 " pages of %" PRIu64 " B used = %s (%.0f B per touchpoint), %" PRIu64
+                   " on the freelist\n",
+                   tool, r->pages_used, r->page_size, a, (double)(r->pages_used * r->page_size) / tp, r->pages_free);
+            human_bytes((double)(r->tp_pages * r->page_size), a, sizeof(a));
+            printf("    %-12s %9" PRIu64 " entries, depth %" PRIu64 ", %" PRIu64 " leaf + %" PRIu64 " branch + %" PRIu64
+                   " overflow pages = %s = %.0f B per touchpoint\n",
+                   "touchpoints", r->tp_entries, r->tp_depth, r->tp_leaf, r->tp_branch, r->tp_overflow, a,
+                   r->tp_entries != 0 ? (double)(r->tp_pages * r->page_size) / (double)r->tp_entries : 0.0);
+            if (r->tp_entries != 0 && mean_json > 0)
+                printf("    %-12s a touchpoint holds %.0f B of JSON + a %d-byte key + LMDB's 8-byte node header and "
+                       "2-byte slot = %.0f B: leaf pages are %.0f%% full\n",
+                       "", mean_json, STORE_ID_LEN + 16, mean_json + STORE_ID_LEN + 16 + 10,
+                       (mean_json + STORE_ID_LEN + 16 + 10) * (double)r->tp_entries /
+                           (double)(r->tp_leaf * (r->page_size - 16)) * 100);
+            for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); ++i) {
+                uint64_t pages;
+                if ((block = db_block(out, others[i])) == NULL)
+                    continue;
+                pages = stat_field(block, "Branch pages:") + stat_field(block, "Leaf pages:") +
+                        stat_field(block, "Overflow pages:");
+                human_bytes((double)(pages * r->page_size), a, sizeof(a));
+                printf("    %-12s %9" PRIu64 " entries, %" PRIu64 " pages = %s\n", others[i],
+                       stat_field(block, "Entries:"), pages, a);
+                free(block);
+            }
+            if (r->tp_entries != r->total_tp)
+                die("mdb_stat counts %" PRIu64 " touchpoints, %" PRIu64 " were written", r->tp_entries, r->total_tp);
+        } else {
+            printf("  (%s not available: install lmdb-utils for LMDB's page figures; the file size above stands)\n",
+                   tool);
+        }
+    }
+    free(out);
+}
+
+/* ------------------------------------------------------------------ report */
+
+static void print_summary(const struct opts *o, const struct results *r, const char *fs, const char *lmdb_version)
+{
+    struct utsname u;
+    char day[16], a[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    double rate = (double)o->events / r->rec_s;
+
+    if (uname(&u) != 0)
+        fmt(u.release, sizeof(u.release), "?");
+    strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
+    printf("\n== Summary (Markdown, for bench/README.md) ==\n\n");
+    printf("`journey_bench` %s, %ld CPUs, Linux %s, store on %s, %s; N_EVENTS=%" PRIu64 " CUSTOMERS=%" PRIu64
+           " QUEUE=%" PRIu64 " JOURNEY_LEN=%" PRIu64 " READS=%" PRIu64 "; load average %.2f at the start, %.2f at "
+           "the end.\n\n",
+           day, sysconf(_SC_NPROCESSORS_ONLN), u.release, fs, lmdb_version, o->events, o->customers, o->queue,
+           o->journey_len, o->reads, r->load_start, r->load_end);
+    printf("| measure | result | target |\n|---|---|---|\n");
+    printf("| touchpoints recorded, synced (first push -> `gw_recorder_stop` returned) | %.0f /s (%" PRIu64
+           " in %.2f s) | ≥ 200000 /s: %s |\n",
+           rate, o->events, r->rec_s, rate >= 200000 ? "met" : "NOT met");
+    printf("| CPU per touchpoint: producer (push, JSON built) / writer thread | %.2f / %.2f µs | |\n",
+           r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s * 1e6 / (double)o->events);
+    printf("| queue full while pushing flat out (queue %" PRIu64 ") | %" PRIu64 " refused pushes (retried); %" PRIu64
+           " events (%.2f%%) refused at least once | |\n",
+           o->queue, r->refusals, r->refused_events, (double)r->refused_events * 100 / (double)o->events);
+    printf("| whole journey, %" PRIu64 " touchpoints (`store_journey`), p50 / p99 / max | %.2f / %.2f / %.2f ms | "
+           "< 2 ms: %s |\n",
+           o->journey_len, r->full.p50_us / 1e3, r->full.p99_us / 1e3, r->full.max_us / 1e3,
+           r->full.p99_us < 2000 ? "met" : "NOT met");
+    printf("| of which parsing the JSON (jansson alone, same records) | %.2f ms | |\n", r->parse_ms);
+    printf("| first %" PRIu64 " / latest %" PRIu64 " touchpoints of that journey, p50 / p99 | %.3f / %.3f ms; "
+           "%.3f / %.3f ms | |\n",
+           o->page < o->journey_len ? o->page : o->journey_len, o->page < o->journey_len ? o->page : o->journey_len,
+           r->first_page.p50_us / 1e3, r->first_page.p99_us / 1e3, r->last_page.p50_us / 1e3,
+           r->last_page.p99_us / 1e3);
+    human_bytes((double)r->file_bytes, a, sizeof(a));
+    printf("| data.mdb size / touchpoints (%" PRIu64 ", with %" PRIu64 " customers) | %s = %.0f B per touchpoint | "
+           "|\n",
+           r->total_tp, o->customers + 1, a, (double)r->file_bytes / (double)r->total_tp);
+    if (r->have_mdb_stat)
+        printf("| `touchpoints` database pages (`mdb_stat -efa`) / entries | %.0f B per touchpoint (%.0f B of JSON; "
+               "depth %" PRIu64 ") | |\n",
+               (double)(r->tp_pages * r->page_size) / (double)r->tp_entries,
+               r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0.0, r->tp_depth);
+    printf("| reading every touchpoint back (`store_touchpoints_foreach`) | %.0f /s | |\n",
+           (double)r->scanned / r->scan_s);
+}
+
+static void usage(FILE *f)
+{
+    fputs("Usage: journey_bench [options] DIR\n"
+          "Measures touchpoint recording (gateway/recorder.h) and journey reads (gateway/store.h) in a new\n"
+          "store DIR/store (DIR must exist). Normally run by bench/journeys.sh.\n"
+          "  --events N       touchpoints pushed flat out through the recorder [1000000]\n"
+          "  --customers N    customers they are spread over (uniformly at random) [10000]\n"
+          "  --queue N        the recorder's queue (the gateway's journeys.queue_size) [65536]\n"
+          "  --journey-len N  touchpoints of the customer whose journey is read [10000]\n"
+          "  --reads N        store_journey() calls of each kind [1000]\n"
+          "  --page N         touchpoints of the first/latest page reads [100]\n"
+          "  --map-mb N       initial map size given to store_open (it grows by doubling) [1024]\n"
+          "  --seed N         random seed [1]\n"
+          "Environment: MDB_STAT = the mdb_stat program [mdb_stat from PATH].\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {1000000, 10000, 65536, 10000, 1000, 100, 1024, 1, NULL};
+    struct results r;
+    char store_dir[4096], lmdb_version[64] = "LMDB version unknown";
+    store_t *st = NULL;
+    cid_t *ids = NULL;
+    const char *fs;
+    gw_status_t s;
+
+    memset(&r, 0, sizeof(r));
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (a[0] != '-') {
+            if (o.dir != NULL) {
+                usage(stderr);
+                return 2;
+            }
+            o.dir = a;
+            continue;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "journey_bench: %s needs a value\n", a);
+            return 2;
+        }
+        ++i;
+        if (strcmp(a, "--events") == 0)
+            o.events = parse_u64(a, v, 1, 1000000000);
+        else if (strcmp(a, "--customers") == 0)
+            o.customers = parse_u64(a, v, 1, 10000000);
+        else if (strcmp(a, "--queue") == 0)
+            o.queue = parse_u64(a, v, 1, 10000000); /* config.c's bounds of journeys.queue_size */
+        else if (strcmp(a, "--journey-len") == 0)
+            o.journey_len = parse_u64(a, v, 1, 10000000);
+        else if (strcmp(a, "--reads") == 0)
+            o.reads = parse_u64(a, v, 1, 100000000);
+        else if (strcmp(a, "--page") == 0)
+            o.page = parse_u64(a, v, 1, 10000000);
+        else if (strcmp(a, "--map-mb") == 0)
+            o.map_mb = parse_u64(a, v, 1, 1024 * 1024);
+        else if (strcmp(a, "--seed") == 0)
+            o.seed = parse_u64(a, v, 0, UINT32_MAX);
+        else {
+            fprintf(stderr, "journey_bench: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (o.dir == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    {
+        /* the store must be new: a leftover store would change every figure */
+        struct stat sb;
+        if (stat(o.dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "journey_bench: %s is not an existing directory\n", o.dir);
+            return 2;
+        }
+        fmt(store_dir, sizeof(store_dir), "%s/store", o.dir);
+        if (stat(store_dir, &sb) == 0) {
+            fprintf(stderr, "journey_bench: %s already exists: give an empty directory\n", store_dir);
+            return 2;
+        }
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines appear as they happen */
+    gw_log_threshold = GW_LOG_WARN;   /* the store's info lines (map growth) would interleave with the report */
+    fs = fs_name(o.dir);
+    {
+        double la[1];
+        r.load_start = getloadavg(la, 1) == 1 ? la[0] : -1;
+    }
+    {
+        const char *tool = getenv("MDB_STAT") != NULL ? getenv("MDB_STAT") : "mdb_stat";
+        char *argv_v[] = {(char *)tool, (char *)"-V", NULL};
+        char out[256];
+        if (run_capture(argv_v, out, sizeof(out)) == 0 && out[0] != '\0') {
+            out[strcspn(out, "\n:")] = '\0'; /* "LMDB 0.9.24: (July 24, 2019)" -> "LMDB 0.9.24" */
+            fmt(lmdb_version, sizeof(lmdb_version), "%s", out);
+        }
+    }
+
+    printf("journeygate touchpoint benchmark (bench/journey_bench.c)\n");
+    printf("  %ld CPUs online, load average %.2f; store %s (%s); %s\n", sysconf(_SC_NPROCESSORS_ONLN), r.load_start,
+           store_dir, fs, lmdb_version);
+    if (r.load_start > 0.5)
+        printf("  NOTE: the machine is busy (load average %.2f): other processes compete for the CPUs and the disk\n",
+               r.load_start);
+    printf("  N_EVENTS=%" PRIu64 " CUSTOMERS=%" PRIu64 " QUEUE=%" PRIu64 " JOURNEY_LEN=%" PRIu64 " READS=%" PRIu64
+           " PAGE=%" PRIu64 " map %" PRIu64 " MB initially, seed %" PRIu64 "\n",
+           o.events, o.customers, o.queue, o.journey_len, o.reads, o.page, o.map_mb, o.seed);
+    if (strcmp(fs, "tmpfs") == 0)
+        printf("  WARNING: tmpfs ignores fsync: the recording figures are not those of a disk\n");
+
+    if ((ids = malloc((o.customers + 1) * sizeof(*ids))) == NULL)
+        die("out of memory");
+    if ((s = store_open(store_dir, o.map_mb, &st)) != GW_OK)
+        die("store_open %s: %s", store_dir, gw_status_str(s));
+    {
+        uint8_t key[32]; /* the gateway sets its audit key right after opening */
+        if (gw_random_bytes(key, sizeof(key)) != GW_OK)
+            die("gw_random_bytes failed");
+        store_audit_key(st, key);
+    }
+    setup_customers(&o, st, ids, &r);
+    part_record(&o, st, (const cid_t *)ids, &r);
+    part_journey(&o, st, (const cid_t *)ids, &r);
+    part_disk(&o, store_dir, &r);
+    store_close(st);
+    free(ids);
+    {
+        double la[1];
+        r.load_end = getloadavg(la, 1) == 1 ? la[0] : -1;
+    }
+    print_summary(&o, &r, fs, lmdb_version);
+    return 0;
+}
