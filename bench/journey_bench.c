@@ -45,15 +45,14 @@
 
 extern char **environ;
 
-#define MDB_STAT_OUT_CAP (64 * 1024) /* mdb_stat -efa of a journeygate store is about 3 KB */
+#define MDB_STAT_OUT_CAP (64 * 1024)     /* mdb_stat -efa of a journeygate store is about 3 KB */
 #define STUCK_NS (30ULL * 1000000000ULL) /* a push refused for this long means the writer is stuck */
 #define PARSE_PASSES 20                  /* passes of the parse-only measurement */
-#define SIZE_SAMPLE_EVERY 64             /* record sizes are sampled on every 64th touchpoint of the scan */
 
 typedef char cid_t[STORE_ID_LEN + 1];
 
 struct opts {
-    uint64_t events, customers, queue, journey_len, reads, page, map_mb, seed;
+    uint64_t events, drop_events, customers, queue, journey_len, reads, page, verify, map_mb, seed;
     const char *dir;
 };
 
@@ -67,8 +66,9 @@ struct results {
     /* a. recording */
     double rec_s, push_s, drain_s, producer_cpu_s, writer_cpu_s;
     uint64_t refusals, refused_events, accepted, dropped, written, failed;
-    double scan_s;
-    uint64_t scanned, sampled, sampled_bytes;
+    double drop_rec_s;
+    uint64_t drop_accepted, drop_dropped;
+    uint64_t sampled, sampled_bytes;
     /* b. journey reads */
     double journey_rec_s;
     struct lat full, first_page, last_page;
@@ -138,7 +138,8 @@ static double cpu_s(int who)
 
     if (getrusage(who, &ru) != 0)
         return 0;
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* splitmix64 seeds, xorshift64* draws: deterministic for a given --seed */
@@ -339,11 +340,15 @@ static const store_login_opts_t login_opts = {0, NULL, NULL, "web"};
 static const struct kind {
     const char *route, *channel, *touchpoint, *stage, *method;
 } kinds[] = {
-    {"home", "web", "view", "awareness", "GET"},           {"product", "web", "product_view", "consideration", "GET"},
-    {"cart", "web", "add_to_cart", "intent", "POST"},      {"checkout", "web", "checkout", "purchase", "POST"},
-    {"account", "web", "account", "retention", "GET"},     {"app-home", "mobile", "view", "awareness", "GET"},
+    {"home", "web", "view", "awareness", "GET"},
+    {"product", "web", "product_view", "consideration", "GET"},
+    {"cart", "web", "add_to_cart", "intent", "POST"},
+    {"checkout", "web", "checkout", "purchase", "POST"},
+    {"account", "web", "account", "retention", "GET"},
+    {"app-home", "mobile", "view", "awareness", "GET"},
     {"app-product", "mobile", "product_view", "consideration", "GET"},
-    {"app-orders", "mobile", "orders", "retention", "GET"}, {"api-orders", "api", "orders", "retention", "GET"},
+    {"app-orders", "mobile", "orders", "retention", "GET"},
+    {"api-orders", "api", "orders", "retention", "GET"},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -435,70 +440,79 @@ static void setup_customers(const struct opts *o, store_t *st, cid_t *ids, struc
            n, r->setup_s);
 }
 
-/* ------------------------------------------------------------------ a. recording */
+/* ------------------------------------------------------------------ reading journeys back */
 
-struct scan_ctx {
-    uint64_t count, sampled, sampled_bytes, bad_order;
-    char last_cid[STORE_ID_LEN + 1];
-    uint64_t last_at;
+struct journey_ctx {
+    uint64_t count, limit, last_at, bad_order, bytes;
+    char **texts; /* when not NULL: the first `limit` records as stored, for the parse-only measurement */
 };
 
-static int scan_cb(json_t *tp, void *arg)
+static int count_cb(json_t *tp, void *arg)
 {
-    struct scan_ctx *c = arg;
-    const char *cid = json_string_value(json_object_get(tp, "customer_id"));
-    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
+    struct journey_ctx *c = arg;
+    (void)tp;
+    return ++c->count >= c->limit;
+}
 
-    if (cid == NULL || strlen(cid) != STORE_ID_LEN) {
+/* counts, checks the time order, and measures each record as stored */
+static int check_cb(json_t *tp, void *arg)
+{
+    struct journey_ctx *c = arg;
+    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
+    /* as stored: put_json() in store.c writes JSON_COMPACT | JSON_SORT_KEYS */
+    char *text = json_dumps(tp, JSON_COMPACT | JSON_SORT_KEYS);
+
+    if (text == NULL)
+        die("out of memory");
+    if (at < c->last_at)
         ++c->bad_order;
-        return 0;
-    }
-    /* customer by customer (id order), each customer's touchpoints in time order */
-    if (strcmp(cid, c->last_cid) < 0 || (strcmp(cid, c->last_cid) == 0 && at < c->last_at))
-        ++c->bad_order;
-    memcpy(c->last_cid, cid, sizeof(c->last_cid));
     c->last_at = at;
-    if (c->count++ % SIZE_SAMPLE_EVERY == 0) {
-        /* as stored: put_json() in store.c writes JSON_COMPACT | JSON_SORT_KEYS */
-        char *text = json_dumps(tp, JSON_COMPACT | JSON_SORT_KEYS);
-        if (text != NULL) {
-            c->sampled_bytes += strlen(text);
-            ++c->sampled;
-        }
+    c->bytes += strlen(text);
+    if (c->texts != NULL && c->count < c->limit)
+        c->texts[c->count] = text;
+    else
         free(text);
-    }
+    ++c->count;
     return 0;
 }
 
-static void part_record(const struct opts *o, store_t *st, const cid_t *ids, struct results *r)
+/* ------------------------------------------------------------------ a. recording */
+
+/* a1: every event pushed until accepted (retried after sched_yield) */
+static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids, uint32_t *per_customer,
+                            struct results *r)
 {
     gw_recorder_t *rec;
     uint64_t rng = rng_seed(o->seed), t0, t_pushed, t_end, step = o->events >= 10 ? o->events / 10 : 1, t_last;
+    uint64_t wrote_last = 0;
     double cpu0, thr0;
-    struct scan_ctx sc;
-    gw_status_t s;
 
     printf("\n== a. Recording: %" PRIu64 " touchpoints over %" PRIu64 " customers, pushed flat out from 1 thread "
            "through the recorder (queue %" PRIu64 ", 1 writer thread, group commit, synced) ==\n",
            o->events, o->customers, o->queue);
+    printf("  a1. every push that the full queue refuses is retried after sched_yield(), so all are written:\n");
     if ((rec = gw_recorder_create(st, o->queue)) == NULL)
         die("gw_recorder_create(%" PRIu64 ") failed", o->queue);
     cpu0 = cpu_s(RUSAGE_SELF);
     thr0 = cpu_s(RUSAGE_THREAD);
     t0 = t_last = now_ns();
     for (uint64_t i = 0; i < o->events; ++i) {
-        uint64_t draw = rng_next(&rng);
-        gw_touch_t t = make_touch(ids, rng_below(&rng, o->customers), draw, wall_ms());
+        uint64_t draw = rng_next(&rng), c = rng_below(&rng, o->customers);
+        gw_touch_t t = make_touch(ids, c, draw, wall_ms());
         uint64_t refused = push_retrying(rec, &t);
 
+        ++per_customer[c];
         r->refusals += refused;
         r->refused_events += refused != 0;
         if ((i + 1) % step == 0) {
-            uint64_t now = now_ns();
-            printf("    %9" PRIu64 " pushed  %6.2f s  %9.0f pushes/s over the last %" PRIu64 "  (%" PRIu64
-                   " refusals so far)\n",
-                   i + 1, secs(now - t0), (double)step / secs(now - t_last), step, r->refusals);
+            uint64_t now = now_ns(), acc, drop, wrote, fail;
+            gw_recorder_counts(rec, &acc, &drop, &wrote, &fail);
+            printf("    %6.2f s  %9" PRIu64 " pushed (%8.0f /s over the last %" PRIu64 ")  %9" PRIu64
+                   " written (%8.0f /s)  %9" PRIu64 " refusals so far\n",
+                   secs(now - t0), i + 1, (double)step / secs(now - t_last), step, wrote,
+                   (double)(wrote - wrote_last) / secs(now - t_last), r->refusals);
             t_last = now;
+            wrote_last = wrote;
         }
     }
     t_pushed = now_ns();
@@ -515,73 +529,82 @@ static void part_record(const struct opts *o, store_t *st, const cid_t *ids, str
 
     printf("  %" PRIu64 " touchpoints written in %.2f s (first push -> gw_recorder_stop() returned) = %.0f /s\n",
            r->written, r->rec_s, (double)o->events / r->rec_s);
-    printf("    pushing took %.2f s (%.0f accepted pushes/s), then %.3f s until the writer had written and synced the "
-           "rest\n",
-           r->push_s, (double)o->events / r->push_s, r->drain_s);
-    printf("    CPU: producer %.2f s (%.2f us per event, building the JSON included), writer %.2f s (%.2f us per "
-           "event, %.0f%% of the wall time)\n",
+    printf("    pushing took %.2f s, then %.3f s until the writer had written and synced the rest (at most a queue "
+           "of %" PRIu64 ")\n",
+           r->push_s, r->drain_s, o->queue);
+    printf("    CPU: producer %.2f s (%.2f us per event, building the JSON and the retries included), writer %.2f s "
+           "(%.2f us per event, busy %.0f%% of the wall time; the rest is waiting for the disk)\n",
            r->producer_cpu_s, r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s,
            r->writer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s / r->rec_s * 100);
-    printf("  queue full: %" PRIu64 " pushes refused (the recorder's dropped counter: %" PRIu64 "), each retried after "
-           "sched_yield();\n    %" PRIu64 " of the %" PRIu64 " events (%.2f%%) were refused at least once: a producer "
-           "that does not retry (the gateway) would have lost them\n",
-           r->refusals, r->dropped, r->refused_events, o->events, (double)r->refused_events * 100 / (double)o->events);
-    printf("  recorder counts: accepted %" PRIu64 ", dropped %" PRIu64 ", written %" PRIu64 ", failed %" PRIu64 "\n",
+    printf("    queue full: %" PRIu64 " pushes refused (= the recorder's dropped counter, %" PRIu64 ") and retried; "
+           "%" PRIu64 " events (%.2f%%) needed at least one retry\n",
+           r->refusals, r->dropped, r->refused_events, (double)r->refused_events * 100 / (double)o->events);
+    printf("    recorder counts: accepted %" PRIu64 ", dropped %" PRIu64 ", written %" PRIu64 ", failed %" PRIu64 "\n",
            r->accepted, r->dropped, r->written, r->failed);
     if (r->accepted != o->events || r->written != o->events || r->failed != 0 || r->dropped != r->refusals)
         die("the recorder's counts do not match: %" PRIu64 " events pushed", o->events);
+}
 
-    memset(&sc, 0, sizeof(sc));
+/* a2: pushed flat out as the gateway pushes (never retried): what the full queue drops is lost */
+static void record_dropping(const struct opts *o, store_t *st, const cid_t *ids, uint32_t *per_customer,
+                            struct results *r)
+{
+    gw_recorder_t *rec;
+    uint64_t rng = rng_seed(o->seed + 2), t0, t_pushed, acc, drop, wrote, fail;
+
+    printf("  a2. %" PRIu64 " more pushed flat out and never retried, as the gateway does (a refused push is a "
+           "dropped touchpoint), same queue of %" PRIu64 ":\n",
+           o->drop_events, o->queue);
+    if ((rec = gw_recorder_create(st, o->queue)) == NULL)
+        die("gw_recorder_create(%" PRIu64 ") failed", o->queue);
     t0 = now_ns();
-    if ((s = store_touchpoints_foreach(st, 0, scan_cb, &sc)) != GW_OK)
-        die("store_touchpoints_foreach: %s", gw_status_str(s));
-    r->scan_s = secs(now_ns() - t0);
-    r->scanned = sc.count;
-    r->sampled = sc.sampled;
-    r->sampled_bytes = sc.sampled_bytes;
-    printf("  read back: store_touchpoints_foreach() saw %" PRIu64 " touchpoints in %.2f s (%.0f /s), customer by "
-           "customer in time order; %.0f bytes of JSON each (mean of %" PRIu64 ")\n",
-           sc.count, r->scan_s, (double)sc.count / r->scan_s,
-           sc.sampled != 0 ? (double)sc.sampled_bytes / (double)sc.sampled : 0.0, sc.sampled);
-    if (sc.count != o->events || sc.bad_order != 0)
-        die("the store holds %" PRIu64 " touchpoints (%" PRIu64 " out of order or without a customer), %" PRIu64
-            " were written",
-            sc.count, sc.bad_order, o->events);
+    for (uint64_t i = 0; i < o->drop_events; ++i) {
+        uint64_t draw = rng_next(&rng), c = rng_below(&rng, o->customers);
+        gw_touch_t t = make_touch(ids, c, draw, wall_ms());
+
+        if (gw_recorder_push(rec, &t) == 0)
+            ++per_customer[c];
+    }
+    t_pushed = now_ns();
+    gw_recorder_stop(rec);
+    r->drop_rec_s = secs(now_ns() - t0);
+    gw_recorder_counts(rec, &acc, &drop, &wrote, &fail);
+    r->drop_accepted = acc;
+    r->drop_dropped = drop;
+    printf("    pushed in %.2f s (%.0f /s): %" PRIu64 " accepted, %" PRIu64 " dropped (%.1f%%); %" PRIu64
+           " written, %" PRIu64 " failed, %.2f s from the first push until gw_recorder_stop() returned\n",
+           secs(t_pushed - t0), (double)o->drop_events / secs(t_pushed - t0), acc, drop,
+           (double)drop * 100 / (double)o->drop_events, wrote, fail, r->drop_rec_s);
+    if (acc + drop != o->drop_events || wrote != acc || fail != 0)
+        die("the recorder's counts do not add up");
+}
+
+/* every customer's journey holds what was accepted for it: checked on a random sample of customers */
+static void check_sample(const struct opts *o, store_t *st, const cid_t *ids, const uint32_t *per_customer,
+                         struct results *r)
+{
+    uint64_t rng = rng_seed(o->seed + 3), n = o->customers < o->verify ? o->customers : o->verify, total = 0;
+    uint64_t t0 = now_ns();
+
+    for (uint64_t i = 0; i < n; ++i) {
+        /* all customers when the sample covers them, else random ones */
+        uint64_t c = n == o->customers ? i : rng_below(&rng, o->customers);
+        struct journey_ctx jc = {0, 0, 0, 0, 0, NULL};
+        gw_status_t s = store_journey(st, ids[c], 0, check_cb, &jc);
+
+        if (s != GW_OK || jc.count != per_customer[c] || jc.bad_order != 0)
+            die("customer %s: %s, %" PRIu64 " touchpoints (%" PRIu64 " out of order), %u were accepted", ids[c],
+                gw_status_str(s), jc.count, jc.bad_order, per_customer[c]);
+        total += jc.count;
+        r->sampled_bytes += jc.bytes;
+    }
+    r->sampled = total;
+    printf("  checked: the journeys of %" PRIu64 " customers hold the %" PRIu64 " touchpoints accepted for them, in "
+           "time order (%.2f s); %.0f bytes of JSON per touchpoint\n",
+           n, total, secs(now_ns() - t0), total != 0 ? (double)r->sampled_bytes / (double)total : 0.0);
 }
 
 /* ------------------------------------------------------------------ b. journey reads */
-
-struct journey_ctx {
-    uint64_t count, limit, last_at, bad_order, bytes;
-    char **texts; /* when not NULL: the records as stored, for the parse-only measurement */
-};
-
-static int count_cb(json_t *tp, void *arg)
-{
-    struct journey_ctx *c = arg;
-    (void)tp;
-    return ++c->count >= c->limit;
-}
-
-static int check_cb(json_t *tp, void *arg)
-{
-    struct journey_ctx *c = arg;
-    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
-    char *text;
-
-    if (at < c->last_at)
-        ++c->bad_order;
-    c->last_at = at;
-    if ((text = json_dumps(tp, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
-        die("out of memory");
-    c->bytes += strlen(text);
-    if (c->texts != NULL && c->count < c->limit)
-        c->texts[c->count] = text;
-    else
-        free(text);
-    ++c->count;
-    return 0;
-}
 
 /* o->reads store_journey() calls; each must see `expect` touchpoints */
 static struct lat time_reads(const struct opts *o, store_t *st, const char *cid, uint64_t since_ms, uint64_t limit,
@@ -605,7 +628,7 @@ static struct lat time_reads(const struct opts *o, store_t *st, const char *cid,
     l = lat_of(ns, o->reads);
     free(ns);
     printf("    %-34s %9.3f %9.3f %9.3f %9.3f %9.3f %10.3f\n", what, l.first_us / 1e3, l.p50_us / 1e3, l.p99_us / 1e3,
-           l.max_us / 1e3, l.mean_us / 1e3, l.p50_us * 1e3 / (double)expect);
+           l.max_us / 1e3, l.mean_us / 1e3, l.p50_us / (double)expect);
     return l;
 }
 
@@ -700,7 +723,7 @@ static void part_disk(const struct opts *o, const char *store_dir, struct result
 
     if (out == NULL)
         die("out of memory");
-    r->total_tp = o->events + o->journey_len;
+    r->total_tp = o->events + r->drop_accepted + o->journey_len;
     tp = (double)r->total_tp;
     printf("\n== c. Size on disk: %" PRIu64 " touchpoints and %" PRIu64 " customers ==\n", r->total_tp,
            o->customers + 1);
@@ -794,9 +817,13 @@ static void print_summary(const struct opts *o, const struct results *r, const c
            rate, o->events, r->rec_s, rate >= 200000 ? "met" : "NOT met");
     printf("| CPU per touchpoint: producer (push, JSON built) / writer thread | %.2f / %.2f µs | |\n",
            r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s * 1e6 / (double)o->events);
-    printf("| queue full while pushing flat out (queue %" PRIu64 ") | %" PRIu64 " refused pushes (retried); %" PRIu64
-           " events (%.2f%%) refused at least once | |\n",
+    printf("| queue full while pushing flat out with retries (queue %" PRIu64 ") | %" PRIu64 " refused pushes, "
+           "retried; %" PRIu64 " events (%.2f%%) needed a retry | |\n",
            o->queue, r->refusals, r->refused_events, (double)r->refused_events * 100 / (double)o->events);
+    if (o->drop_events != 0)
+        printf("| dropped when pushing flat out without retries, as the gateway (%" PRIu64 " events, queue %" PRIu64
+               ") | %" PRIu64 " dropped (%.1f%%) | |\n",
+               o->drop_events, o->queue, r->drop_dropped, (double)r->drop_dropped * 100 / (double)o->drop_events);
     printf("| whole journey, %" PRIu64 " touchpoints (`store_journey`), p50 / p99 / max | %.2f / %.2f / %.2f ms | "
            "< 2 ms: %s |\n",
            o->journey_len, r->full.p50_us / 1e3, r->full.p99_us / 1e3, r->full.max_us / 1e3,
@@ -816,8 +843,6 @@ static void print_summary(const struct opts *o, const struct results *r, const c
                "depth %" PRIu64 ") | |\n",
                (double)(r->tp_pages * r->page_size) / (double)r->tp_entries,
                r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0.0, r->tp_depth);
-    printf("| reading every touchpoint back (`store_touchpoints_foreach`) | %.0f /s | |\n",
-           (double)r->scanned / r->scan_s);
 }
 
 static void usage(FILE *f)
@@ -825,12 +850,16 @@ static void usage(FILE *f)
     fputs("Usage: journey_bench [options] DIR\n"
           "Measures touchpoint recording (gateway/recorder.h) and journey reads (gateway/store.h) in a new\n"
           "store DIR/store (DIR must exist). Normally run by bench/journeys.sh.\n"
-          "  --events N       touchpoints pushed flat out through the recorder [1000000]\n"
+          "  --events N       touchpoints pushed flat out, retried until accepted (the timed run) [1000000]\n"
+          "  --drop-events N  then touchpoints pushed flat out without retries (dropped ones are lost); 0 skips\n"
+          "                   this run [200000]\n"
           "  --customers N    customers they are spread over (uniformly at random) [10000]\n"
           "  --queue N        the recorder's queue (the gateway's journeys.queue_size) [65536]\n"
           "  --journey-len N  touchpoints of the customer whose journey is read [10000]\n"
           "  --reads N        store_journey() calls of each kind [1000]\n"
           "  --page N         touchpoints of the first/latest page reads [100]\n"
+          "  --verify N       customers whose journeys are checked after the recording (all when N >= customers)\n"
+          "                   [100]\n"
           "  --map-mb N       initial map size given to store_open (it grows by doubling) [1024]\n"
           "  --seed N         random seed [1]\n"
           "Environment: MDB_STAT = the mdb_stat program [mdb_stat from PATH].\n",
@@ -839,7 +868,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {1000000, 10000, 65536, 10000, 1000, 100, 1024, 1, NULL};
+    struct opts o = {1000000, 200000, 10000, 65536, 10000, 1000, 100, 100, 1024, 1, NULL};
     struct results r;
     char store_dir[4096], lmdb_version[64] = "LMDB version unknown";
     store_t *st = NULL;
@@ -871,6 +900,10 @@ int main(int argc, char **argv)
         ++i;
         if (strcmp(a, "--events") == 0)
             o.events = parse_u64(a, v, 1, 1000000000);
+        else if (strcmp(a, "--drop-events") == 0)
+            o.drop_events = parse_u64(a, v, 0, 1000000000);
+        else if (strcmp(a, "--verify") == 0)
+            o.verify = parse_u64(a, v, 0, 10000000);
         else if (strcmp(a, "--customers") == 0)
             o.customers = parse_u64(a, v, 1, 10000000);
         else if (strcmp(a, "--queue") == 0)
@@ -931,9 +964,9 @@ int main(int argc, char **argv)
     if (r.load_start > 0.5)
         printf("  NOTE: the machine is busy (load average %.2f): other processes compete for the CPUs and the disk\n",
                r.load_start);
-    printf("  N_EVENTS=%" PRIu64 " CUSTOMERS=%" PRIu64 " QUEUE=%" PRIu64 " JOURNEY_LEN=%" PRIu64 " READS=%" PRIu64
-           " PAGE=%" PRIu64 " map %" PRIu64 " MB initially, seed %" PRIu64 "\n",
-           o.events, o.customers, o.queue, o.journey_len, o.reads, o.page, o.map_mb, o.seed);
+    printf("  N_EVENTS=%" PRIu64 " DROP_EVENTS=%" PRIu64 " CUSTOMERS=%" PRIu64 " QUEUE=%" PRIu64 " JOURNEY_LEN=%" PRIu64
+           " READS=%" PRIu64 " PAGE=%" PRIu64 " VERIFY=%" PRIu64 " map %" PRIu64 " MB initially, seed %" PRIu64 "\n",
+           o.events, o.drop_events, o.customers, o.queue, o.journey_len, o.reads, o.page, o.verify, o.map_mb, o.seed);
     if (strcmp(fs, "tmpfs") == 0)
         printf("  WARNING: tmpfs ignores fsync: the recording figures are not those of a disk\n");
 
@@ -948,7 +981,16 @@ int main(int argc, char **argv)
         store_audit_key(st, key);
     }
     setup_customers(&o, st, ids, &r);
-    part_record(&o, st, (const cid_t *)ids, &r);
+    {
+        uint32_t *per_customer = calloc(o.customers, sizeof(*per_customer));
+        if (per_customer == NULL)
+            die("out of memory");
+        record_retrying(&o, st, (const cid_t *)ids, per_customer, &r);
+        if (o.drop_events != 0)
+            record_dropping(&o, st, (const cid_t *)ids, per_customer, &r);
+        check_sample(&o, st, (const cid_t *)ids, per_customer, &r);
+        free(per_customer);
+    }
     part_journey(&o, st, (const cid_t *)ids, &r);
     part_disk(&o, store_dir, &r);
     store_close(st);

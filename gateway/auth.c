@@ -540,6 +540,9 @@ static void job_run(void *arg)
             const char *prov = json_string_value(json_object_get(ev, "provider"));
             const char *subj = json_string_value(json_object_get(ev, "subject"));
             char cust[STORE_ID_LEN + 1], tid[48], rnd[16];
+            const char *tmp_key;
+            json_t *tmp_val;
+            void *tmp_iter;
             json_t *c = NULL;
             gw_status_t st;
             if (json_object_get(res, "error") != NULL)
@@ -571,6 +574,12 @@ static void job_run(void *arg)
                                    json_object_get(ev, "channel"), "touchpoint", json_object_get(ev, "touchpoint"),
                                    "stage", json_object_get(ev, "stage"), "status", json_object_get(ev, "status"),
                                    "attributes", json_object_get(ev, "attributes"), "source", j->source);
+            /* absent optional fields are left out, not stored as null */
+            json_object_foreach_safe(records[k], tmp_iter, tmp_key, tmp_val)
+            {
+                if (json_is_null(tmp_val))
+                    json_object_del(records[k], tmp_key);
+            }
             keys[k] = json_string_value(json_object_get(ev, "idempotency_key"));
             index[k] = i;
             json_object_set_new(res, "id", json_string(tid));
@@ -1020,8 +1029,11 @@ gw_status_t auth_init(const gw_config_t *cfg)
     {
         json_t *qs = json_object_get(json_object_get(cfg->doc, "journeys"), "queue_size");
         size_t cap = json_is_integer(qs) ? (size_t)json_integer_value(qs) : 65536;
+        json_t *rd = json_object_get(json_object_get(cfg->doc, "journeys"), "retention_days");
         if ((A.recorder = gw_recorder_create(A.store, cap)) == NULL)
             return GW_ENOMEM;
+        if (json_is_integer(rd))
+            gw_recorder_set_retention(A.recorder, (unsigned)json_integer_value(rd));
     }
     A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
     json_object_foreach(provs, name, pc)
@@ -2131,6 +2143,197 @@ static int admin_audit(h2o_req_t *req)
     return 0;
 }
 
+/* GET /admin/customers/ID/journey?since_ms&skip&limit: the journey in time order, paginated */
+struct journey_page {
+    uint64_t skip, limit;
+    json_t *out;
+    uint64_t last_ms, same_ms;
+    int more;
+};
+
+static int journey_collect(json_t *tp, void *arg)
+{
+    struct journey_page *p = arg;
+    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
+    if (p->skip > 0) {
+        --p->skip;
+        if (at == p->last_ms)
+            ++p->same_ms;
+        else {
+            p->last_ms = at;
+            p->same_ms = 1;
+        }
+        return 0;
+    }
+    if (json_array_size(p->out) == p->limit) {
+        p->more = 1;
+        return 1;
+    }
+    json_array_append(p->out, tp);
+    if (at == p->last_ms)
+        ++p->same_ms;
+    else {
+        p->last_ms = at;
+        p->same_ms = 1;
+    }
+    return 0;
+}
+
+static int admin_journey(h2o_req_t *req, const char *id)
+{
+    h2o_iovec_t q = query_of(req);
+    uint64_t since = query_u64(q, "since_ms", 0);
+    struct journey_page p = {query_u64(q, "skip", 0), query_u64(q, "limit", 100), json_array(), since, 0, 0};
+    json_t *c = NULL;
+
+    if (p.limit == 0 || p.limit > 1000)
+        p.limit = 100;
+    if (store_customer_get(A.store, id, &c) != GW_OK) {
+        json_decref(p.out);
+        gw_send_error_json(req, 404, "Not Found", "not_found", "no such customer");
+        return 0;
+    }
+    json_decref(c);
+    store_journey(A.store, id, since, journey_collect, &p);
+    {
+        json_t *ans = json_pack("{s:s, s:o}", "customer_id", id, "touchpoints", p.out);
+        /* the next page starts at the last time shown, skipping what was shown at that time */
+        if (p.more)
+            json_object_set_new(
+                ans, "next", json_pack("{s:I, s:I}", "since_ms", (json_int_t)p.last_ms, "skip", (json_int_t)p.same_ms));
+        gw_send_json(req, 200, "OK", ans);
+    }
+    return 0;
+}
+
+/* channel figures of a time window, computed in one pass (touchpoints are stored customer by customer) */
+struct figures {
+    uint64_t from, to;
+    json_t *channels;    /* channel -> {touchpoints, customers} */
+    json_t *transitions; /* "a -> b" -> count */
+    json_t *paths;       /* "t1 > t2 > ..." -> count */
+    char customer[STORE_ID_LEN + 1];
+    json_t *seen; /* channels of the current customer */
+    char last_channel[64], path[512];
+    unsigned path_len;
+    uint64_t customers, cross_channel, touchpoints;
+};
+
+static void figures_close_customer(struct figures *f)
+{
+    if (f->customer[0] == '\0')
+        return;
+    ++f->customers;
+    if (json_object_size(f->seen) >= 2)
+        ++f->cross_channel;
+    if (f->path[0] != '\0') {
+        json_t *n = json_object_get(f->paths, f->path);
+        json_object_set_new(f->paths, f->path, json_integer(json_integer_value(n) + 1));
+    }
+    json_object_clear(f->seen);
+    f->customer[0] = '\0';
+    f->last_channel[0] = '\0';
+    f->path[0] = '\0';
+    f->path_len = 0;
+}
+
+static int figures_add(json_t *tp, void *arg)
+{
+    struct figures *f = arg;
+    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
+    const char *cid = json_string_value(json_object_get(tp, "customer_id"));
+    const char *ch = json_string_value(json_object_get(tp, "channel"));
+    const char *name = json_string_value(json_object_get(tp, "touchpoint"));
+    json_t *c;
+
+    if (at < f->from || at > f->to || cid == NULL || ch == NULL)
+        return 0;
+    if (strcmp(cid, f->customer) != 0) {
+        figures_close_customer(f);
+        snprintf(f->customer, sizeof(f->customer), "%s", cid);
+    }
+    ++f->touchpoints;
+    if ((c = json_object_get(f->channels, ch)) == NULL) {
+        c = json_pack("{s:i, s:i}", "touchpoints", 0, "customers", 0);
+        json_object_set_new(f->channels, ch, c);
+    }
+    json_object_set_new(c, "touchpoints", json_integer(json_integer_value(json_object_get(c, "touchpoints")) + 1));
+    if (json_object_get(f->seen, ch) == NULL) {
+        json_object_set_new(f->seen, ch, json_true());
+        json_object_set_new(c, "customers", json_integer(json_integer_value(json_object_get(c, "customers")) + 1));
+    }
+    if (f->last_channel[0] != '\0' && strcmp(f->last_channel, ch) != 0) {
+        char key[140];
+        snprintf(key, sizeof(key), "%s -> %s", f->last_channel, ch);
+        json_object_set_new(f->transitions, key,
+                            json_integer(json_integer_value(json_object_get(f->transitions, key)) + 1));
+    }
+    snprintf(f->last_channel, sizeof(f->last_channel), "%s", ch);
+    /* the path: the first five touchpoints, repeats in a row collapsed */
+    if (name != NULL && f->path_len < 5) {
+        size_t len = strlen(f->path);
+        const char *last = strrchr(f->path, '>');
+        const char *prev = last != NULL ? last + 2 : f->path;
+        if (len == 0 || strcmp(prev, name) != 0) {
+            snprintf(f->path + len, sizeof(f->path) - len, "%s%s", len > 0 ? " > " : "", name);
+            ++f->path_len;
+        }
+    }
+    return 0;
+}
+
+static int admin_figures(h2o_req_t *req)
+{
+    h2o_iovec_t q = query_of(req);
+    struct figures f;
+    json_t *paths, *top;
+    const char *key;
+    json_t *val;
+
+    memset(&f, 0, sizeof(f));
+    f.from = query_u64(q, "from_ms", 0);
+    f.to = query_u64(q, "to_ms", UINT64_MAX);
+    f.channels = json_object();
+    f.transitions = json_object();
+    f.paths = json_object();
+    f.seen = json_object();
+    if (store_touchpoints_foreach(A.store, f.from, figures_add, &f) != GW_OK) {
+        json_decref(f.channels);
+        json_decref(f.transitions);
+        json_decref(f.paths);
+        json_decref(f.seen);
+        gw_send_error_json(req, 503, "Service Unavailable", "store_unavailable", "try again");
+        return 0;
+    }
+    figures_close_customer(&f);
+    /* the ten most common paths */
+    top = json_array();
+    for (int k = 0; k < 10; ++k) {
+        const char *best = NULL;
+        json_int_t n = 0;
+        json_object_foreach(f.paths, key, val)
+        {
+            if (json_integer_value(val) > n) {
+                n = json_integer_value(val);
+                best = key;
+            }
+        }
+        if (best == NULL)
+            break;
+        json_array_append_new(top, json_pack("{s:s, s:I}", "path", best, "customers", n));
+        json_object_del(f.paths, best);
+    }
+    paths = top;
+    json_decref(f.paths);
+    json_decref(f.seen);
+    gw_send_json(req, 200, "OK",
+                 json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:o}", "from_ms", (json_int_t)f.from, "to_ms",
+                           (json_int_t)(f.to == UINT64_MAX ? 0 : f.to), "customers", (json_int_t)f.customers,
+                           "touchpoints", (json_int_t)f.touchpoints, "channels", f.channels, "cross_channel_customers",
+                           (json_int_t)f.cross_channel, "transitions", f.transitions, "top_paths", paths));
+    return 0;
+}
+
 int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_token, const char *path, size_t path_len)
 {
     static const char prefix[] = "/admin/customers/";
@@ -2150,6 +2353,17 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_to
     if (path_len == sizeof("/admin/audit") - 1 && memcmp(path, "/admin/audit", path_len) == 0 &&
         h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
         return admin_audit(req);
+    if (path_len == sizeof("/admin/figures") - 1 && memcmp(path, "/admin/figures", path_len) == 0 &&
+        h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return admin_figures(req);
+    if (path_len == sizeof(prefix) - 1 + STORE_ID_LEN + sizeof("/journey") - 1 &&
+        memcmp(path, prefix, sizeof(prefix) - 1) == 0 &&
+        memcmp(path + sizeof(prefix) - 1 + STORE_ID_LEN, "/journey", 8) == 0 &&
+        h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+        memcpy(id, path + sizeof(prefix) - 1, STORE_ID_LEN);
+        id[STORE_ID_LEN] = '\0';
+        return admin_journey(req, id);
+    }
     if (path_len != sizeof(prefix) - 1 + STORE_ID_LEN || memcmp(path, prefix, sizeof(prefix) - 1) != 0) {
         gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
         return 0;

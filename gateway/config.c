@@ -945,9 +945,11 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
         }
     }
     if ((obj = json_object_get(doc, "journeys")) != NULL) {
-        static const char *const keys[] = {"queue_size", NULL};
-        if (check_object(v, obj, "journeys", keys))
+        static const char *const keys[] = {"queue_size", "retention_days", NULL};
+        if (check_object(v, obj, "journeys", keys)) {
             get_int(v, obj, "journeys", "queue_size", 1, 10000000, &n);
+            get_int(v, obj, "journeys", "retention_days", 0, 36500, &n);
+        }
     }
     if ((obj = json_object_get(doc, "assertion")) != NULL) {
         static const char *const keys[] = {"key_file", "previous_key_files", "ttl_s", NULL};

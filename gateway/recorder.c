@@ -23,7 +23,10 @@ struct gw_recorder {
     json_t **ring;
     size_t cap, head, count;
     int stopping;
-    pthread_t tid;
+    pthread_t tid, pruner;
+    pthread_cond_t prune_cond; /* the pruner's own: a push must always wake the writer, not the pruner */
+    unsigned retention_days;
+    int has_pruner;
     _Atomic uint64_t accepted, dropped, written, failed;
     /* anonymous visitors: open addressing by hash of the visitor id; guarded by lock */
     struct visitor {
@@ -141,6 +144,7 @@ gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
     }
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
+    pthread_cond_init(&r->prune_cond, NULL);
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_create(&r->tid, NULL, writer_main, r);
@@ -247,15 +251,58 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
     return 0;
 }
 
+static void *pruner_main(void *arg)
+{
+    gw_recorder_t *r = arg;
+    for (;;) {
+        struct timespec ts;
+        uint64_t now, deleted = 0;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (store_touchpoints_prune(r->st, now - (uint64_t)r->retention_days * 86400000ULL, &deleted) == GW_OK &&
+            deleted > 0)
+            GW_LOG_INF(MODULE, "retention: %llu touchpoints older than %u days deleted", (unsigned long long)deleted,
+                       r->retention_days);
+        /* hourly, waking early to stop */
+        pthread_mutex_lock(&r->lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 3600;
+        while (!r->stopping) {
+            if (pthread_cond_timedwait(&r->prune_cond, &r->lock, &ts) != 0)
+                break;
+        }
+        int stop = r->stopping;
+        pthread_mutex_unlock(&r->lock);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+void gw_recorder_set_retention(gw_recorder_t *r, unsigned retention_days)
+{
+    sigset_t all, old;
+    if (retention_days == 0 || r->has_pruner)
+        return;
+    r->retention_days = retention_days;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    r->has_pruner = pthread_create(&r->pruner, NULL, pruner_main, r) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 void gw_recorder_stop(gw_recorder_t *r)
 {
     if (r == NULL)
         return;
     pthread_mutex_lock(&r->lock);
     r->stopping = 1;
-    pthread_cond_signal(&r->cond);
+    pthread_cond_broadcast(&r->cond);
+    pthread_cond_broadcast(&r->prune_cond);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->tid, NULL);
+    if (r->has_pruner)
+        pthread_join(r->pruner, NULL);
 }
 
 void gw_recorder_counts(gw_recorder_t *r, uint64_t *accepted, uint64_t *dropped, uint64_t *written, uint64_t *failed)

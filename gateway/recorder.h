@@ -42,6 +42,9 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t);
 #define GW_VISITOR_TOUCHES 50
 size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *customer_id);
 
+/** Deletes touchpoints older than retention_days at start and then hourly (0: keep forever). */
+void gw_recorder_set_retention(gw_recorder_t *r, unsigned retention_days);
+
 /** Writes everything queued, then stops the writer. */
 void gw_recorder_stop(gw_recorder_t *r);
 

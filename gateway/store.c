@@ -1494,3 +1494,45 @@ gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, int (*cb)(
 {
     return tp_scan(st, NULL, since_ms, cb, ctx);
 }
+
+struct prune_ctx {
+    uint64_t before;
+    uint64_t deleted;
+    int more;
+};
+
+static int prune_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct prune_ctx *c = arg;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    unsigned in_txn = 0;
+    int rc;
+
+    c->more = 0;
+    if ((rc = mdb_cursor_open(txn, st->touchpoints, &cur)) != 0)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != TP_KEY_LEN || from_be64((const uint8_t *)k.mv_data + STORE_ID_LEN) >= c->before)
+            continue;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        ++c->deleted;
+        if (++in_txn == 5000) {
+            c->more = 1; /* keep transactions short: the rest in the next one */
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+gw_status_t store_touchpoints_prune(store_t *st, uint64_t before_ms, uint64_t *deleted)
+{
+    struct prune_ctx c = {before_ms, 0, 1};
+    gw_status_t s = GW_OK;
+    while (c.more && s == GW_OK)
+        s = with_write(st, prune_txn, &c);
+    *deleted = c.deleted;
+    return s;
+}

@@ -191,6 +191,9 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
 /** Calls cb for every touchpoint with occurred_at_ms >= since_ms (customer by customer; streaming). */
 gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx), void *ctx);
 
+/** Deletes touchpoints that occurred before before_ms (retention), in batches; *deleted counts them. */
+gw_status_t store_touchpoints_prune(store_t *st, uint64_t before_ms, uint64_t *deleted);
+
 /** Number of customers (for tests and figures). */
 gw_status_t store_count_customers(store_t *st, uint64_t *count);
 

@@ -23,6 +23,7 @@ MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
 
 class JourneyTest(GatewayTestCase):
     queue_size = None
+    retention_days = None
 
     def setUp(self):
         super().setUp()
@@ -56,8 +57,15 @@ class JourneyTest(GatewayTestCase):
         with open(keys, "w") as f:
             f.write("# name:key\ncontact-centre:cc-key-0123456789abcdef\n")
         cfg["ingest"] = {"api_keys_file": keys}
+        cfg["journeys"] = {}
         if self.queue_size:
-            cfg["journeys"] = {"queue_size": self.queue_size}
+            cfg["journeys"]["queue_size"] = self.queue_size
+        if self.retention_days:
+            cfg["journeys"]["retention_days"] = self.retention_days
+        token_file = os.path.join(self.tmpdir, "admin.token")
+        with open(token_file, "w") as f:
+            f.write("admin-token-0123456789abcdef\n")
+        cfg["admin"]["token_file"] = token_file
         cfg["listen"][0]["port"] = port
         cfg["public_url"] = self.public
         self.gw = self.start(cfg)
@@ -257,6 +265,60 @@ class IngestTest(JourneyTest):
         self.assertEqual(self.ingest([{"customer_id": cid, "channel": "x", "touchpoint": "y"}], key="wrong")[0], 401)
         self.assertEqual(self.ingest(None, raw=b"not json")[0], 400)
         self.assertEqual(self.ingest([])[0], 400)
+
+
+class AdminViewsTest(IngestTest):
+    retention_days = 365
+
+    def admin(self, path):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.admin_port, path),
+                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def test_figures_pagination_and_retention(self):
+        a = self.web_login("ann@example.com")
+        a.get(self.public + "/shop/1")
+        a.get(self.public + "/shop/2")
+        tok = self.mobile_token("ann@example.com")
+        req = urllib.request.Request(self.public + "/api/orders", headers={"Authorization": "Bearer " + tok["access_token"]})
+        urllib.request.urlopen(req, timeout=10).read()
+        b = self.web_login("ben@example.com")
+        b.get(self.public + "/shop/1")
+        ben = json.loads(b.get(self.public + "/.auth/me")[2])["customer_id"]
+        status, out = self.ingest([{"customer_id": ben, "channel": "contact-centre", "touchpoint": "support",
+                                    "time": int(time.time() * 1000) + 10}])
+        self.assertEqual((status, out["accepted"]), (200, 1), out)
+        time.sleep(0.5)
+        fig = self.admin("/admin/figures")
+        self.assertEqual((fig["customers"], fig["touchpoints"], fig["cross_channel_customers"]), (2, 5, 2))
+        self.assertEqual(fig["channels"]["web"], {"touchpoints": 3, "customers": 2})
+        self.assertEqual(fig["channels"]["mobile"], {"touchpoints": 1, "customers": 1})
+        self.assertEqual(fig["transitions"], {"web -> mobile": 1, "web -> contact-centre": 1})
+        self.assertEqual(sorted(p["path"] for p in fig["top_paths"]), ["browse > order", "browse > support"])
+        later = self.admin("/admin/figures?from_ms=%d" % (int(time.time() * 1000) + 60000))
+        self.assertEqual(later["touchpoints"], 0)
+        # the journey, two at a time
+        ann = tok["customer_id"]
+        page = self.admin("/admin/customers/%s/journey?limit=2" % ann)
+        self.assertEqual([t["touchpoint"] for t in page["touchpoints"]], ["browse", "browse"])
+        nxt = page["next"]
+        page2 = self.admin("/admin/customers/%s/journey?limit=2&since_ms=%d&skip=%d" % (ann, nxt["since_ms"], nxt["skip"]))
+        self.assertEqual([t["touchpoint"] for t in page2["touchpoints"]], ["order"])
+        self.assertNotIn("next", page2)
+        # retention: a touchpoint older than 365 days goes at the next pruning (at start, then hourly)
+        self.ingest([{"customer_id": ben, "channel": "email", "touchpoint": "old mail",
+                      "time": int(time.time() * 1000) - 400 * 86400000}])
+        self.assertIn("old mail", self.cli("journey", ben)[1])
+        self.gw.stop()
+        self.gateways.remove(self.gw)
+        d = os.path.join(self.tmpdir, "restart")
+        os.makedirs(d)
+        from jgtest import Gateway
+        self.gateways.append(Gateway(json.load(open(self.gw.config_path)), d))
+        time.sleep(1.0)
+        self.assertNotIn("old mail", self.cli("journey", ben)[1])
+        self.assertIn("support", self.cli("journey", ben)[1])
 
 
 class OverflowTest(JourneyTest):
