@@ -3,19 +3,23 @@
  *
  * A benchmark program, not a test: bench/journeys.sh runs it in a temp dir (see bench/README.md).
  *
- *   a. recording: N_EVENTS touchpoints spread over CUSTOMERS customers pushed flat out, from one
- *      thread, through the real recorder (gw_recorder_create / gw_recorder_push / gw_recorder_stop:
- *      bounded queue of QUEUE, one writer thread, group commit with store_touchpoints_append) into a
- *      synced store, as in the gateway. A push that the full queue refuses (dropped and counted by the
- *      recorder) is retried after sched_yield() until accepted, so every event is written; the refusals
- *      are reported apart. Timed: from the first push until gw_recorder_stop() returns (everything
- *      written and synced). Then every stored touchpoint is read back and counted (store_touchpoints_foreach);
- *   b. journey reads: one more customer gets JOURNEY_LEN touchpoints (through the recorder, spread
- *      over months, several channels), then READS store_journey() calls for the whole journey
- *      (p50/p99/max), READS for its first PAGE touchpoints and READS for its latest PAGE (since_ms),
- *      and the time that jansson alone takes to parse the same records;
- *   c. size on disk: data.mdb (st_size, st_blocks) per touchpoint and, when lmdb-utils is
- *      installed, `mdb_stat -efa`: the touchpoints database's pages per entry, its depth, the freelist.
+ *   a. recording, into a synced store (every commit fsynced, as in the gateway), through the real recorder
+ *      (gw_recorder_create / gw_recorder_push / gw_recorder_stop: bounded queue of QUEUE, one writer thread,
+ *      group commit with store_touchpoints_append):
+ *      a1. N_EVENTS touchpoints spread uniformly at random over CUSTOMERS customers, pushed flat out from one
+ *          thread; a push that the full queue refuses (dropped and counted by the recorder) is retried after
+ *          sched_yield() until accepted, so every event is written; the refusals are reported apart. Timed
+ *          from the first push until gw_recorder_stop() returns (everything written and synced), with the
+ *          CPU time of the producer and of the writer thread and the bytes the commits wrote;
+ *      a2. DROP_EVENTS more pushed flat out without retries, as the gateway pushes: how many the full queue drops;
+ *      then the journeys of VERIFY random customers are read back and checked (every accepted touchpoint
+ *      there, in time order);
+ *   b. journey reads: one more customer gets JOURNEY_LEN touchpoints (through the recorder, spread over
+ *      months, several channels), then READS store_journey() calls for the whole journey (p50/p99/max),
+ *      READS for its first PAGE touchpoints and READS for its latest PAGE (since_ms), and the time that
+ *      jansson alone takes to parse the same records;
+ *   c. size on disk: data.mdb (st_size, st_blocks) per touchpoint and, when lmdb-utils is installed,
+ *      `mdb_stat -efa`: the touchpoints database's pages per entry, its depth, how full its leaf pages are.
  *
  * Only the store touches LMDB (house style), so the LMDB figures come from the mdb_stat tool,
  * spawned without a shell. Exit status: 0 when everything ran, 1 when a call failed or an answer
@@ -64,7 +68,8 @@ struct results {
     double load_start, load_end;
     double setup_s;
     /* a. recording */
-    double rec_s, push_s, drain_s, producer_cpu_s, writer_cpu_s;
+    double rec_s, push_s, drain_s, producer_cpu_s, writer_cpu_s, push_cpu_us;
+    uint64_t wchar;
     uint64_t refusals, refused_events, accepted, dropped, written, failed;
     double drop_rec_s;
     uint64_t drop_accepted, drop_dropped;
@@ -140,6 +145,26 @@ static double cpu_s(int who)
         return 0;
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/*
+ * bytes this process has passed to write() and pwrite() (/proc/self/io wchar): LMDB writes every dirty page
+ * of a commit with pwrite. (write_bytes is not used: with large folios it counts whole folios, several times
+ * what reaches the disk.)
+ */
+static uint64_t proc_wchar(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    uint64_t v = 0;
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "wchar: ", 7) == 0)
+            v = strtoull(line + 7, NULL, 10);
+    fclose(f);
+    return v;
 }
 
 /* splitmix64 seeds, xorshift64* draws: deterministic for a given --seed */
@@ -486,6 +511,7 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
     uint64_t rng = rng_seed(o->seed), t0, t_pushed, t_end, step = o->events >= 10 ? o->events / 10 : 1, t_last;
     uint64_t wrote_last = 0;
     double cpu0, thr0;
+    uint64_t wchar0;
 
     printf("\n== a. Recording: %" PRIu64 " touchpoints over %" PRIu64 " customers, pushed flat out from 1 thread "
            "through the recorder (queue %" PRIu64 ", 1 writer thread, group commit, synced) ==\n",
@@ -493,6 +519,7 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
     printf("  a1. every push that the full queue refuses is retried after sched_yield(), so all are written:\n");
     if ((rec = gw_recorder_create(st, o->queue)) == NULL)
         die("gw_recorder_create(%" PRIu64 ") failed", o->queue);
+    wchar0 = proc_wchar();
     cpu0 = cpu_s(RUSAGE_SELF);
     thr0 = cpu_s(RUSAGE_THREAD);
     t0 = t_last = now_ns();
@@ -521,6 +548,7 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
     t_end = now_ns();
     /* the main thread only waited in gw_recorder_stop(): the rest of the process's CPU is the writer's */
     r->writer_cpu_s = cpu_s(RUSAGE_SELF) - cpu0 - r->producer_cpu_s;
+    r->wchar = proc_wchar() - wchar0;
     gw_recorder_counts(rec, &r->accepted, &r->dropped, &r->written, &r->failed);
     /* the recorder has no destroy call (the gateway stops its one recorder at exit): its memory stays */
     r->rec_s = secs(t_end - t0);
@@ -533,9 +561,11 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
            "of %" PRIu64 ")\n",
            r->push_s, r->drain_s, o->queue);
     printf("    CPU: producer %.2f s (%.2f us per event, building the JSON and the retries included), writer %.2f s "
-           "(%.2f us per event, busy %.0f%% of the wall time; the rest is waiting for the disk)\n",
+           "(%.2f us per event, busy %.0f%% of the wall time; the rest: waiting for fsync or for a CPU)\n",
            r->producer_cpu_s, r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s,
            r->writer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s / r->rec_s * 100);
+    printf("    I/O: the commits wrote %.1f MiB (pwrite, /proc/self/io wchar) = %.0f B per touchpoint\n",
+           (double)r->wchar / 1048576.0, (double)r->wchar / (double)o->events);
     printf("    queue full: %" PRIu64 " pushes refused (= the recorder's dropped counter, %" PRIu64 ") and retried; "
            "%" PRIu64 " events (%.2f%%) needed at least one retry\n",
            r->refusals, r->dropped, r->refused_events, (double)r->refused_events * 100 / (double)o->events);
@@ -551,12 +581,14 @@ static void record_dropping(const struct opts *o, store_t *st, const cid_t *ids,
 {
     gw_recorder_t *rec;
     uint64_t rng = rng_seed(o->seed + 2), t0, t_pushed, acc, drop, wrote, fail;
+    double thr0;
 
     printf("  a2. %" PRIu64 " more pushed flat out and never retried, as the gateway does (a refused push is a "
            "dropped touchpoint), same queue of %" PRIu64 ":\n",
            o->drop_events, o->queue);
     if ((rec = gw_recorder_create(st, o->queue)) == NULL)
         die("gw_recorder_create(%" PRIu64 ") failed", o->queue);
+    thr0 = cpu_s(RUSAGE_THREAD);
     t0 = now_ns();
     for (uint64_t i = 0; i < o->drop_events; ++i) {
         uint64_t draw = rng_next(&rng), c = rng_below(&rng, o->customers);
@@ -566,6 +598,7 @@ static void record_dropping(const struct opts *o, store_t *st, const cid_t *ids,
             ++per_customer[c];
     }
     t_pushed = now_ns();
+    r->push_cpu_us = (cpu_s(RUSAGE_THREAD) - thr0) * 1e6 / (double)o->drop_events;
     gw_recorder_stop(rec);
     r->drop_rec_s = secs(now_ns() - t0);
     gw_recorder_counts(rec, &acc, &drop, &wrote, &fail);
@@ -575,6 +608,8 @@ static void record_dropping(const struct opts *o, store_t *st, const cid_t *ids,
            " written, %" PRIu64 " failed, %.2f s from the first push until gw_recorder_stop() returned\n",
            secs(t_pushed - t0), (double)o->drop_events / secs(t_pushed - t0), acc, drop,
            (double)drop * 100 / (double)o->drop_events, wrote, fail, r->drop_rec_s);
+    printf("    a push (gw_recorder_push: the touchpoint's JSON built, then queued or dropped) took %.2f us of CPU\n",
+           r->push_cpu_us);
     if (acc + drop != o->drop_events || wrote != acc || fail != 0)
         die("the recorder's counts do not add up");
 }
@@ -806,17 +841,22 @@ static void print_summary(const struct opts *o, const struct results *r, const c
         fmt(u.release, sizeof(u.release), "?");
     strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
     printf("\n== Summary (Markdown, for bench/README.md) ==\n\n");
-    printf("`journey_bench` %s, %ld CPUs, Linux %s, store on %s, %s; N_EVENTS=%" PRIu64 " CUSTOMERS=%" PRIu64
-           " QUEUE=%" PRIu64 " JOURNEY_LEN=%" PRIu64 " READS=%" PRIu64 "; load average %.2f at the start, %.2f at "
+    printf("`journey_bench` %s, %ld CPUs, Linux %s, store on %s, %s; N_EVENTS=%" PRIu64 " DROP_EVENTS=%" PRIu64
+           " CUSTOMERS=%" PRIu64 " QUEUE=%" PRIu64 " JOURNEY_LEN=%" PRIu64 " READS=%" PRIu64
+           "; load average %.2f at the start, %.2f at "
            "the end.\n\n",
-           day, sysconf(_SC_NPROCESSORS_ONLN), u.release, fs, lmdb_version, o->events, o->customers, o->queue,
-           o->journey_len, o->reads, r->load_start, r->load_end);
+           day, sysconf(_SC_NPROCESSORS_ONLN), u.release, fs, lmdb_version, o->events, o->drop_events, o->customers,
+           o->queue, o->journey_len, o->reads, r->load_start, r->load_end);
     printf("| measure | result | target |\n|---|---|---|\n");
     printf("| touchpoints recorded, synced (first push -> `gw_recorder_stop` returned) | %.0f /s (%" PRIu64
            " in %.2f s) | ≥ 200000 /s: %s |\n",
            rate, o->events, r->rec_s, rate >= 200000 ? "met" : "NOT met");
-    printf("| CPU per touchpoint: producer (push, JSON built) / writer thread | %.2f / %.2f µs | |\n",
-           r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s * 1e6 / (double)o->events);
+    printf("| writer thread: CPU per touchpoint, busy share of the wall time | %.2f µs, %.0f%% | |\n",
+           r->writer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s / r->rec_s * 100);
+    printf("| written by the commits per touchpoint (`/proc/self/io` wchar) | %.0f B | |\n",
+           (double)r->wchar / (double)o->events);
+    if (o->drop_events != 0)
+        printf("| CPU of one `gw_recorder_push` (JSON built; the a2 run) | %.2f µs | |\n", r->push_cpu_us);
     printf("| queue full while pushing flat out with retries (queue %" PRIu64 ") | %" PRIu64 " refused pushes, "
            "retried; %" PRIu64 " events (%.2f%%) needed a retry | |\n",
            o->queue, r->refusals, r->refused_events, (double)r->refused_events * 100 / (double)o->events);

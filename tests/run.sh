@@ -35,6 +35,7 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if ((quick == 0)); then
     echo "== build and test: ASan + UBSan =="
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+    export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DJG_SANITIZE=ON
 fi
