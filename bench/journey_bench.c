@@ -56,7 +56,7 @@ extern char **environ;
 typedef char cid_t[STORE_ID_LEN + 1];
 
 struct opts {
-    uint64_t events, drop_events, customers, queue, journey_len, reads, page, verify, map_mb, seed;
+    uint64_t events, drop_events, customers, queue, retry_sleep_us, journey_len, reads, page, verify, map_mb, seed;
     const char *dir;
 };
 
@@ -421,8 +421,12 @@ static gw_touch_t make_touch(const cid_t *ids, uint64_t customer, uint64_t draw,
     return t;
 }
 
-/* pushes until accepted; returns how many times the full queue refused it */
-static uint64_t push_retrying(gw_recorder_t *rec, const gw_touch_t *t)
+/*
+ * Pushes until accepted; returns how many times the full queue refused it. After a refusal it sleeps
+ * sleep_us (the writer frees the queue a batch of up to 1024 at a time), or only yields when sleep_us is 0:
+ * a producer that spins on sched_yield() keeps a core busy, and on 2 cores that core is the writer's too.
+ */
+static uint64_t push_retrying(gw_recorder_t *rec, const gw_touch_t *t, uint64_t sleep_us)
 {
     uint64_t refused = 0, since = 0;
 
@@ -432,7 +436,12 @@ static uint64_t push_retrying(gw_recorder_t *rec, const gw_touch_t *t)
         else if ((refused & 1023) == 0 && now_ns() - since > STUCK_NS)
             die("the recorder refused a touchpoint for %llu s in a row: is the writer stuck?",
                 (unsigned long long)(STUCK_NS / 1000000000ULL));
-        sched_yield();
+        if (sleep_us == 0) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, (long)sleep_us * 1000};
+            nanosleep(&ts, NULL);
+        }
     }
     return refused;
 }
@@ -516,7 +525,12 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
     printf("\n== a. Recording: %" PRIu64 " touchpoints over %" PRIu64 " customers, pushed flat out from 1 thread "
            "through the recorder (queue %" PRIu64 ", 1 writer thread, group commit, synced) ==\n",
            o->events, o->customers, o->queue);
-    printf("  a1. every push that the full queue refuses is retried after sched_yield(), so all are written:\n");
+    if (o->retry_sleep_us != 0)
+        printf("  a1. every push that the full queue refuses is retried after a %" PRIu64 " us sleep, so all are "
+               "written:\n",
+               o->retry_sleep_us);
+    else
+        printf("  a1. every push that the full queue refuses is retried after sched_yield(), so all are written:\n");
     if ((rec = gw_recorder_create(st, o->queue)) == NULL)
         die("gw_recorder_create(%" PRIu64 ") failed", o->queue);
     wchar0 = proc_wchar();
@@ -526,7 +540,7 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
     for (uint64_t i = 0; i < o->events; ++i) {
         uint64_t draw = rng_next(&rng), c = rng_below(&rng, o->customers);
         gw_touch_t t = make_touch(ids, c, draw, wall_ms());
-        uint64_t refused = push_retrying(rec, &t);
+        uint64_t refused = push_retrying(rec, &t, o->retry_sleep_us);
 
         ++per_customer[c];
         r->refusals += refused;
@@ -560,7 +574,7 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
     printf("    pushing took %.2f s, then %.3f s until the writer had written and synced the rest (at most a queue "
            "of %" PRIu64 ")\n",
            r->push_s, r->drain_s, o->queue);
-    printf("    CPU: producer %.2f s (%.2f us per event, building the JSON and the retries included), writer %.2f s "
+    printf("    CPU: producer %.2f s (%.2f us per event: building the JSON, retries included), writer %.2f s "
            "(%.2f us per event, busy %.0f%% of the wall time; the rest: waiting for fsync or for a CPU)\n",
            r->producer_cpu_s, r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s,
            r->writer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s / r->rec_s * 100);
@@ -692,7 +706,7 @@ static void part_journey(const struct opts *o, store_t *st, const cid_t *ids, st
     t0 = now_ns();
     for (uint64_t i = 0; i < n; ++i) {
         gw_touch_t t = make_touch(ids, o->customers, rng_next(&rng), times[i]);
-        push_retrying(rec, &t);
+        push_retrying(rec, &t, o->retry_sleep_us);
     }
     gw_recorder_stop(rec);
     r->journey_rec_s = secs(now_ns() - t0);
@@ -857,9 +871,10 @@ static void print_summary(const struct opts *o, const struct results *r, const c
            (double)r->wchar / (double)o->events);
     if (o->drop_events != 0)
         printf("| CPU of one `gw_recorder_push` (JSON built; the a2 run) | %.2f µs | |\n", r->push_cpu_us);
-    printf("| queue full while pushing flat out with retries (queue %" PRIu64 ") | %" PRIu64 " refused pushes, "
-           "retried; %" PRIu64 " events (%.2f%%) needed a retry | |\n",
-           o->queue, r->refusals, r->refused_events, (double)r->refused_events * 100 / (double)o->events);
+    printf("| queue full while pushing flat out with retries (queue %" PRIu64 ", retry after %" PRIu64 " µs) | %" PRIu64
+           " refused pushes, retried; %" PRIu64 " events (%.2f%%) needed a retry | |\n",
+           o->queue, o->retry_sleep_us, r->refusals, r->refused_events,
+           (double)r->refused_events * 100 / (double)o->events);
     if (o->drop_events != 0)
         printf("| dropped when pushing flat out without retries, as the gateway (%" PRIu64 " events, queue %" PRIu64
                ") | %" PRIu64 " dropped (%.1f%%) | |\n",
@@ -895,6 +910,7 @@ static void usage(FILE *f)
           "                   this run [200000]\n"
           "  --customers N    customers they are spread over (uniformly at random) [10000]\n"
           "  --queue N        the recorder's queue (the gateway's journeys.queue_size) [65536]\n"
+          "  --retry-sleep-us N  after a refused push, sleep N us before retrying; 0 = sched_yield() only [100]\n"
           "  --journey-len N  touchpoints of the customer whose journey is read [10000]\n"
           "  --reads N        store_journey() calls of each kind [1000]\n"
           "  --page N         touchpoints of the first/latest page reads [100]\n"
@@ -908,7 +924,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {1000000, 200000, 10000, 65536, 10000, 1000, 100, 100, 1024, 1, NULL};
+    struct opts o = {1000000, 200000, 10000, 65536, 100, 10000, 1000, 100, 100, 1024, 1, NULL};
     struct results r;
     char store_dir[4096], lmdb_version[64] = "LMDB version unknown";
     store_t *st = NULL;
@@ -942,6 +958,8 @@ int main(int argc, char **argv)
             o.events = parse_u64(a, v, 1, 1000000000);
         else if (strcmp(a, "--drop-events") == 0)
             o.drop_events = parse_u64(a, v, 0, 1000000000);
+        else if (strcmp(a, "--retry-sleep-us") == 0)
+            o.retry_sleep_us = parse_u64(a, v, 0, 999999);
         else if (strcmp(a, "--verify") == 0)
             o.verify = parse_u64(a, v, 0, 10000000);
         else if (strcmp(a, "--customers") == 0)
@@ -1004,9 +1022,11 @@ int main(int argc, char **argv)
     if (r.load_start > 0.5)
         printf("  NOTE: the machine is busy (load average %.2f): other processes compete for the CPUs and the disk\n",
                r.load_start);
-    printf("  N_EVENTS=%" PRIu64 " DROP_EVENTS=%" PRIu64 " CUSTOMERS=%" PRIu64 " QUEUE=%" PRIu64 " JOURNEY_LEN=%" PRIu64
-           " READS=%" PRIu64 " PAGE=%" PRIu64 " VERIFY=%" PRIu64 " map %" PRIu64 " MB initially, seed %" PRIu64 "\n",
-           o.events, o.drop_events, o.customers, o.queue, o.journey_len, o.reads, o.page, o.verify, o.map_mb, o.seed);
+    printf("  N_EVENTS=%" PRIu64 " DROP_EVENTS=%" PRIu64 " CUSTOMERS=%" PRIu64 " QUEUE=%" PRIu64
+           " RETRY_SLEEP_US=%" PRIu64 " JOURNEY_LEN=%" PRIu64 " READS=%" PRIu64 " PAGE=%" PRIu64 " VERIFY=%" PRIu64
+           " map %" PRIu64 " MB initially, seed %" PRIu64 "\n",
+           o.events, o.drop_events, o.customers, o.queue, o.retry_sleep_us, o.journey_len, o.reads, o.page, o.verify,
+           o.map_mb, o.seed);
     if (strcmp(fs, "tmpfs") == 0)
         printf("  WARNING: tmpfs ignores fsync: the recording figures are not those of a disk\n");
 

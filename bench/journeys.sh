@@ -6,7 +6,8 @@
 #   a. N_EVENTS touchpoints over CUSTOMERS customers pushed flat out through the real recorder
 #      (bounded queue QUEUE, one writer thread, group commit) into a synced store: touchpoints/s
 #      from the first push until gw_recorder_stop() returns (target >= 200000/s), refused pushes
-#      (retried), then DROP_EVENTS more pushed without retries (the gateway's way): how many drop;
+#      (retried after RETRY_SLEEP_US), then DROP_EVENTS more pushed without retries (the gateway's
+#      way): how many drop;
 #   b. store_journey() of a customer with JOURNEY_LEN touchpoints, READS times: p50/p99 (target < 2 ms);
 #   c. bytes on disk per touchpoint (data.mdb, and mdb_stat's pages when lmdb-utils is installed).
 #
@@ -42,6 +43,8 @@ Options (each also settable via the environment variable in brackets):
   --customers N            customers they are spread over            [CUSTOMERS, default 10000]
   --queue N                the recorder's queue (journeys.queue_size; also the gateway's in part 2)
                                                                      [QUEUE, default 65536]
+  --retry-sleep-us N       after a refused push, sleep N us and retry (0: sched_yield() only)
+                                                                     [RETRY_SLEEP_US, default 100]
   --journey-len N          touchpoints of the customer read back     [JOURNEY_LEN, default 10000]
   --reads N                store_journey() calls of each kind        [READS, default 1000]
   --bench-timeout SECONDS  journey_bench is stopped after this long  [BENCH_TIMEOUT_S, default 300]
@@ -68,6 +71,7 @@ N_EVENTS=${N_EVENTS:-1000000}
 DROP_EVENTS=${DROP_EVENTS:-200000}
 CUSTOMERS=${CUSTOMERS:-10000}
 QUEUE=${QUEUE:-65536}
+RETRY_SLEEP_US=${RETRY_SLEEP_US:-100}
 JOURNEY_LEN=${JOURNEY_LEN:-10000}
 READS=${READS:-1000}
 BENCH_TIMEOUT_S=${BENCH_TIMEOUT_S:-300}
@@ -107,6 +111,7 @@ while [[ $# -gt 0 ]]; do
         --drop-events)   need_arg "$@"; DROP_EVENTS=$2; shift 2 ;;
         --customers)     need_arg "$@"; CUSTOMERS=$2; shift 2 ;;
         --queue)         need_arg "$@"; QUEUE=$2; shift 2 ;;
+        --retry-sleep-us) need_arg "$@"; RETRY_SLEEP_US=$2; shift 2 ;;
         --journey-len)   need_arg "$@"; JOURNEY_LEN=$2; shift 2 ;;
         --reads)         need_arg "$@"; READS=$2; shift 2 ;;
         --bench-timeout) need_arg "$@"; BENCH_TIMEOUT_S=$2; shift 2 ;;
@@ -125,8 +130,11 @@ for v in N_EVENTS CUSTOMERS QUEUE JOURNEY_LEN READS BENCH_TIMEOUT_S DURATION ROU
     is_posint "${!v}" || usage_error "$v must be a positive integer (got '${!v}')"
     printf -v "$v" '%d' "$(( 10#${!v} ))"   # strip leading zeros (no octal surprises)
 done
-[[ $DROP_EVENTS =~ ^[0-9]{1,12}$ ]] || usage_error "DROP_EVENTS must be a non-negative integer (got '$DROP_EVENTS')"
-DROP_EVENTS=$(( 10#$DROP_EVENTS ))
+for v in DROP_EVENTS RETRY_SLEEP_US; do
+    [[ ${!v} =~ ^[0-9]{1,12}$ ]] || usage_error "$v must be a non-negative integer (got '${!v}')"
+    printf -v "$v" '%d' "$(( 10#${!v} ))"
+done
+(( RETRY_SLEEP_US <= 999999 )) || usage_error "RETRY_SLEEP_US must be below 1000000"
 (( QUEUE <= 10000000 )) || usage_error "QUEUE must be at most 10000000 (journeys.queue_size)"
 read -r -a CONN_LIST <<<"$CONNS"
 (( ${#CONN_LIST[@]} > 0 )) || usage_error "CONNS is empty"
@@ -237,6 +245,7 @@ if (( RUN_BENCH )); then
     # in the background so that a signal reaches the trap at once; timeout passes SIGTERM on
     timeout --kill-after="$KILL_AFTER_S" "$BENCH_TIMEOUT_S" "$JOURNEY_BENCH" \
         --events "$N_EVENTS" --drop-events "$DROP_EVENTS" --customers "$CUSTOMERS" --queue "$QUEUE" \
+        --retry-sleep-us "$RETRY_SLEEP_US" \
         --journey-len "$JOURNEY_LEN" --reads "$READS" "$BENCH_TMP/bench" </dev/null &
     FG_PID=$!
     wait "$FG_PID" || rc=$?

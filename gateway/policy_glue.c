@@ -53,7 +53,7 @@ gw_status_t gw_policies_attach(gw_config_t *cfg, gw_config_errors_t *errs)
         channels[i] = cfg->routes[i].channel;
     list = NULL;
     n = 0;
-    st = pol_set_check_names(set, prov_names, NULL, &list, &n);
+    st = pol_set_check_names(set, prov_names, channels, &list, &n);
     free(prov_names);
     free(channels);
     if (st != GW_OK) {
