@@ -44,8 +44,15 @@ struct prov {
     char *auth_ep, *token_ep, *jwks_uri;
     char *algs[10];
     prov_keyset_t *keys;
-    time_t last_jwks_fetch;
+    uint64_t last_jwks_fetch_ms; /* monotonic: whole seconds would let two fetches land 0.1 s apart */
 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* ------------------------------------------------------------- logging */
 
@@ -339,7 +346,7 @@ static gw_status_t fetch_jwks(prov_t *p, const char *uri)
     gw_status_t st;
 
     pthread_rwlock_wrlock(&p->lock);
-    p->last_jwks_fetch = time(NULL);
+    p->last_jwks_fetch_ms = mono_ms();
     pthread_rwlock_unlock(&p->lock);
     if ((st = prov_http(&o, uri, NULL, &r)) != GW_OK) {
         GW_LOG_WARNING(MODULE, "%s: jwks fetch failed (%s)", p->name, gw_status_str(st));
@@ -615,7 +622,7 @@ static gw_status_t verify_id_token(prov_t *p, const char *token, const char *non
         st = prov_keyset_verify(p->keys, token, (const char *const *)p->algs, claims, reason, &unknown_kid);
         /* one throttled refetch when a token names a key we do not have (rotation) */
         if (st != GW_OK && unknown_kid && attempt == 0 &&
-            time(NULL) - p->last_jwks_fetch >= (time_t)p->jwks_min_refresh_s)
+            mono_ms() - p->last_jwks_fetch_ms >= (uint64_t)p->jwks_min_refresh_s * 1000)
             jwks_uri = strdup(p->jwks_uri);
         pthread_rwlock_unlock(&p->lock);
         if (jwks_uri == NULL)
