@@ -637,7 +637,9 @@ done
 RECORDED=$(metric journeygate_touchpoints_recorded_total)
 DROPPED=$(metric journeygate_touchpoints_dropped_total)
 [[ -n $RECORDED && -n $DROPPED ]] || die "could not read the touchpoint counters from $ADMIN_URL/metrics"
-RSS=$(awk '/^VmRSS:/ { print $2, $3 }' "/proc/$JG_PID/status" 2>/dev/null || echo '?')
+RSS=$(awk '/^VmRSS:/ { t = $2 } /^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
+    END { printf "%s kB (anonymous %s kB, file-backed %s kB: the store'"'"'s mapped pages among them)", t, a, f }' \
+    "/proc/$JG_PID/status" 2>/dev/null || echo '?')
 
 log ""
 log "== results (median of $ROUNDS round(s), ${DURATION}s each) =="
