@@ -1409,6 +1409,25 @@ static int me(h2o_req_t *req)
     return 0;
 }
 
+/* the CSRF token of a signed-in session, from a form field or the X-CSRF-Token header */
+static int csrf_ok(h2o_req_t *req, json_t *s)
+{
+    const char *csrf = json_string_value(json_object_get(s, "csrf"));
+    char *given = NULL;
+    ssize_t cur = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
+    int ok;
+
+    if (cur != -1)
+        given = h2o_strdup(NULL, req->headers.entries[cur].value.base, req->headers.entries[cur].value.len).base;
+    else if (req->entity.base != NULL && gw_query_param(req->entity.base, req->entity.len, "csrf", &given) != 1) {
+        free(given);
+        given = NULL;
+    }
+    ok = given != NULL && csrf != NULL && strlen(given) == strlen(csrf) && gw_ct_equal(given, csrf, strlen(csrf));
+    free(given);
+    return ok;
+}
+
 static int logout(h2o_req_t *req, struct gw_req *gr)
 {
     uint8_t hash[32];
@@ -1442,25 +1461,11 @@ static int logout(h2o_req_t *req, struct gw_req *gr)
         return 0;
     }
     /* CSRF: the token from the confirmation form, or the X-CSRF-Token header of a script */
-    {
-        char *given = NULL;
-        ssize_t cur = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
-        csrf = json_string_value(json_object_get(s, "csrf"));
-        if (cur != -1)
-            given = h2o_strdup(NULL, req->headers.entries[cur].value.base, req->headers.entries[cur].value.len).base;
-        else if (req->entity.base != NULL && gw_query_param(req->entity.base, req->entity.len, "csrf", &given) != 1) {
-            free(given);
-            given = NULL;
-        }
-        int ok =
-            given != NULL && csrf != NULL && strlen(given) == strlen(csrf) && gw_ct_equal(given, csrf, strlen(csrf));
-        free(given);
-        if (!ok) {
-            json_decref(s);
-            gw_send_page(req, 403, "Forbidden", "Sign-out refused",
-                         "<p>This sign-out request did not come from this site.</p>");
-            return 0;
-        }
+    if (!csrf_ok(req, s)) {
+        json_decref(s);
+        gw_send_page(req, 403, "Forbidden", "Sign-out refused",
+                     "<p>This sign-out request did not come from this site.</p>");
+        return 0;
     }
     json_decref(s);
     struct job *j = job_new(req, gr->thread, JOB_LOGOUT);
@@ -1517,25 +1522,6 @@ static int token_endpoint(h2o_req_t *req, struct gw_req *gr)
     json_decref(body);
     job_submit(req, j);
     return 0;
-}
-
-/* the CSRF token of a signed-in session, from a form field or the X-CSRF-Token header */
-static int csrf_ok(h2o_req_t *req, json_t *s)
-{
-    const char *csrf = json_string_value(json_object_get(s, "csrf"));
-    char *given = NULL;
-    ssize_t cur = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
-    int ok;
-
-    if (cur != -1)
-        given = h2o_strdup(NULL, req->headers.entries[cur].value.base, req->headers.entries[cur].value.len).base;
-    else if (req->entity.base != NULL && gw_query_param(req->entity.base, req->entity.len, "csrf", &given) != 1) {
-        free(given);
-        given = NULL;
-    }
-    ok = given != NULL && csrf != NULL && strlen(given) == strlen(csrf) && gw_ct_equal(given, csrf, strlen(csrf));
-    free(given);
-    return ok;
 }
 
 static int link_start(h2o_req_t *req, prov_t *p)

@@ -629,42 +629,6 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* appends s to the pool-allocated page, HTML-escaped */
-static h2o_iovec_t html_escape(h2o_mem_pool_t *pool, const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; ++i)
-        n += (s[i] == '<' || s[i] == '>') ? 4 : s[i] == '&' ? 5 : (s[i] == '"' || s[i] == '\'') ? 6 : 1;
-    char *out = h2o_mem_alloc_pool(pool, n + 1), *p = out;
-    for (size_t i = 0; i < len; ++i) {
-        const char *rep = NULL;
-        switch (s[i]) {
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '&':
-            rep = "&amp;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&#x27;";
-            break;
-        default:
-            *p++ = s[i];
-            continue;
-        }
-        memcpy(p, rep, strlen(rep));
-        p += strlen(rep);
-    }
-    *p = '\0';
-    return h2o_iovec_init(out, n);
-}
-
 /* the built-in demo upstream: shows what a backend receives through the gateway */
 static int on_demo_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -691,22 +655,23 @@ static int on_demo_req(h2o_handler_t *self, h2o_req_t *req)
     ssize_t cid = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-customer-id"), -1);
     h2o_iovec_t who = cid == -1 ? h2o_iovec_init(H2O_STRLIT("<p id=\"customer\">Not signed in.</p>"))
                                 : h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(who_open)),
-                                             html_escape(&req->pool, req->headers.entries[cid].value.base,
-                                                         req->headers.entries[cid].value.len),
+                                             h2o_htmlescape(&req->pool, req->headers.entries[cid].value.base,
+                                                            req->headers.entries[cid].value.len),
                                              h2o_iovec_init(H2O_STRLIT(who_close)));
     h2o_iovec_t page =
         h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(head)), who, h2o_iovec_init(H2O_STRLIT(req_head)),
-                   html_escape(&req->pool, req->method.base, req->method.len), h2o_iovec_init(H2O_STRLIT(" ")),
-                   html_escape(&req->pool, req->path.base, req->path.len), h2o_iovec_init(H2O_STRLIT(mid)));
+                   h2o_htmlescape(&req->pool, req->method.base, req->method.len), h2o_iovec_init(H2O_STRLIT(" ")),
+                   h2o_htmlescape(&req->pool, req->path.base, req->path.len), h2o_iovec_init(H2O_STRLIT(mid)));
     (void)self;
     for (size_t i = 0; i < req->headers.size; ++i) {
         const h2o_header_t *h = &req->headers.entries[i];
         if (h->name->len < 2 || (h->name->base[0] != 'x' && h->name->base[0] != 'X'))
             continue;
-        page = h2o_concat(&req->pool, page, h2o_iovec_init(H2O_STRLIT("<tr><td>")),
-                          html_escape(&req->pool, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len),
-                          h2o_iovec_init(H2O_STRLIT("</td><td>")), html_escape(&req->pool, h->value.base, h->value.len),
-                          h2o_iovec_init(H2O_STRLIT("</td></tr>")));
+        page =
+            h2o_concat(&req->pool, page, h2o_iovec_init(H2O_STRLIT("<tr><td>")),
+                       h2o_htmlescape(&req->pool, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len),
+                       h2o_iovec_init(H2O_STRLIT("</td><td>")), h2o_htmlescape(&req->pool, h->value.base, h->value.len),
+                       h2o_iovec_init(H2O_STRLIT("</td></tr>")));
     }
     page = h2o_concat(&req->pool, page, h2o_iovec_init(H2O_STRLIT(tail)));
     req->res.status = 200;

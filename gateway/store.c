@@ -635,21 +635,24 @@ Exit:
     return result;
 }
 
-gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *record, void *ctx), void *ctx)
+/*
+ * Calls cb for each record of dbi in key order inside one read transaction, from the first key
+ * at or after *start (or from the first key when start is NULL), until cb returns non-zero.
+ */
+static gw_status_t foreach_json(store_t *st, MDB_dbi dbi, const MDB_val *start, int (*cb)(json_t *, void *), void *ctx)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t start[8];
+    MDB_val k = {0, NULL}, v;
     int rc;
 
-    be64(after + 1, start);
-    k.mv_size = 8;
-    k.mv_data = start;
+    if (start != NULL)
+        k = *start;
     pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 || (rc = mdb_cursor_open(txn, st->audit, &cur)) != 0)
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
         goto Exit;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &v, start != NULL ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
         int stop = rec != NULL ? cb(rec, ctx) : 0;
         json_decref(rec);
@@ -665,6 +668,15 @@ Exit:
         mdb_txn_abort(txn);
     pthread_rwlock_unlock(&st->resize);
     return from_mdb(rc);
+}
+
+gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *record, void *ctx), void *ctx)
+{
+    uint8_t start[8];
+    MDB_val k = {8, start};
+
+    be64(after + 1, start);
+    return foreach_json(st, st->audit, &k, cb, ctx);
 }
 
 gw_status_t store_audit_last(store_t *st, uint64_t *seq)
@@ -1206,31 +1218,7 @@ gw_status_t store_customer_by_identity(store_t *st, const char *provider, const 
 
 gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx)
 {
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    int rc;
-
-    pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 ||
-        (rc = mdb_cursor_open(txn, st->customers, &cur)) != 0)
-        goto Exit;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        json_t *c = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-        int stop = c != NULL ? cb(c, ctx) : 0;
-        json_decref(c);
-        if (stop)
-            break;
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-Exit:
-    if (cur != NULL)
-        mdb_cursor_close(cur);
-    if (txn != NULL)
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&st->resize);
-    return from_mdb(rc);
+    return foreach_json(st, st->customers, NULL, cb, ctx);
 }
 
 gw_status_t store_count_customers(store_t *st, uint64_t *count)
