@@ -77,7 +77,7 @@ struct results {
     /* b. journey reads */
     double journey_rec_s;
     struct lat full, first_page, last_page;
-    double parse_ms; /* jansson alone, the same records */
+    double parse_ms; /* the whole journey read with a JSON object made for each touchpoint */
     uint64_t journey_bytes;
     /* c. disk */
     uint64_t file_bytes, alloc_bytes, total_tp;
@@ -477,35 +477,49 @@ static void setup_customers(const struct opts *o, store_t *st, cid_t *ids, struc
 /* ------------------------------------------------------------------ reading journeys back */
 
 struct journey_ctx {
-    uint64_t count, limit, last_at, bad_order, bytes;
-    char **texts; /* when not NULL: the first `limit` records as stored, for the parse-only measurement */
+    uint64_t count, limit, last_at, bad_order, bytes, json_bytes;
 };
 
-static int count_cb(json_t *tp, void *arg)
+static int count_cb(const store_tp_t *tp, void *arg)
 {
     struct journey_ctx *c = arg;
     (void)tp;
     return ++c->count >= c->limit;
 }
 
-/* counts, checks the time order, and measures each record as stored */
-static int check_cb(json_t *tp, void *arg)
+/* what the admin API and the exports do with each touchpoint they show: its JSON object */
+static int json_cb(const store_tp_t *tp, void *arg)
 {
     struct journey_ctx *c = arg;
-    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
-    /* as stored: put_json() in store.c writes JSON_COMPACT | JSON_SORT_KEYS */
-    char *text = json_dumps(tp, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *j = store_tp_json(tp);
+    if (j == NULL)
+        die("store_tp_json failed");
+    json_decref(j);
+    return ++c->count >= c->limit;
+}
 
-    if (text == NULL)
-        die("out of memory");
-    if (at < c->last_at)
+/* counts, checks the time order and the customer, and measures each record (encoded, and as JSON) */
+static int check_cb(const store_tp_t *tp, void *arg)
+{
+    struct journey_ctx *c = arg;
+    uint8_t rec[STORE_TP_RECORD_MAX];
+    store_tp_t copy = *tp;
+    char *text;
+    json_t *j;
+    size_t len;
+
+    if (tp->occurred_at_ms < c->last_at)
         ++c->bad_order;
-    c->last_at = at;
-    c->bytes += strlen(text);
-    if (c->texts != NULL && c->count < c->limit)
-        c->texts[c->count] = text;
-    else
-        free(text);
+    c->last_at = tp->occurred_at_ms;
+    /* a chunk's record, as stored: without the customer id (its key holds it) */
+    copy.customer_id = NULL;
+    if ((len = store_tp_encode(&copy, rec, sizeof(rec))) == 0 || (j = store_tp_json(tp)) == NULL ||
+        (text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+        die("store_tp_encode/store_tp_json failed");
+    c->bytes += len;
+    c->json_bytes += strlen(text);
+    free(text);
+    json_decref(j);
     ++c->count;
     return 0;
 }
@@ -574,7 +588,7 @@ static void record_retrying(const struct opts *o, store_t *st, const cid_t *ids,
     printf("    pushing took %.2f s, then %.3f s until the writer had written and synced the rest (at most a queue "
            "of %" PRIu64 ")\n",
            r->push_s, r->drain_s, o->queue);
-    printf("    CPU: producer %.2f s (%.2f us per event: building the JSON, retries included), writer %.2f s "
+    printf("    CPU: producer %.2f s (%.2f us per event: encoding the record, retries included), writer %.2f s "
            "(%.2f us per event, busy %.0f%% of the wall time; the rest: waiting for fsync or for a CPU)\n",
            r->producer_cpu_s, r->producer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s,
            r->writer_cpu_s * 1e6 / (double)o->events, r->writer_cpu_s / r->rec_s * 100);
@@ -622,7 +636,8 @@ static void record_dropping(const struct opts *o, store_t *st, const cid_t *ids,
            " written, %" PRIu64 " failed, %.2f s from the first push until gw_recorder_stop() returned\n",
            secs(t_pushed - t0), (double)o->drop_events / secs(t_pushed - t0), acc, drop,
            (double)drop * 100 / (double)o->drop_events, wrote, fail, r->drop_rec_s);
-    printf("    a push (gw_recorder_push: the touchpoint's JSON built, then queued or dropped) took %.2f us of CPU\n",
+    printf("    a push (gw_recorder_push: the touchpoint's record encoded, then queued or dropped) took %.2f us of "
+           "CPU\n",
            r->push_cpu_us);
     if (acc + drop != o->drop_events || wrote != acc || fail != 0)
         die("the recorder's counts do not add up");
@@ -638,7 +653,7 @@ static void check_sample(const struct opts *o, store_t *st, const cid_t *ids, co
     for (uint64_t i = 0; i < n; ++i) {
         /* all customers when the sample covers them, else random ones */
         uint64_t c = n == o->customers ? i : rng_below(&rng, o->customers);
-        struct journey_ctx jc = {0, 0, 0, 0, 0, NULL};
+        struct journey_ctx jc = {0, 0, 0, 0, 0, 0};
         gw_status_t s = store_journey(st, ids[c], 0, check_cb, &jc);
 
         if (s != GW_OK || jc.count != per_customer[c] || jc.bad_order != 0)
@@ -649,7 +664,7 @@ static void check_sample(const struct opts *o, store_t *st, const cid_t *ids, co
     }
     r->sampled = total;
     printf("  checked: the journeys of %" PRIu64 " customers hold the %" PRIu64 " touchpoints accepted for them, in "
-           "time order (%.2f s); %.0f bytes of JSON per touchpoint\n",
+           "time order (%.2f s); a record is %.0f bytes per touchpoint\n",
            n, total, secs(now_ns() - t0), total != 0 ? (double)r->sampled_bytes / (double)total : 0.0);
 }
 
@@ -665,7 +680,7 @@ static struct lat time_reads(const struct opts *o, store_t *st, const char *cid,
     if (ns == NULL)
         die("out of memory");
     for (uint64_t i = 0; i < o->reads; ++i) {
-        struct journey_ctx c = {0, limit, 0, 0, 0, NULL};
+        struct journey_ctx c = {0, limit, 0, 0, 0, 0};
         uint64_t t0 = now_ns();
         gw_status_t s = store_journey(st, cid, since_ms, count_cb, &c);
 
@@ -686,11 +701,11 @@ static void part_journey(const struct opts *o, store_t *st, const cid_t *ids, st
     const char *cid = ids[o->customers]; /* the extra customer made in setup_customers() */
     uint64_t n = o->journey_len, page = o->page < n ? o->page : n, rng = rng_seed(o->seed + 1), t0, at;
     uint64_t *times = malloc(n * sizeof(*times));
-    struct journey_ctx c = {0, n, 0, 0, 0, NULL};
+    struct journey_ctx c = {0, n, 0, 0, 0, 0};
     gw_recorder_t *rec;
     gw_status_t s;
 
-    if (times == NULL || (c.texts = calloc(n, sizeof(*c.texts))) == NULL)
+    if (times == NULL)
         die("out of memory");
     printf("\n== b. Journey reads: customer %s with %" PRIu64 " touchpoints, store_journey() %" PRIu64
            " times each ==\n",
@@ -713,13 +728,14 @@ static void part_journey(const struct opts *o, store_t *st, const cid_t *ids, st
     printf("  recorded through the recorder in %.2f s (%.1f days of touchpoints, web/mobile/api)\n", r->journey_rec_s,
            (double)(times[n - 1] - times[0]) / 86400000.0);
 
-    /* one checked read: all there, in time order; keeps the records' text for the parse-only figure */
+    /* one checked read: all there, in time order */
     if ((s = store_journey(st, cid, 0, check_cb, &c)) != GW_OK || c.count != n || c.bad_order != 0)
         die("store_journey: %s, %" PRIu64 " touchpoints (%" PRIu64 " out of order) instead of %" PRIu64,
             gw_status_str(s), c.count, c.bad_order, n);
     r->journey_bytes = c.bytes;
-    printf("  checked: %" PRIu64 " touchpoints in time order, %.0f bytes of JSON each (%.2f MiB in all)\n", n,
-           (double)c.bytes / (double)n, (double)c.bytes / 1048576.0);
+    printf("  checked: %" PRIu64 " touchpoints in time order, records of %.0f bytes each (%.2f MiB in all; %.0f "
+           "bytes each as JSON)\n",
+           n, (double)c.bytes / (double)n, (double)c.bytes / 1048576.0, (double)c.json_bytes / (double)n);
 
     printf("  latency in ms (first = the first of the timed reads; per tp = p50 / touchpoints, in us):\n");
     printf("    %-34s %9s %9s %9s %9s %9s %10s\n", "", "first", "p50", "p99", "max", "mean", "per tp");
@@ -734,36 +750,38 @@ static void part_journey(const struct opts *o, store_t *st, const cid_t *ids, st
         r->last_page = time_reads(o, st, cid, times[n - page], UINT64_MAX, page, what);
     }
 
-    /* jansson alone: parse the same n records (as stored) PARSE_PASSES times, keep the best pass */
+    /* the same read, each touchpoint made a JSON object (what an export or the admin API pays on top) */
     {
         double best = 0;
         for (int pass = 0; pass < PARSE_PASSES; ++pass) {
+            struct journey_ctx jc = {0, UINT64_MAX, 0, 0, 0, 0};
             uint64_t tp0 = now_ns();
-            for (uint64_t i = 0; i < n; ++i) {
-                json_t *j = json_loads(c.texts[i], 0, NULL);
-                if (j == NULL)
-                    die("json_loads of a stored touchpoint failed");
-                json_decref(j);
-            }
+            if (store_journey(st, cid, 0, json_cb, &jc) != GW_OK || jc.count != n)
+                die("store_journey with store_tp_json failed");
             double ms = secs(now_ns() - tp0) * 1e3;
             if (pass == 0 || ms < best)
                 best = ms;
         }
         r->parse_ms = best;
-        printf("  of which JSON: parsing the same %" PRIu64 " records with jansson alone (json_loads + json_decref) "
-               "takes %.3f ms (best of %d) = %.0f%% of the p50 whole-journey read\n",
-               n, best, PARSE_PASSES, best * 1e3 / r->full.p50_us * 100);
+        printf("  the whole journey with a JSON object made for each touchpoint (store_tp_json, as exports do): "
+               "%.3f ms (best of %d)\n",
+               best, PARSE_PASSES);
     }
-    for (uint64_t i = 0; i < n; ++i)
-        free(c.texts[i]);
-    free(c.texts);
     free(times);
 }
 
 /* ------------------------------------------------------------------ c. size on disk */
 
-static void part_disk(const struct opts *o, const char *store_dir, struct results *r)
+static int total_cb(const store_tp_t *tp, void *arg)
 {
+    (void)tp;
+    ++*(uint64_t *)arg;
+    return 0;
+}
+
+static void part_disk(const struct opts *o, store_t *st, const char *store_dir, struct results *r)
+{
+    uint64_t counted = 0;
     char path[4096], a[32], b[32];
     const char *tool = getenv("MDB_STAT") != NULL ? getenv("MDB_STAT") : "mdb_stat";
     char *out = malloc(MDB_STAT_OUT_CAP);
@@ -774,6 +792,8 @@ static void part_disk(const struct opts *o, const char *store_dir, struct result
         die("out of memory");
     r->total_tp = o->events + r->drop_accepted + o->journey_len;
     tp = (double)r->total_tp;
+    if (store_touchpoints_foreach(st, 0, total_cb, &counted) != GW_OK || counted != r->total_tp)
+        die("store_touchpoints_foreach counts %" PRIu64 " touchpoints, %" PRIu64 " were written", counted, r->total_tp);
     printf("\n== c. Size on disk: %" PRIu64 " touchpoints and %" PRIu64 " customers ==\n", r->total_tp,
            o->customers + 1);
     fmt(path, sizeof(path), "%s/data.mdb", store_dir);
@@ -792,9 +812,9 @@ static void part_disk(const struct opts *o, const char *store_dir, struct result
 
         if (run_capture(argv, out, MDB_STAT_OUT_CAP) == 0 && (r->page_size = stat_field(out, "Page size:")) != 0 &&
             (r->pages_used = stat_field(out, "Number of pages used:")) != 0 &&
-            (block = db_block(out, "touchpoints")) != NULL) {
-            static const char *const others[] = {"customers", "identities", "emails", "meta"};
-            double mean_json = r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0;
+            (block = db_block(out, "tp_cust")) != NULL) {
+            static const char *const others[] = {"tp_log", "customers", "identities", "emails", "meta"};
+            double mean_rec = r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0;
 
             r->have_mdb_stat = 1;
             r->pages_free = stat_field(out, "Free pages:");
@@ -810,16 +830,11 @@ static void part_disk(const struct opts *o, const char *store_dir, struct result
                    " on the freelist\n",
                    tool, r->pages_used, r->page_size, a, (double)(r->pages_used * r->page_size) / tp, r->pages_free);
             human_bytes((double)(r->tp_pages * r->page_size), a, sizeof(a));
-            printf("    %-12s %9" PRIu64 " entries, depth %" PRIu64 ", %" PRIu64 " leaf + %" PRIu64 " branch + %" PRIu64
-                   " overflow pages = %s = %.0f B per touchpoint\n",
-                   "touchpoints", r->tp_entries, r->tp_depth, r->tp_leaf, r->tp_branch, r->tp_overflow, a,
-                   r->tp_entries != 0 ? (double)(r->tp_pages * r->page_size) / (double)r->tp_entries : 0.0);
-            if (r->tp_entries != 0 && mean_json > 0)
-                printf("    %-12s a touchpoint holds %.0f B of JSON + a %d-byte key + LMDB's 8-byte node header and "
-                       "2-byte slot = %.0f B: leaf pages are %.0f%% full\n",
-                       "", mean_json, STORE_ID_LEN + 16, mean_json + STORE_ID_LEN + 16 + 10,
-                       (mean_json + STORE_ID_LEN + 16 + 10) * (double)r->tp_entries /
-                           (double)(r->tp_leaf * (r->page_size - 16)) * 100);
+            printf("    %-12s %9" PRIu64 " chunks, depth %" PRIu64 ", %" PRIu64 " leaf + %" PRIu64 " branch + %" PRIu64
+                   " overflow pages = %s = %.0f B per touchpoint (%.1f touchpoints per chunk; a record is %.0f B)\n",
+                   "tp_cust", r->tp_entries, r->tp_depth, r->tp_leaf, r->tp_branch, r->tp_overflow, a,
+                   (double)(r->tp_pages * r->page_size) / tp, r->tp_entries != 0 ? tp / (double)r->tp_entries : 0.0,
+                   mean_rec);
             for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); ++i) {
                 uint64_t pages;
                 if ((block = db_block(out, others[i])) == NULL)
@@ -831,8 +846,6 @@ static void part_disk(const struct opts *o, const char *store_dir, struct result
                        stat_field(block, "Entries:"), pages, a);
                 free(block);
             }
-            if (r->tp_entries != r->total_tp)
-                die("mdb_stat counts %" PRIu64 " touchpoints, %" PRIu64 " were written", r->tp_entries, r->total_tp);
         } else {
             printf("  (%s not available: install lmdb-utils for LMDB's page figures; the file size above stands)\n",
                    tool);
@@ -870,7 +883,8 @@ static void print_summary(const struct opts *o, const struct results *r, const c
     printf("| written by the commits per touchpoint (`/proc/self/io` wchar) | %.0f B | |\n",
            (double)r->wchar / (double)o->events);
     if (o->drop_events != 0)
-        printf("| CPU of one `gw_recorder_push` (JSON built; the a2 run) | %.2f µs | |\n", r->push_cpu_us);
+        printf("| CPU of one `gw_recorder_push` (record encoded and queued; the a2 run) | %.2f µs | |\n",
+               r->push_cpu_us);
     printf("| queue full while pushing flat out with retries (queue %" PRIu64 ", retry after %" PRIu64 " µs) | %" PRIu64
            " refused pushes, retried; %" PRIu64 " events (%.2f%%) needed a retry | |\n",
            o->queue, o->retry_sleep_us, r->refusals, r->refused_events,
@@ -883,7 +897,8 @@ static void print_summary(const struct opts *o, const struct results *r, const c
            "< 2 ms: %s |\n",
            o->journey_len, r->full.p50_us / 1e3, r->full.p99_us / 1e3, r->full.max_us / 1e3,
            r->full.p99_us < 2000 ? "met" : "NOT met");
-    printf("| of which parsing the JSON (jansson alone, same records) | %.2f ms | |\n", r->parse_ms);
+    printf("| the same read with a JSON object made for each touchpoint (`store_tp_json`, as exports) | %.2f ms | |\n",
+           r->parse_ms);
     printf("| first %" PRIu64 " / latest %" PRIu64 " touchpoints of that journey, p50 / p99 | %.3f / %.3f ms; "
            "%.3f / %.3f ms | |\n",
            o->page < o->journey_len ? o->page : o->journey_len, o->page < o->journey_len ? o->page : o->journey_len,
@@ -894,10 +909,11 @@ static void print_summary(const struct opts *o, const struct results *r, const c
            "|\n",
            r->total_tp, o->customers + 1, a, (double)r->file_bytes / (double)r->total_tp);
     if (r->have_mdb_stat)
-        printf("| `touchpoints` database pages (`mdb_stat -efa`) / entries | %.0f B per touchpoint (%.0f B of JSON; "
-               "depth %" PRIu64 ") | |\n",
-               (double)(r->tp_pages * r->page_size) / (double)r->tp_entries,
-               r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0.0, r->tp_depth);
+        printf("| `tp_cust` database pages (`mdb_stat -efa`) / touchpoints | %.0f B per touchpoint (records of %.0f B, "
+               "%.1f per chunk; depth %" PRIu64 ") | |\n",
+               (double)(r->tp_pages * r->page_size) / (double)r->total_tp,
+               r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0.0,
+               r->tp_entries != 0 ? (double)r->total_tp / (double)r->tp_entries : 0.0, r->tp_depth);
 }
 
 static void usage(FILE *f)
@@ -1052,7 +1068,7 @@ int main(int argc, char **argv)
         free(per_customer);
     }
     part_journey(&o, st, (const cid_t *)ids, &r);
-    part_disk(&o, store_dir, &r);
+    part_disk(&o, st, store_dir, &r);
     store_close(st);
     free(ids);
     {

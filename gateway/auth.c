@@ -125,9 +125,10 @@ static struct {
 
 /*
  * Per-thread cache of parsed sessions: a signed-in request would otherwise parse the
- * session record again each time. An entry is used only while the store has seen no
- * commit since it was read (store_generation(), which also sees writes of other
- * processes such as `journeygate customer delete`), and for SESSION_CACHE_MS at most.
+ * session record again each time. An entry is used only while no session or customer has
+ * been removed since it was read (store_session_generation(), which also sees removals by
+ * other processes such as `journeygate customer delete`; touchpoint and login commits do not
+ * count), and for SESSION_CACHE_MS at most.
  */
 #define SESSION_CACHE_SLOTS 256
 #define SESSION_CACHE_MS 2000
@@ -340,7 +341,7 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
     gw_sha256(tok.base, tok.len, hash);
     {
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
-        uint64_t gen = store_generation(A.store);
+        uint64_t gen = store_session_generation(A.store);
         typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[hash[0]];
         if (slot->session != NULL && slot->gen == gen && now < slot->fetched_ms + SESSION_CACHE_MS &&
             memcmp(slot->hash, hash, 32) == 0) {
@@ -528,31 +529,34 @@ static void job_run(void *arg)
     }
     case JOB_INGEST: {
         size_t n = json_array_size(j->events), k = 0;
-        json_t **records = calloc(n + 1, sizeof(*records));
+        store_tp_t *tps = calloc(n + 1, sizeof(*tps));
         const char **keys = calloc(n + 1, sizeof(*keys));
         size_t *index = calloc(n + 1, sizeof(*index));
         int *dup = calloc(n + 1, sizeof(*dup));
+        /* the strings the records point at: ids, customer ids and extras, freed after the write */
+        char(*tids)[48] = calloc(n + 1, sizeof(*tids));
+        char(*custs)[STORE_ID_LEN + 1] = calloc(n + 1, sizeof(*custs));
+        char **extras = calloc(n + 1, sizeof(*extras));
         uint64_t now = now_ms();
-        for (size_t i = 0; records != NULL && keys != NULL && index != NULL && dup != NULL && i < n; ++i) {
+        for (size_t i = 0; tps != NULL && keys != NULL && index != NULL && dup != NULL && tids != NULL &&
+                           custs != NULL && extras != NULL && i < n;
+             ++i) {
             json_t *ev = json_array_get(j->events, i), *res = json_array_get(j->results, i);
             const char *cid = json_string_value(json_object_get(ev, "customer_id"));
             const char *email = json_string_value(json_object_get(ev, "email"));
             const char *prov = json_string_value(json_object_get(ev, "provider"));
             const char *subj = json_string_value(json_object_get(ev, "subject"));
-            char cust[STORE_ID_LEN + 1], tid[48], rnd[16];
-            const char *tmp_key;
-            json_t *tmp_val;
-            void *tmp_iter;
-            json_t *c = NULL;
+            char rnd[16];
+            json_t *c = NULL, *status = json_object_get(ev, "status"), *extra;
             gw_status_t st;
             if (json_object_get(res, "error") != NULL)
                 continue; /* refused by validation already */
             if (cid != NULL)
                 st = store_customer_get(A.store, cid, &c);
             else if (email != NULL)
-                st = store_customer_by_email(A.store, email, cust);
+                st = store_customer_by_email(A.store, email, custs[k]);
             else
-                st = store_customer_by_identity(A.store, prov, subj, cust);
+                st = store_customer_by_identity(A.store, prov, subj, custs[k]);
             json_decref(c);
             if (st != GW_OK) {
                 json_object_set_new(res, "status", json_string("error"));
@@ -563,29 +567,39 @@ static void job_run(void *arg)
                 continue;
             }
             if (cid != NULL)
-                snprintf(cust, sizeof(cust), "%s", cid);
+                snprintf(custs[k], sizeof(custs[k]), "%s", cid);
             json_int_t at = json_is_integer(json_object_get(ev, "time"))
                                 ? json_integer_value(json_object_get(ev, "time"))
                                 : (json_int_t)now;
             gw_random_token(rnd, sizeof(rnd), 6);
-            snprintf(tid, sizeof(tid), "tp_%012llx%s", (unsigned long long)at, rnd);
-            records[k] = json_pack("{s:s, s:s, s:I, s:I, s:O, s:O, s:O?, s:O?, s:O?, s:s}", "id", tid, "customer_id",
-                                   cust, "occurred_at_ms", at, "received_at_ms", (json_int_t)now, "channel",
-                                   json_object_get(ev, "channel"), "touchpoint", json_object_get(ev, "touchpoint"),
-                                   "stage", json_object_get(ev, "stage"), "status", json_object_get(ev, "status"),
-                                   "attributes", json_object_get(ev, "attributes"), "source", j->source);
-            /* absent optional fields are left out, not stored as null */
-            json_object_foreach_safe(records[k], tmp_iter, tmp_key, tmp_val)
-            {
-                if (json_is_null(tmp_val))
-                    json_object_del(records[k], tmp_key);
+            snprintf(tids[k], sizeof(tids[k]), "tp_%012llx%s", (unsigned long long)at, rnd);
+            tps[k].id = tids[k];
+            tps[k].customer_id = custs[k];
+            tps[k].occurred_at_ms = (uint64_t)at;
+            tps[k].received_at_ms = now;
+            tps[k].channel = json_string_value(json_object_get(ev, "channel"));
+            tps[k].touchpoint = json_string_value(json_object_get(ev, "touchpoint"));
+            tps[k].stage = json_string_value(json_object_get(ev, "stage"));
+            tps[k].source = j->source;
+            /* what has no field of its own (attributes, a status given as text) is kept as JSON */
+            extra = json_object();
+            if (json_is_integer(status) && json_integer_value(status) > 0 && json_integer_value(status) < 65536)
+                tps[k].status = (int)json_integer_value(status);
+            else if (status != NULL)
+                json_object_set(extra, "status", status);
+            if (json_object_get(ev, "attributes") != NULL)
+                json_object_set(extra, "attributes", json_object_get(ev, "attributes"));
+            if (json_object_size(extra) > 0 && (extras[k] = json_dumps(extra, JSON_COMPACT)) != NULL) {
+                tps[k].extra = extras[k];
+                tps[k].extra_len = strlen(extras[k]);
             }
+            json_decref(extra);
             keys[k] = json_string_value(json_object_get(ev, "idempotency_key"));
             index[k] = i;
-            json_object_set_new(res, "id", json_string(tid));
+            json_object_set_new(res, "id", json_string(tids[k]));
             ++k;
         }
-        j->st = k > 0 ? store_touchpoints_ingest(A.store, records, keys, k, dup) : GW_OK;
+        j->st = k > 0 ? store_touchpoints_ingest(A.store, tps, keys, k, dup) : GW_OK;
         for (size_t r = 0; r < k; ++r) {
             json_t *res = json_array_get(j->results, index[r]);
             if (j->st != GW_OK) {
@@ -597,12 +611,15 @@ static void job_run(void *arg)
                 if (dup[r])
                     json_object_del(res, "id");
             }
-            json_decref(records[r]);
+            free(extras[r]);
         }
-        free(records);
+        free(tps);
         free(keys);
         free(index);
         free(dup);
+        free(tids);
+        free(custs);
+        free(extras);
         break;
     }
     case JOB_AUDIT: {
@@ -1715,6 +1732,13 @@ static const char *validate_event(json_t *ev)
     if (json_object_get(ev, "attributes") != NULL && (!json_is_object(json_object_get(ev, "attributes")) ||
                                                       json_object_size(json_object_get(ev, "attributes")) > 32))
         return "attributes must be an object of at most 32 fields";
+    if (json_object_get(ev, "attributes") != NULL) {
+        char *text = json_dumps(json_object_get(ev, "attributes"), JSON_COMPACT);
+        size_t len = text != NULL ? strlen(text) : SIZE_MAX;
+        free(text);
+        if (len > STORE_TP_EXTRA_MAX - 512)
+            return "attributes must be at most 15 KB of JSON";
+    }
     if (json_object_get(ev, "status") != NULL && !json_is_string(json_object_get(ev, "status")) &&
         !json_is_integer(json_object_get(ev, "status")))
         return "status must be a string or an integer";
@@ -2137,10 +2161,10 @@ struct journey_page {
     int more;
 };
 
-static int journey_collect(json_t *tp, void *arg)
+static int journey_collect(const store_tp_t *tp, void *arg)
 {
     struct journey_page *p = arg;
-    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
+    uint64_t at = tp->occurred_at_ms;
     if (p->skip > 0) {
         --p->skip;
         if (at == p->last_ms)
@@ -2155,7 +2179,7 @@ static int journey_collect(json_t *tp, void *arg)
         p->more = 1;
         return 1;
     }
-    json_array_append(p->out, tp);
+    json_array_append_new(p->out, store_tp_json(tp));
     if (at == p->last_ms)
         ++p->same_ms;
     else {
@@ -2223,13 +2247,11 @@ static void figures_close_customer(struct figures *f)
     f->path_len = 0;
 }
 
-static int figures_add(json_t *tp, void *arg)
+static int figures_add(const store_tp_t *tp, void *arg)
 {
     struct figures *f = arg;
-    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
-    const char *cid = json_string_value(json_object_get(tp, "customer_id"));
-    const char *ch = json_string_value(json_object_get(tp, "channel"));
-    const char *name = json_string_value(json_object_get(tp, "touchpoint"));
+    uint64_t at = tp->occurred_at_ms;
+    const char *cid = tp->customer_id, *ch = tp->channel, *name = tp->touchpoint;
     json_t *c;
 
     if (at < f->from || at > f->to || cid == NULL || ch == NULL)
@@ -2534,6 +2556,7 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
     t.route = route->name;
     t.method = h2o_strdup(&req->pool, req->input.method.base, req->input.method.len).base;
     t.provider = json_string_value(json_object_get(s, "provider"));
+    t.session = json_string_value(json_object_get(s, "sid"));
     t.user_agent =
         ua != -1 ? h2o_strdup(&req->pool, req->headers.entries[ua].value.base, req->headers.entries[ua].value.len).base
                  : NULL;

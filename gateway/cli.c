@@ -533,56 +533,53 @@ struct journey_ctx {
     unsigned count;
 };
 
-static int print_touchpoint(json_t *tp, void *arg)
+static const char *or_dash(const char *s)
+{
+    return s != NULL ? s : "-";
+}
+
+static int print_touchpoint(const store_tp_t *tp, void *arg)
 {
     struct journey_ctx *j = arg;
-    const char *ch = json_string_value(json_object_get(tp, "channel"));
+    const char *ch = tp->channel;
 
     ++j->count;
     if (j->json) {
-        json_dumpf(tp, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        json_t *o = store_tp_json(tp);
+        json_dumpf(o, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(o);
         putchar('\n');
         return 0;
     }
     if (j->csv) {
         char num[32];
-        csv_field(stdout, json_string_value(json_object_get(tp, "id")), 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "customer_id")), 0);
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(tp, "occurred_at_ms")));
+        csv_field(stdout, tp->id, 0);
+        csv_field(stdout, tp->customer_id, 0);
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)tp->occurred_at_ms);
         csv_field(stdout, num, 0);
         csv_field(stdout, ch, 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "touchpoint")), 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "stage")), 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "route")), 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "method")), 0);
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(tp, "status")));
+        csv_field(stdout, tp->touchpoint, 0);
+        csv_field(stdout, tp->stage, 0);
+        csv_field(stdout, tp->route, 0);
+        csv_field(stdout, tp->method, 0);
+        snprintf(num, sizeof(num), "%d", tp->status);
         csv_field(stdout, num, 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "visit_id")), 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "device")), 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "provider")), 0);
-        csv_field(stdout, json_string_value(json_object_get(tp, "source")), 1);
+        csv_field(stdout, tp->visit_id, 0);
+        csv_field(stdout, tp->device, 0);
+        csv_field(stdout, tp->provider, 0);
+        csv_field(stdout, tp->source, 1);
         return 0;
     }
     if (ch != NULL && j->last_channel[0] != '\0' && strcmp(ch, j->last_channel) != 0)
         printf("        --- channel switch: %s -> %s ---\n", j->last_channel, ch);
     {
-        time_t secs = (time_t)(json_integer_value(json_object_get(tp, "occurred_at_ms")) / 1000);
+        time_t secs = (time_t)(tp->occurred_at_ms / 1000);
         struct tm tm;
         char ts[32];
         gmtime_r(&secs, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-        printf(
-            "%s  %-10s %-20s %-9s %-6s %3lld  %s\n", ts, ch != NULL ? ch : "-",
-            json_string_value(json_object_get(tp, "touchpoint")) != NULL
-                ? json_string_value(json_object_get(tp, "touchpoint"))
-                : "-",
-            json_string_value(json_object_get(tp, "stage")) != NULL ? json_string_value(json_object_get(tp, "stage"))
-                                                                    : "-",
-            json_string_value(json_object_get(tp, "method")) != NULL ? json_string_value(json_object_get(tp, "method"))
-                                                                     : "-",
-            (long long)json_integer_value(json_object_get(tp, "status")),
-            json_string_value(json_object_get(tp, "device")) != NULL ? json_string_value(json_object_get(tp, "device"))
-                                                                     : "-");
+        printf("%s  %-10s %-20s %-9s %-6s %3d  %s\n", ts, or_dash(ch), or_dash(tp->touchpoint), or_dash(tp->stage),
+               or_dash(tp->method), tp->status, or_dash(tp->device));
     }
     if (ch != NULL)
         snprintf(j->last_channel, sizeof(j->last_channel), "%s", ch);

@@ -12,17 +12,27 @@
 #include <time.h>
 
 #define MODULE "journeys"
-#define BATCH 1024
+#define BATCH 16384                   /* touchpoints per commit at most */
+#define SLOT_INLINE 240               /* a queued record up to this size lives in its slot; larger ones are allocated */
+#define MERGE_AT (256 * 1024)         /* log touchpoints that make the writer merge them into chunks */
+#define IDLE_MERGE_MS 1000            /* ... or this long without a touchpoint to write */
 #define VISIT_GAP_MS (30 * 60 * 1000) /* a visit ends after 30 minutes without a touchpoint on that channel */
-#define VISIT_SLOTS 8192
+#define VISIT_SLOTS 65536             /* (customer, channel) pairs whose visit is remembered */
+
+/* one queued touchpoint: an encoded store record (store_tp_encode) */
+struct slot {
+    uint32_t len;
+    uint8_t *heap; /* when len > SLOT_INLINE */
+    uint8_t inl[SLOT_INLINE];
+};
 
 struct gw_recorder {
     store_t *st;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    json_t **ring;
+    struct slot *ring;
     size_t cap, head, count;
-    int stopping;
+    int stopping, writer_waiting;
     pthread_t tid, pruner;
     pthread_cond_t prune_cond; /* the pruner's own: a push must always wake the writer, not the pruner */
     unsigned retention_days;
@@ -32,7 +42,8 @@ struct gw_recorder {
     struct visitor {
         char id[32];
         uint64_t last_ms;
-        json_t *touches; /* array */
+        unsigned n;
+        uint8_t *touches[GW_VISITOR_TOUCHES]; /* encoded records, oldest first */
     } * visitors;
     /* visits: per (customer, channel), owned by the writer thread only */
     struct {
@@ -41,10 +52,8 @@ struct gw_recorder {
     } visits[VISIT_SLOTS];
 };
 
-const char *gw_device_class(const char *ua)
+static const char *device_class_of(const char *ua)
 {
-    if (ua == NULL || ua[0] == '\0')
-        return "unknown";
     if (strcasestr(ua, "bot") != NULL || strcasestr(ua, "spider") != NULL || strcasestr(ua, "crawl") != NULL)
         return "bot";
     if (strcasestr(ua, "ipad") != NULL || strcasestr(ua, "tablet") != NULL)
@@ -58,6 +67,62 @@ const char *gw_device_class(const char *ua)
     return "unknown";
 }
 
+const char *gw_device_class(const char *ua)
+{
+    /* a client sends the same User-Agent on every request: a small per-thread cache by its hash */
+    static __thread struct {
+        uint64_t hash;
+        const char *cls;
+    } cache[64];
+    uint64_t h = 1469598103934665603ULL;
+    const char *cls;
+
+    if (ua == NULL || ua[0] == '\0')
+        return "unknown";
+    for (const char *p = ua; *p != '\0'; ++p)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h |= 1;
+    if (cache[h % 64].hash == h)
+        return cache[h % 64].cls;
+    cls = device_class_of(ua);
+    cache[h % 64].hash = h;
+    cache[h % 64].cls = cls;
+    return cls;
+}
+
+/* touchpoint and visit ids are unique labels, not secrets: a per-thread generator seeded from the CSPRNG */
+static uint64_t id_random(void)
+{
+    static __thread uint64_t state;
+    uint64_t z;
+    if (state == 0 && (gw_random_bytes(&state, sizeof(state)) != GW_OK || state == 0))
+        state = (uint64_t)(uintptr_t)&state ^ (uint64_t)time(NULL);
+    z = (state += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* n characters of the base64url alphabet (n <= 10 per 64 random bits) */
+static void id_chars(char *out, size_t n)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint64_t r = id_random();
+    for (size_t i = 0; i < n; ++i, r >>= 6)
+        out[i] = b64[r & 63];
+    out[n] = '\0';
+}
+
+/* "tp_" + the time in 12 hex digits (ids sort by time) + 8 random characters */
+static void tp_id(char out[24], uint64_t at_ms)
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "tp_", 3);
+    for (int i = 0; i < 12; ++i)
+        out[3 + i] = hex[(at_ms >> (44 - 4 * i)) & 15];
+    id_chars(out + 15, 8);
+}
+
 static uint64_t hash_str(const char *a, const char *b)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -69,60 +134,151 @@ static uint64_t hash_str(const char *a, const char *b)
     return h | 1;
 }
 
-/* assigns visit_id; returns 1 when this touchpoint starts a visit */
-static int assign_visit(gw_recorder_t *r, json_t *tp)
+static uint64_t wall_ms(void)
 {
-    const char *cid = json_string_value(json_object_get(tp, "customer_id"));
-    const char *ch = json_string_value(json_object_get(tp, "channel"));
-    uint64_t at = (uint64_t)json_integer_value(json_object_get(tp, "occurred_at_ms"));
-    uint64_t h = hash_str(cid != NULL ? cid : "", ch != NULL ? ch : "");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* the visit the touchpoint belongs to (per customer and channel); the first of a visit keeps its attribution */
+static void assign_visit(gw_recorder_t *r, store_tp_t *tp, char visit_id[24])
+{
+    uint64_t h = hash_str(tp->customer_id != NULL ? tp->customer_id : "", tp->channel != NULL ? tp->channel : "");
     typeof(r->visits[0]) *v = &r->visits[h % VISIT_SLOTS];
-    int fresh = v->key_hash != h || at > v->last_ms + VISIT_GAP_MS;
+    int fresh = v->key_hash != h || tp->occurred_at_ms > v->last_ms + VISIT_GAP_MS;
 
     if (fresh) {
         v->key_hash = h;
-        gw_random_token(v->visit_id, sizeof(v->visit_id), 12);
+        id_chars(v->visit_id, 8);
+        id_chars(v->visit_id + 8, 8);
     }
-    if (at > v->last_ms || fresh)
-        v->last_ms = at;
-    json_object_set_new(tp, "visit_id", json_string(v->visit_id));
-    return fresh;
+    if (tp->occurred_at_ms > v->last_ms || fresh)
+        v->last_ms = tp->occurred_at_ms;
+    memcpy(visit_id, v->visit_id, 24);
+    tp->visit_id = visit_id;
+    tp->visit_start = fresh;
+    if (!fresh) {
+        tp->referrer_host = tp->utm_source = tp->utm_medium = tp->utm_campaign = tp->utm_term = tp->utm_content = NULL;
+        tp->click_id = 0;
+    }
+}
+
+static const uint8_t *slot_data(const struct slot *s)
+{
+    return s->len > SLOT_INLINE ? s->heap : s->inl;
+}
+
+/* a record into the ring (lock held); 0, or -1 when full. heap: the record already allocated, or NULL */
+static int ring_put(gw_recorder_t *r, const uint8_t *rec, size_t len, uint8_t *heap)
+{
+    struct slot *s;
+    if (r->count == r->cap || r->stopping)
+        return -1;
+    s = &r->ring[(r->head + r->count) % r->cap];
+    s->len = (uint32_t)len;
+    if (len > SLOT_INLINE)
+        s->heap = heap;
+    else
+        memcpy(s->inl, rec, len);
+    ++r->count;
+    if (r->writer_waiting)
+        pthread_cond_signal(&r->cond);
+    return 0;
 }
 
 static void *writer_main(void *arg)
 {
     gw_recorder_t *r = arg;
-    json_t *batch[BATCH];
+    uint8_t *block = malloc((size_t)BATCH * (SLOT_INLINE + 64));
+    size_t block_cap = (size_t)BATCH * (SLOT_INLINE + 64);
+    uint64_t unmerged = 0, last_write = mono_ms();
 
+    store_touchpoints_unmerged(r->st, &unmerged);
     for (;;) {
-        size_t n = 0;
+        size_t n, head, len = 0, m = 0;
+        int stop, idle_merge = 0;
+
         pthread_mutex_lock(&r->lock);
-        while (r->count == 0 && !r->stopping)
-            pthread_cond_wait(&r->cond, &r->lock);
-        if (r->count == 0 && r->stopping) {
-            pthread_mutex_unlock(&r->lock);
-            break;
+        while (r->count == 0 && !r->stopping) {
+            struct timespec ts;
+            if (unmerged > 0 && mono_ms() >= last_write + IDLE_MERGE_MS) {
+                idle_merge = 1;
+                break;
+            }
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += unmerged > 0 ? 1 : 3600;
+            r->writer_waiting = 1;
+            pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+            r->writer_waiting = 0;
         }
-        while (n < BATCH && r->count > 0) {
-            batch[n++] = r->ring[r->head];
-            r->head = (r->head + 1) % r->cap;
-            --r->count;
-        }
+        stop = r->count == 0 && r->stopping;
+        head = r->head;
+        n = r->count < BATCH ? r->count : BATCH;
         pthread_mutex_unlock(&r->lock);
+        if (stop || idle_merge) {
+            uint64_t merged = 0;
+            if (unmerged > 0 && store_touchpoints_merge(r->st, &merged) != GW_OK)
+                GW_LOG_ERR(MODULE, "could not merge the touchpoint log");
+            unmerged = 0;
+            last_write = mono_ms();
+            if (stop)
+                break;
+            continue;
+        }
+        /* the slots [head, head + n) are the writer's until it gives them back below */
         for (size_t i = 0; i < n; ++i) {
-            /* attribution belongs to the first touchpoint of a visit only */
-            if (!assign_visit(r, batch[i]))
-                json_object_del(batch[i], "attribution");
+            struct slot *s = &r->ring[(head + i) % r->cap];
+            store_tp_t tp;
+            char visit_id[24];
+            size_t rl;
+            if (block != NULL && store_tp_decode(slot_data(s), s->len, &tp) != 0) {
+                assign_visit(r, &tp, visit_id);
+                if (len + s->len + 32 > block_cap) {
+                    uint8_t *bigger = realloc(block, block_cap * 2);
+                    if (bigger != NULL) {
+                        block = bigger;
+                        block_cap *= 2;
+                    }
+                }
+                if ((rl = store_tp_encode(&tp, block + len, block_cap - len)) != 0) {
+                    len += rl;
+                    ++m;
+                }
+            }
+            if (s->len > SLOT_INLINE)
+                free(s->heap);
+            s->heap = NULL;
         }
-        if (store_touchpoints_append(r->st, batch, n) == GW_OK) {
-            atomic_fetch_add(&r->written, n);
-        } else {
-            atomic_fetch_add(&r->failed, n);
-            GW_LOG_ERR(MODULE, "could not write %zu touchpoints", n);
+        pthread_mutex_lock(&r->lock);
+        r->head = (r->head + n) % r->cap;
+        r->count -= n;
+        pthread_mutex_unlock(&r->lock);
+        if (m > 0 && store_touchpoints_append(r->st, block, len, m) == GW_OK) {
+            atomic_fetch_add(&r->written, m);
+            unmerged += m;
+        } else if (m > 0) {
+            atomic_fetch_add(&r->failed, m);
+            GW_LOG_ERR(MODULE, "could not write %zu touchpoints", m);
         }
-        for (size_t i = 0; i < n; ++i)
-            json_decref(batch[i]);
+        if (m < n)
+            atomic_fetch_add(&r->failed, n - m);
+        last_write = mono_ms();
+        if (unmerged >= MERGE_AT) {
+            uint64_t merged = 0;
+            if (store_touchpoints_merge(r->st, &merged) != GW_OK)
+                GW_LOG_ERR(MODULE, "could not merge the touchpoint log");
+            unmerged = 0;
+        }
     }
+    free(block);
     return NULL;
 }
 
@@ -165,88 +321,113 @@ static void referrer_host(const char *ref, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static json_t *attribution(const gw_touch_t *t)
+/* a query parameter's value when short enough to keep, into out; "" otherwise */
+static const char *utm(const gw_touch_t *t, const char *name, char *out, size_t cap)
 {
-    static const char *const utm[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", NULL};
-    json_t *a = json_object();
-    char host[256];
+    char *v = NULL;
+    out[0] = '\0';
+    if (gw_query_param(t->query, t->query_len, name, &v) == 1 && strlen(v) <= 200 && strlen(v) < cap)
+        snprintf(out, cap, "%s", v);
+    free(v);
+    return out[0] != '\0' ? out : NULL;
+}
 
-    referrer_host(t->referer, host, sizeof(host));
-    if (host[0] != '\0')
-        json_object_set_new(a, "referrer_host", json_string(host));
-    for (const char *const *u = utm; *u != NULL; ++u) {
-        char *v = NULL;
-        if (t->query != NULL && gw_query_param(t->query, t->query_len, *u, &v) == 1 && strlen(v) <= 200)
-            json_object_set_new(a, *u, json_string(v));
-        free(v);
-    }
-    if (t->query != NULL) {
-        char *v = NULL;
-        int click = gw_query_param(t->query, t->query_len, "gclid", &v) > 0;
-        free(v);
-        v = NULL;
-        click |= gw_query_param(t->query, t->query_len, "fbclid", &v) > 0;
-        free(v);
-        json_object_set_new(a, "click_id", json_boolean(click));
-    }
-    return a;
+static int has(const gw_touch_t *t, const char *needle)
+{
+    return t->query != NULL && memmem(t->query, t->query_len, needle, strlen(needle)) != NULL;
 }
 
 int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
 {
-    struct timespec ts;
-    char id[48], rnd[16];
-    uint64_t now;
-    json_t *tp;
+    store_tp_t tp;
+    char id[24], host[256], us[201], um[201], uc[201], ut[201], uo[201];
+    uint8_t rec[8192], *heap = NULL;
+    size_t len;
+    int rc;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    gw_random_token(rnd, sizeof(rnd), 6);
-    /* time-sortable id: milliseconds in fixed-width hex, then randomness */
-    snprintf(id, sizeof(id), "tp_%012llx%s", (unsigned long long)t->occurred_at_ms, rnd);
-    tp = json_pack("{s:s, s:s?, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:i, s:s, s:s?, s:s, s:o}", "id", id,
-                   "customer_id", t->customer_id, "occurred_at_ms", (json_int_t)t->occurred_at_ms, "received_at_ms",
-                   (json_int_t)now, "channel", t->channel, "touchpoint", t->touchpoint, "stage", t->stage, "route",
-                   t->route, "method", t->method, "status", t->status, "device", gw_device_class(t->user_agent),
-                   "provider", t->provider, "source", t->source != NULL ? t->source : "proxy", "attribution",
-                   attribution(t));
-    if (tp == NULL)
+    memset(&tp, 0, sizeof(tp));
+    tp_id(id, t->occurred_at_ms);
+    tp.id = id;
+    tp.customer_id = t->customer_id;
+    tp.visitor_id = t->customer_id == NULL ? t->visitor_id : NULL;
+    tp.occurred_at_ms = t->occurred_at_ms;
+    tp.received_at_ms = wall_ms();
+    tp.channel = t->channel;
+    tp.touchpoint = t->touchpoint;
+    tp.stage = t->stage;
+    tp.route = t->route;
+    tp.method = t->method;
+    tp.status = t->status;
+    tp.device = gw_device_class(t->user_agent);
+    tp.provider = t->provider;
+    tp.source = t->source != NULL ? t->source : "proxy";
+    tp.session = t->session;
+    /* the visit's attribution, kept by the writer only on the first touchpoint of a visit */
+    referrer_host(t->referer, host, sizeof(host));
+    tp.referrer_host = host[0] != '\0' ? host : NULL;
+    if (has(t, "utm_")) {
+        tp.utm_source = utm(t, "utm_source", us, sizeof(us));
+        tp.utm_medium = utm(t, "utm_medium", um, sizeof(um));
+        tp.utm_campaign = utm(t, "utm_campaign", uc, sizeof(uc));
+        tp.utm_term = utm(t, "utm_term", ut, sizeof(ut));
+        tp.utm_content = utm(t, "utm_content", uo, sizeof(uo));
+    }
+    if (t->query != NULL) {
+        char *v = NULL;
+        int click = has(t, "gclid") && gw_query_param(t->query, t->query_len, "gclid", &v) > 0;
+        free(v);
+        v = NULL;
+        click = click || (has(t, "fbclid") && gw_query_param(t->query, t->query_len, "fbclid", &v) > 0);
+        free(v);
+        tp.click_id = click ? 2 : 1;
+    }
+    if ((t->customer_id == NULL && t->visitor_id == NULL) || (len = store_tp_encode(&tp, rec, sizeof(rec))) == 0) {
+        atomic_fetch_add(&r->dropped, 1);
         return -1;
+    }
     if (t->customer_id == NULL) {
         /* an anonymous visitor: kept in memory until a sign-in joins it to a customer */
-        uint64_t h = hash_str(t->visitor_id != NULL ? t->visitor_id : "", "visitor");
-        struct visitor *v = &r->visitors[h % GW_VISITORS];
-        if (t->visitor_id == NULL) {
-            json_decref(tp);
+        struct visitor *v = &r->visitors[hash_str(t->visitor_id, "visitor") % GW_VISITORS];
+        uint8_t *copy = malloc(len);
+        if (copy == NULL) {
+            atomic_fetch_add(&r->dropped, 1);
             return -1;
         }
-        json_object_set_new(tp, "visitor_id", json_string(t->visitor_id));
+        memcpy(copy, rec, len);
         pthread_mutex_lock(&r->lock);
         if (strcmp(v->id, t->visitor_id) != 0) {
             /* the slot's previous visitor (never signed in) is forgotten */
-            json_decref(v->touches);
+            for (unsigned i = 0; i < v->n; ++i)
+                free(v->touches[i]);
+            v->n = 0;
             snprintf(v->id, sizeof(v->id), "%s", t->visitor_id);
-            v->touches = json_array();
         }
-        v->last_ms = now;
-        if (json_array_size(v->touches) >= GW_VISITOR_TOUCHES)
-            json_array_remove(v->touches, 0);
-        json_array_append_new(v->touches, tp);
+        v->last_ms = tp.received_at_ms;
+        if (v->n == GW_VISITOR_TOUCHES) {
+            free(v->touches[0]);
+            memmove(v->touches, v->touches + 1, (GW_VISITOR_TOUCHES - 1) * sizeof(v->touches[0]));
+            --v->n;
+        }
+        v->touches[v->n++] = copy;
         pthread_mutex_unlock(&r->lock);
         atomic_fetch_add(&r->accepted, 1);
         return 0;
     }
+    if (len > SLOT_INLINE) {
+        if ((heap = malloc(len)) == NULL) {
+            atomic_fetch_add(&r->dropped, 1);
+            return -1;
+        }
+        memcpy(heap, rec, len);
+    }
     pthread_mutex_lock(&r->lock);
-    if (r->count == r->cap || r->stopping) {
-        pthread_mutex_unlock(&r->lock);
-        json_decref(tp);
+    rc = ring_put(r, rec, len, heap);
+    pthread_mutex_unlock(&r->lock);
+    if (rc != 0) {
+        free(heap);
         atomic_fetch_add(&r->dropped, 1);
         return -1;
     }
-    r->ring[(r->head + r->count) % r->cap] = tp;
-    ++r->count;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
     atomic_fetch_add(&r->accepted, 1);
     return 0;
 }
@@ -315,31 +496,33 @@ void gw_recorder_counts(gw_recorder_t *r, uint64_t *accepted, uint64_t *dropped,
 
 size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *customer_id)
 {
-    uint64_t h = hash_str(visitor_id, "visitor");
-    struct visitor *v = &r->visitors[h % GW_VISITORS];
-    size_t joined = 0, i;
-    json_t *touches = NULL, *tp;
+    struct visitor *v = &r->visitors[hash_str(visitor_id, "visitor") % GW_VISITORS];
+    size_t joined = 0;
 
     pthread_mutex_lock(&r->lock);
     if (strcmp(v->id, visitor_id) == 0) {
-        touches = v->touches;
-        v->touches = NULL;
+        for (unsigned i = 0; i < v->n; ++i) {
+            store_tp_t tp;
+            uint8_t rec[8192], *heap = NULL;
+            size_t len = 0;
+            if (store_tp_decode(v->touches[i], 8192, &tp) != 0) {
+                tp.customer_id = customer_id;
+                len = store_tp_encode(&tp, rec, sizeof(rec));
+            }
+            if (len > SLOT_INLINE && (heap = malloc(len)) != NULL)
+                memcpy(heap, rec, len);
+            if (len == 0 || (len > SLOT_INLINE && heap == NULL) || ring_put(r, rec, len, heap) != 0) {
+                free(heap);
+                atomic_fetch_add(&r->dropped, 1);
+            } else {
+                ++joined;
+            }
+            free(v->touches[i]);
+        }
+        /* a visitor joins one customer at most */
+        v->n = 0;
         v->id[0] = '\0';
     }
-    json_array_foreach(touches, i, tp)
-    {
-        if (r->count == r->cap || r->stopping) {
-            atomic_fetch_add(&r->dropped, 1);
-            continue;
-        }
-        json_object_set_new(tp, "customer_id", json_string(customer_id));
-        r->ring[(r->head + r->count) % r->cap] = json_incref(tp);
-        ++r->count;
-        ++joined;
-    }
-    if (joined > 0)
-        pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
-    json_decref(touches);
     return joined;
 }

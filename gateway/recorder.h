@@ -9,7 +9,6 @@
 #include "gw.h"
 #include "store.h"
 
-#include <jansson.h>
 #include <stdint.h>
 
 typedef struct gw_recorder gw_recorder_t;
@@ -19,6 +18,7 @@ typedef struct gw_touch {
     const char *customer_id; /* or NULL for an anonymous visitor */
     const char *visitor_id;  /* the anonymous visitor's id when customer_id is NULL */
     const char *channel, *touchpoint, *stage, *route, *method, *provider, *source;
+    const char *session;              /* the session's public id ("sid"), never its token */
     const char *user_agent, *referer; /* for the device class and the visit's attribution; never stored raw */
     const char *query;                /* the request's query string (utm_*, gclid, fbclid are read from it) */
     size_t query_len;
@@ -28,7 +28,12 @@ typedef struct gw_touch {
 
 gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity);
 
-/** Queues a touchpoint; returns 0, or -1 when the queue was full (dropped and counted). Thread-safe, never blocks. */
+/**
+ * Queues a touchpoint, encoded (no JSON, no allocation for a usual one); returns 0, or -1 when
+ * the queue was full (dropped and counted). Thread-safe, never blocks. The writer thread appends
+ * what is queued to the store's log in one commit per batch and merges the log into the
+ * customers' chunks when enough has gathered or when idle (see store.h, "Touchpoints").
+ */
 int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t);
 
 /**
@@ -45,7 +50,7 @@ size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *cu
 /** Deletes touchpoints older than retention_days at start and then hourly (0: keep forever). */
 void gw_recorder_set_retention(gw_recorder_t *r, unsigned retention_days);
 
-/** Writes everything queued, then stops the writer. */
+/** Writes everything queued, merges the log, then stops the writer. */
 void gw_recorder_stop(gw_recorder_t *r);
 
 /** Counters: accepted, dropped, written, failed writes. */

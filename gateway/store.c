@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "crypto.h"
+#include "store_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,20 +18,6 @@
 #define MAX_GROWTHS 8 /* a write that still does not fit after 8 doublings answers 503 */
 #define MAX_EMAIL 320
 
-struct store {
-    MDB_env *env;
-    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit, touchpoints,
-        idempotency;
-    uint64_t tp_seq; /* orders touchpoints of one customer in the same millisecond */
-    int readonly;
-    uint8_t audit_key[32];
-    /*
-     * Every transaction holds this in read mode; growing the map holds it in write mode,
-     * because LMDB allows mdb_env_set_mapsize() only while this process has no transaction.
-     */
-    pthread_rwlock_t resize;
-};
-
 static uint64_t now_ms_store(void)
 {
     struct timespec ts;
@@ -38,7 +25,7 @@ static uint64_t now_ms_store(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static gw_status_t from_mdb(int rc)
+gw_status_t store_from_mdb(int rc)
 {
     switch (rc) {
     case MDB_SUCCESS:
@@ -101,8 +88,9 @@ static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "customer_sessions", flags | MDB_DUPSORT, &st->customer_sessions)) != 0 ||
         (rc = mdb_dbi_open(txn, "deletions", flags, &st->deletions)) != 0 ||
         (rc = mdb_dbi_open(txn, "audit", flags, &st->audit)) != 0 ||
-        (rc = mdb_dbi_open(txn, "touchpoints", flags, &st->touchpoints)) != 0 ||
-        (rc = mdb_dbi_open(txn, "idempotency", flags, &st->idempotency)) != 0)
+        (rc = mdb_dbi_open(txn, "idempotency", flags, &st->idempotency)) != 0 ||
+        (rc = mdb_dbi_open(txn, "tp_log", flags, &st->tp_log)) != 0 ||
+        (rc = mdb_dbi_open(txn, "tp_cust", flags, &st->tp_cust)) != 0)
         return rc;
     return 0;
 }
@@ -166,6 +154,7 @@ static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly
     /* a growth must not starve behind a steady stream of readers */
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&st->resize, &attr);
+    pthread_mutex_init(&st->sgen_lock, NULL);
     pthread_rwlockattr_destroy(&attr);
     if (!readonly && mkdir_p(path) != 0) {
         GW_LOG_ERR(MODULE, "cannot create store directory %s: %s", path, strerror(errno));
@@ -220,7 +209,12 @@ static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly
     if (found && version == 1) {
         if ((rc = migrate_1_to_2(st, txn)) != 0)
             goto Exit;
-        GW_LOG_INF(MODULE, "store %s migrated from format 1 to %d", path, STORE_FORMAT_VERSION);
+        GW_LOG_INF(MODULE, "store %s migrated from format 1 to 2", path);
+    }
+    if (found && version <= 2) {
+        if ((rc = store_tp_migrate_json(st, txn)) != 0)
+            goto Exit;
+        GW_LOG_INF(MODULE, "store %s migrated from format 2 to 3 (touchpoints in chunks)", path);
     }
     if (!found || version < STORE_FORMAT_VERSION) {
         char v[16];
@@ -266,14 +260,7 @@ void store_close(store_t *st)
 
 /* ------------------------------------------------------------------ transactions */
 
-typedef int (*write_fn)(store_t *st, MDB_txn *txn, void *ctx);
-
-/*
- * Runs fn in a write transaction and commits (synced). When the map is full the
- * transaction is aborted (nothing of it remains), the map doubles and fn runs again.
- * fn returns an LMDB code, or -1 with its own status in the context.
- */
-static gw_status_t with_write(store_t *st, write_fn fn, void *ctx)
+gw_status_t store_with_write(store_t *st, store_write_fn fn, void *ctx)
 {
     for (int attempt = 0; attempt <= MAX_GROWTHS; ++attempt) {
         MDB_txn *txn = NULL;
@@ -291,7 +278,7 @@ static gw_status_t with_write(store_t *st, write_fn fn, void *ctx)
         }
         pthread_rwlock_unlock(&st->resize);
         if (rc != MDB_MAP_FULL)
-            return rc == -1 ? GW_EDENIED : from_mdb(rc);
+            return rc == -1 ? GW_EDENIED : store_from_mdb(rc);
         {
             MDB_envinfo info;
             pthread_rwlock_wrlock(&st->resize);
@@ -327,7 +314,7 @@ static gw_status_t get_json(store_t *st, MDB_dbi dbi, const void *k, size_t klen
         mdb_txn_abort(txn);
     }
     pthread_rwlock_unlock(&st->resize);
-    return from_mdb(rc);
+    return store_from_mdb(rc);
 }
 
 static gw_status_t get_id(store_t *st, MDB_dbi dbi, const void *k, size_t klen, char *customer_id)
@@ -348,7 +335,7 @@ static gw_status_t get_id(store_t *st, MDB_dbi dbi, const void *k, size_t klen, 
         mdb_txn_abort(txn);
     }
     pthread_rwlock_unlock(&st->resize);
-    return from_mdb(rc);
+    return store_from_mdb(rc);
 }
 
 static int put_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, json_t *obj)
@@ -396,20 +383,24 @@ void store_audit_key(store_t *st, const uint8_t key[32])
     memcpy(st->audit_key, key, 32);
 }
 
-static void be64(uint64_t v, uint8_t out[8])
+/* the store's integers are big-endian, so keys sort by value */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TO_BE64(v) __builtin_bswap64(v)
+#else
+#define TO_BE64(v) (v)
+#endif
+
+void store_be64(uint64_t v, uint8_t out[8])
 {
-    for (int i = 7; i >= 0; --i) {
-        out[i] = (uint8_t)(v & 0xff);
-        v >>= 8;
-    }
+    v = TO_BE64(v);
+    memcpy(out, &v, 8);
 }
 
-static uint64_t from_be64(const uint8_t *p)
+uint64_t store_from_be64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i)
-        v = (v << 8) | p[i];
-    return v;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return TO_BE64(v);
 }
 
 /* hex SHA-256 of the record's canonical form: sorted keys, compact, without "hash" */
@@ -509,7 +500,7 @@ static int audit_append(store_t *st, MDB_txn *txn, const store_audit_event_t *ev
         return ENOMEM;
     }
     json_object_set_new(rec, "hash", json_string(hash));
-    be64(seq, kbuf);
+    store_be64(seq, kbuf);
     rc = put_json(txn, st->audit, kbuf, 8, rec);
     json_decref(rec);
     if (rc != 0)
@@ -535,7 +526,7 @@ static int audit_write_txn(store_t *st, MDB_txn *txn, void *arg)
 gw_status_t store_audit_write(store_t *st, const store_audit_event_t *ev, uint64_t now_ms)
 {
     struct audit_ctx c = {ev, now_ms};
-    return with_write(st, audit_write_txn, &c);
+    return store_with_write(st, audit_write_txn, &c);
 }
 
 gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad, const char **why)
@@ -557,13 +548,13 @@ gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad
     pthread_rwlock_rdlock(&st->resize);
     if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 ||
         (rc = mdb_cursor_open(txn, st->audit, &cur)) != 0) {
-        result = from_mdb(rc);
+        result = store_from_mdb(rc);
         goto Exit;
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), ++expect) {
         json_t *rec;
         const char *h, *p;
-        if (k.mv_size != 8 || from_be64(k.mv_data) != expect) {
+        if (k.mv_size != 8 || store_from_be64(k.mv_data) != expect) {
             *why = "a record is missing or out of order";
             goto Bad;
         }
@@ -591,7 +582,7 @@ gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad
         ++*count;
     }
     if (rc != MDB_NOTFOUND) {
-        result = from_mdb(rc);
+        result = store_from_mdb(rc);
         goto Exit;
     }
     /* the signed head: detects truncation of the newest records and a rewritten chain */
@@ -667,7 +658,7 @@ Exit:
     if (txn != NULL)
         mdb_txn_abort(txn);
     pthread_rwlock_unlock(&st->resize);
-    return from_mdb(rc);
+    return store_from_mdb(rc);
 }
 
 gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *record, void *ctx), void *ctx)
@@ -675,7 +666,7 @@ gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *r
     uint8_t start[8];
     MDB_val k = {8, start};
 
-    be64(after + 1, start);
+    store_be64(after + 1, start);
     return foreach_json(st, st->audit, &k, cb, ctx);
 }
 
@@ -922,7 +913,7 @@ gw_status_t store_login(store_t *st, const store_identity_t *id, const store_log
                         char *customer_id, store_login_info_t *info, const store_audit_event_t *audit)
 {
     struct login_ctx c = {id, opts, now_ms, customer_id, info, audit};
-    return with_write(st, login_txn, &c);
+    return store_with_write(st, login_txn, &c);
 }
 
 /* ------------------------------------------------------------------ unlink and erasure */
@@ -1006,7 +997,7 @@ gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provi
                          const store_audit_event_t *audit)
 {
     struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK, audit};
-    gw_status_t s = with_write(st, unlink_txn, &c);
+    gw_status_t s = store_with_write(st, unlink_txn, &c);
     return s == GW_EDENIED ? c.why : s;
 }
 
@@ -1050,30 +1041,9 @@ static int erase_customer(store_t *st, MDB_txn *txn, const char *customer_id, un
     key.mv_data = (void *)customer_id;
     if ((rc = mdb_del(txn, st->customer_sessions, &key, NULL)) != 0 && rc != MDB_NOTFOUND)
         return rc;
-    /* the customer's touchpoints: one key range */
-    {
-        uint8_t start[STORE_ID_LEN + 16];
-        MDB_val tk, tv;
-        memset(start, 0, sizeof(start));
-        memcpy(start, customer_id, STORE_ID_LEN);
-        tk.mv_size = sizeof(start);
-        tk.mv_data = start;
-        if ((rc = mdb_cursor_open(txn, st->touchpoints, &cur)) != 0)
-            return rc;
-        for (;;) {
-            /* seek again after each delete: the customer's range shrinks from its start */
-            tk.mv_size = sizeof(start);
-            tk.mv_data = start;
-            rc = mdb_cursor_get(cur, &tk, &tv, MDB_SET_RANGE);
-            if (rc != 0 || tk.mv_size < STORE_ID_LEN || memcmp(tk.mv_data, customer_id, STORE_ID_LEN) != 0)
-                break;
-            if ((rc = mdb_cursor_del(cur, 0)) != 0)
-                break;
-        }
-        mdb_cursor_close(cur);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return rc;
-    }
+    /* the customer's touchpoints, merged or not */
+    if ((rc = store_tp_erase_customer(st, txn, customer_id)) != 0 || (rc = store_bump_session_generation(st, txn)) != 0)
+        return rc;
     key.mv_size = STORE_ID_LEN;
     key.mv_data = (void *)customer_id;
     return mdb_del(txn, st->customers, &key, NULL);
@@ -1109,7 +1079,7 @@ gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned
 
     if (strlen(customer_id) != STORE_ID_LEN)
         return GW_ENOTFOUND;
-    s = with_write(st, delete_txn, &c);
+    s = store_with_write(st, delete_txn, &c);
     if (s == GW_OK && sessions_removed != NULL)
         *sessions_removed = c.sessions;
     return s;
@@ -1185,7 +1155,7 @@ gw_status_t store_identity_erase(store_t *st, const char *provider, const char *
                                  int *customer_erased, const store_audit_event_t *audit)
 {
     struct identity_erase_ctx c = {provider, subject, customer_id, 0, audit};
-    gw_status_t s = with_write(st, identity_erase_txn, &c);
+    gw_status_t s = store_with_write(st, identity_erase_txn, &c);
     if (s == GW_OK)
         *customer_erased = c.customer_erased;
     return s;
@@ -1234,7 +1204,7 @@ gw_status_t store_count_customers(store_t *st, uint64_t *count)
         mdb_txn_abort(txn);
     }
     pthread_rwlock_unlock(&st->resize);
-    return from_mdb(rc);
+    return store_from_mdb(rc);
 }
 
 /* ------------------------------------------------------------------ sessions */
@@ -1262,7 +1232,7 @@ static int session_put_txn(store_t *st, MDB_txn *txn, void *arg)
 gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t *session)
 {
     struct session_ctx c = {token_hash, session, NULL};
-    return with_write(st, session_put_txn, &c);
+    return store_with_write(st, session_put_txn, &c);
 }
 
 gw_status_t store_session_get(store_t *st, const uint8_t token_hash[32], json_t **out)
@@ -1300,13 +1270,15 @@ static int session_delete_txn(store_t *st, MDB_txn *txn, void *arg)
         }
     }
     json_decref(s);
+    if ((rc = store_bump_session_generation(st, txn)) != 0)
+        return rc;
     return mdb_del(txn, st->sessions, &key, NULL);
 }
 
 gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], const store_audit_event_t *audit)
 {
     struct session_ctx c = {token_hash, NULL, audit};
-    return with_write(st, session_delete_txn, &c);
+    return store_with_write(st, session_delete_txn, &c);
 }
 
 /* ------------------------------------------------------------------ deletions */
@@ -1325,7 +1297,7 @@ static int deletion_put_txn(store_t *st, MDB_txn *txn, void *arg)
 gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status)
 {
     struct deletion_ctx c = {code, status};
-    return with_write(st, deletion_put_txn, &c);
+    return store_with_write(st, deletion_put_txn, &c);
 }
 
 gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out)
@@ -1341,186 +1313,59 @@ uint64_t store_generation(store_t *st)
     return (uint64_t)info.me_last_txnid;
 }
 
+#define SESSION_GEN_KEY "session_gen"
+
+int store_bump_session_generation(store_t *st, MDB_txn *txn)
+{
+    MDB_val key = {sizeof(SESSION_GEN_KEY) - 1, SESSION_GEN_KEY}, val;
+    uint8_t v[8];
+    uint64_t cur = 0;
+    if (mdb_get(txn, st->meta, &key, &val) == 0 && val.mv_size == 8)
+        cur = store_from_be64(val.mv_data);
+    store_be64(cur + 1, v);
+    val.mv_size = 8;
+    val.mv_data = v;
+    return mdb_put(txn, st->meta, &key, &val, 0);
+}
+
+uint64_t store_session_generation(store_t *st)
+{
+    uint64_t txnid = store_generation(st);
+    MDB_txn *txn = NULL;
+    MDB_val key = {sizeof(SESSION_GEN_KEY) - 1, SESSION_GEN_KEY}, val;
+    uint64_t gen = 0;
+
+    /* the common case: nothing committed since the counter was last read (no transaction needed) */
+    if (txnid == atomic_load(&st->sgen_txnid) && txnid != 0)
+        return atomic_load(&st->sgen_value);
+    pthread_rwlock_rdlock(&st->resize);
+    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) == 0) {
+        if (mdb_get(txn, st->meta, &key, &val) == 0 && val.mv_size == 8)
+            gen = store_from_be64(val.mv_data);
+        txnid = (uint64_t)mdb_txn_id(txn);
+        mdb_txn_abort(txn);
+    } else {
+        pthread_rwlock_unlock(&st->resize);
+        return txnid; /* cannot read it: report something that changes, so caches do not trust old reads */
+    }
+    pthread_rwlock_unlock(&st->resize);
+    /*
+     * Only ever forward, value before txnid, under a lock: a reader that finds the txnid it
+     * expects then reads that value or a newer one, never an older one.
+     */
+    pthread_mutex_lock(&st->sgen_lock);
+    if (txnid > atomic_load(&st->sgen_txnid)) {
+        atomic_store(&st->sgen_value, gen);
+        atomic_store(&st->sgen_txnid, txnid);
+    }
+    pthread_mutex_unlock(&st->sgen_lock);
+    return gen;
+}
+
 gw_status_t store_set_durable(store_t *st, int durable)
 {
     int rc = mdb_env_set_flags(st->env, MDB_NOSYNC, durable ? 0 : 1);
     if (rc == 0 && durable)
         rc = mdb_env_sync(st->env, 1);
-    return from_mdb(rc);
-}
-
-/* ------------------------------------------------------------------ touchpoints */
-
-#define TP_KEY_LEN (STORE_ID_LEN + 16)
-
-struct tp_ctx {
-    json_t *const *records;
-    size_t n;
-    const char *const *idem;
-    int *duplicate;
-};
-
-static int tp_append_txn(store_t *st, MDB_txn *txn, void *arg)
-{
-    struct tp_ctx *c = arg;
-    for (size_t i = 0; i < c->n; ++i) {
-        const char *cid = json_string_value(json_object_get(c->records[i], "customer_id"));
-        uint8_t key[TP_KEY_LEN];
-        int rc;
-        if (cid == NULL || strlen(cid) != STORE_ID_LEN)
-            continue; /* only touchpoints of a known customer are stored here */
-        if (c->idem != NULL && c->idem[i] != NULL) {
-            const char *src = json_string_value(json_object_get(c->records[i], "source"));
-            const char *tid = json_string_value(json_object_get(c->records[i], "id"));
-            size_t sl = src != NULL ? strlen(src) : 0, kl = strlen(c->idem[i]);
-            char ik[512];
-            MDB_val k = {sl + 1 + kl, ik}, v = {tid != NULL ? strlen(tid) : 0, (void *)tid};
-            if (sl + 1 + kl > sizeof(ik))
-                return EINVAL;
-            if (sl > 0)
-                memcpy(ik, src, sl);
-            ik[sl] = '\0';
-            memcpy(ik + sl + 1, c->idem[i], kl);
-            rc = mdb_put(txn, st->idempotency, &k, &v, MDB_NOOVERWRITE);
-            if (rc == MDB_KEYEXIST) {
-                c->duplicate[i] = 1;
-                continue;
-            }
-            if (rc != 0)
-                return rc;
-        }
-        memcpy(key, cid, STORE_ID_LEN);
-        be64((uint64_t)json_integer_value(json_object_get(c->records[i], "occurred_at_ms")), key + STORE_ID_LEN);
-        be64(++st->tp_seq, key + STORE_ID_LEN + 8);
-        if ((rc = put_json(txn, st->touchpoints, key, TP_KEY_LEN, c->records[i])) != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static void tp_seq_init(store_t *st)
-{
-    if (st->tp_seq == 0) {
-        /* a per-process start that cannot collide with an earlier run's sequence numbers */
-        uint8_t r[4];
-        gw_random_bytes(r, sizeof(r));
-        st->tp_seq = ((uint64_t)now_ms_store() << 20) ^ ((uint64_t)r[0] << 8 | r[1]);
-    }
-}
-
-gw_status_t store_touchpoints_ingest(store_t *st, json_t *const *records, const char *const *idempotency_keys, size_t n,
-                                     int *duplicate)
-{
-    struct tp_ctx c = {records, n, idempotency_keys, duplicate};
-    memset(duplicate, 0, n * sizeof(*duplicate));
-    tp_seq_init(st);
-    return with_write(st, tp_append_txn, &c);
-}
-
-gw_status_t store_touchpoints_append(store_t *st, json_t *const *records, size_t n)
-{
-    struct tp_ctx c = {records, n, NULL, NULL};
-    tp_seq_init(st);
-    return with_write(st, tp_append_txn, &c);
-}
-
-static gw_status_t tp_scan(store_t *st, const char *customer_id, uint64_t since_ms, int (*cb)(json_t *, void *),
-                           void *ctx)
-{
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t start[TP_KEY_LEN];
-    int rc;
-
-    memset(start, 0, sizeof(start));
-    if (customer_id != NULL) {
-        memcpy(start, customer_id, STORE_ID_LEN);
-        be64(since_ms, start + STORE_ID_LEN);
-    }
-    k.mv_size = customer_id != NULL ? TP_KEY_LEN : 1;
-    k.mv_data = start;
-    pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 ||
-        (rc = mdb_cursor_open(txn, st->touchpoints, &cur)) != 0)
-        goto Exit;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        json_t *tp;
-        int stop;
-        if (k.mv_size != TP_KEY_LEN)
-            continue;
-        if (customer_id != NULL && memcmp(k.mv_data, customer_id, STORE_ID_LEN) != 0)
-            break;
-        if (from_be64((const uint8_t *)k.mv_data + STORE_ID_LEN) < since_ms)
-            continue;
-        tp = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-        stop = tp != NULL ? cb(tp, ctx) : 0;
-        json_decref(tp);
-        if (stop)
-            break;
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-Exit:
-    if (cur != NULL)
-        mdb_cursor_close(cur);
-    if (txn != NULL)
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&st->resize);
-    return from_mdb(rc);
-}
-
-gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx),
-                          void *ctx)
-{
-    if (strlen(customer_id) != STORE_ID_LEN)
-        return GW_ENOTFOUND;
-    return tp_scan(st, customer_id, since_ms, cb, ctx);
-}
-
-gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx), void *ctx)
-{
-    return tp_scan(st, NULL, since_ms, cb, ctx);
-}
-
-struct prune_ctx {
-    uint64_t before;
-    uint64_t deleted;
-    int more;
-};
-
-static int prune_txn(store_t *st, MDB_txn *txn, void *arg)
-{
-    struct prune_ctx *c = arg;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    unsigned in_txn = 0;
-    int rc;
-
-    c->more = 0;
-    if ((rc = mdb_cursor_open(txn, st->touchpoints, &cur)) != 0)
-        return rc;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != TP_KEY_LEN || from_be64((const uint8_t *)k.mv_data + STORE_ID_LEN) >= c->before)
-            continue;
-        if ((rc = mdb_cursor_del(cur, 0)) != 0)
-            break;
-        ++c->deleted;
-        if (++in_txn == 5000) {
-            c->more = 1; /* keep transactions short: the rest in the next one */
-            break;
-        }
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-gw_status_t store_touchpoints_prune(store_t *st, uint64_t before_ms, uint64_t *deleted)
-{
-    struct prune_ctx c = {before_ms, 0, 1};
-    gw_status_t s = GW_OK;
-    while (c.more && s == GW_OK)
-        s = with_write(st, prune_txn, &c);
-    *deleted = c.deleted;
-    return s;
+    return store_from_mdb(rc);
 }

@@ -3,7 +3,7 @@
  *
  * Engine-neutral interface: records go in and out as jansson objects, keys as
  * byte strings; no LMDB type appears here. One environment, named databases:
- *   meta               "format" -> version
+ *   meta               "format" -> version; "session_gen" -> sessions-removed counter; "tp_next" -> next block
  *   customers          customer id -> profile JSON
  *   identities         provider "\0" subject -> customer id (unique)
  *   emails             lower-case verified email -> customer id
@@ -11,8 +11,9 @@
  *   customer_sessions  customer id -> SHA-256(token) (many per customer)
  *   deletions          confirmation code -> status JSON (no personal data)
  *   audit              sequence (8 bytes, big-endian) -> audit record JSON, hash-chained
- *   touchpoints        customer id + occurred_at_ms (8 bytes BE) + sequence (8 bytes BE) -> touchpoint JSON,
- *                      so one customer's journey is one range scan in time order
+ *   tp_log             block number (8 bytes BE) -> a block of touchpoint records, as one commit wrote them
+ *   tp_cust            customer id + first sequence (8 bytes BE) -> a chunk of the customer's touchpoint
+ *                      records in time order (see "Touchpoints" below)
  *   idempotency        source "\0" idempotency key -> touchpoint id (ingestion retries are safe)
  * Writes are synced before the call returns (durable before the answer that
  * depends on them); a write that does not fit grows the map and retries, and a
@@ -27,7 +28,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_VERSION 3
 #define STORE_ID_LEN 26 /* customer ids: "c_" + 24 base32 characters */
 
 typedef struct store store_t;
@@ -148,6 +149,13 @@ gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out);
 uint64_t store_generation(store_t *st);
 
 /**
+ * A number that changes whenever a session or a customer is removed (logout, erasure), by this
+ * process or another: a cache of sessions stays valid while it does not change. Cheap: a read
+ * transaction only when something was committed since the last call.
+ */
+uint64_t store_session_generation(store_t *st);
+
+/**
  * The audit trail. store_audit_key() sets the HMAC key that signs the chain's head and salts
  * subject hashes (call once after opening; 32 bytes). The calls above that take an event write
  * it in the same transaction as the change: no change without its record, and no record of a
@@ -171,25 +179,81 @@ gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *r
 /** The sequence number of the last record (0 when none). */
 gw_status_t store_audit_last(store_t *st, uint64_t *seq);
 
-/**
- * Appends touchpoints (each with customer_id and occurred_at_ms) in ONE transaction: the
- * writer thread group-commits its batches with one sync.
+/*
+ * Touchpoints. A touchpoint is a fixed set of short strings and numbers (store_tp_t), kept in a
+ * compact binary record, never in JSON: the recorder writes hundreds of thousands a second and a
+ * journey of ten thousand is read in a millisecond or two.
+ *
+ * Writes append: each commit adds ONE block (all its touchpoints, with a small index by customer)
+ * at the end of the time-ordered log `tp_log`, so a commit writes a few sequential pages however
+ * many customers it touches. store_touchpoints_merge() later moves the log's blocks into
+ * per-customer chunks in `tp_cust` (customer id + first sequence -> up to ~4 KB of the customer's
+ * records in time order), many touchpoints per customer at once; the recorder's writer calls it
+ * when enough has gathered or when idle. Reads see both: the customer's chunks, and the customer's
+ * records in the blocks not merged yet (found through each block's index), in time order.
  */
-gw_status_t store_touchpoints_append(store_t *st, json_t *const *records, size_t n);
+
+/** One touchpoint. Strings are NULL when absent; all at most 255 bytes. */
+typedef struct store_tp {
+    uint64_t occurred_at_ms, received_at_ms;
+    uint64_t seq;    /* set by the store: orders touchpoints of the same millisecond */
+    int status;      /* the HTTP status of the request; 0 when none */
+    int click_id;    /* attribution: 0 no query string, 1 a query string without, 2 with a gclid/fbclid */
+    int visit_start; /* the first touchpoint of a visit: the one that carries the attribution */
+    const char *id, *customer_id, *visitor_id, *channel, *touchpoint, *stage, *route, *method, *device, *provider,
+        *source, *session, *visit_id;
+    /* attribution of the visit it starts (empty on the other touchpoints of a visit) */
+    const char *referrer_host, *utm_source, *utm_medium, *utm_campaign, *utm_term, *utm_content;
+    /* anything else, a JSON object's text (ingestion's attributes, a string status); NULL when none */
+    const char *extra;
+    size_t extra_len;
+} store_tp_t;
+
+#define STORE_TP_STR_MAX 255
+#define STORE_TP_EXTRA_MAX 16384
+#define STORE_TP_RECORD_MAX (64 + 19 * (STORE_TP_STR_MAX + 2) + STORE_TP_EXTRA_MAX + 3)
+
+/**
+ * Encodes tp into out (cap bytes); returns the record's length, or 0 when a string is longer
+ * than STORE_TP_STR_MAX, the extra longer than STORE_TP_EXTRA_MAX, or it does not fit in cap.
+ */
+size_t store_tp_encode(const store_tp_t *tp, uint8_t *out, size_t cap);
+
+/** Decodes the record at p (avail bytes); tp's strings point into p. Returns its length, 0 when malformed. */
+size_t store_tp_decode(const uint8_t *p, size_t avail, store_tp_t *tp);
+
+/** The touchpoint as a JSON object (the shape of exports and of the admin API). */
+json_t *store_tp_json(const store_tp_t *tp);
+
+/**
+ * Appends n encoded records (concatenated; each with customer_id) as one block, in ONE
+ * transaction: the writer thread group-commits its batches with one sync. Assigns seq.
+ */
+gw_status_t store_touchpoints_append(store_t *st, const uint8_t *records, size_t len, size_t n);
 
 /**
  * Ingested touchpoints in ONE synced transaction, each with an optional idempotency key (NULL):
  * a key seen before (for the same source) is not written again and duplicate[i] is set.
  */
-gw_status_t store_touchpoints_ingest(store_t *st, json_t *const *records, const char *const *idempotency_keys, size_t n,
+gw_status_t store_touchpoints_ingest(store_t *st, const store_tp_t *tps, const char *const *idempotency_keys, size_t n,
                                      int *duplicate);
 
-/** Calls cb for the customer's touchpoints with occurred_at_ms >= since_ms, in time order. */
-gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx),
-                          void *ctx);
+/** Moves every block of the log into the customers' chunks; *merged counts the touchpoints moved. */
+gw_status_t store_touchpoints_merge(store_t *st, uint64_t *merged);
 
-/** Calls cb for every touchpoint with occurred_at_ms >= since_ms (customer by customer; streaming). */
-gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, int (*cb)(json_t *tp, void *ctx), void *ctx);
+/** Touchpoints in the log not merged yet. */
+gw_status_t store_touchpoints_unmerged(store_t *st, uint64_t *count);
+
+typedef int (*store_tp_cb)(const store_tp_t *tp, void *ctx);
+
+/**
+ * Calls cb for the customer's touchpoints with occurred_at_ms >= since_ms, in time order
+ * (occurred_at_ms, then seq), stopping when cb returns non-zero. tp is valid during the call only.
+ */
+gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_ms, store_tp_cb cb, void *ctx);
+
+/** Calls cb for every touchpoint with occurred_at_ms >= since_ms: customer by customer, each in time order. */
+gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_cb cb, void *ctx);
 
 /** Deletes touchpoints that occurred before before_ms (retention), in batches; *deleted counts them. */
 gw_status_t store_touchpoints_prune(store_t *st, uint64_t before_ms, uint64_t *deleted);

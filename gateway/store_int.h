@@ -1,0 +1,50 @@
+/*
+ * journeygate — what store.c and store_tp.c share: the store's handles and its transaction
+ * helpers. Private to the store: nothing outside these two files includes it.
+ */
+#ifndef GW_STORE_INT_H
+#define GW_STORE_INT_H
+
+#include "store.h"
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit, idempotency;
+    MDB_dbi tp_log;  /* be64(block number) -> a block of touchpoints as one commit wrote them (store_tp.c) */
+    MDB_dbi tp_cust; /* customer id + be64(first sequence) -> a chunk of the customer's touchpoints */
+    int readonly;
+    uint8_t audit_key[32];
+    /* store_session_generation(): the meta counter as last read, and the LMDB txnid it was read at */
+    _Atomic uint64_t sgen_txnid, sgen_value;
+    pthread_mutex_t sgen_lock;
+    /*
+     * Every transaction holds this in read mode; growing the map holds it in write mode,
+     * because LMDB allows mdb_env_set_mapsize() only while this process has no transaction.
+     */
+    pthread_rwlock_t resize;
+};
+
+typedef int (*store_write_fn)(store_t *st, MDB_txn *txn, void *ctx);
+
+/*
+ * Runs fn in a write transaction and commits (synced). When the map is full the
+ * transaction is aborted (nothing of it remains), the map doubles and fn runs again.
+ * fn returns an LMDB code, or -1 with its own status in the context.
+ */
+gw_status_t store_with_write(store_t *st, store_write_fn fn, void *ctx);
+gw_status_t store_from_mdb(int rc);
+void store_be64(uint64_t v, uint8_t out[8]);
+uint64_t store_from_be64(const uint8_t *p);
+
+/* store_tp.c: inside a write transaction */
+int store_tp_merge_all(store_t *st, MDB_txn *txn);                       /* every unmerged block into chunks */
+int store_tp_erase_customer(store_t *st, MDB_txn *txn, const char *cid); /* merges, then drops the customer's chunks */
+int store_tp_migrate_json(store_t *st, MDB_txn *txn); /* format 2's JSON touchpoints -> chunks (format 3) */
+/* bumps the meta counter that store_session_generation() reports (a session or customer removed) */
+int store_bump_session_generation(store_t *st, MDB_txn *txn);
+
+#endif
