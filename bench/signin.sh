@@ -709,9 +709,22 @@ for conns in "${CONN_LIST[@]}"; do
         "$(ratio "${MED[jg-policy]}" "${MED[nginx]}")")")
     P99_LINES+=("$(printf '%-6s %12.3f %12.3f %12.3f %12.3f' "$conns" \
         "${MEDP[nginx]}" "${MEDP[jg-open]}" "${MEDP[jg-app]}" "${MEDP[jg-policy]}")")
-    TARGET_LINES+=("$(printf 'c=%-5s app/open %s >= %s: %-3s   policy/open %s >= %s: %s' "$conns" \
-        "$r_app_open" "$RATIO_TARGET" "$(meets "$r_app_open" "$RATIO_TARGET")" \
+    TARGET_LINES+=("$(printf 'c=%-5s app/open %s >= %s: %-3s   policy/open %s >= %s: %s   (medians of each target)' \
+        "$conns" "$r_app_open" "$RATIO_TARGET" "$(meets "$r_app_open" "$RATIO_TARGET")" \
         "$r_pol_open" "$POLICY_RATIO_TARGET" "$(meets "$r_pol_open" "$POLICY_RATIO_TARGET")")")
+    # per round: the targets of one round ran within seconds of each other, so the machine's drifts cancel
+    read -r -a ov <<<"${RPS_OF["jg-open $conns"]}"
+    read -r -a av <<<"${RPS_OF["jg-app $conns"]}"
+    read -r -a pv <<<"${RPS_OF["jg-policy $conns"]}"
+    pa=() pp=()
+    for (( i = 0; i < ${#ov[@]} && i < ${#av[@]} && i < ${#pv[@]}; i++ )); do
+        pa+=("$(ratio "${av[$i]}" "${ov[$i]}")"); pp+=("$(ratio "${pv[$i]}" "${ov[$i]}")")
+    done
+    qa=$(median "${pa[@]}"); qp=$(median "${pp[@]}")
+    TARGET_LINES+=("$(printf 'c=%-5s app/open %s >= %s: %-3s   policy/open %s >= %s: %s   (medians of the per-round ratios)' \
+        "$conns" "$qa" "$RATIO_TARGET" "$(meets "$qa" "$RATIO_TARGET")" \
+        "$qp" "$POLICY_RATIO_TARGET" "$(meets "$qp" "$POLICY_RATIO_TARGET")")")
+    TARGET_LINES+=("$(printf 'c=%-5s per-round app/open: %s; policy/open: %s' "$conns" "${pa[*]}" "${pp[*]}")")
 done
 log "req/s:"
 printf '%-6s %12s %12s %12s %12s %9s %11s %10s %9s %9s %10s\n' "conns" "nginx" "jg-open" "jg-app" "jg-policy" \

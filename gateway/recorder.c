@@ -9,13 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MODULE "journeys"
-#define BATCH 16384                   /* touchpoints per commit at most */
-#define SLOT_INLINE 240               /* a queued record up to this size lives in its slot; larger ones are allocated */
-#define MERGE_AT (256 * 1024)         /* log touchpoints that make the writer merge them into chunks */
-#define IDLE_MERGE_MS 1000            /* ... or this long without a touchpoint to write */
+#define BATCH 16384           /* touchpoints per commit at most */
+#define SLOT_INLINE 240       /* a queued record up to this size lives in its slot; larger ones are allocated */
+#define MERGE_AT (256 * 1024) /* log touchpoints that make the writer merge them into chunks */
+#define IDLE_MERGE_MS 1000    /* ... or this long without a touchpoint to write */
+#define WAKE_AT 8192          /* queued touchpoints that wake the writer at once (at most a quarter of the queue) ... */
+#define WRITER_NICE 5         /* see lower_priority() */
+#define COMMIT_EVERY_MS 200   /* ... else it commits what is queued this often: one sync for many */
 #define VISIT_GAP_MS (30 * 60 * 1000) /* a visit ends after 30 minutes without a touchpoint on that channel */
 #define VISIT_SLOTS 65536             /* (customer, channel) pairs whose visit is remembered */
 
@@ -31,7 +37,7 @@ struct gw_recorder {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct slot *ring;
-    size_t cap, head, count;
+    size_t cap, head, count, wake_at;
     int stopping, writer_waiting;
     pthread_t tid, pruner;
     pthread_cond_t prune_cond; /* the pruner's own: a push must always wake the writer, not the pruner */
@@ -188,10 +194,24 @@ static int ring_put(gw_recorder_t *r, const uint8_t *rec, size_t len, uint8_t *h
         s->heap = heap;
     else
         memcpy(s->inl, rec, len);
+    /*
+     * A wake-up per push would cost a system call each: the writer is woken when the queue stops
+     * being empty and when it is a quarter full; in between it commits every COMMIT_EVERY_MS.
+     */
     ++r->count;
-    if (r->writer_waiting)
+    if ((r->count == 1 || r->count == r->wake_at) && r->writer_waiting)
         pthread_cond_signal(&r->cond);
     return 0;
+}
+
+/*
+ * The writer and the pruner run at a lower priority than the event loops: when the CPUs are
+ * busy, proxied requests go first and the queue absorbs the difference (Linux: a thread's nice).
+ */
+static void lower_priority(void)
+{
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE) != 0)
+        GW_LOG_INF(MODULE, "could not lower the touchpoint writer's priority");
 }
 
 static void *writer_main(void *arg)
@@ -201,20 +221,33 @@ static void *writer_main(void *arg)
     size_t block_cap = (size_t)BATCH * (SLOT_INLINE + 64);
     uint64_t unmerged = 0, last_write = mono_ms();
 
+    lower_priority();
+
     store_touchpoints_unmerged(r->st, &unmerged);
     for (;;) {
         size_t n, head, len = 0, m = 0;
         int stop, idle_merge = 0;
 
         pthread_mutex_lock(&r->lock);
-        while (r->count == 0 && !r->stopping) {
+        for (;;) {
             struct timespec ts;
-            if (unmerged > 0 && mono_ms() >= last_write + IDLE_MERGE_MS) {
+            uint64_t now = mono_ms(), wait_ms;
+            if (r->stopping || r->count >= r->wake_at || (r->count > 0 && now >= last_write + COMMIT_EVERY_MS))
+                break;
+            if (r->count == 0 && unmerged > 0 && now >= last_write + IDLE_MERGE_MS) {
                 idle_merge = 1;
                 break;
             }
+            wait_ms = r->count > 0   ? last_write + COMMIT_EVERY_MS - now
+                      : unmerged > 0 ? last_write + IDLE_MERGE_MS - now
+                                     : 3600 * 1000;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += unmerged > 0 ? 1 : 3600;
+            ts.tv_sec += (time_t)(wait_ms / 1000);
+            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec += 1;
+                ts.tv_nsec -= 1000000000;
+            }
             r->writer_waiting = 1;
             pthread_cond_timedwait(&r->cond, &r->lock, &ts);
             r->writer_waiting = 0;
@@ -293,6 +326,7 @@ gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
     }
     r->st = st;
     r->cap = capacity;
+    r->wake_at = capacity / 4 < WAKE_AT ? (capacity / 4 > 0 ? capacity / 4 : 1) : WAKE_AT;
     if ((r->visitors = calloc(GW_VISITORS, sizeof(*r->visitors))) == NULL) {
         free(r->ring);
         free(r);
@@ -435,6 +469,7 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
 static void *pruner_main(void *arg)
 {
     gw_recorder_t *r = arg;
+    lower_priority();
     for (;;) {
         struct timespec ts;
         uint64_t now, deleted = 0;

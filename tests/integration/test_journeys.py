@@ -151,6 +151,12 @@ class CrossChannelTest(JourneyTest):
         self.assertNotEqual(tps[1]["visit_id"], tps[2]["visit_id"])  # another channel, another visit
         self.assertEqual(tps[2]["device"], "app")
         self.assertRegex(first["id"], r"^tp_[0-9a-f]{12}")
+        # the session: its public id, the same for the browser's two, another for the app's token
+        self.assertTrue(all(len(t["session"]) >= 16 for t in tps))
+        self.assertEqual(tps[0]["session"], tps[1]["session"])
+        self.assertNotEqual(tps[1]["session"], tps[2]["session"])
+        self.assertEqual(tps[2]["session"], tps[3]["session"])
+        self.assertNotIn(tok["access_token"], json.dumps(tps))
         for t in tps:
             self.assertNotIn("jo@example.com", json.dumps(t))  # no personal data beyond the customer id
         # the human view shows the channel switches
