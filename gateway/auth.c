@@ -1907,38 +1907,51 @@ static int wants_html(h2o_req_t *req)
                                    H2O_STRLIT("text/html")) != SIZE_MAX;
 }
 
+/* the answer to a request that must sign in first: the sign-in page for a browser, else 401 */
+static int need_sign_in(h2o_req_t *req, int allow_cookie, int presented)
+{
+    if (allow_cookie && wants_html(req)) {
+        char enc[3 * 2048 + 1], *loc;
+        size_t plen = req->path.len;
+        if (plen > 2048 || gw_url_encode(req->path.base, plen, enc, sizeof(enc)) == 0)
+            snprintf(enc, sizeof(enc), "%%2F");
+        size_t cap = strlen(enc) + 32;
+        loc = h2o_mem_alloc_pool(&req->pool, cap);
+        snprintf(loc, cap, "/.auth/signin?return_to=%s", enc);
+        redirect(req, loc);
+        return 0;
+    }
+    if (presented)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"journeygate\", error=\"invalid_token\""));
+    else
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"journeygate\""));
+    gw_send_error_json(req, 401, "Unauthorized", presented ? "invalid_token" : "unauthenticated", "sign-in required");
+    return 0;
+}
+
+/*
+ * Routes with a session, a bearer token or either: the session is required, then the policy
+ * decides. Routes with auth "none" reach here only when they have a policy: the session is then
+ * optional (looked up when presented), the policy decides on what there is, and an anonymous
+ * request it refuses is asked to sign in.
+ */
 int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
 {
     uint8_t hash[32];
     int presented;
-    int allow_cookie = route->auth == GW_AUTH_SESSION || route->auth == GW_AUTH_ANY;
-    int allow_bearer = route->auth == GW_AUTH_BEARER || route->auth == GW_AUTH_ANY;
+    int optional = route->auth == GW_AUTH_NONE;
+    int allow_cookie = optional || route->auth == GW_AUTH_SESSION || route->auth == GW_AUTH_ANY;
+    int allow_bearer = optional || route->auth == GW_AUTH_BEARER || route->auth == GW_AUTH_ANY;
     json_t *s = lookup_session(req, allow_cookie, allow_bearer, hash, &presented);
 
-    if (s == NULL) {
-        if (allow_cookie && wants_html(req)) {
-            char enc[3 * 2048 + 1], *loc;
-            size_t plen = req->path.len;
-            if (plen > 2048 || gw_url_encode(req->path.base, plen, enc, sizeof(enc)) == 0)
-                snprintf(enc, sizeof(enc), "%%2F");
-            size_t cap = strlen(enc) + 32;
-            loc = h2o_mem_alloc_pool(&req->pool, cap);
-            snprintf(loc, cap, "/.auth/signin?return_to=%s", enc);
-            redirect(req, loc);
-            return 0;
-        }
-        if (presented)
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                           H2O_STRLIT("Bearer realm=\"journeygate\", error=\"invalid_token\""));
-        else
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                           H2O_STRLIT("Bearer realm=\"journeygate\""));
-        gw_send_error_json(req, 401, "Unauthorized", presented ? "invalid_token" : "unauthenticated",
-                           "sign-in required");
-        return 0;
-    }
+    if (s == NULL && !optional)
+        return need_sign_in(req, allow_cookie, presented);
     {
         pol_decision_t d = decide(gr->holder->cfg, route, req, s);
+        if (d.outcome != POL_ALLOW && s == NULL)
+            return need_sign_in(req, allow_cookie, presented);
         if (d.outcome == POL_STEP_UP) {
             /* a fresh sign-in is required: the browser goes back through its provider */
             if (allow_cookie && wants_html(req)) {
@@ -1977,7 +1990,7 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
         }
     }
     /* idle expiry slides; the store is written at most once a minute per session, off the loop */
-    {
+    if (s != NULL) {
         uint64_t now = now_ms();
         json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);

@@ -418,7 +418,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    if (gr->route->auth != GW_AUTH_NONE && !auth_check_route(req, gr, gr->route))
+    /* auth "none" with a policy: the policy is enforced, with the session when one is presented */
+    if ((gr->route->auth != GW_AUTH_NONE || gr->route->policy != NULL) && !auth_check_route(req, gr, gr->route))
         return 0;
     if (gr->route->auth == GW_AUTH_NONE && gr->route->touchpoint != NULL)
         auth_visitor(req, gr);

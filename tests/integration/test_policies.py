@@ -39,6 +39,8 @@ class PolicyTest(GatewayTestCase):
               "policy": "readonly"},
              {"name": "app", "match": {"path_prefix": "/app/"}, "upstream": "shop", "auth": "any",
               "policy": "customers", "channel": "web"},
+             {"name": "pub", "match": {"path_prefix": "/pub/"}, "upstream": "shop", "auth": "none",
+              "policy": "public"},
              {"name": "site", "match": {"path_prefix": "/"}, "upstream": "shop", "auth": "none"}],
             providers={"google": {"type": "oidc", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                   "issuer": self.op.url, "insecure_http": True}},
@@ -46,7 +48,9 @@ class PolicyTest(GatewayTestCase):
                       "fresh": {"rules": [{"allow": {"signed_in": True, "max_session_age_s": 2}}]},
                       "readonly": {"rules": [{"deny": {"methods": ["DELETE"]}},
                                              {"allow": {"signed_in": True, "methods": ["GET", "HEAD"]}}]},
-                      "customers": {"rules": [{"allow": {"signed_in": True}}]}})
+                      "customers": {"rules": [{"allow": {"signed_in": True}}]},
+                      "public": os.path.join(os.environ.get("JG_SOURCE", os.path.join(os.path.dirname(__file__), "..", "..")),
+                                             "policies", "examples", "public.json")})
         if self.limits:
             cfg["limits"].update(self.limits)
         cfg["listen"][0]["port"] = port
@@ -93,6 +97,26 @@ class PolicyOutcomesTest(PolicyTest):
         self.assertEqual(b.get(self.public + "/orders/1")[0], 200)
         status, _, _ = b.post(self.public + "/orders/1", b"x", headers={"Accept": "application/json"})
         self.assertEqual(status, 403)
+
+    def test_policy_on_a_public_route_is_enforced(self):
+        # auth "none" + the shipped public.json: anyone reads, writing needs a signed-in customer
+        anon = Browser()
+        self.assertEqual(anon.get(self.public + "/pub/page")[0], 200)
+        status, hdrs, body = anon.post(self.public + "/pub/form", b"x", headers={"Accept": "application/json"})
+        self.assertEqual(status, 401)
+        self.assertEqual(json.loads(body)["error"], "unauthenticated")
+        self.assertFalse([s for s in self.up.seen if s["path"] == "/pub/form"])
+        b = self.login("pia@example.com")
+        status, _, body = b.post(self.public + "/pub/form", b"x", headers={"Accept": "application/json"})
+        self.assertEqual(status, 200)
+        seen = [dict((k.lower(), v) for k, v in s["headers"]) for s in self.up.seen if s["path"] == "/pub/form"]
+        self.assertEqual(len(seen), 1)
+        self.assertTrue(seen[0].get("x-customer-id", "").startswith("c_"))
+        # a forged session cookie is no session: still refused
+        forged = Browser()
+        status, _, _ = forged.post(self.public + "/pub/form", b"x",
+                                   headers={"Accept": "application/json", "Cookie": "jg_session=" + "A" * 43})
+        self.assertEqual(status, 401)
 
     def test_step_up_sends_the_browser_back_through_its_provider(self):
         b = self.login("sue@example.com")
