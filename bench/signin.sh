@@ -516,6 +516,34 @@ LAST_RULE='{"allow":{"signed_in":true}}'
 join_rules() { local IFS=,; printf '%s' "$*"; }
 POLICY_RULES_JSON="[$(join_rules "${FIRST19_RULES[@]}" "$LAST_RULE")]"
 FIRST19_RULES_JSON="[$(join_rules "${FIRST19_RULES[@]}")]"
+# The same cost for a request without a session: an auth "none" route with a 20-rule policy whose
+# first 19 rules do not match an anonymous GET on the web channel and whose last allows GET/HEAD.
+# /pub19 has the first 19 only (an anonymous GET there must be refused: none of them allows it).
+PUB19_RULES=(
+    '{"deny":{"providers":["fb"]}}'
+    '{"deny":{"channels":["mobile"]}}'
+    '{"deny":{"methods":["DELETE"]}}'
+    '{"deny":{"methods":["PUT","PATCH"]}}'
+    '{"deny":{"email_domain":["blocked.example","spam.example"]}}'
+    "{\"deny\":{\"emails_file\":$(json_str "$BLOCKED_FILE")}}"
+    '{"deny":{"hd":["evil.example"]}}'
+    '{"deny":{"providers":["idp"],"methods":["PUT","PATCH","POST"]}}'
+    '{"deny":{"channels":["mobile"],"methods":["GET","HEAD"]}}'
+    '{"allow":{"signed_in":false,"methods":["OPTIONS"]}}'
+    '{"allow":{"hd":["example.com"]}}'
+    '{"allow":{"min_linked_providers":5}}'
+    '{"allow":{"providers":["fb"],"channels":["web"]}}'
+    '{"allow":{"providers":["idp"],"min_linked_providers":5}}'
+    '{"allow":{"email_domain":["staff.example","partners.example"]}}'
+    '{"allow":{"providers":["idp"],"hd":["example.com"],"email_domain":["example.com"]}}'
+    '{"allow":{"channels":["mobile"],"providers":["idp"]}}'
+    '{"allow":{"providers":["fb"],"max_session_age_s":300}}'
+    '{"allow":{"methods":["DELETE"],"email_verified":true}}'
+)
+(( ${#PUB19_RULES[@]} == 19 )) || die "internal: expected 19 public non-matching rules, have ${#PUB19_RULES[@]}"
+PUB_LAST_RULE='{"allow":{"methods":["GET","HEAD"]}}'
+PUB_RULES_JSON="[$(join_rules "${PUB19_RULES[@]}" "$PUB_LAST_RULE")]"
+PUB19_RULES_JSON="[$(join_rules "${PUB19_RULES[@]}")]"
 
 cat >"$BENCH_TMP/jg.json" <<EOF
 {"listen":[{"address":"127.0.0.1","port":$JG_PORT}],"public_url":"$GW_URL","threads":$JG_THREADS,"access_log":null,
@@ -526,11 +554,15 @@ cat >"$BENCH_TMP/jg.json" <<EOF
               "fb":{"type":"facebook","app_id":"jg-bench-unused","app_secret":"jg-bench-unused-secret"}},
  "policies":{"signed_in":{"rules":[$LAST_RULE]},
              "twenty_rules":{"description":"bench: 19 rules that do not match, then allow signed-in","rules":$POLICY_RULES_JSON},
-             "first19":{"description":"bench: the first 19 rules of twenty_rules only","rules":$FIRST19_RULES_JSON}},
+             "first19":{"description":"bench: the first 19 rules of twenty_rules only","rules":$FIRST19_RULES_JSON},
+             "twenty_public":{"description":"bench: 19 rules that do not match an anonymous GET, then allow GET","rules":$PUB_RULES_JSON},
+             "pub19":{"description":"bench: the first 19 rules of twenty_public only","rules":$PUB19_RULES_JSON}},
  "routes":[{"name":"app","match":{"path_prefix":"/app"},"upstream":"up","channel":"web","auth":"session","policy":"signed_in"},
            {"name":"open","match":{"path_prefix":"/open"},"upstream":"up","channel":"web","auth":"none"},
            {"name":"policy","match":{"path_prefix":"/policy"},"upstream":"up","channel":"web","auth":"session","policy":"twenty_rules"},
            {"name":"first19","match":{"path_prefix":"/first19"},"upstream":"up","channel":"web","auth":"session","policy":"first19"},
+           {"name":"pubpolicy","match":{"path_prefix":"/pubpolicy"},"upstream":"up","channel":"web","auth":"none","policy":"twenty_public"},
+           {"name":"pub19","match":{"path_prefix":"/pub19"},"upstream":"up","channel":"web","auth":"none","policy":"pub19"},
            {"name":"mobile","match":{"path_prefix":"/mobile"},"upstream":"up","channel":"mobile","auth":"none"}],
  "limits":{"max_connections":20000,"auth_rate_per_minute":1000000,"auth_burst":1000000}}
 EOF
@@ -588,6 +620,9 @@ done
 curl_check "nginx-proxy" no "http://127.0.0.1:$NGX_PORT/open"
 curl_check "journeygate /open" no "$GW_URL/open"
 curl_check "journeygate /open (forged X-Customer-Id)" no "$GW_URL/open" "X-Customer-Id: c_forged"
+curl_check "journeygate /pubpolicy (anonymous, 20-rule policy)" no "$GW_URL/pubpolicy"
+code=$(api_status "$GW_URL/pub19")
+[[ $code == 401 ]] || die "journeygate /pub19 (the first 19 rules of /pubpolicy's policy), anonymous: expected 401, got $code (one of the 19 rules matches)"
 for path in /app /policy /first19; do
     code=$(api_status "$GW_URL$path")
     [[ $code == 401 ]] || die "journeygate $path without a session: expected 401, got $code"
@@ -651,19 +686,29 @@ log "         jg-app = journeygate /app (auth session + 1-rule policy); jg-polic
 log "wrk: -t$THREADS, ${DURATION}s per run, $ROUNDS round(s), connections: ${CONN_LIST[*]}; order alternates every round"
 
 declare -A RPS_OF P99_OF   # key: "target conns" -> space separated per-round values
-TARGETS=(nginx jg-open jg-app jg-policy)
+TARGETS=(nginx jg-open jg-pubpol jg-app jg-policy)
+
+# the gateway's CPU time so far (user + system, clock ticks, from /proc/PID/stat)
+jg_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$JG_PID/stat"; }
+declare -A CPU_OF   # key: "target conns" -> space separated per-round gateway CPU us per request
 
 run_one() {
-    local which=$1 conns=$2 round=$3 url header=""
+    local which=$1 conns=$2 round=$3 url header="" t0 t1
     case $which in
         nginx)   url="http://127.0.0.1:$NGX_PORT/open" ;;
         jg-open) url="$GW_URL/open" ;;
+        jg-pubpol) url="$GW_URL/pubpolicy" ;;
         jg-app)  url="$GW_URL/app"; header=$COOKIE ;;
         jg-policy) url="$GW_URL/policy"; header=$COOKIE ;;
     esac
+    t0=$(jg_ticks)
     if run_wrk "$which c=$conns r=$round" "$url" "$conns" "$DURATION" \
             "$BENCH_TMP/wrk-$which-c$conns-r$round.txt" "$header"; then
-        printf '  c=%-5s round %d  %-8s %12.1f req/s   p99 %9.3f ms\n' "$conns" "$round" "$which" "$RPS" "$P99_MS"
+        t1=$(jg_ticks)
+        CPU_US=$(awk -v d=$(( t1 - t0 )) -v hz="$(getconf CLK_TCK)" -v n="$REQS" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+        CPU_OF["$which $conns"]+="$CPU_US "
+        printf '  c=%-5s round %d  %-8s %12.1f req/s   p99 %9.3f ms   gateway CPU %6.2f us/request\n' "$conns" "$round" \
+            "$which" "$RPS" "$P99_MS" "$CPU_US"
         RPS_OF["$which $conns"]+="$RPS "
         P99_OF["$which $conns"]+="$P99_MS "
     else
@@ -675,7 +720,7 @@ run_one() {
 
 for conns in "${CONN_LIST[@]}"; do
     for (( round = 1; round <= ROUNDS; round++ )); do
-        if (( round % 2 == 1 )); then order=(nginx jg-open jg-app jg-policy); else order=(jg-policy jg-app jg-open nginx); fi
+        if (( round % 2 == 1 )); then order=(nginx jg-open jg-pubpol jg-app jg-policy); else order=(jg-policy jg-app jg-pubpol jg-open nginx); fi
         for which in "${order[@]}"; do
             run_one "$which" "$conns" "$round"
         done
@@ -725,6 +770,20 @@ for conns in "${CONN_LIST[@]}"; do
         "$conns" "$qa" "$RATIO_TARGET" "$(meets "$qa" "$RATIO_TARGET")" \
         "$qp" "$POLICY_RATIO_TARGET" "$(meets "$qp" "$POLICY_RATIO_TARGET")")")
     TARGET_LINES+=("$(printf 'c=%-5s per-round app/open: %s; policy/open: %s' "$conns" "${pa[*]}" "${pp[*]}")")
+    # policy evaluation alone: the same anonymous request with and without a 20-rule policy
+    read -r -a uv <<<"${RPS_OF["jg-pubpol $conns"]}"
+    pu=()
+    for (( i = 0; i < ${#ov[@]} && i < ${#uv[@]}; i++ )); do pu+=("$(ratio "${uv[$i]}" "${ov[$i]}")"); done
+    ru=$(ratio "${MED[jg-pubpol]}" "${MED[jg-open]}"); qu=$(median "${pu[@]}")
+    cpu_line="gateway CPU per request (median, us):"
+    for t in jg-open jg-pubpol jg-app jg-policy; do
+        read -r -a cv <<<"${CPU_OF["$t $conns"]:-}"
+        cpu_line+=" $t $(median "${cv[@]}")"
+    done
+    TARGET_LINES+=("$(printf 'c=%-5s %s' "$conns" "$cpu_line")")
+    TARGET_LINES+=("$(printf 'c=%-5s pubpolicy/open %s (medians) >= %s: %s; median of the per-round ratios %s: %s; per round: %s' \
+        "$conns" "$ru" "$POLICY_RATIO_TARGET" "$(meets "$ru" "$POLICY_RATIO_TARGET")" "$qu" \
+        "$(meets "$qu" "$POLICY_RATIO_TARGET")" "${pu[*]}")")
 done
 log "req/s:"
 printf '%-6s %12s %12s %12s %12s %9s %11s %10s %9s %9s %10s\n' "conns" "nginx" "jg-open" "jg-app" "jg-policy" \
@@ -740,6 +799,8 @@ fi
 log "app/open    = signed-in (1-rule policy) / unauthenticated through journeygate (target >= $RATIO_TARGET)"
 log "policy/open = signed-in with the 20-rule policy / unauthenticated (target >= $POLICY_RATIO_TARGET)"
 log "policy/app  = 20 rules / 1 rule: the cost of the 19 rules that do not match"
+log "pubpolicy/open = an anonymous GET through a 20-rule policy (auth none) / the same without a policy:"
+log "                 the cost of evaluating a policy, without the session's (target >= $POLICY_RATIO_TARGET)"
 log "open/ngx, app/ngx, policy/ngx = journeygate / nginx-proxy"
 
 # ---------------------------------------------------------------------------

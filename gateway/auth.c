@@ -1876,10 +1876,11 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
 static pol_decision_t decide(const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req, json_t *s)
 {
     char method[16];
+    size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
     pol_facts_t f;
-    uint64_t now = now_ms();
 
-    snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
+    memcpy(method, req->method.base, mlen);
+    method[mlen] = '\0';
     memset(&f, 0, sizeof(f));
     f.signed_in = s != NULL;
     f.provider = json_string_value(json_object_get(s, "provider"));
@@ -1891,7 +1892,7 @@ static pol_decision_t decide(const gw_config_t *cfg, const gw_route_t *route, h2
     f.channel = route->channel;
     f.method = method;
     f.session_age_s =
-        s != NULL ? (int64_t)(now - (uint64_t)json_integer_value(json_object_get(s, "created_ms"))) / 1000 : -1;
+        s != NULL ? (int64_t)(now_ms() - (uint64_t)json_integer_value(json_object_get(s, "created_ms"))) / 1000 : -1;
     return pol_eval(cfg->policies, route->policy, &f);
 }
 
