@@ -13,6 +13,8 @@ BUILD_PACKAGES=(build-essential cmake pkg-config clang-format)
 LIB_PACKAGES=(libh2o-evloop-dev libh2o-dev libssl-dev libjansson-dev liboauth2-dev
               libcjose-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils)
 TEST_PACKAGES=(check libcmocka-dev python3 openssl curl)
+# libFuzzer targets (tests/fuzz): clang with its fuzzer runtime
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 BENCH_DEMO_PACKAGES=(nginx-light wrk)
 # end-to-end browser tests (tests/e2e, driven by playwright-core from tests/peers)
 E2E_PACKAGES=(chromium)
@@ -29,7 +31,7 @@ case "${1:-}" in
     *) echo "bootstrap: unknown argument: $1 (try --help)" >&2; exit 2 ;;
 esac
 
-wanted=("${BUILD_PACKAGES[@]}" "${LIB_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+wanted=("${BUILD_PACKAGES[@]}" "${LIB_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
         "${BENCH_DEMO_PACKAGES[@]}" "${E2E_PACKAGES[@]}")
 node_note=""
 if command -v node >/dev/null 2>&1; then

@@ -58,6 +58,17 @@ struct gw_recorder {
     } visits[VISIT_SLOTS];
 };
 
+static uint64_t hash_str(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *a != '\0'; ++a)
+        h = (h ^ (unsigned char)*a) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (; *b != '\0'; ++b)
+        h = (h ^ (unsigned char)*b) * 1099511628211ULL;
+    return h | 1;
+}
+
 static const char *device_class_of(const char *ua)
 {
     if (strcasestr(ua, "bot") != NULL || strcasestr(ua, "spider") != NULL || strcasestr(ua, "crawl") != NULL)
@@ -80,14 +91,12 @@ const char *gw_device_class(const char *ua)
         uint64_t hash;
         const char *cls;
     } cache[64];
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h;
     const char *cls;
 
     if (ua == NULL || ua[0] == '\0')
         return "unknown";
-    for (const char *p = ua; *p != '\0'; ++p)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h |= 1;
+    h = hash_str(ua, "");
     if (cache[h % 64].hash == h)
         return cache[h % 64].cls;
     cls = device_class_of(ua);
@@ -127,17 +136,6 @@ static void tp_id(char out[24], uint64_t at_ms)
     for (int i = 0; i < 12; ++i)
         out[3 + i] = hex[(at_ms >> (44 - 4 * i)) & 15];
     id_chars(out + 15, 8);
-}
-
-static uint64_t hash_str(const char *a, const char *b)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *a != '\0'; ++a)
-        h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (; *b != '\0'; ++b)
-        h = (h ^ (unsigned char)*b) * 1099511628211ULL;
-    return h | 1;
 }
 
 static uint64_t wall_ms(void)

@@ -1313,6 +1313,23 @@ uint64_t store_generation(store_t *st)
     return (uint64_t)info.me_last_txnid;
 }
 
+int store_read_begin(store_t *st, MDB_txn **txn)
+{
+    int rc;
+    pthread_rwlock_rdlock(&st->resize);
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn)) != 0) {
+        pthread_rwlock_unlock(&st->resize);
+        *txn = NULL;
+    }
+    return rc;
+}
+
+void store_read_end(store_t *st, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
+}
+
 #define SESSION_GEN_KEY "session_gen"
 
 int store_bump_session_generation(store_t *st, MDB_txn *txn)
@@ -1331,24 +1348,19 @@ int store_bump_session_generation(store_t *st, MDB_txn *txn)
 uint64_t store_session_generation(store_t *st)
 {
     uint64_t txnid = store_generation(st);
-    MDB_txn *txn = NULL;
+    MDB_txn *txn;
     MDB_val key = {sizeof(SESSION_GEN_KEY) - 1, SESSION_GEN_KEY}, val;
     uint64_t gen = 0;
 
     /* the common case: nothing committed since the counter was last read (no transaction needed) */
     if (txnid == atomic_load(&st->sgen_txnid) && txnid != 0)
         return atomic_load(&st->sgen_value);
-    pthread_rwlock_rdlock(&st->resize);
-    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) == 0) {
-        if (mdb_get(txn, st->meta, &key, &val) == 0 && val.mv_size == 8)
-            gen = store_from_be64(val.mv_data);
-        txnid = (uint64_t)mdb_txn_id(txn);
-        mdb_txn_abort(txn);
-    } else {
-        pthread_rwlock_unlock(&st->resize);
+    if (store_read_begin(st, &txn) != 0)
         return txnid; /* cannot read it: report something that changes, so caches do not trust old reads */
-    }
-    pthread_rwlock_unlock(&st->resize);
+    if (mdb_get(txn, st->meta, &key, &val) == 0 && val.mv_size == 8)
+        gen = store_from_be64(val.mv_data);
+    txnid = (uint64_t)mdb_txn_id(txn);
+    store_read_end(st, txn);
     /*
      * Only ever forward, value before txnid, under a lock: a reader that finds the txnid it
      * expects then reads that value or a newer one, never an older one.

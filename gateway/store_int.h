@@ -37,6 +37,9 @@ typedef int (*store_write_fn)(store_t *st, MDB_txn *txn, void *ctx);
  */
 gw_status_t store_with_write(store_t *st, store_write_fn fn, void *ctx);
 gw_status_t store_from_mdb(int rc);
+/* a read-only transaction under the map-resize lock (an LMDB code; *txn is NULL on failure), and its end */
+int store_read_begin(store_t *st, MDB_txn **txn);
+void store_read_end(store_t *st, MDB_txn *txn);
 void store_be64(uint64_t v, uint8_t out[8]);
 uint64_t store_from_be64(const uint8_t *p);
 

@@ -145,6 +145,8 @@ size_t store_tp_decode(const uint8_t *p, size_t avail, store_tp_t *tp)
     if (n + 2 > len)
         return 0;
     tp->extra_len = from_be16(p + n);
+    if (tp->extra_len > STORE_TP_EXTRA_MAX)
+        return 0; /* no encoder writes more: not a record */
     n += 2;
     if (tp->extra_len > 0) {
         if (n + tp->extra_len + 1 > len)
@@ -381,23 +383,6 @@ static int emit(const struct refs *r, size_t from, size_t to, const char *cid, s
 
 /* ------------------------------------------------------------------ reads */
 
-static int read_begin(store_t *st, MDB_txn **txn)
-{
-    int rc;
-    pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn)) != 0) {
-        pthread_rwlock_unlock(&st->resize);
-        *txn = NULL;
-    }
-    return rc;
-}
-
-static void read_end(store_t *st, MDB_txn *txn)
-{
-    mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&st->resize);
-}
-
 gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_ms, store_tp_cb cb, void *ctx)
 {
     MDB_txn *txn;
@@ -411,7 +396,7 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
     if (strlen(customer_id) != STORE_ID_LEN)
         return GW_ENOTFOUND;
     h = cid_hash(customer_id);
-    if ((rc = read_begin(st, &txn)) != 0)
+    if ((rc = store_read_begin(st, &txn)) != 0)
         return store_from_mdb(rc);
     memcpy(start, customer_id, STORE_ID_LEN);
     memset(start + STORE_ID_LEN, 0, 8);
@@ -439,7 +424,7 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
 Exit:
     if (cur != NULL)
         mdb_cursor_close(cur);
-    read_end(st, txn);
+    store_read_end(st, txn);
     free(r.v);
     return store_from_mdb(rc == MDB_NOTFOUND ? 0 : rc);
 }
@@ -454,7 +439,7 @@ gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_c
     int rc, stop = 0, more;
     char cid[STORE_ID_LEN];
 
-    if ((rc = read_begin(st, &txn)) != 0)
+    if ((rc = store_read_begin(st, &txn)) != 0)
         return store_from_mdb(rc);
     /* the unmerged records, customer by customer */
     if ((rc = mdb_cursor_open(txn, st->tp_log, &cur)) != 0)
@@ -471,7 +456,8 @@ gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_c
             if (log.v[i].at >= since_ms)
                 log.v[w++] = log.v[i];
         log.n = w;
-        qsort(log.v, log.n, sizeof(*log.v), by_customer_time);
+        if (log.n > 1) /* qsort's base must not be NULL, even for nothing */
+            qsort(log.v, log.n, sizeof(*log.v), by_customer_time);
     }
     if ((rc = mdb_cursor_open(txn, st->tp_cust, &cur)) != 0)
         goto Exit;
@@ -507,7 +493,7 @@ gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_c
 Exit:
     if (cur != NULL)
         mdb_cursor_close(cur);
-    read_end(st, txn);
+    store_read_end(st, txn);
     free(log.v);
     free(one.v);
     return store_from_mdb(rc == MDB_NOTFOUND ? 0 : rc);
@@ -521,7 +507,7 @@ gw_status_t store_touchpoints_unmerged(store_t *st, uint64_t *count)
     int rc;
 
     *count = 0;
-    if ((rc = read_begin(st, &txn)) != 0)
+    if ((rc = store_read_begin(st, &txn)) != 0)
         return store_from_mdb(rc);
     if ((rc = mdb_cursor_open(txn, st->tp_log, &cur)) == 0) {
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -531,7 +517,7 @@ gw_status_t store_touchpoints_unmerged(store_t *st, uint64_t *count)
         }
         mdb_cursor_close(cur);
     }
-    read_end(st, txn);
+    store_read_end(st, txn);
     return store_from_mdb(rc == MDB_NOTFOUND ? 0 : rc);
 }
 
@@ -662,7 +648,9 @@ gw_status_t store_touchpoints_append(store_t *st, const uint8_t *records, size_t
     struct append_ctx c = {NULL, len, n, NULL, NULL, NULL};
     gw_status_t s;
     /* a copy: the seq fields are written into it, and a retry after a map growth needs the original */
-    if ((c.records = malloc(len > 0 ? len : 1)) == NULL)
+    if (n == 0 || len == 0)
+        return GW_OK;
+    if ((c.records = malloc(len)) == NULL)
         return GW_ENOMEM;
     memcpy(c.records, records, len);
     s = store_with_write(st, append_txn, &c);
@@ -897,7 +885,8 @@ static int merge_some(store_t *st, MDB_txn *txn, uint64_t *merged, int *done)
         rc = 0;
         goto Exit;
     }
-    qsort(r.v, r.n, sizeof(*r.v), by_customer_time);
+    if (r.n > 1)
+        qsort(r.v, r.n, sizeof(*r.v), by_customer_time);
     if ((rc = mdb_cursor_open(txn, st->tp_cust, &cust)) != 0)
         goto Exit;
     for (size_t i = 0; i < r.n;) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, and runs every test
 # (unit, integration) under CTest — once with a normal build and once with
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer — then runs the libFuzzer targets briefly (clang).
 #
 # Usage: tests/run.sh             both builds
 #        tests/run.sh --quick     the normal build only
@@ -38,4 +38,8 @@ if ((quick == 0)); then
     export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DJG_SANITIZE=ON
+    echo "== fuzz targets: libFuzzer + ASan + UBSan (clang), ${JG_FUZZ_SECONDS:-20} s each =="
+    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DJG_FUZZ=ON -DJG_FUZZ_SECONDS="${JG_FUZZ_SECONDS:-20}" >/dev/null
+    cmake --build build-fuzz -j"$jobs" --target fuzz
+    (cd build-fuzz && ctest --output-on-failure -R '^fuzz_' --timeout 300)
 fi

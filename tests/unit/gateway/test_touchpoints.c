@@ -320,17 +320,13 @@ START_TEST(test_tp_ingest_is_idempotent)
 }
 END_TEST
 
-/* format 2 kept touchpoints as JSON under customer + time + seq; opening migrates them into chunks */
-START_TEST(test_tp_migrates_format_2)
+/* rewrites the store as format 2 with these JSON touchpoints of customer c (key: customer + be64 time + be64 seq) */
+static void write_format2(int c, const uint64_t *t, const uint64_t *q, const char *const *texts, size_t n)
 {
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi meta, old;
     MDB_val k = {6, "format"}, v = {1, "2"};
-    uint64_t seq_big = 123456789ULL << 20;
-    int c[] = {0};
-    uint64_t at[] = {5000};
-    json_t *j = NULL;
 
     store_close(st);
     st = NULL;
@@ -341,39 +337,47 @@ START_TEST(test_tp_migrates_format_2)
     mdb_dbi_open(txn, "meta", 0, &meta);
     ck_assert_int_eq(mdb_dbi_open(txn, "touchpoints", MDB_CREATE, &old), 0);
     mdb_put(txn, meta, &k, &v, 0);
-    for (int i = 0; i < 3; ++i) {
+    for (size_t i = 0; i < n; ++i) {
         uint8_t key[STORE_ID_LEN + 16];
-        uint64_t t = 1000 + (uint64_t)i, q = seq_big + (uint64_t)i;
-        char text[512];
-        int n = snprintf(text, sizeof(text),
-                         "{\"id\":\"tp_old%d\",\"customer_id\":\"%s\",\"occurred_at_ms\":%llu,\"received_at_ms\":1,"
-                         "\"channel\":\"%s\",\"touchpoint\":\"t\",\"status\":200%s}",
-                         i, cust[0], (unsigned long long)t, t % 2 ? "mobile" : "web",
-                         i == 0 ? ",\"attribution\":{\"utm_source\":\"ad\",\"click_id\":false},"
-                                  "\"attributes\":{\"plan\":\"gold\"}"
-                                : "");
-        MDB_val kk = {sizeof(key), key}, vv = {(size_t)n, text};
-        memcpy(key, cust[0], STORE_ID_LEN);
+        MDB_val kk = {sizeof(key), key}, vv = {strlen(texts[i]), (void *)texts[i]};
+        memcpy(key, cust[c], STORE_ID_LEN);
         for (int b = 0; b < 8; ++b) {
-            key[STORE_ID_LEN + b] = (uint8_t)(t >> (56 - 8 * b));
-            key[STORE_ID_LEN + 8 + b] = (uint8_t)(q >> (56 - 8 * b));
+            key[STORE_ID_LEN + b] = (uint8_t)(t[i] >> (56 - 8 * b));
+            key[STORE_ID_LEN + 8 + b] = (uint8_t)(q[i] >> (56 - 8 * b));
         }
         ck_assert_int_eq(mdb_put(txn, old, &kk, &vv, 0), 0);
     }
     ck_assert_int_eq(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-
     ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+}
+
+/* format 2 kept touchpoints as JSON; opening migrates them into chunks, numbered below new ones */
+START_TEST(test_tp_migrates_format_2)
+{
+    uint64_t t[3], q[3], at[] = {5000};
+    char text[3][512];
+    const char *texts[3];
+    int c[] = {0};
+
+    for (int i = 0; i < 3; ++i) {
+        t[i] = 1000 + (uint64_t)i;
+        q[i] = (123456789ULL << 20) + (uint64_t)i;
+        snprintf(text[i], sizeof(text[i]),
+                 "{\"id\":\"tp_old%d\",\"occurred_at_ms\":%llu,\"received_at_ms\":1,\"channel\":\"%s\","
+                 "\"touchpoint\":\"t\",\"status\":200}",
+                 i, (unsigned long long)t[i], t[i] % 2 ? "mobile" : "web");
+        texts[i] = text[i];
+    }
+    write_format2(0, t, q, texts, 3);
     ck_assert_uint_eq(journey(0, 0).n, 3);
-    /* new touchpoints are numbered above the migrated ones, and come after them */
+    /* new touchpoints are numbered above the migrated ones (no chunk key used twice), and come after them */
     append(c, at, 1);
     {
         struct seen s = journey(0, 0);
         ck_assert_uint_eq(s.n, 4);
         ck_assert_uint_eq(s.at[3], 5000);
     }
-    ck_assert_int_eq(store_customer_get(st, cust[0], &j), GW_OK);
-    json_decref(j);
 }
 END_TEST
 
@@ -383,35 +387,16 @@ static int first_json(const store_tp_t *tp, void *arg)
     return 1;
 }
 
+/* the fields without a place of their own survive the migration */
 START_TEST(test_tp_migrated_fields)
 {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi meta, old;
-    MDB_val k = {6, "format"}, v = {1, "2"};
+    const char *texts[] = {"{\"id\":\"tp_x\",\"occurred_at_ms\":7,\"channel\":\"web\",\"touchpoint\":\"t\",\"status\":"
+                           "\"done\",\"attribution\":{\"utm_source\":\"ad\",\"click_id\":false},"
+                           "\"attributes\":{\"plan\":\"gold\"},\"visit_id\":\"v1\"}"};
+    uint64_t t[] = {7}, q[] = {1};
     json_t *j = NULL;
-    uint8_t key[STORE_ID_LEN + 16] = {0};
-    const char text[] = "{\"id\":\"tp_x\",\"occurred_at_ms\":7,\"channel\":\"web\",\"touchpoint\":\"t\",\"status\":"
-                        "\"done\",\"attribution\":{\"utm_source\":\"ad\",\"click_id\":false},"
-                        "\"attributes\":{\"plan\":\"gold\"},\"visit_id\":\"v1\"}";
-    MDB_val kk = {sizeof(key), key}, vv = {sizeof(text) - 1, (void *)text};
 
-    store_close(st);
-    st = NULL;
-    memcpy(key, cust[2], STORE_ID_LEN);
-    key[STORE_ID_LEN + 7] = 7;
-    key[STORE_ID_LEN + 15] = 1;
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 16);
-    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    mdb_dbi_open(txn, "meta", 0, &meta);
-    ck_assert_int_eq(mdb_dbi_open(txn, "touchpoints", MDB_CREATE, &old), 0);
-    mdb_put(txn, meta, &k, &v, 0);
-    ck_assert_int_eq(mdb_put(txn, old, &kk, &vv, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    write_format2(2, t, q, texts, 1);
     ck_assert_int_eq(store_journey(st, cust[2], 0, first_json, &j), GW_OK);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(json_string_value(json_object_get(j, "customer_id")), cust[2]);
