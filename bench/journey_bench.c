@@ -812,7 +812,7 @@ static void part_disk(const struct opts *o, store_t *st, const char *store_dir, 
 
         if (run_capture(argv, out, MDB_STAT_OUT_CAP) == 0 && (r->page_size = stat_field(out, "Page size:")) != 0 &&
             (r->pages_used = stat_field(out, "Number of pages used:")) != 0 &&
-            (block = db_block(out, "tp_cust")) != NULL) {
+            (block = db_block(out, "touchpoints")) != NULL) {
             static const char *const others[] = {"tp_log", "customers", "identities", "emails", "meta"};
             double mean_rec = r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0;
 
@@ -832,7 +832,7 @@ static void part_disk(const struct opts *o, store_t *st, const char *store_dir, 
             human_bytes((double)(r->tp_pages * r->page_size), a, sizeof(a));
             printf("    %-12s %9" PRIu64 " chunks, depth %" PRIu64 ", %" PRIu64 " leaf + %" PRIu64 " branch + %" PRIu64
                    " overflow pages = %s = %.0f B per touchpoint (%.1f touchpoints per chunk; a record is %.0f B)\n",
-                   "tp_cust", r->tp_entries, r->tp_depth, r->tp_leaf, r->tp_branch, r->tp_overflow, a,
+                   "touchpoints", r->tp_entries, r->tp_depth, r->tp_leaf, r->tp_branch, r->tp_overflow, a,
                    (double)(r->tp_pages * r->page_size) / tp, r->tp_entries != 0 ? tp / (double)r->tp_entries : 0.0,
                    mean_rec);
             for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); ++i) {
@@ -909,7 +909,7 @@ static void print_summary(const struct opts *o, const struct results *r, const c
            "|\n",
            r->total_tp, o->customers + 1, a, (double)r->file_bytes / (double)r->total_tp);
     if (r->have_mdb_stat)
-        printf("| `tp_cust` database pages (`mdb_stat -efa`) / touchpoints | %.0f B per touchpoint (records of %.0f B, "
+        printf("| `touchpoints` database pages (`mdb_stat -efa`) / touchpoints | %.0f B per touchpoint (records of %.0f B, "
                "%.1f per chunk; depth %" PRIu64 ") | |\n",
                (double)(r->tp_pages * r->page_size) / (double)r->total_tp,
                r->journey_bytes != 0 ? (double)r->journey_bytes / (double)o->journey_len : 0.0,

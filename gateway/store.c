@@ -90,7 +90,7 @@ static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "audit", flags, &st->audit)) != 0 ||
         (rc = mdb_dbi_open(txn, "idempotency", flags, &st->idempotency)) != 0 ||
         (rc = mdb_dbi_open(txn, "tp_log", flags, &st->tp_log)) != 0 ||
-        (rc = mdb_dbi_open(txn, "tp_cust", flags, &st->tp_cust)) != 0)
+        (rc = mdb_dbi_open(txn, "touchpoints", flags, &st->tp_cust)) != 0)
         return rc;
     return 0;
 }

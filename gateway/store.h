@@ -12,8 +12,9 @@
  *   deletions          confirmation code -> status JSON (no personal data)
  *   audit              sequence (8 bytes, big-endian) -> audit record JSON, hash-chained
  *   tp_log             block number (8 bytes BE) -> a block of touchpoint records, as one commit wrote them
- *   tp_cust            customer id + first sequence (8 bytes BE) -> a chunk of the customer's touchpoint
- *                      records in time order (see "Touchpoints" below)
+ *   touchpoints        customer id + occurred_at_ms + sequence (8 bytes BE each) of a chunk's first
+ *                      record -> a chunk of the customer's touchpoint records in time order, so one
+ *                      journey is one range scan (see "Touchpoints" below)
  *   idempotency        source "\0" idempotency key -> touchpoint id (ingestion retries are safe)
  * Writes are synced before the call returns (durable before the answer that
  * depends on them); a write that does not fit grows the map and retries, and a
@@ -187,10 +188,10 @@ gw_status_t store_audit_last(store_t *st, uint64_t *seq);
  * Writes append: each commit adds ONE block (all its touchpoints, with a small index by customer)
  * at the end of the time-ordered log `tp_log`, so a commit writes a few sequential pages however
  * many customers it touches. store_touchpoints_merge() later moves the log's blocks into
- * per-customer chunks in `tp_cust` (customer id + first sequence -> up to ~4 KB of the customer's
- * records in time order), many touchpoints per customer at once; the recorder's writer calls it
- * when enough has gathered or when idle. Reads see both: the customer's chunks, and the customer's
- * records in the blocks not merged yet (found through each block's index), in time order.
+ * per-customer chunks in `touchpoints` (customer id + the first record's time and sequence -> up
+ * to ~4 KB of the customer's records in time order), many touchpoints per customer at once; the recorder's writer calls
+ * it when enough has gathered or when idle. Reads see both: the customer's chunks, and the customer's records in the
+ * blocks not merged yet (found through each block's index), in time order.
  */
 
 /** One touchpoint. Strings are NULL when absent; all at most 255 bytes. */

@@ -15,7 +15,7 @@ struct store {
     MDB_env *env;
     MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit, idempotency;
     MDB_dbi tp_log;  /* be64(block number) -> a block of touchpoints as one commit wrote them (store_tp.c) */
-    MDB_dbi tp_cust; /* customer id + be64(first sequence) -> a chunk of the customer's touchpoints */
+    MDB_dbi tp_cust; /* "touchpoints": customer id + be64(time) + be64(seq) -> a chunk of the customer's touchpoints */
     int readonly;
     uint8_t audit_key[32];
     /* store_session_generation(): the meta counter as last read, and the LMDB txnid it was read at */

@@ -10,7 +10,8 @@
  *
  * Block (tp_log value): "JTB1" | u32 n | n x {u64 hash of customer id, u32 offset, u32 length},
  *   sorted by hash | the records (each with its customer id).
- * Chunk (tp_cust value): "JTC1" | u32 n | u64 min occurred | u64 max occurred | the records in
+ * Chunk ("touchpoints" value, under customer id + be64(occurred) + be64(seq) of its first record when
+ *   written): "JTC1" | u32 n | u64 min occurred | u64 max occurred | the records in
  *   (occurred, seq) order, without customer id (the key has it).
  */
 #include "store_int.h"
@@ -30,6 +31,7 @@
 #define MERGE_MAX_EVENTS (1u << 20) /* per merge transaction: bounds its memory */
 #define SEQ_BITS 20                 /* seq = block number << 20 | index in the block */
 #define TP_NEXT_KEY "tp_next"
+#define CHUNK_KEY (STORE_ID_LEN + 16) /* customer id + be64(first occurred) + be64(first seq) */
 
 static const size_t str_field[] = {
     offsetof(store_tp_t, id),          offsetof(store_tp_t, customer_id),   offsetof(store_tp_t, visitor_id),
@@ -388,7 +390,7 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
-    uint8_t start[STORE_ID_LEN + 8];
+    uint8_t start[CHUNK_KEY];
     struct refs r = {NULL, 0, 0};
     uint64_t h;
     int rc, stop = 0;
@@ -399,7 +401,7 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
     if ((rc = store_read_begin(st, &txn)) != 0)
         return store_from_mdb(rc);
     memcpy(start, customer_id, STORE_ID_LEN);
-    memset(start + STORE_ID_LEN, 0, 8);
+    memset(start + STORE_ID_LEN, 0, CHUNK_KEY - STORE_ID_LEN);
     k.mv_size = sizeof(start);
     k.mv_data = start;
     if ((rc = mdb_cursor_open(txn, st->tp_cust, &cur)) != 0)
@@ -746,11 +748,11 @@ static int buf_add_record(struct buf *b, const uint8_t *rec, size_t len)
     return 0;
 }
 
-/* writes one chunk of records (already without customer id, in time order) under cid + first seq */
+/* writes one chunk of records (without customer id, in time order) under cid + its first record's time and seq */
 static int put_chunk(store_t *st, MDB_txn *txn, const char *cid, const uint8_t *recs, size_t len, uint32_t n,
                      const uint8_t *key_or_null)
 {
-    uint8_t key[STORE_ID_LEN + 8];
+    uint8_t key[CHUNK_KEY];
     MDB_val k = {sizeof(key), key}, v;
     uint64_t lo = UINT64_MAX, hi = 0;
     int rc;
@@ -764,7 +766,8 @@ static int put_chunk(store_t *st, MDB_txn *txn, const char *cid, const uint8_t *
         memcpy(key, key_or_null, sizeof(key));
     } else {
         memcpy(key, cid, STORE_ID_LEN);
-        memcpy(key + STORE_ID_LEN, recs + SEQ_OFF, 8);
+        memcpy(key + STORE_ID_LEN, recs + 2, 8);           /* occurred_at_ms */
+        memcpy(key + STORE_ID_LEN + 8, recs + SEQ_OFF, 8); /* seq */
     }
     v.mv_size = CHUNK_HDR + len;
     v.mv_data = NULL;
@@ -806,7 +809,7 @@ static int put_chunks(store_t *st, MDB_txn *txn, const char *cid, const struct r
 static int merge_customer(store_t *st, MDB_txn *txn, MDB_cursor *cur, const char *cid, const struct ref *v, size_t n,
                           struct buf *b, struct refs *scratch)
 {
-    uint8_t key[STORE_ID_LEN + 8], last_key[STORE_ID_LEN + 8];
+    uint8_t key[CHUNK_KEY], last_key[CHUNK_KEY];
     MDB_val k = {sizeof(key), key}, val;
     size_t new_len = 0;
     int rc;
@@ -814,7 +817,7 @@ static int merge_customer(store_t *st, MDB_txn *txn, MDB_cursor *cur, const char
     for (size_t i = 0; i < n; ++i)
         new_len += v[i].len; /* at most: the customer id is left out */
     memcpy(key, cid, STORE_ID_LEN);
-    memset(key + STORE_ID_LEN, 0xff, 8);
+    memset(key + STORE_ID_LEN, 0xff, CHUNK_KEY - STORE_ID_LEN);
     rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
     rc = rc == 0 ? mdb_cursor_get(cur, &k, &val, MDB_PREV) : mdb_cursor_get(cur, &k, &val, MDB_LAST);
     if (rc == 0 && k.mv_size == sizeof(key) && memcmp(k.mv_data, cid, STORE_ID_LEN) == 0 &&
@@ -951,13 +954,13 @@ int store_tp_erase_customer(store_t *st, MDB_txn *txn, const char *cid)
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    uint8_t start[STORE_ID_LEN + 8];
+    uint8_t start[CHUNK_KEY];
     int rc;
 
     if ((rc = store_tp_merge_all(st, txn)) != 0 || (rc = mdb_cursor_open(txn, st->tp_cust, &cur)) != 0)
         return rc;
     memcpy(start, cid, STORE_ID_LEN);
-    memset(start + STORE_ID_LEN, 0, 8);
+    memset(start + STORE_ID_LEN, 0, CHUNK_KEY - STORE_ID_LEN);
     for (;;) {
         k.mv_size = sizeof(start);
         k.mv_data = start;
@@ -976,7 +979,7 @@ int store_tp_erase_customer(store_t *st, MDB_txn *txn, const char *cid)
 
 struct prune_ctx {
     uint64_t before, deleted;
-    uint8_t resume[STORE_ID_LEN + 8];
+    uint8_t resume[CHUNK_KEY];
     int started, more;
 };
 
@@ -1033,7 +1036,7 @@ static int prune_txn(store_t *st, MDB_txn *txn, void *arg)
             off += rl;
         }
         {
-            uint8_t key[STORE_ID_LEN + 8];
+            uint8_t key[CHUNK_KEY];
             memcpy(key, k.mv_data, sizeof(key));
             if ((rc = put_chunk(st, txn, (const char *)key, b.p, b.len, kept, key)) != 0)
                 break;
@@ -1138,7 +1141,7 @@ static size_t from_json(json_t *j, uint64_t seq, uint8_t *out, size_t cap)
 
 int store_tp_migrate_json(store_t *st, MDB_txn *txn)
 {
-    MDB_dbi old;
+    MDB_dbi old, scratch;
     MDB_cursor *cur;
     MDB_val k, v;
     struct buf b = {NULL, 0, 0};
@@ -1148,10 +1151,15 @@ int store_tp_migrate_json(store_t *st, MDB_txn *txn)
     uint32_t m = 0;
     int rc;
 
-    if ((rc = mdb_dbi_open(txn, "touchpoints", 0, &old)) == MDB_NOTFOUND)
-        return 0;
-    if (rc != 0 || (rc = mdb_cursor_open(txn, old, &cur)) != 0)
+    /*
+     * Format 2 kept one JSON document per touchpoint in "touchpoints"; format 3 keeps chunks under
+     * the same name. The chunks are built in a scratch database, then replace the documents.
+     */
+    old = st->tp_cust;
+    if ((rc = mdb_dbi_open(txn, "tp_migrating", MDB_CREATE, &scratch)) != 0 ||
+        (rc = mdb_cursor_open(txn, old, &cur)) != 0)
         return rc;
+    st->tp_cust = scratch; /* put_chunk() writes there until the swap below */
     /* format 2 keys: customer id + be64(occurred) + be64(seq), so each customer's records come in time order */
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         json_t *j;
@@ -1189,8 +1197,19 @@ int store_tp_migrate_json(store_t *st, MDB_txn *txn)
     /* new sequence numbers start above every migrated one, so no chunk key is ever used twice */
     if (rc == 0)
         rc = set_next_block(st, txn, (max_seq >> SEQ_BITS) + 1);
+    st->tp_cust = old;
     if (rc == 0)
-        rc = mdb_drop(txn, old, 1);
+        rc = mdb_drop(txn, old, 0); /* emptied, kept: the chunks come back into it */
+    if (rc == 0 && (rc = mdb_cursor_open(txn, scratch, &cur)) == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            if ((rc = mdb_put(txn, old, &k, &v, MDB_APPEND)) != 0)
+                break;
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = mdb_drop(txn, scratch, 1);
     if (rc == 0 && count > 0)
         GW_LOG_INF(MODULE, "%llu touchpoints carried over to format 3", (unsigned long long)count);
     return rc;

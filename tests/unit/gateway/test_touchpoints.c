@@ -237,7 +237,7 @@ START_TEST(test_tp_small_merges_fill_the_last_chunk)
     mdb_env_set_maxdbs(env, 16);
     ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
     ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, "tp_cust", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "touchpoints", 0, &dbi), 0);
     ck_assert_int_eq(mdb_stat(txn, dbi, &ms), 0);
     ck_assert_uint_le(ms.ms_entries, 10); /* ~60-byte records, ~4 KB chunks */
     ck_assert_uint_ge(ms.ms_entries, 2);
