@@ -191,6 +191,46 @@ class CrossChannelTest(JourneyTest):
         self.assertEqual(code, 0, err)
         self.assertEqual(len(out.splitlines()), sent)
 
+    def log_blocks(self):
+        """Blocks in the store's touchpoint log (appended, not merged into customers' chunks yet)."""
+        p = subprocess.run(["mdb_stat", "-s", "tp_log", self.store], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return int(p.stdout.split("Entries:")[1].split()[0])
+
+    def test_kill_9_keeps_what_was_committed_and_the_log_is_merged_after_restart(self):
+        b = self.web_login("crash@example.com")
+        cookie = "jg_session=" + b.cookie("jg_session")
+        conn = self.gw.conn()
+        for i in range(200):
+            conn.request("GET", "/shop/item/%d" % i, headers={"Cookie": cookie})
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        conn.close()
+        time.sleep(0.6)  # committed within 200 ms of being queued; merged only after a second without any
+        self.gw.proc.kill()
+        self.gw.proc.wait(10)
+        self.gateways.remove(self.gw)
+        self.assertGreater(self.log_blocks(), 0)
+        code, out, err = self.cli("export", "touchpoints", "--format", "ndjson")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(len(out.splitlines()), 200)  # read from the log
+        # the next start merges what the crash left in the log, and nothing is lost or doubled
+        d = os.path.join(self.tmpdir, "after-crash")
+        os.makedirs(d)
+        from jgtest import Gateway
+        gw = Gateway(json.load(open(self.gw.config_path)), d)
+        self.gateways.append(gw)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.log_blocks() > 0:
+            time.sleep(0.3)
+        self.assertEqual(self.log_blocks(), 0)
+        code, out, err = self.cli("export", "touchpoints", "--format", "ndjson")
+        self.assertEqual(code, 0, err)
+        tps = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual(sorted(t["route"] for t in tps), ["shop"] * 200)
+        self.assertEqual(len({t["id"] for t in tps}), 200)
+
 
 class VisitorTest(JourneyTest):
     def test_anonymous_touchpoints_join_at_sign_in_once(self):
