@@ -135,12 +135,18 @@ static struct {
 
 struct auth_cache {
     struct {
+        char token[TOKEN_CHARS]; /* the token itself: a hit needs no SHA-256 */
         uint8_t hash[32];
         json_t *session;
         uint64_t fetched_ms, touch_requested_ms, gen;
         char *assertion; /* X-Identity-Assertion for assertion_route, reused while fresh */
         const gw_route_t *assertion_route;
         uint64_t assertion_until_ms;
+        /* the last policy decision for this session: reused for the same config, route and method */
+        uint64_t decision_serial;
+        const gw_route_t *decision_route;
+        char decision_method[8];
+        pol_decision_t decision;
     } slot[SESSION_CACHE_SLOTS];
 };
 
@@ -312,7 +318,17 @@ static int token_well_formed(const char *t, size_t len)
  * The session presented by this request (cookie and/or bearer as allowed), checked for
  * expiry; NULL when signed out. A malformed or unknown token is simply signed out.
  */
-static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer, uint8_t hash[32], int *presented)
+/* the session cache slot of a token: a cheap hash of the token itself (its SHA-256 is needed only on a miss) */
+static unsigned token_slot(const char *t, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; ++i)
+        h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+    return (unsigned)((h ^ (h >> 32)) % SESSION_CACHE_SLOTS);
+}
+
+static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer, uint8_t hash[32], int *presented,
+                              unsigned *slot_out)
 {
     h2o_iovec_t tok = {NULL, 0};
     const char *kind = NULL;
@@ -320,6 +336,8 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
     uint64_t now = now_ms();
 
     *presented = 0;
+    if (slot_out != NULL)
+        *slot_out = 0;
     if (allow_bearer) {
         ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
         if (cur != -1) {
@@ -338,15 +356,17 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
     }
     if (tok.base == NULL || !token_well_formed(tok.base, tok.len))
         return NULL;
-    gw_sha256(tok.base, tok.len, hash);
     {
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
         uint64_t gen = store_session_generation(A.store);
-        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[hash[0]];
+        unsigned index = token_slot(tok.base, tok.len);
+        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[index];
         if (slot->session != NULL && slot->gen == gen && now < slot->fetched_ms + SESSION_CACHE_MS &&
-            memcmp(slot->hash, hash, 32) == 0) {
+            gw_ct_equal(slot->token, tok.base, TOKEN_CHARS)) {
+            memcpy(hash, slot->hash, 32);
             s = json_incref(slot->session);
         } else {
+            gw_sha256(tok.base, tok.len, hash);
             if (store_session_get(A.store, hash, &s) != GW_OK)
                 return NULL;
             if (memcmp(slot->hash, hash, 32) != 0) {
@@ -355,11 +375,15 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
                 slot->assertion = NULL;
             }
             json_decref(slot->session);
+            slot->decision_route = NULL; /* decided again on the fresh record */
+            memcpy(slot->token, tok.base, TOKEN_CHARS);
             memcpy(slot->hash, hash, 32);
             slot->session = json_incref(s);
             slot->fetched_ms = now;
             slot->gen = gen;
         }
+        if (slot_out != NULL)
+            *slot_out = index + 1;
     }
     {
         const char *k = json_string_value(json_object_get(s, "kind"));
@@ -1335,7 +1359,7 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
         /* an explicit link: only for the customer who started it, still signed in on this browser */
         uint8_t hash[32];
         int presented;
-        json_t *s = lookup_session(req, 1, 0, hash, &presented);
+        json_t *s = lookup_session(req, 1, 0, hash, &presented, NULL);
         const char *cid = s != NULL ? json_string_value(json_object_get(s, "customer_id")) : NULL;
         if (cid == NULL || strcmp(cid, json_string_value(json_object_get(entry, "l"))) != 0) {
             json_decref(s);
@@ -1391,7 +1415,7 @@ static int me(h2o_req_t *req)
 {
     uint8_t hash[32];
     int presented;
-    json_t *s = lookup_session(req, 1, 1, hash, &presented), *cust = NULL, *out, *ids, *id;
+    json_t *s = lookup_session(req, 1, 1, hash, &presented, NULL), *cust = NULL, *out, *ids, *id;
     size_t i;
 
     if (s == NULL) {
@@ -1449,7 +1473,7 @@ static int logout(h2o_req_t *req, struct gw_req *gr)
 {
     uint8_t hash[32];
     int presented;
-    json_t *s = lookup_session(req, 1, 0, hash, &presented);
+    json_t *s = lookup_session(req, 1, 0, hash, &presented, NULL);
     const char *csrf;
 
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
@@ -1545,7 +1569,7 @@ static int link_start(h2o_req_t *req, prov_t *p)
 {
     uint8_t hash[32];
     int presented, r;
-    json_t *s = lookup_session(req, 1, 0, hash, &presented);
+    json_t *s = lookup_session(req, 1, 0, hash, &presented, NULL);
 
     if (s == NULL) {
         gw_send_page(req, 401, "Unauthorized", "Sign in first",
@@ -1569,7 +1593,7 @@ static int unlink_endpoint(h2o_req_t *req, struct gw_req *gr, prov_t *p)
         gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use POST");
         return 0;
     }
-    if ((s = lookup_session(req, 1, 1, hash, &presented)) == NULL) {
+    if ((s = lookup_session(req, 1, 1, hash, &presented, NULL)) == NULL) {
         gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "not signed in");
         return 0;
     }
@@ -1908,6 +1932,36 @@ static int wants_html(h2o_req_t *req)
                                    H2O_STRLIT("text/html")) != SIZE_MAX;
 }
 
+/*
+ * decide(), reusing the session's last decision when the config, the route and the method are the
+ * same: the facts come from the session record (re-read at least every SESSION_CACHE_MS) and the
+ * route. Policies whose decisions change with time alone (session age) are decided every time.
+ */
+static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route, json_t *s)
+{
+    const gw_config_t *cfg = gr->holder->cfg;
+    struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+    typeof(th->auth_cache->slot[0]) *slot = NULL;
+    pol_decision_t d;
+
+    if (s != NULL && gr->cache_slot != 0 && th->auth_cache->slot[gr->cache_slot - 1].session == s &&
+        req->method.len < sizeof(slot->decision_method))
+        slot = &th->auth_cache->slot[gr->cache_slot - 1];
+    if (slot != NULL && slot->decision_route == route && slot->decision_serial == cfg->serial &&
+        strlen(slot->decision_method) == req->method.len &&
+        memcmp(slot->decision_method, req->method.base, req->method.len) == 0)
+        return slot->decision;
+    d = decide(cfg, route, req, s);
+    if (slot != NULL && !pol_depends_on_time(cfg->policies, route->policy)) {
+        slot->decision = d;
+        slot->decision_route = route;
+        slot->decision_serial = cfg->serial;
+        memcpy(slot->decision_method, req->method.base, req->method.len);
+        slot->decision_method[req->method.len] = '\0';
+    }
+    return d;
+}
+
 /* the answer to a request that must sign in first: the sign-in page for a browser, else 401 */
 static int need_sign_in(h2o_req_t *req, int allow_cookie, int presented)
 {
@@ -1945,12 +1999,12 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
     int optional = route->auth == GW_AUTH_NONE;
     int allow_cookie = optional || route->auth == GW_AUTH_SESSION || route->auth == GW_AUTH_ANY;
     int allow_bearer = optional || route->auth == GW_AUTH_BEARER || route->auth == GW_AUTH_ANY;
-    json_t *s = lookup_session(req, allow_cookie, allow_bearer, hash, &presented);
+    json_t *s = lookup_session(req, allow_cookie, allow_bearer, hash, &presented, &gr->cache_slot);
 
     if (s == NULL && !optional)
         return need_sign_in(req, allow_cookie, presented);
     {
-        pol_decision_t d = decide(gr->holder->cfg, route, req, s);
+        pol_decision_t d = cached_decision(req, gr, route, s);
         if (d.outcome != POL_ALLOW && s == NULL)
             return need_sign_in(req, allow_cookie, presented);
         if (d.outcome == POL_STEP_UP) {
@@ -1995,10 +2049,10 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
         uint64_t now = now_ms();
         json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
-        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[hash[0]];
+        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[gr->cache_slot - 1];
         /* one touch per session and minute from this thread, not one per request until it lands */
-        if (now > (uint64_t)seen + TOUCH_EVERY_MS && now > slot->touch_requested_ms + TOUCH_EVERY_MS &&
-            memcmp(slot->hash, hash, 32) == 0) {
+        if (gr->cache_slot != 0 && now > (uint64_t)seen + TOUCH_EVERY_MS &&
+            now > slot->touch_requested_ms + TOUCH_EVERY_MS && memcmp(slot->hash, hash, 32) == 0) {
             slot->touch_requested_ms = now;
             struct job *j = job_new(NULL, NULL, JOB_TOUCH);
             if (j != NULL) {
@@ -2053,13 +2107,11 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
         const char *cid = json_string_value(json_object_get(s, "customer_id"));
         uint64_t now = now_ms();
-        typeof(th->auth_cache->slot[0]) *slot = NULL;
-        for (size_t i = 0; i < SESSION_CACHE_SLOTS; ++i) {
-            if (th->auth_cache->slot[i].session == s) {
-                slot = &th->auth_cache->slot[i];
-                break;
-            }
-        }
+        /* the slot lookup_session() used, while it still holds this session */
+        typeof(th->auth_cache->slot[0]) *slot =
+            gr->cache_slot != 0 && th->auth_cache->slot[gr->cache_slot - 1].session == s
+                ? &th->auth_cache->slot[gr->cache_slot - 1]
+                : NULL;
         if (slot == NULL || slot->assertion == NULL || slot->assertion_route != route ||
             now >= slot->assertion_until_ms) {
             json_t *claims = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s}", "customer_id", cid, "email",
@@ -2597,8 +2649,8 @@ void auth_visitor(h2o_req_t *req, struct gw_req *gr)
     uint8_t hash[32];
     int presented;
 
-    /* a signed-in customer on a public page is recorded as that customer */
-    if ((gr->session = lookup_session(req, 1, 1, hash, &presented)) != NULL)
+    /* a signed-in customer on a public page is recorded as that customer (a route policy may have looked already) */
+    if (gr->session != NULL || (gr->session = lookup_session(req, 1, 1, hash, &presented, &gr->cache_slot)) != NULL)
         return;
     v = find_cookie(req, A.visitor_cookie);
     int ok = v.base != NULL && v.len >= 16 && v.len < sizeof(gr->visitor_id);

@@ -996,6 +996,10 @@ gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **ou
     if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
         return GW_ENOMEM;
     atomic_init(&cfg->refcnt, 1);
+    {
+        static atomic_uint_fast64_t serials;
+        cfg->serial = atomic_fetch_add(&serials, 1) + 1;
+    }
     cfg->path = strdup(label);
     cfg->doc = json_incref(doc);
 

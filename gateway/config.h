@@ -66,7 +66,8 @@ typedef struct gw_limits {
 
 typedef struct gw_config {
     atomic_uint refcnt;
-    char *path; /* file the snapshot came from, or "<demo>" */
+    uint64_t serial; /* unique per snapshot in this process (never reused, unlike its address) */
+    char *path;      /* file the snapshot came from, or "<demo>" */
     gw_listen_t *listens;
     size_t num_listens;
     char *public_url;

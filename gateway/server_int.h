@@ -89,6 +89,7 @@ struct gw_req {
     char client[INET6_ADDRSTRLEN]; /* the client as resolved through trusted proxies */
     int is_tls;
     json_t *session;     /* the signed-in session for this request, or NULL (freed with the request) */
+    unsigned cache_slot; /* its slot in the thread's session cache + 1, or 0 */
     char visitor_id[32]; /* anonymous visitor on a touchpoint route without sign-in, or "" */
     int set_visitor;     /* the visitor cookie is new: send it with the response */
 };

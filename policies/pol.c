@@ -898,6 +898,17 @@ int pol_set_has(const pol_set_t *s, const char *name)
     return find_policy(s, name) != NULL;
 }
 
+int pol_depends_on_time(const pol_set_t *s, const char *name)
+{
+    const policy_t *p = find_policy(s, name);
+    if (p == NULL)
+        return 1;
+    for (size_t i = 0; i < p->num_rules; ++i)
+        if (p->rules[i].have & BIT(C_MAX_AGE))
+            return 1;
+    return 0;
+}
+
 /*
  * What a decision derives from the facts, computed once per pol_eval() rather than once per rule:
  * the email's domain (when the email is a plain address) and hd, both lower-cased so that rules

@@ -93,6 +93,13 @@ void pol_errors_free(char **errors, size_t num_errors);
 int pol_set_has(const pol_set_t *s, const char *name);
 
 /**
+ * 1 when a decision of the policy can change with the passing of time alone (a rule has
+ * max_session_age_s), or the policy is unknown; else 0: the same facts always get the same
+ * decision, so a caller may reuse it. Thread-safe.
+ */
+int pol_depends_on_time(const pol_set_t *s, const char *name);
+
+/**
  * Decides a request. First matching rule wins; no match, an unknown policy or NULL arguments deny
  * (fail closed). Does not allocate, log or block. Thread-safe.
  */

@@ -4,6 +4,7 @@ rate limit (429 with Retry-After, then recovery)."""
 
 import json
 import os
+import signal
 import subprocess
 import time
 import unittest
@@ -117,6 +118,28 @@ class PolicyOutcomesTest(PolicyTest):
         status, _, _ = forged.post(self.public + "/pub/form", b"x",
                                    headers={"Accept": "application/json", "Cookie": "jg_session=" + "A" * 43})
         self.assertEqual(status, 401)
+
+    def test_a_reloaded_policy_applies_to_signed_in_sessions_at_once(self):
+        # decisions are reused per session, route and method: never across a configuration reload
+        b = self.login("rex@example.com")
+        self.assertEqual(b.get(self.public + "/orders/1")[0], 200)
+        cfg = json.load(open(self.gw.config_path))
+        cfg["policies"]["readonly"] = {"rules": [{"deny": {"methods": ["GET"]}}, {"allow": {"signed_in": True}}]}
+        cfg["routes"].insert(0, {"name": "reloaded", "match": {"path_prefix": "/reloaded/"}, "upstream": "shop",
+                                 "auth": "session", "policy": "customers"})
+        self.assertEqual(b.get(self.public + "/orders/1")[0], 200)  # decided, and cached, just before
+        self.gw.write_config(cfg)
+        self.gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status, _, body, _ = b.get(self.public + "/reloaded/x")
+            if status == 200 and "x-customer-id" in (k.lower() for k, _ in json.loads(body)["headers"]):
+                break
+            time.sleep(0.05)
+        else:
+            self.fail("the reload was not applied")
+        for _ in range(4):  # every thread, whatever it cached
+            self.assertEqual(b.get(self.public + "/orders/1", headers={"Accept": "application/json"})[0], 403)
 
     def test_step_up_sends_the_browser_back_through_its_provider(self):
         b = self.login("sue@example.com")

@@ -759,6 +759,24 @@ START_TEST(test_pol_examples_table)
 }
 END_TEST
 
+/* a decision may be reused only for policies whose decisions time alone cannot change */
+START_TEST(test_pol_depends_on_time)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s}", "public", "examples/public.json", "customers", "examples/customers.json",
+                            "account-step-up", "examples/account-step-up.json");
+    pol_set_t *s = NULL;
+
+    ck_assert_int_eq(pol_set_load(doc, POL_SOURCE_DIR "/config.json", &s, NULL, NULL), GW_OK);
+    ck_assert_int_eq(pol_depends_on_time(s, "public"), 0);
+    ck_assert_int_eq(pol_depends_on_time(s, "customers"), 0);
+    ck_assert_int_eq(pol_depends_on_time(s, "account-step-up"), 1); /* max_session_age_s */
+    ck_assert_int_eq(pol_depends_on_time(s, "nope"), 1);            /* unknown: never reuse */
+    ck_assert_int_eq(pol_depends_on_time(NULL, "public"), 1);
+    pol_set_destroy(s);
+    json_decref(doc);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ concurrency */
 
 typedef struct eval_thread {
@@ -816,6 +834,7 @@ static Suite *pol_suite(void)
     tcase_add_test(tc, test_pol_explain_unknown_policy);
     tcase_add_loop_test(tc, test_pol_examples_table, 0, sizeof(example_cases) / sizeof(example_cases[0]));
     tcase_add_test(tc, test_pol_eval_concurrent);
+    tcase_add_test(tc, test_pol_depends_on_time);
     suite_add_tcase(s, tc);
     return s;
 }
