@@ -14,6 +14,7 @@ import urllib.request
 import json
 import os
 import signal
+import random
 import socket
 import struct
 import subprocess
@@ -28,7 +29,34 @@ JG_BIN = os.environ.get("JG_BIN", os.path.join(os.path.dirname(__file__), "../..
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+_ports_handed_out = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
+    """A free port for a server a test starts a moment later. Chosen below the kernel's ephemeral
+    range: the peers (--port 0) and every client socket get their ports from that range, so none of
+    them can take this one before the server binds it (a port 0 pick here could be)."""
+    hi = _ephemeral_low() - 1
+    lo = max(1024, hi - 12000)
+    for _ in range(500):
+        port = random.randint(lo, hi)
+        if port in _ports_handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_handed_out.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

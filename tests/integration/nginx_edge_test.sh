@@ -127,13 +127,22 @@ wait_port() {
     fail "$name did not listen on 127.0.0.1:$port within 10 s"
 }
 
-# Three distinct free ports, chosen by the kernel (bound together, then released).
+# Three distinct free ports below the kernel's ephemeral range (bound together, then released): no
+# client socket or port-0 listener of a parallel test can take them before the servers bind.
 read -r up_port gw_port edge_port < <(python3 -c '
-import socket
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except Exception:
+    low = 32768
 socks = []
-for _ in range(3):
+while len(socks) < 3:
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    try:
+        s.bind(("127.0.0.1", random.randint(max(1024, low - 12001), low - 1)))
+    except OSError:
+        s.close()
+        continue
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 ') || fail "could not pick free ports with python3"
