@@ -321,9 +321,7 @@ static int token_well_formed(const char *t, size_t len)
 /* the session cache slot of a token: a cheap hash of the token itself (its SHA-256 is needed only on a miss) */
 static unsigned token_slot(const char *t, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; ++i)
-        h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+    uint64_t h = gw_fnv1a(GW_FNV1A_SEED, t, len);
     return (unsigned)((h ^ (h >> 32)) % SESSION_CACHE_SLOTS);
 }
 
@@ -1134,11 +1132,9 @@ static struct {
 /* takes `cost` tokens; returns 0, or the seconds to wait before retrying (and *first for the first refusal) */
 static unsigned rate_take(const char *addr, double cost, int *first)
 {
-    uint64_t now = now_ms(), h = 1469598103934665603ULL;
+    uint64_t now = now_ms(), h = gw_fnv1a(GW_FNV1A_SEED, addr, strlen(addr));
     unsigned wait = 0;
 
-    for (const char *p = addr; *p != '\0'; ++p)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     pthread_mutex_lock(&A.rate_lock);
     {
         typeof(rate[0]) *b = &rate[h % RATE_SLOTS];

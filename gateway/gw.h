@@ -26,6 +26,19 @@ typedef enum gw_status {
     GW_EUNAVAIL,  /* temporarily unable to serve */
 } gw_status_t;
 
+/**
+ * FNV-1a (64-bit) over n bytes, continuing from h (GW_FNV1A_SEED to start): a fast,
+ * non-cryptographic hash for in-memory tables and the touchpoint log's index (stored: never change it).
+ */
+#define GW_FNV1A_SEED 1469598103934665603ULL
+static inline uint64_t gw_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; ++i)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
 /** Short stable name of a status ("ok", "invalid", ...). Never NULL. */
 const char *gw_status_str(gw_status_t st);
 

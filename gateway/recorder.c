@@ -58,15 +58,12 @@ struct gw_recorder {
     } visits[VISIT_SLOTS];
 };
 
+/* a and b, with a byte no string holds between them; never 0 (0 marks a free slot) */
 static uint64_t hash_str(const char *a, const char *b)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *a != '\0'; ++a)
-        h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (; *b != '\0'; ++b)
-        h = (h ^ (unsigned char)*b) * 1099511628211ULL;
-    return h | 1;
+    uint64_t h = gw_fnv1a(GW_FNV1A_SEED, a, strlen(a));
+    h = gw_fnv1a(h, "\xff", 1);
+    return gw_fnv1a(h, b, strlen(b)) | 1;
 }
 
 static const char *device_class_of(const char *ua)

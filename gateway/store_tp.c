@@ -73,10 +73,7 @@ static uint32_t from_be32(const uint8_t *p)
 
 static uint64_t cid_hash(const char *cid)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < STORE_ID_LEN; ++i)
-        h = (h ^ (unsigned char)cid[i]) * 1099511628211ULL;
-    return h;
+    return gw_fnv1a(GW_FNV1A_SEED, cid, STORE_ID_LEN);
 }
 
 /* ------------------------------------------------------------------ records */
