@@ -364,20 +364,20 @@ static int chunk_refs(const MDB_val *v, uint64_t since, struct refs *r)
     return 0;
 }
 
-/* calls cb for each ref in order; the customer id comes from the ref or from cid */
-static int emit(const struct refs *r, size_t from, size_t to, const char *cid, store_tp_cb cb, void *ctx, int *stop)
+/* sorts the refs by time, then calls cb for each until it returns non-zero; the customer id is cid */
+static void emit(struct refs *r, const char *cid, store_tp_cb cb, void *ctx, int *stop)
 {
     char id[STORE_ID_LEN + 1];
     memcpy(id, cid, STORE_ID_LEN);
     id[STORE_ID_LEN] = '\0';
-    for (size_t i = from; i < to && !*stop; ++i) {
+    sort_by_time(r->v, r->n);
+    for (size_t i = 0; i < r->n && !*stop; ++i) {
         store_tp_t tp;
         if (store_tp_decode(r->v[i].rec, r->v[i].len, &tp) == 0)
             continue;
         tp.customer_id = id;
         *stop = cb(&tp, ctx) != 0;
     }
-    return 0;
 }
 
 /* ------------------------------------------------------------------ reads */
@@ -417,8 +417,7 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
         if ((rc = block_refs_of(&v, customer_id, h, since_ms, &r)) != 0)
             goto Exit;
-    sort_by_time(r.v, r.n);
-    emit(&r, 0, r.n, customer_id, cb, ctx, &stop);
+    emit(&r, customer_id, cb, ctx, &stop);
     rc = 0;
 Exit:
     if (cur != NULL)
@@ -485,8 +484,7 @@ gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_c
             if ((rc = refs_add(&one, log.v[lj].rec, log.v[lj].len, NULL)) != 0)
                 goto Exit;
         li = lj;
-        sort_by_time(one.v, one.n);
-        emit(&one, 0, one.n, cid, cb, ctx, &stop);
+        emit(&one, cid, cb, ctx, &stop);
     }
     rc = 0;
 Exit:
