@@ -133,17 +133,35 @@ static struct {
 #define SESSION_CACHE_SLOTS 256
 #define SESSION_CACHE_MS 2000
 
+/*
+ * What the request path reads of a session record, taken out of its JSON once when the cache
+ * is filled. The strings point into that record: they live as long as a reference to it
+ * (gr->session holds one until the request ends), so they go upstream without being copied.
+ */
+struct session_view {
+    int bearer; /* kind "bearer"; else "cookie" (any other kind is refused at lookup) */
+    int email_verified;
+    unsigned linked_providers;
+    uint64_t created_ms, last_seen_ms, expires_ms, idle_timeout_ms;
+    h2o_iovec_t kind, customer_id, email, provider, subject, sid, hd, channel; /* base NULL: absent */
+};
+
 struct auth_cache {
     struct {
         char token[TOKEN_CHARS]; /* the token itself: a hit needs no SHA-256 */
         uint8_t hash[32];
         json_t *session;
+        struct session_view view; /* of session */
         uint64_t fetched_ms, touch_requested_ms, gen;
-        char *assertion; /* X-Identity-Assertion for assertion_route, reused while fresh */
+        /* X-Identity-Assertion for assertion_route, reused while fresh: an h2o shared chunk, so a
+           request that sent it keeps it alive after the slot moves on */
+        char *assertion;
+        size_t assertion_len;
         const gw_route_t *assertion_route;
         uint64_t assertion_until_ms;
-        /* the last policy decision for this session: reused for the same config, route and method */
-        uint64_t decision_serial;
+        /* the last policy decision for this session: reused for the same config, route and
+           method until decision_until_ms (when the session's age could change it) */
+        uint64_t decision_serial, decision_until_ms;
         const gw_route_t *decision_route;
         char decision_method[8];
         pol_decision_t decision;
@@ -325,9 +343,64 @@ static unsigned token_slot(const char *t, size_t len)
     return (unsigned)((h ^ (h >> 32)) % SESSION_CACHE_SLOTS);
 }
 
+static h2o_iovec_t str_field(json_t *s, const char *key)
+{
+    json_t *v = json_object_get(s, key);
+    return json_is_string(v) ? h2o_iovec_init(json_string_value(v), json_string_length(v)) : h2o_iovec_init(NULL, 0);
+}
+
+static uint64_t u64_field(json_t *s, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(s, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static void view_of(json_t *s, struct session_view *v)
+{
+    v->kind = str_field(s, "kind");
+    v->bearer = h2o_memis(v->kind.base, v->kind.len, H2O_STRLIT("bearer"));
+    v->email_verified = json_is_true(json_object_get(s, "email_verified"));
+    v->linked_providers = (unsigned)json_integer_value(json_object_get(s, "linked_providers"));
+    v->created_ms = u64_field(s, "created_ms");
+    v->last_seen_ms = u64_field(s, "last_seen_ms");
+    v->expires_ms = u64_field(s, "expires_ms");
+    v->idle_timeout_ms = u64_field(s, "idle_timeout_ms");
+    v->customer_id = str_field(s, "customer_id");
+    v->email = str_field(s, "email");
+    v->provider = str_field(s, "provider");
+    v->subject = str_field(s, "subject");
+    v->sid = str_field(s, "sid");
+    v->hd = str_field(s, "hd");
+    v->channel = str_field(s, "channel");
+}
+
+/* the cache slot this request's lookup_session() filled, while it still holds session s */
+static typeof(((struct auth_cache *)0)->slot[0]) *slot_of(h2o_req_t *req, struct gw_req *gr, json_t *s)
+{
+    struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+
+    if (s == NULL || gr->cache_slot == 0 || th->auth_cache->slot[gr->cache_slot - 1].session != s)
+        return NULL;
+    return &th->auth_cache->slot[gr->cache_slot - 1];
+}
+
+/* the view of session s (NULL: none): the cache slot's, or else taken into *tmp */
+static const struct session_view *view_for(h2o_req_t *req, struct gw_req *gr, json_t *s, struct session_view *tmp)
+{
+    typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
+
+    if (s == NULL)
+        return NULL;
+    if (slot != NULL)
+        return &slot->view;
+    view_of(s, tmp);
+    return tmp;
+}
+
 static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer, uint8_t hash[32], int *presented,
                               unsigned *slot_out)
 {
+    const struct session_view *view;
     h2o_iovec_t tok = {NULL, 0};
     const char *kind = NULL;
     json_t *s = NULL;
@@ -369,7 +442,8 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
                 return NULL;
             if (memcmp(slot->hash, hash, 32) != 0) {
                 slot->touch_requested_ms = 0;
-                free(slot->assertion);
+                if (slot->assertion != NULL)
+                    h2o_mem_release_shared(slot->assertion);
                 slot->assertion = NULL;
             }
             json_decref(slot->session);
@@ -377,21 +451,18 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
             memcpy(slot->token, tok.base, TOKEN_CHARS);
             memcpy(slot->hash, hash, 32);
             slot->session = json_incref(s);
+            view_of(s, &slot->view);
             slot->fetched_ms = now;
             slot->gen = gen;
         }
         if (slot_out != NULL)
             *slot_out = index + 1;
+        view = &slot->view;
     }
-    {
-        const char *k = json_string_value(json_object_get(s, "kind"));
-        json_int_t exp = json_integer_value(json_object_get(s, "expires_ms"));
-        json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
-        json_int_t idle = json_integer_value(json_object_get(s, "idle_timeout_ms"));
-        if (k == NULL || strcmp(k, kind) != 0 || (uint64_t)exp <= now || (idle > 0 && (uint64_t)(seen + idle) <= now)) {
-            json_decref(s);
-            return NULL;
-        }
+    if (!h2o_memis(view->kind.base, view->kind.len, kind, strlen(kind)) || view->expires_ms <= now ||
+        (view->idle_timeout_ms > 0 && view->last_seen_ms + view->idle_timeout_ms <= now)) {
+        json_decref(s);
+        return NULL;
     }
     return s;
 }
@@ -1893,7 +1964,14 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
 /* ------------------------------------------------------------------ routes */
 
 /* the facts a policy decides on, from the session and the request */
-static pol_decision_t decide(const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req, json_t *s)
+static int64_t session_age_s(const struct session_view *v, uint64_t now)
+{
+    return v != NULL ? ((int64_t)now - (int64_t)v->created_ms) / 1000 : -1;
+}
+
+/* the facts a policy decides on, from the session (v; NULL: anonymous) and the request */
+static pol_decision_t decide(const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req,
+                             const struct session_view *v, uint64_t now)
 {
     char method[16];
     size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
@@ -1902,17 +1980,19 @@ static pol_decision_t decide(const gw_config_t *cfg, const gw_route_t *route, h2
     memcpy(method, req->method.base, mlen);
     method[mlen] = '\0';
     memset(&f, 0, sizeof(f));
-    f.signed_in = s != NULL;
-    f.provider = json_string_value(json_object_get(s, "provider"));
-    f.email = json_string_value(json_object_get(s, "email"));
-    f.email_verified = json_is_true(json_object_get(s, "email_verified"));
-    f.hd = json_string_value(json_object_get(s, "hd"));
-    f.customer_id = json_string_value(json_object_get(s, "customer_id"));
-    f.linked_providers = (unsigned)json_integer_value(json_object_get(s, "linked_providers"));
+    if (v != NULL) {
+        /* the view's strings are the record's own, NUL-terminated */
+        f.signed_in = 1;
+        f.provider = v->provider.base;
+        f.email = v->email.base;
+        f.email_verified = v->email_verified;
+        f.hd = v->hd.base;
+        f.customer_id = v->customer_id.base;
+        f.linked_providers = v->linked_providers;
+    }
     f.channel = route->channel;
     f.method = method;
-    f.session_age_s =
-        s != NULL ? (int64_t)(now_ms() - (uint64_t)json_integer_value(json_object_get(s, "created_ms"))) / 1000 : -1;
+    f.session_age_s = session_age_s(v, now);
     return pol_eval(cfg->policies, route->policy, &f);
 }
 
@@ -1931,27 +2011,34 @@ static int wants_html(h2o_req_t *req)
 /*
  * decide(), reusing the session's last decision when the config, the route and the method are the
  * same: the facts come from the session record (re-read at least every SESSION_CACHE_MS) and the
- * route. Policies whose decisions change with time alone (session age) are decided every time.
+ * route. A policy that looks at the session's age is decided again once the age reaches one of
+ * its limits (pol_stable_until_age()).
  */
-static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route, json_t *s)
+static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route, json_t *s,
+                                      uint64_t now)
 {
     const gw_config_t *cfg = gr->holder->cfg;
-    struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
-    typeof(th->auth_cache->slot[0]) *slot = NULL;
+    typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
+    struct session_view tmp;
+    const struct session_view *v;
     pol_decision_t d;
+    int64_t age, until;
 
-    if (s != NULL && gr->cache_slot != 0 && th->auth_cache->slot[gr->cache_slot - 1].session == s &&
-        req->method.len < sizeof(slot->decision_method))
-        slot = &th->auth_cache->slot[gr->cache_slot - 1];
+    if (slot != NULL && req->method.len >= sizeof(slot->decision_method))
+        slot = NULL;
     if (slot != NULL && slot->decision_route == route && slot->decision_serial == cfg->serial &&
-        strlen(slot->decision_method) == req->method.len &&
+        now < slot->decision_until_ms && strlen(slot->decision_method) == req->method.len &&
         memcmp(slot->decision_method, req->method.base, req->method.len) == 0)
         return slot->decision;
-    d = decide(cfg, route, req, s);
-    if (slot != NULL && !pol_depends_on_time(cfg->policies, route->policy)) {
+    v = view_for(req, gr, s, &tmp);
+    d = decide(cfg, route, req, v, now);
+    age = session_age_s(v, now);
+    if (slot != NULL && (until = pol_stable_until_age(cfg->policies, route->policy, age)) > age) {
         slot->decision = d;
         slot->decision_route = route;
         slot->decision_serial = cfg->serial;
+        slot->decision_until_ms =
+            until >= (int64_t)(UINT64_MAX / 2000) ? UINT64_MAX : v->created_ms + (uint64_t)until * 1000;
         memcpy(slot->decision_method, req->method.base, req->method.len);
         slot->decision_method[req->method.len] = '\0';
     }
@@ -1996,11 +2083,12 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
     int allow_cookie = optional || route->auth == GW_AUTH_SESSION || route->auth == GW_AUTH_ANY;
     int allow_bearer = optional || route->auth == GW_AUTH_BEARER || route->auth == GW_AUTH_ANY;
     json_t *s = lookup_session(req, allow_cookie, allow_bearer, hash, &presented, &gr->cache_slot);
+    uint64_t now = now_ms();
 
     if (s == NULL && !optional)
         return need_sign_in(req, allow_cookie, presented);
     {
-        pol_decision_t d = cached_decision(req, gr, route, s);
+        pol_decision_t d = cached_decision(req, gr, route, s, now);
         if (d.outcome != POL_ALLOW && s == NULL)
             return need_sign_in(req, allow_cookie, presented);
         if (d.outcome == POL_STEP_UP) {
@@ -2042,12 +2130,9 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
     }
     /* idle expiry slides; the store is written at most once a minute per session, off the loop */
     if (s != NULL) {
-        uint64_t now = now_ms();
-        json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
-        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
-        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[gr->cache_slot - 1];
+        typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
         /* one touch per session and minute from this thread, not one per request until it lands */
-        if (gr->cache_slot != 0 && now > (uint64_t)seen + TOUCH_EVERY_MS &&
+        if (slot != NULL && now > slot->view.last_seen_ms + TOUCH_EVERY_MS &&
             now > slot->touch_requested_ms + TOUCH_EVERY_MS && memcmp(slot->hash, hash, 32) == 0) {
             slot->touch_requested_ms = now;
             struct job *j = job_new(NULL, NULL, JOB_TOUCH);
@@ -2059,6 +2144,23 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
     }
     gr->session = s;
     return 1;
+}
+
+/*
+ * Appends a request header without copying: the name is static, and the value must live until
+ * the request ends. The caller has reserved room. An absent value (base NULL) adds nothing.
+ */
+static void add_upstream_header(h2o_req_t *req, h2o_iovec_t *name, const char *orig_name, h2o_iovec_t value)
+{
+    h2o_header_t *h;
+
+    if (value.base == NULL)
+        return;
+    h2o_vector_reserve(&req->pool, &req->headers, req->headers.size + 1);
+    h = &req->headers.entries[req->headers.size++];
+    h->name = name;
+    h->orig_name = orig_name;
+    h->value = value;
 }
 
 void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
@@ -2085,56 +2187,61 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
     }
     if (s == NULL)
         return;
-#define ADD(lname, name, value)                                                                                        \
-    do {                                                                                                               \
-        const char *v_ = (value);                                                                                      \
-        if (v_ != NULL)                                                                                                \
-            h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT(lname), 0, name,                               \
-                                  h2o_strdup(&req->pool, v_, SIZE_MAX).base, strlen(v_));                              \
-    } while (0)
-    ADD("x-customer-id", "X-Customer-Id", json_string_value(json_object_get(s, "customer_id")));
-    ADD("x-customer-email", "X-Customer-Email", json_string_value(json_object_get(s, "email")));
-    ADD("x-auth-provider", "X-Auth-Provider", json_string_value(json_object_get(s, "provider")));
-    ADD("x-auth-subject", "X-Auth-Subject", json_string_value(json_object_get(s, "subject")));
-    ADD("x-journey-channel", "X-Journey-Channel", route->channel);
-    ADD("x-journey-session", "X-Journey-Session", json_string_value(json_object_get(s, "sid")));
-    if (A.signer != NULL) {
+    {
+        static h2o_iovec_t n_customer = {H2O_STRLIT("x-customer-id")}, n_email = {H2O_STRLIT("x-customer-email")},
+                           n_provider = {H2O_STRLIT("x-auth-provider")}, n_subject = {H2O_STRLIT("x-auth-subject")},
+                           n_channel = {H2O_STRLIT("x-journey-channel")}, n_sid = {H2O_STRLIT("x-journey-session")},
+                           n_assertion = {H2O_STRLIT("x-identity-assertion")};
+        typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
+        struct session_view tmp;
+        const struct session_view *v = view_for(req, gr, s, &tmp);
+
+        /* the values are the session record's strings: gr->session keeps it until the request ends */
+        add_upstream_header(req, &n_customer, "X-Customer-Id", v->customer_id);
+        add_upstream_header(req, &n_email, "X-Customer-Email", v->email);
+        add_upstream_header(req, &n_provider, "X-Auth-Provider", v->provider);
+        add_upstream_header(req, &n_subject, "X-Auth-Subject", v->subject);
+        add_upstream_header(req, &n_channel, "X-Journey-Channel",
+                            h2o_iovec_init(route->channel, strlen(route->channel)));
+        add_upstream_header(req, &n_sid, "X-Journey-Session", v->sid);
+        if (A.signer == NULL)
+            return;
         /* the signed identity, reused per session and route while it has over half its life left */
-        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
-        const char *cid = json_string_value(json_object_get(s, "customer_id"));
         uint64_t now = now_ms();
-        /* the slot lookup_session() used, while it still holds this session */
-        typeof(th->auth_cache->slot[0]) *slot =
-            gr->cache_slot != 0 && th->auth_cache->slot[gr->cache_slot - 1].session == s
-                ? &th->auth_cache->slot[gr->cache_slot - 1]
-                : NULL;
         if (slot == NULL || slot->assertion == NULL || slot->assertion_route != route ||
             now >= slot->assertion_until_ms) {
-            json_t *claims = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s}", "customer_id", cid, "email",
-                                       json_string_value(json_object_get(s, "email")), "provider",
-                                       json_string_value(json_object_get(s, "provider")), "channel", route->channel,
-                                       "route", route->name, "aud", gr->holder->cfg->upstreams[route->upstream].name);
+            json_t *claims = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s}", "customer_id", v->customer_id.base, "email",
+                                       v->email.base, "provider", v->provider.base, "channel", route->channel, "route",
+                                       route->name, "aud", gr->holder->cfg->upstreams[route->upstream].name);
             char *token = claims != NULL ? pol_signer_sign(A.signer, claims, A.assertion_ttl_s) : NULL;
+            size_t len = token != NULL ? strlen(token) : 0;
+            char *shared;
             json_decref(claims);
-            if (token != NULL) {
-                h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-identity-assertion"), 0,
-                                      "X-Identity-Assertion", h2o_strdup(&req->pool, token, SIZE_MAX).base,
-                                      strlen(token));
-                if (slot != NULL) {
-                    free(slot->assertion);
-                    slot->assertion = token;
-                    slot->assertion_route = route;
-                    slot->assertion_until_ms = now + A.assertion_ttl_s * 1000 / 2;
-                } else {
-                    free(token);
-                }
+            if (token == NULL)
+                return;
+            /* a chunk the slot and every request that sent it hold a reference to */
+            shared = h2o_mem_alloc_shared(NULL, len + 1, NULL);
+            memcpy(shared, token, len + 1);
+            free(token);
+            if (slot != NULL) {
+                if (slot->assertion != NULL)
+                    h2o_mem_release_shared(slot->assertion);
+                slot->assertion = shared;
+                slot->assertion_len = len;
+                slot->assertion_route = route;
+                slot->assertion_until_ms = now + A.assertion_ttl_s * 1000 / 2;
+                h2o_mem_link_shared(&req->pool, shared);
+            } else {
+                h2o_mem_link_shared(&req->pool, shared);
+                h2o_mem_release_shared(shared); /* the pool's reference only */
             }
+            add_upstream_header(req, &n_assertion, "X-Identity-Assertion", h2o_iovec_init(shared, len));
         } else {
-            h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-identity-assertion"), 0,
-                                  "X-Identity-Assertion", slot->assertion, strlen(slot->assertion));
+            h2o_mem_link_shared(&req->pool, slot->assertion);
+            add_upstream_header(req, &n_assertion, "X-Identity-Assertion",
+                                h2o_iovec_init(slot->assertion, slot->assertion_len));
         }
     }
-#undef ADD
 }
 
 /* ------------------------------------------------------------------ admin API */
@@ -2597,7 +2704,8 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
 {
     const gw_route_t *route = gr->route;
     json_t *s = gr->session;
-    const char *kind = json_string_value(json_object_get(s, "kind"));
+    struct session_view tmp;
+    const struct session_view *v = view_for(req, gr, s, &tmp);
     ssize_t ua = h2o_find_header(&req->headers, H2O_TOKEN_USER_AGENT, -1);
     ssize_t ref = h2o_find_header(&req->headers, H2O_TOKEN_REFERER, -1);
     size_t qat = req->input.path.len;
@@ -2607,18 +2715,16 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
     if (A.recorder == NULL || route == NULL || route->touchpoint == NULL || (s == NULL && gr->visitor_id[0] == '\0'))
         return 0;
     memset(&t, 0, sizeof(t));
-    t.customer_id = json_string_value(json_object_get(s, "customer_id"));
-    t.visitor_id = s == NULL ? gr->visitor_id : NULL;
+    t.customer_id = v != NULL ? v->customer_id.base : NULL;
+    t.visitor_id = v == NULL ? gr->visitor_id : NULL;
     /* a mobile app's bearer token counts for the app's channel unless the route names its own */
-    t.channel = kind != NULL && strcmp(kind, "bearer") == 0 && !route->channel_explicit
-                    ? json_string_value(json_object_get(s, "channel"))
-                    : route->channel;
+    t.channel = v != NULL && v->bearer && !route->channel_explicit ? v->channel.base : route->channel;
     t.touchpoint = route->touchpoint;
     t.stage = route->stage;
     t.route = route->name;
     t.method = h2o_strdup(&req->pool, req->input.method.base, req->input.method.len).base;
-    t.provider = json_string_value(json_object_get(s, "provider"));
-    t.session = json_string_value(json_object_get(s, "sid"));
+    t.provider = v != NULL ? v->provider.base : NULL;
+    t.session = v != NULL ? v->sid.base : NULL;
     t.user_agent =
         ua != -1 ? h2o_strdup(&req->pool, req->headers.entries[ua].value.base, req->headers.entries[ua].value.len).base
                  : NULL;

@@ -898,15 +898,18 @@ int pol_set_has(const pol_set_t *s, const char *name)
     return find_policy(s, name) != NULL;
 }
 
-int pol_depends_on_time(const pol_set_t *s, const char *name)
+int64_t pol_stable_until_age(const pol_set_t *s, const char *name, int64_t age_s)
 {
     const policy_t *p = find_policy(s, name);
-    if (p == NULL)
-        return 1;
+    int64_t until = INT64_MAX;
+
+    if (p == NULL || age_s < 0)
+        return -1;
+    /* age <= max holds up to age max and fails from max + 1 on; once failed it stays so */
     for (size_t i = 0; i < p->num_rules; ++i)
-        if (p->rules[i].have & BIT(C_MAX_AGE))
-            return 1;
-    return 0;
+        if ((p->rules[i].have & BIT(C_MAX_AGE)) && p->rules[i].max_age_s >= age_s && p->rules[i].max_age_s < until)
+            until = p->rules[i].max_age_s + 1;
+    return until;
 }
 
 /*

@@ -93,11 +93,12 @@ void pol_errors_free(char **errors, size_t num_errors);
 int pol_set_has(const pol_set_t *s, const char *name);
 
 /**
- * 1 when a decision of the policy can change with the passing of time alone (a rule has
- * max_session_age_s), or the policy is unknown; else 0: the same facts always get the same
- * decision, so a caller may reuse it. Thread-safe.
+ * How long a decision of the policy for a session of age age_s (seconds since sign-in) holds
+ * while the other facts stay the same: the session age at which it may first change (a rule's
+ * max_session_age_s stops holding one second after it), INT64_MAX when nothing in the policy
+ * depends on time, or -1 when the policy is unknown or age_s < 0 (do not reuse). Thread-safe.
  */
-int pol_depends_on_time(const pol_set_t *s, const char *name);
+int64_t pol_stable_until_age(const pol_set_t *s, const char *name, int64_t age_s);
 
 /**
  * Decides a request. First matching rule wins; no match, an unknown policy or NULL arguments deny

@@ -160,6 +160,25 @@ class PolicyOutcomesTest(PolicyTest):
         self.assertEqual(status, 200)
         self.assertTrue(url.endswith("/account/settings"))
 
+    def test_a_reused_decision_ends_when_the_session_age_reaches_the_limit(self):
+        # "fresh" allows sign-ins at most 2 s old: a decision reused across requests must stop
+        # holding when the session turns 3 s old (its age in whole seconds passes 2), not later
+        before = time.monotonic()
+        b = self.login("tim@example.com")
+        after = time.monotonic()
+        flipped = None
+        while time.monotonic() < after + 6:
+            status = b.get(self.public + "/account/x", headers={"Accept": "application/json"})[0]
+            now = time.monotonic()
+            if status != 200:
+                self.assertEqual(status, 401)
+                flipped = now
+                break
+            time.sleep(0.02)
+        self.assertIsNotNone(flipped, "still allowed 6 s after sign-in")
+        self.assertGreaterEqual(flipped - before, 2.9)
+        self.assertLessEqual(flipped - after, 3.6)
+
     def test_identity_assertion_verifies_with_jose_and_tampering_fails(self):
         b = self.login("val@example.com")
         status, _, body, _ = b.get(self.public + "/app/x")

@@ -759,19 +759,67 @@ START_TEST(test_pol_examples_table)
 }
 END_TEST
 
-/* a decision may be reused only for policies whose decisions time alone cannot change */
-START_TEST(test_pol_depends_on_time)
+/* how long a decision may be reused: until the session age at which time alone can change it */
+START_TEST(test_pol_stable_until_age)
 {
     json_t *doc = json_pack("{s:s, s:s, s:s}", "public", "examples/public.json", "customers", "examples/customers.json",
                             "account-step-up", "examples/account-step-up.json");
     pol_set_t *s = NULL;
 
     ck_assert_int_eq(pol_set_load(doc, POL_SOURCE_DIR "/config.json", &s, NULL, NULL), GW_OK);
-    ck_assert_int_eq(pol_depends_on_time(s, "public"), 0);
-    ck_assert_int_eq(pol_depends_on_time(s, "customers"), 0);
-    ck_assert_int_eq(pol_depends_on_time(s, "account-step-up"), 1); /* max_session_age_s */
-    ck_assert_int_eq(pol_depends_on_time(s, "nope"), 1);            /* unknown: never reuse */
-    ck_assert_int_eq(pol_depends_on_time(NULL, "public"), 1);
+    ck_assert(pol_stable_until_age(s, "public", 0) == INT64_MAX);
+    ck_assert(pol_stable_until_age(s, "customers", 100000) == INT64_MAX);
+    ck_assert(pol_stable_until_age(s, "account-step-up", 0) == 301); /* max_session_age_s 300 */
+    ck_assert(pol_stable_until_age(s, "account-step-up", 300) == 301);
+    ck_assert(pol_stable_until_age(s, "account-step-up", 301) == INT64_MAX); /* too old for good */
+    ck_assert(pol_stable_until_age(s, "nope", 0) == -1);                     /* unknown: never reuse */
+    ck_assert(pol_stable_until_age(s, "public", -1) == -1);                  /* no session age */
+    ck_assert(pol_stable_until_age(NULL, "public", 0) == -1);
+    pol_set_destroy(s);
+    json_decref(doc);
+}
+END_TEST
+
+/* over every age: the decision is the same at each age before the one pol_stable_until_age() names */
+START_TEST(test_pol_stable_until_age_holds)
+{
+    json_t *doc = json_loads("{\"p\": {\"rules\": ["
+                             "{\"deny\": {\"methods\": [\"DELETE\"], \"max_session_age_s\": 30}},"
+                             "{\"allow\": {\"methods\": [\"GET\"], \"max_session_age_s\": 60}},"
+                             "{\"allow\": {\"max_session_age_s\": 600}},"
+                             "{\"deny\": {\"signed_in\": true}}]}}",
+                             0, NULL);
+    static const char *const methods[] = {"GET", "POST", "DELETE"};
+    pol_set_t *s = NULL;
+    int changes = 0;
+
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_int_eq(pol_set_load(doc, NULL, &s, NULL, NULL), GW_OK);
+    for (size_t m = 0; m < 3; ++m) {
+        for (int64_t age = 0; age <= 700; ++age) {
+            pol_facts_t f = {
+                .signed_in = 1, .provider = "google", .channel = "web", .method = methods[m], .session_age_s = age};
+            pol_decision_t d = pol_eval(s, "p", &f), e;
+            int64_t until = pol_stable_until_age(s, "p", age);
+            ck_assert(until > age);
+            for (int64_t later = age + 1; later < until && later <= 700; ++later) {
+                f.session_age_s = later;
+                e = pol_eval(s, "p", &f);
+                ck_assert_msg(e.outcome == d.outcome && e.rule == d.rule, "%s: age %lld vs %lld", methods[m],
+                              (long long)age, (long long)later);
+            }
+            if (until <= 700) {
+                f.session_age_s = until;
+                e = pol_eval(s, "p", &f);
+                changes += e.outcome != d.outcome || e.rule != d.rule;
+            }
+        }
+    }
+    ck_assert_int_gt(changes, 0); /* the thresholds named are real ones */
+    ck_assert(pol_stable_until_age(s, "p", 0) == 31);
+    ck_assert(pol_stable_until_age(s, "p", 31) == 61);
+    ck_assert(pol_stable_until_age(s, "p", 61) == 601);
+    ck_assert(pol_stable_until_age(s, "p", 601) == INT64_MAX);
     pol_set_destroy(s);
     json_decref(doc);
 }
@@ -834,7 +882,8 @@ static Suite *pol_suite(void)
     tcase_add_test(tc, test_pol_explain_unknown_policy);
     tcase_add_loop_test(tc, test_pol_examples_table, 0, sizeof(example_cases) / sizeof(example_cases[0]));
     tcase_add_test(tc, test_pol_eval_concurrent);
-    tcase_add_test(tc, test_pol_depends_on_time);
+    tcase_add_test(tc, test_pol_stable_until_age);
+    tcase_add_test(tc, test_pol_stable_until_age_holds);
     suite_add_tcase(s, tc);
     return s;
 }
