@@ -703,7 +703,9 @@ run_one() {
 
 for conns in "${CONN_LIST[@]}"; do
     for (( round = 1; round <= ROUNDS; round++ )); do
-        if (( round % 2 == 1 )); then order=(nginx jg-open jg-pubpol jg-app jg-policy); else order=(jg-policy jg-app jg-pubpol jg-open nginx); fi
+        # jg-open sits between the two it is compared with most closely (jg-pubpol, jg-policy), so
+        # each of those ratios compares neighbouring runs; odd and even rounds run in reverse order
+        if (( round % 2 == 1 )); then order=(nginx jg-app jg-pubpol jg-open jg-policy); else order=(jg-policy jg-open jg-pubpol jg-app nginx); fi
         for which in "${order[@]}"; do
             run_one "$which" "$conns" "$round"
         done

@@ -132,6 +132,7 @@ static struct {
  */
 #define SESSION_CACHE_SLOTS 256
 #define SESSION_CACHE_MS 2000
+#define ANON_DECISION_SLOTS 64
 
 /*
  * What the request path reads of a session record, taken out of its JSON once when the cache
@@ -166,6 +167,16 @@ struct auth_cache {
         char decision_method[8];
         pol_decision_t decision;
     } slot[SESSION_CACHE_SLOTS];
+    /*
+     * Decisions for requests without a session, by route and method: nothing else in their facts
+     * varies (no provider, email or customer; the channel is the route's; the age is unknown).
+     */
+    struct {
+        uint64_t serial;
+        const gw_route_t *route;
+        char method[8];
+        pol_decision_t decision;
+    } anon[ANON_DECISION_SLOTS];
 };
 
 static uint64_t now_ms(void)
@@ -2008,6 +2019,30 @@ static int wants_html(h2o_req_t *req)
                                    H2O_STRLIT("text/html")) != SIZE_MAX;
 }
 
+/* decide() for a request without a session, reused per route and method for the same configuration */
+static pol_decision_t anon_decision(h2o_req_t *req, const gw_config_t *cfg, const gw_route_t *route)
+{
+    struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+    uintptr_t r = (uintptr_t)route;
+    unsigned m0 = req->method.len != 0 ? (unsigned char)req->method.base[0] : 0;
+    typeof(th->auth_cache->anon[0]) *a =
+        &th->auth_cache->anon[((r >> 4) ^ (r >> 12) ^ req->method.len ^ m0) % ANON_DECISION_SLOTS];
+    pol_decision_t d;
+
+    if (req->method.len >= sizeof(a->method))
+        return decide(cfg, route, req, NULL, 0);
+    if (a->route == route && a->serial == cfg->serial && strlen(a->method) == req->method.len &&
+        memcmp(a->method, req->method.base, req->method.len) == 0)
+        return a->decision;
+    d = decide(cfg, route, req, NULL, 0);
+    a->decision = d;
+    a->route = route;
+    a->serial = cfg->serial;
+    memcpy(a->method, req->method.base, req->method.len);
+    a->method[req->method.len] = '\0';
+    return d;
+}
+
 /*
  * decide(), reusing the session's last decision when the config, the route and the method are the
  * same: the facts come from the session record (re-read at least every SESSION_CACHE_MS) and the
@@ -2024,6 +2059,8 @@ static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const g
     pol_decision_t d;
     int64_t age, until;
 
+    if (s == NULL)
+        return anon_decision(req, cfg, route);
     if (slot != NULL && req->method.len >= sizeof(slot->decision_method))
         slot = NULL;
     if (slot != NULL && slot->decision_route == route && slot->decision_serial == cfg->serial &&

@@ -102,10 +102,11 @@ class PolicyOutcomesTest(PolicyTest):
     def test_policy_on_a_public_route_is_enforced(self):
         # auth "none" + the shipped public.json: anyone reads, writing needs a signed-in customer
         anon = Browser()
-        self.assertEqual(anon.get(self.public + "/pub/page")[0], 200)
-        status, hdrs, body = anon.post(self.public + "/pub/form", b"x", headers={"Accept": "application/json"})
-        self.assertEqual(status, 401)
-        self.assertEqual(json.loads(body)["error"], "unauthenticated")
+        for _ in range(4):  # decisions for anonymous requests are reused per route and method: never mixed up
+            self.assertEqual(anon.get(self.public + "/pub/page")[0], 200)
+            status, hdrs, body = anon.post(self.public + "/pub/form", b"x", headers={"Accept": "application/json"})
+            self.assertEqual(status, 401)
+            self.assertEqual(json.loads(body)["error"], "unauthenticated")
         self.assertFalse([s for s in self.up.seen if s["path"] == "/pub/form"])
         b = self.login("pia@example.com")
         status, _, body = b.post(self.public + "/pub/form", b"x", headers={"Accept": "application/json"})
@@ -140,6 +141,24 @@ class PolicyOutcomesTest(PolicyTest):
             self.fail("the reload was not applied")
         for _ in range(4):  # every thread, whatever it cached
             self.assertEqual(b.get(self.public + "/orders/1", headers={"Accept": "application/json"})[0], 403)
+
+    def test_a_reloaded_policy_applies_to_anonymous_requests_at_once(self):
+        anon = Browser()
+        for _ in range(4):  # decided, and reused, on every thread
+            self.assertEqual(anon.get(self.public + "/pub/page")[0], 200)
+        cfg = json.load(open(self.gw.config_path))
+        cfg["policies"]["public"] = {"rules": [{"allow": {"signed_in": True}}]}
+        self.gw.write_config(cfg)
+        self.gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if anon.get(self.public + "/pub/page", headers={"Accept": "application/json"})[0] == 401:
+                break
+            time.sleep(0.05)
+        else:
+            self.fail("the reload was not applied")
+        for _ in range(4):
+            self.assertEqual(anon.get(self.public + "/pub/page", headers={"Accept": "application/json"})[0], 401)
 
     def test_step_up_sends_the_browser_back_through_its_provider(self):
         b = self.login("sue@example.com")
