@@ -79,6 +79,7 @@ struct job {
     const char *source;                                     /* JOB_INGEST: the ingest key's name */
     uint8_t session_hash[32];
     uint64_t now_ms;
+    int64_t auth_since; /* JOB_LOGIN after a step-up: when the browser was sent to sign in again (s) */
     /* results */
     gw_status_t st;
     const char *reason;
@@ -567,8 +568,9 @@ static void job_run(void *arg)
         store_identity_t sid;
         uint8_t raw[TOKEN_BYTES], hash[32];
         json_t *session;
-        j->st = j->kind == JOB_LOGIN ? prov_finish(j->prov, j->code, j->verifier, j->nonce, &id, &j->reason)
-                                     : prov_verify_mobile(j->prov, j->input_token, &id, &j->reason);
+        j->st = j->kind == JOB_LOGIN
+                    ? prov_finish(j->prov, j->code, j->verifier, j->nonce, j->auth_since, &id, &j->reason)
+                    : prov_verify_mobile(j->prov, j->input_token, &id, &j->reason);
         if (j->st != GW_OK) {
             store_audit_event_t ev = job_event(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused",
                                                "refused", j->reason != NULL ? j->reason : gw_status_str(j->st));
@@ -854,6 +856,13 @@ static void complete_login(struct job *j)
         refuse_page(req, 409, "identity_linked_elsewhere",
                     "This account is already linked to another customer, so it cannot be added here. Nothing was "
                     "changed.");
+        return;
+    }
+    if (j->st != GW_OK && j->reason != NULL && strcmp(j->reason, "id_token_invalid:auth_time") == 0 &&
+        j->auth_since != 0) {
+        refuse_page(req, status_for(j->st), j->reason,
+                    "This page needs a fresh sign-in, but the provider did not ask you to sign in again. No "
+                    "session was created.");
         return;
     }
     if (j->st != GW_OK) {
@@ -1289,6 +1298,7 @@ static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
     h2o_iovec_t q = query_of(req);
     json_t *pending, *entry;
     gw_status_t st;
+    int again;
 
     if (gw_random_token(state, sizeof(state), TOKEN_BYTES) != GW_OK ||
         gw_random_token(nonce, sizeof(nonce), TOKEN_BYTES) != GW_OK ||
@@ -1305,7 +1315,7 @@ static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
     }
     {
         char *reauth = NULL;
-        int again = gw_query_param(q.base, q.len, "reauth", &reauth) == 1 && strcmp(reauth, "1") == 0;
+        again = gw_query_param(q.base, q.len, "reauth", &reauth) == 1 && strcmp(reauth, "1") == 0;
         free(reauth);
         st = prov_authorize_url(p, state, nonce, challenge, hint, again, &url);
     }
@@ -1330,6 +1340,9 @@ static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
             json_array_remove(pending, 0);
         entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "s", state, "n", nonce, "v", verifier, "p", prov_name(p),
                           "r", return_to, "e", (json_int_t)(now + PENDING_TTL_MS));
+        /* a step-up: the ID token must show an authentication from now on */
+        if (again)
+            json_object_set_new(entry, "a", json_integer((json_int_t)(now / 1000)));
         if (link_to != NULL)
             json_object_set_new(entry, "l", json_string(link_to));
         {
@@ -1452,6 +1465,7 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     j->verifier = strdup(json_string_value(json_object_get(entry, "v")));
     j->nonce = strdup(json_string_value(json_object_get(entry, "n")));
     j->return_to = strdup(json_string_value(json_object_get(entry, "r")));
+    j->auth_since = (int64_t)json_integer_value(json_object_get(entry, "a"));
     snprintf(j->channel, sizeof(j->channel), "%s", "web");
     job_submit(req, j);
 Exit:

@@ -537,7 +537,8 @@ static int audience_ok(const prov_t *p, const char *aud, int mobile)
     return mobile && p->mobile_client_ids != NULL && json_str_in(p->mobile_client_ids, aud);
 }
 
-static gw_status_t check_claims(prov_t *p, json_t *c, const char *nonce, int mobile, const char **reason)
+static gw_status_t check_claims(prov_t *p, json_t *c, const char *nonce, int64_t auth_since, int mobile,
+                                const char **reason)
 {
     const char *iss = json_string_value(json_object_get(c, "iss"));
     const char *sub = json_string_value(json_object_get(c, "sub"));
@@ -591,6 +592,15 @@ static gw_status_t check_claims(prov_t *p, json_t *c, const char *nonce, int mob
             return GW_EDENIED;
         }
     }
+    if (auth_since != 0) {
+        /* max_age=0 was asked for: the provider must say the person authenticated since (OIDC Core 3.1.2.1) */
+        json_t *at = json_object_get(c, "auth_time");
+        if (!json_is_integer(at) || json_integer_value(at) + CLOCK_SKEW_S < auth_since ||
+            json_integer_value(at) > now + CLOCK_SKEW_S) {
+            *reason = "id_token_invalid:auth_time";
+            return GW_EDENIED;
+        }
+    }
     if (sub == NULL || sub[0] == '\0' || strlen(sub) > 255) {
         *reason = "id_token_invalid:sub";
         return GW_EDENIED;
@@ -605,8 +615,8 @@ static gw_status_t check_claims(prov_t *p, json_t *c, const char *nonce, int mob
     return GW_OK;
 }
 
-static gw_status_t verify_id_token(prov_t *p, const char *token, const char *nonce, int mobile, json_t **claims,
-                                   const char **reason)
+static gw_status_t verify_id_token(prov_t *p, const char *token, const char *nonce, int64_t auth_since, int mobile,
+                                   json_t **claims, const char **reason)
 {
     gw_status_t st;
     int unknown_kid = 0;
@@ -632,7 +642,7 @@ static gw_status_t verify_id_token(prov_t *p, const char *token, const char *non
     }
     if (st != GW_OK)
         return st;
-    if ((st = check_claims(p, *claims, nonce, mobile, reason)) != GW_OK) {
+    if ((st = check_claims(p, *claims, nonce, auth_since, mobile, reason)) != GW_OK) {
         json_decref(*claims);
         *claims = NULL;
     }
@@ -650,9 +660,11 @@ static void identity_from_claims(json_t *c, prov_identity_t *out)
     out->name = dup_json_str(c, "name");
     out->picture = dup_json_str(c, "picture");
     out->hd = dup_json_str(c, "hd");
+    out->auth_time =
+        json_is_integer(json_object_get(c, "auth_time")) ? json_integer_value(json_object_get(c, "auth_time")) : 0;
 }
 
-static gw_status_t oidc_finish(prov_t *p, const char *code, const char *verifier, const char *nonce,
+static gw_status_t oidc_finish(prov_t *p, const char *code, const char *verifier, const char *nonce, int64_t auth_since,
                                prov_identity_t *out, const char **reason)
 {
     prov_http_opts_t o = http_opts(p);
@@ -709,7 +721,7 @@ static gw_status_t oidc_finish(prov_t *p, const char *code, const char *verifier
         *reason = "token_exchange_failed";
         return GW_EUPSTREAM;
     }
-    st = verify_id_token(p, id_token, nonce, 0, &claims, reason);
+    st = verify_id_token(p, id_token, nonce, auth_since, 0, &claims, reason);
     json_decref(doc);
     if (st != GW_OK)
         return st;
@@ -873,14 +885,14 @@ static gw_status_t facebook_mobile(prov_t *p, const char *token, prov_identity_t
 
 /* ------------------------------------------------------------- entry points */
 
-gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, const char *nonce, prov_identity_t *out,
-                        const char **reason)
+gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, const char *nonce, int64_t auth_since,
+                        prov_identity_t *out, const char **reason)
 {
     memset(out, 0, sizeof(*out));
     *reason = NULL;
     if (strcmp(p->type, "facebook") == 0)
         return facebook_finish(p, code, out, reason);
-    return oidc_finish(p, code, code_verifier, nonce, out, reason);
+    return oidc_finish(p, code, code_verifier, nonce, auth_since, out, reason);
 }
 
 gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *out, const char **reason)
@@ -892,7 +904,7 @@ gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *ou
     *reason = NULL;
     if (strcmp(p->type, "facebook") == 0)
         return facebook_mobile(p, token, out, reason);
-    if ((st = verify_id_token(p, token, NULL, 1, &claims, reason)) != GW_OK)
+    if ((st = verify_id_token(p, token, NULL, 0, 1, &claims, reason)) != GW_OK)
         return st;
     identity_from_claims(claims, out);
     json_decref(claims);

@@ -24,6 +24,7 @@ typedef struct prov_identity {
     char *name;
     char *picture;
     char *hd;
+    int64_t auth_time; /* when the person authenticated (ID token `auth_time`, seconds since the epoch); 0: not said */
 } prov_identity_t;
 
 void prov_identity_clear(prov_identity_t *id);
@@ -64,11 +65,15 @@ gw_status_t prov_authorize_url(prov_t *p, const char *state, const char *nonce, 
 /**
  * BLOCKING. Finishes a browser login: exchanges `code` and verifies the identity
  * (ID token with every check, or Facebook's /me with appsecret_proof).
+ * auth_since (seconds since the epoch; 0: no requirement) is when a step-up sent the browser
+ * with max_age=0: the ID token must then carry an `auth_time` at or after it (less the clock
+ * skew), or the provider reused an older sign-in ("id_token_invalid:auth_time"). Facebook says
+ * nothing of when the person authenticated: there auth_type=reauthenticate is all there is.
  * On refusal returns GW_EDENIED/GW_ETIMEOUT/GW_EUPSTREAM and *reason is a short
  * stable code (e.g. "id_token_invalid:aud", "token_exchange_failed", "idp_timeout").
  */
-gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, const char *nonce, prov_identity_t *out,
-                        const char **reason);
+gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, const char *nonce, int64_t auth_since,
+                        prov_identity_t *out, const char **reason);
 
 /**
  * BLOCKING. Mobile sign-in: verifies a Google ID token from native sign-in (aud must be the

@@ -422,9 +422,11 @@ static void google_token(prov_dev_t *d, const prov_dev_request_t *r, prov_dev_re
         for (const char *p = g.who->key; *p != '\0'; ++p)
             h = h * 33 + (unsigned char)*p;
         snprintf(sub, sizeof(sub), "1%018lu", h % 1000000000000000000UL);
-        json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "iss", d->issuer, "sub", sub, "aud",
-                                   d->google_client, "azp", d->google_client, "iat", (json_int_t)now, "exp",
-                                   (json_int_t)(now + 300), "nonce", g.nonce, "name", g.who->name);
+        /* the persona was picked (the person "signed in") when the grant was made */
+        json_t *claims =
+            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", d->issuer, "sub", sub, "aud",
+                      d->google_client, "azp", d->google_client, "iat", (json_int_t)now, "exp", (json_int_t)(now + 300),
+                      "auth_time", (json_int_t)(g.expires - GRANT_TTL_S), "nonce", g.nonce, "name", g.who->name);
         if (g.who->email != NULL) {
             json_object_set_new(claims, "email", json_string(g.who->email));
             json_object_set_new(claims, "email_verified", json_boolean(g.who->email_verified));

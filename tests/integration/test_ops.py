@@ -1,15 +1,17 @@
 """Integration: operations — reload, drain on SIGTERM, access log, metrics, CLI, demo."""
 
 import json
+import re
 import os
 import signal
 import subprocess
 import threading
 import time
 import unittest
+import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, GatewayTestCase, base_config, free_port, wait_port
+from jgtest import JG_BIN, Browser, GatewayTestCase, base_config, free_port, wait_port
 
 
 def site_route(upstream="up", name="site"):
@@ -224,6 +226,37 @@ class DemoTest(GatewayTestCase):
             out, _ = p.communicate(timeout=10)
         self.assertEqual(p.returncode, 0)
         self.assertIn(("http://127.0.0.1:%d/" % port).encode(), out)
+
+    def test_demo_stand_in_signs_in_again_for_a_step_up(self):
+        # the Google stand-in's ID tokens say when the persona was picked (auth_time), so a
+        # step-up (max_age=0, where the gateway demands an auth_time from then on) works in the demo
+        port, up_port = free_port(), free_port()
+        env = dict(os.environ, XDG_STATE_HOME=self.tmpdir)
+        p = subprocess.Popen([JG_BIN, "demo", "--port", str(port), "--upstream-port", str(up_port)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            wait_port(port)
+            base = "http://127.0.0.1:%d" % port
+            b = Browser()
+            deadline = time.monotonic() + 15
+            while True:  # the stand-in's discovery and keys load in the background
+                status, _, page, url = b.get(base + "/.auth/login/google?reauth=1&return_to=/account/")
+                if status != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(status, 200)
+            m = re.search(rb'href="([^"]+)"[^>]*data-persona="ada"', page) or \
+                re.search(rb'data-persona="ada"[^>]*href="([^"]+)"', page)
+            self.assertIsNotNone(m, page[:400])
+            link = urllib.parse.urljoin(url, m.group(1).decode().replace("&amp;", "&"))
+            status, _, body, url = b.get(link)
+            self.assertEqual(status, 200, body[:300])
+            self.assertTrue(url.endswith("/account/"), url)
+            self.assertIn(b"X-Customer-Id", body)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 0)
 
 
 if __name__ == "__main__":

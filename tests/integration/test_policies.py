@@ -198,6 +198,30 @@ class PolicyOutcomesTest(PolicyTest):
         self.assertGreaterEqual(flipped - before, 2.9)
         self.assertLessEqual(flipped - after, 3.6)
 
+    def test_step_up_needs_a_provider_that_really_signed_the_person_in_again(self):
+        # after max_age=0 the ID token's auth_time must be from then on: a provider that reuses
+        # its own older sign-in (or does not say) gets no session, and the old one stays too old
+        b = self.login("ray@example.com")
+        time.sleep(3.1)
+        for mode, label in (("stale_auth_time", "an older sign-in"), ("no_auth_time", "no auth_time")):
+            self.op.admin("/admin/mode", {"mode": mode})
+            status, _, body, _ = b.get(self.public + "/.auth/login/google?reauth=1&return_to=/account/x&"
+                                       "login_hint=ray@example.com", headers={"Accept": "text/html"})
+            self.assertEqual(status, 401, label)
+            self.assertIn(b"id_token_invalid:auth_time", body, label)
+            self.assertIn(b"did not ask you to sign in again", body, label)
+            status, hdrs, _, _ = b.get(self.public + "/account/x", headers={"Accept": "application/json"})
+            self.assertEqual(status, 401, label)
+            self.assertIn("insufficient_user_authentication", hdrs["www-authenticate"], label)
+        # an ordinary sign-in asks nothing of auth_time: the OP's older session is fine there
+        self.op.admin("/admin/mode", {"mode": "stale_auth_time"})
+        self.assertEqual(self.login("ray@example.com").get(self.public + "/orders/1")[0], 200)
+        self.op.admin("/admin/mode", {"mode": "good"})
+        status, _, _, url = b.get(self.public + "/.auth/login/google?reauth=1&return_to=/account/x&"
+                                  "login_hint=ray@example.com")
+        self.assertEqual(status, 200)
+        self.assertTrue(url.endswith("/account/x"))
+
     def test_identity_assertion_verifies_with_jose_and_tampering_fails(self):
         b = self.login("val@example.com")
         status, _, body, _ = b.get(self.public + "/app/x")

@@ -60,7 +60,7 @@ const MODES = new Set([
   'good', 'bad_signature', 'alg_none', 'hs256_pubkey', 'ps256', 'rs512', 'wrong_iss', 'wrong_aud',
   'multi_aud_no_azp', 'multi_aud_wrong_azp', 'wrong_nonce', 'expired', 'nbf_future', 'iat_future',
   'no_exp', 'unknown_kid', 'rotate', 'hang_token', 'html_token', 'huge_token', 'hang_jwks',
-  'missing_email', 'unverified_email', 'hd_other', 'wrong_discovery_issuer',
+  'missing_email', 'unverified_email', 'hd_other', 'wrong_discovery_issuer', 'stale_auth_time', 'no_auth_time',
 ]);
 const WRONG_ISSUER = 'https://evil.example';
 const OTHER_AUD = 'other-client';
@@ -78,6 +78,7 @@ const state = {
   tokens: new Map(), // access token -> {claims, expires}
   stats: null,
   hung: new Set(), // sockets kept open by hang_* modes
+  authAt: new Map(), // email -> when that person last authenticated here (s): the OP's own session
 };
 state.published = [state.signing];
 function resetStats() {
@@ -114,11 +115,12 @@ function userClaims(email, mode) {
   return c;
 }
 
-function makeIdToken({ clientId, nonce, email }, mode) {
+function makeIdToken({ clientId, nonce, email, authTime }, mode) {
   const now = Math.floor(Date.now() / 1000);
   const p = {
     iss: ISSUER, ...userClaims(email, mode), aud: clientId, azp: clientId, exp: now + 300, iat: now,
   };
+  if (authTime !== undefined && mode !== 'no_auth_time') p.auth_time = authTime;
   if (nonce !== undefined) p.nonce = nonce;
   switch (mode) {
     case 'wrong_iss': p.iss = WRONG_ISSUER; break;
@@ -133,7 +135,7 @@ function makeIdToken({ clientId, nonce, email }, mode) {
     default: break;
   }
   // canonical claim order, for readable dumps
-  const order = ['iss', 'azp', 'aud', 'sub', 'hd', 'email', 'email_verified', 'nonce', 'name', 'picture', 'iat', 'nbf', 'exp'];
+  const order = ['iss', 'azp', 'aud', 'sub', 'hd', 'email', 'email_verified', 'nonce', 'name', 'picture', 'auth_time', 'iat', 'nbf', 'exp'];
   const payload = Object.fromEntries(order.filter((k) => k in p).map((k) => [k, p[k]]));
 
   const k = state.signing;
@@ -189,7 +191,7 @@ function discovery(res) {
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     scopes_supported: ['openid', 'email', 'profile'],
     grant_types_supported: ['authorization_code'],
-    claims_supported: ['iss', 'sub', 'aud', 'azp', 'exp', 'iat', 'nonce', 'email', 'email_verified', 'name', 'picture', 'hd'],
+    claims_supported: ['iss', 'sub', 'aud', 'azp', 'exp', 'iat', 'auth_time', 'nonce', 'email', 'email_verified', 'name', 'picture', 'hd'],
     authorization_response_iss_parameter_supported: true,
   });
 }
@@ -206,10 +208,20 @@ function authorize(res, q) {
   if (!/^[A-Za-z0-9_-]{43}$/.test(p.code_challenge)) return refuse('code_challenge is not a base64url SHA-256');
   if (!String(p.scope || '').split(' ').includes('openid')) return refuse('scope must include openid');
   const email = p.login_hint && p.login_hint.includes('@') ? p.login_hint : 'alice@example.com';
+  // The OP's own session: the person authenticates again only when asked to (prompt=login, or a
+  // max_age the last authentication is older than) or the first time. stale_auth_time ignores
+  // the asking and reports a sign-in an hour old, as an OP that silently reuses its session would.
+  const now = Math.floor(Date.now() / 1000);
+  const last = state.authAt.get(email);
+  const asked = String(p.prompt || '').split(' ').includes('login')
+    || (p.max_age !== undefined && (last === undefined || now - last > Number(p.max_age)));
+  let authTime = last === undefined || asked ? now : last;
+  if (state.mode === 'stale_auth_time') authTime = now - 3600;
+  else state.authAt.set(email, authTime);
   const code = randomToken('c.', 24);
   state.codes.set(code, {
     clientId: p.client_id, redirectUri: p.redirect_uri, challenge: p.code_challenge,
-    nonce: p.nonce, email, expires: Date.now() + 60_000,
+    nonce: p.nonce, email, authTime, expires: Date.now() + 60_000,
   });
   const to = new URL(p.redirect_uri);
   to.searchParams.set('code', code);
@@ -335,6 +347,7 @@ async function admin(req, res, path) {
     resetStats();
     state.codes.clear();
     state.tokens.clear();
+    state.authAt.clear();
     for (const s of state.hung) s.destroy();
     if (body.keys === true) {
       state.signing = newKey('k1');
