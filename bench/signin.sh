@@ -10,17 +10,19 @@
 #
 #   wrk --> journeygate /policy (auth "session" + policy twenty_rules, same cookie) -----------\
 #   wrk --> journeygate /app  (auth "session" + policy signed_in, Cookie: jg_session=TOKEN) ---\
+#   wrk --> journeygate /pubpolicy (auth "none" + policy twenty_public, no cookie) -----------\
 #   wrk --> journeygate /open (auth "none")  ------------------------------------------------->-> upstream
 #   wrk --> nginx-proxy (worker_processes 2) -------------------------------------------------/
 #
 # Part 1: browser logins for LOGIN_SECONDS with LOGIN_CONCURRENCY concurrent browsers (one
 # cookie jar per login): logins/s, p50/p99 latency, failures, and the CPU time each process
 # used (from /proc/PID/stat), which tells whether the OP or the gateway is the bottleneck.
-# Part 2: wrk against the four targets above in alternating rounds; medians, the ratios
-# app/open (signed-in / unauthenticated, target >= 0.90), policy/open (a 20-rule policy whose
-# last rule allows / unauthenticated, target >= 0.97), policy/app (the cost of 19 extra rules)
-# and each against nginx. Signed-in requests also carry a signed X-Identity-Assertion (ES256,
-# reused per session and route for half its life): part of what /app and /policy cost.
+# Part 2: wrk against the five targets above in alternating rounds; medians, and per-round
+# ratios with a 95% bootstrap interval of their median: pubpolicy/open (a route with a 20-rule policy vs auth "none", the same anonymous GET:
+# what evaluating a policy costs, target >= 0.97), policy/app (signed in, 20 rules vs 1),
+# app/open (signed in vs anonymous: what a session costs, target >= 0.90), policy/open (both
+# together) and each against nginx. Signed-in requests also carry a signed X-Identity-Assertion
+# (ES256, reused per session and route for half its life): part of what /app and /policy cost.
 #
 # Exit status: 0 when everything ran (whether or not the target was met); 1 when a login
 # failed, something failed to start or died, or wrk reported socket errors or non-2xx/3xx
@@ -334,6 +336,21 @@ median() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 
+# ci95 R...: a 95% bootstrap interval of the median of the given ratios (5000 resamples, fixed seed
+# so that the same figures give the same interval), "[lo, hi]"; "[n/a]" for fewer than 4
+ci95() {
+    python3 - "$@" <<'PY_EOF'
+import random, statistics, sys
+v = [float(x) for x in sys.argv[1:] if x != "nan"]
+if len(v) < 4:
+    print("[n/a]")
+else:
+    rnd = random.Random(20261122)
+    meds = sorted(statistics.median(rnd.choices(v, k=len(v))) for _ in range(5000))
+    print("[%.3f, %.3f]" % (meds[int(0.025 * len(meds))], meds[int(0.975 * len(meds)) - 1]))
+PY_EOF
+}
+
 # curl_check LABEL EXPECT_CUSTOMER(yes|no) URL [HEADER]: 200 "hello", and the upstream saw
 # an X-Customer-Id (yes) or none (no)
 curl_check() {
@@ -437,6 +454,7 @@ $(nginx_temp_dirs "$BENCH_TMP/upstream")
         location / {
             default_type text/plain;
             add_header X-Seen-Customer-Id \$http_x_customer_id;
+            add_header X-Seen-Request-Length \$request_length;
             return 200 "hello\n";
         }
         location ~ "/assert\$" {
@@ -660,16 +678,33 @@ tok=$(assertion_seen "journeygate /app/assert (session)" "$GW_URL/app/assert" "$
 ASSERT_APP=$(check_assertion "journeygate /app" "$tok" app) || exit 1
 tok=$(assertion_seen "journeygate /policy/assert (session)" "$GW_URL/policy/assert" "$COOKIE") || exit 1
 ASSERT_POLICY=$(check_assertion "journeygate /policy" "$tok" policy) || exit 1
+# jg-openpad: an anonymous /open carrying as many extra header bytes as a signed-in /app
+# delivers to the upstream (identity headers and assertion): what those bytes cost by themselves
+upstream_length() {
+    local -a hdr=()
+    [[ -n ${2:-} ]] && hdr=(-H "$2")
+    curl -sS --max-time 5 -D - -o /dev/null "${hdr[@]}" "$1" | tr -d '\r' \
+        | awk 'tolower($1) == "x-seen-request-length:" { print $2 }'
+}
+len_app=$(upstream_length "$GW_URL/app" "$COOKIE")
+len_open=$(upstream_length "$GW_URL/open")
+[[ $len_app =~ ^[0-9]+$ && $len_open =~ ^[0-9]+$ ]] || die "the upstream did not report request lengths ('$len_app', '$len_open')"
+PAD_BYTES=$(( len_app + 1 - len_open ))   # + 1: "/app" is one byte shorter than "/open"
+(( PAD_BYTES > 9 )) || die "a signed-in request adds only $PAD_BYTES bytes upstream?"
+PAD_HEADER="X-Pad: $(printf '%*s' $(( PAD_BYTES - 9 )) '' | tr ' ' p)"   # 9: "X-Pad: " and CRLF
+len_pad=$(upstream_length "$GW_URL/open" "$PAD_HEADER")
+(( len_pad == len_app + 1 )) || die "the padded /open reaches the upstream with $len_pad bytes, /app with $len_app"
+log "upstream request: /open $len_open bytes, /app (signed in) $len_app bytes; jg-openpad sends /open with a $PAD_BYTES-byte X-Pad header"
 log "session: one real login as wrk@example.com -> customer $CUSTOMER; wrk sends '-H \"Cookie: jg_session=<token>\"' to /app and /policy"
 log "policy twenty_rules: ${#FIRST19_RULES[@]} rules that do not match this customer (403 on /first19, which has only those), then $LAST_RULE"
 log "X-Identity-Assertion seen by the upstream: /app $ASSERT_APP; /policy $ASSERT_POLICY"
 log "  (signed per session and route, reused for half its life: part of what jg-app and jg-policy cost)"
-log "targets: nginx = nginx-proxy /open; jg-open = journeygate /open (auth none);"
+log "targets: nginx = nginx-proxy /open; jg-open = journeygate /open (auth none); jg-openpad = the same with X-Pad;"
 log "         jg-app = journeygate /app (auth session + 1-rule policy); jg-policy = journeygate /policy (auth session + 20-rule policy, the last allows)"
 log "wrk: -t$THREADS, ${DURATION}s per run, $ROUNDS round(s), connections: ${CONN_LIST[*]}; order alternates every round"
 
 declare -A RPS_OF P99_OF   # key: "target conns" -> space separated per-round values
-TARGETS=(nginx jg-open jg-pubpol jg-app jg-policy)
+TARGETS=(nginx jg-open jg-openpad jg-pubpol jg-app jg-policy)
 
 # the gateway's CPU time so far (user + system, clock ticks, from /proc/PID/stat)
 jg_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$JG_PID/stat"; }
@@ -680,6 +715,7 @@ run_one() {
     case $which in
         nginx)   url="http://127.0.0.1:$NGX_PORT/open" ;;
         jg-open) url="$GW_URL/open" ;;
+        jg-openpad) url="$GW_URL/open"; header=$PAD_HEADER ;;
         jg-pubpol) url="$GW_URL/pubpolicy" ;;
         jg-app)  url="$GW_URL/app"; header=$COOKIE ;;
         jg-policy) url="$GW_URL/policy"; header=$COOKIE ;;
@@ -703,9 +739,10 @@ run_one() {
 
 for conns in "${CONN_LIST[@]}"; do
     for (( round = 1; round <= ROUNDS; round++ )); do
-        # jg-open sits between the two it is compared with most closely (jg-pubpol, jg-policy), so
-        # each of those ratios compares neighbouring runs; odd and even rounds run in reverse order
-        if (( round % 2 == 1 )); then order=(nginx jg-app jg-pubpol jg-open jg-policy); else order=(jg-policy jg-open jg-pubpol jg-app nginx); fi
+        # jg-open sits between the two it is compared with most closely (jg-pubpol, jg-policy), and
+        # jg-app next to jg-openpad, so those ratios compare neighbouring runs; odd and even rounds
+        # run in reverse order
+        if (( round % 2 == 1 )); then order=(nginx jg-openpad jg-app jg-pubpol jg-open jg-policy); else order=(jg-policy jg-open jg-pubpol jg-app jg-openpad nginx); fi
         for which in "${order[@]}"; do
             run_one "$which" "$conns" "$round"
         done
@@ -739,36 +776,44 @@ for conns in "${CONN_LIST[@]}"; do
         "$(ratio "${MED[jg-policy]}" "${MED[nginx]}")")")
     P99_LINES+=("$(printf '%-6s %12.3f %12.3f %12.3f %12.3f' "$conns" \
         "${MEDP[nginx]}" "${MEDP[jg-open]}" "${MEDP[jg-app]}" "${MEDP[jg-policy]}")")
-    TARGET_LINES+=("$(printf 'c=%-5s app/open %s >= %s: %-3s   policy/open %s >= %s: %s   (medians of each target)' \
-        "$conns" "$r_app_open" "$RATIO_TARGET" "$(meets "$r_app_open" "$RATIO_TARGET")" \
-        "$r_pol_open" "$POLICY_RATIO_TARGET" "$(meets "$r_pol_open" "$POLICY_RATIO_TARGET")")")
-    # per round: the targets of one round ran within seconds of each other, so the machine's drifts cancel
+    # per round: the targets of one round ran within seconds of each other (jg-open next to
+    # jg-pubpol and jg-policy), so the machine's drifts cancel
     read -r -a ov <<<"${RPS_OF["jg-open $conns"]}"
+    read -r -a uv <<<"${RPS_OF["jg-pubpol $conns"]}"
     read -r -a av <<<"${RPS_OF["jg-app $conns"]}"
     read -r -a pv <<<"${RPS_OF["jg-policy $conns"]}"
-    pa=() pp=()
-    for (( i = 0; i < ${#ov[@]} && i < ${#av[@]} && i < ${#pv[@]}; i++ )); do
-        pa+=("$(ratio "${av[$i]}" "${ov[$i]}")"); pp+=("$(ratio "${pv[$i]}" "${ov[$i]}")")
+    read -r -a dv <<<"${RPS_OF["jg-openpad $conns"]}"
+    pu=() pa=() pp=() ppa=() pd=() pad=()
+    for (( i = 0; i < ${#ov[@]} && i < ${#uv[@]} && i < ${#av[@]} && i < ${#pv[@]} && i < ${#dv[@]}; i++ )); do
+        pu+=("$(ratio "${uv[$i]}" "${ov[$i]}")"); pa+=("$(ratio "${av[$i]}" "${ov[$i]}")")
+        pp+=("$(ratio "${pv[$i]}" "${ov[$i]}")"); ppa+=("$(ratio "${pv[$i]}" "${av[$i]}")")
+        pd+=("$(ratio "${dv[$i]}" "${ov[$i]}")"); pad+=("$(ratio "${av[$i]}" "${dv[$i]}")")
     done
-    qa=$(median "${pa[@]}"); qp=$(median "${pp[@]}")
-    TARGET_LINES+=("$(printf 'c=%-5s app/open %s >= %s: %-3s   policy/open %s >= %s: %s   (medians of the per-round ratios)' \
-        "$conns" "$qa" "$RATIO_TARGET" "$(meets "$qa" "$RATIO_TARGET")" \
-        "$qp" "$POLICY_RATIO_TARGET" "$(meets "$qp" "$POLICY_RATIO_TARGET")")")
-    TARGET_LINES+=("$(printf 'c=%-5s per-round app/open: %s; policy/open: %s' "$conns" "${pa[*]}" "${pp[*]}")")
-    # policy evaluation alone: the same anonymous request with and without a 20-rule policy
-    read -r -a uv <<<"${RPS_OF["jg-pubpol $conns"]}"
-    pu=()
-    for (( i = 0; i < ${#ov[@]} && i < ${#uv[@]}; i++ )); do pu+=("$(ratio "${uv[$i]}" "${ov[$i]}")"); done
-    ru=$(ratio "${MED[jg-pubpol]}" "${MED[jg-open]}"); qu=$(median "${pu[@]}")
+    ru=$(ratio "${MED[jg-pubpol]}" "${MED[jg-open]}")
+    qu=$(median "${pu[@]}") qa=$(median "${pa[@]}") qp=$(median "${pp[@]}") qpa=$(median "${ppa[@]}")
+    qd=$(median "${pd[@]}") qad=$(median "${pad[@]}")
+    TARGET_LINES+=("$(printf 'c=%-5s policy evaluation: pubpolicy/open %s (medians); per-round median %s %s >= %s: %s' \
+        "$conns" "$ru" "$qu" "$(ci95 "${pu[@]}")" "$POLICY_RATIO_TARGET" "$(meets "$qu" "$POLICY_RATIO_TARGET")")")
+    TARGET_LINES+=("$(printf 'c=%-5s policy evaluation, signed in: policy/app %s (medians); per-round median %s %s' \
+        "$conns" "$(ratio "${MED[jg-policy]}" "${MED[jg-app]}")" "$qpa" "$(ci95 "${ppa[@]}")")")
+    TARGET_LINES+=("$(printf 'c=%-5s being signed in: app/open %s (medians); per-round median %s %s >= %s: %s' \
+        "$conns" "$r_app_open" "$qa" "$(ci95 "${pa[@]}")" "$RATIO_TARGET" "$(meets "$qa" "$RATIO_TARGET")")")
+    TARGET_LINES+=("$(printf 'c=%-5s signed in + 20 rules: policy/open %s (medians); per-round median %s %s (>= %s: %s)' \
+        "$conns" "$r_pol_open" "$qp" "$(ci95 "${pp[@]}")" "$POLICY_RATIO_TARGET" "$(meets "$qp" "$POLICY_RATIO_TARGET")")")
+    TARGET_LINES+=("$(printf 'c=%-5s the same bytes, anonymous: openpad/open %s (medians); per-round median %s %s' \
+        "$conns" "$(ratio "${MED[jg-openpad]}" "${MED[jg-open]}")" "$qd" "$(ci95 "${pd[@]}")")")
+    TARGET_LINES+=("$(printf 'c=%-5s a session beyond its bytes: app/openpad %s (medians); per-round median %s %s' \
+        "$conns" "$(ratio "${MED[jg-app]}" "${MED[jg-openpad]}")" "$qad" "$(ci95 "${pad[@]}")")")
+    TARGET_LINES+=("$(printf 'c=%-5s per round: pubpolicy/open %s' "$conns" "${pu[*]}")")
+    TARGET_LINES+=("$(printf 'c=%-5s per round: policy/app %s' "$conns" "${ppa[*]}")")
+    TARGET_LINES+=("$(printf 'c=%-5s per round: app/open %s' "$conns" "${pa[*]}")")
+    TARGET_LINES+=("$(printf 'c=%-5s per round: policy/open %s' "$conns" "${pp[*]}")")
     cpu_line="gateway CPU per request (median, us):"
-    for t in jg-open jg-pubpol jg-app jg-policy; do
+    for t in jg-open jg-openpad jg-pubpol jg-app jg-policy; do
         read -r -a cv <<<"${CPU_OF["$t $conns"]:-}"
         cpu_line+=" $t $(median "${cv[@]}")"
     done
     TARGET_LINES+=("$(printf 'c=%-5s %s' "$conns" "$cpu_line")")
-    TARGET_LINES+=("$(printf 'c=%-5s pubpolicy/open %s (medians) >= %s: %s; median of the per-round ratios %s: %s; per round: %s' \
-        "$conns" "$ru" "$POLICY_RATIO_TARGET" "$(meets "$ru" "$POLICY_RATIO_TARGET")" "$qu" \
-        "$(meets "$qu" "$POLICY_RATIO_TARGET")" "${pu[*]}")")
 done
 log "req/s:"
 printf '%-6s %12s %12s %12s %12s %9s %11s %10s %9s %9s %10s\n' "conns" "nginx" "jg-open" "jg-app" "jg-policy" \
@@ -781,11 +826,14 @@ if (( ${#P99_LINES[@]} > 0 )); then
     log "targets:"
     printf '%s\n' "${TARGET_LINES[@]}"
 fi
-log "app/open    = signed-in (1-rule policy) / unauthenticated through journeygate (target >= $RATIO_TARGET)"
-log "policy/open = signed-in with the 20-rule policy / unauthenticated (target >= $POLICY_RATIO_TARGET)"
-log "policy/app  = 20 rules / 1 rule: the cost of the 19 rules that do not match"
-log "pubpolicy/open = an anonymous GET through a 20-rule policy (auth none) / the same without a policy:"
-log "                 the cost of evaluating a policy, without the session's (target >= $POLICY_RATIO_TARGET)"
+log "pubpolicy/open = a route with a 20-rule policy / a route with auth \"none\", the same anonymous GET"
+log "                 (both auth none): what evaluating the policy costs (target >= $POLICY_RATIO_TARGET)"
+log "policy/app     = signed in: 20 rules / 1 rule, the cost of the 19 rules that do not match"
+log "app/open       = signed in (1-rule policy) / anonymous: what a session costs (target >= $RATIO_TARGET)"
+log "policy/open    = signed in with the 20-rule policy / anonymous: the session's cost and the policy's together"
+log "openpad/open   = anonymous with $PAD_BYTES extra header bytes (what a signed-in request adds upstream) / without"
+log "app/openpad    = signed in / anonymous with those bytes: what a session costs beyond its headers' size"
+log "[lo, hi]       = 95% bootstrap interval of the per-round median"
 log "open/ngx, app/ngx, policy/ngx = journeygate / nginx-proxy"
 
 # ---------------------------------------------------------------------------
