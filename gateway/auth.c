@@ -148,26 +148,28 @@ struct session_view {
     h2o_iovec_t kind, customer_id, email, provider, subject, sid, hd, channel; /* base NULL: absent */
 };
 
+struct cache_slot {
+    char token[TOKEN_CHARS]; /* the token itself: a hit needs no SHA-256 */
+    uint8_t hash[32];
+    json_t *session;
+    struct session_view view; /* of session */
+    uint64_t fetched_ms, touch_requested_ms, gen;
+    /* X-Identity-Assertion for assertion_route, reused while fresh: an h2o shared chunk, so a
+       request that sent it keeps it alive after the slot moves on */
+    char *assertion;
+    size_t assertion_len;
+    const gw_route_t *assertion_route;
+    uint64_t assertion_until_ms;
+    /* the last policy decision for this session: reused for the same config, route and
+       method until decision_until_ms (when the session's age could change it) */
+    uint64_t decision_serial, decision_until_ms;
+    const gw_route_t *decision_route;
+    char decision_method[8];
+    pol_decision_t decision;
+};
+
 struct auth_cache {
-    struct {
-        char token[TOKEN_CHARS]; /* the token itself: a hit needs no SHA-256 */
-        uint8_t hash[32];
-        json_t *session;
-        struct session_view view; /* of session */
-        uint64_t fetched_ms, touch_requested_ms, gen;
-        /* X-Identity-Assertion for assertion_route, reused while fresh: an h2o shared chunk, so a
-           request that sent it keeps it alive after the slot moves on */
-        char *assertion;
-        size_t assertion_len;
-        const gw_route_t *assertion_route;
-        uint64_t assertion_until_ms;
-        /* the last policy decision for this session: reused for the same config, route and
-           method until decision_until_ms (when the session's age could change it) */
-        uint64_t decision_serial, decision_until_ms;
-        const gw_route_t *decision_route;
-        char decision_method[8];
-        pol_decision_t decision;
-    } slot[SESSION_CACHE_SLOTS];
+    struct cache_slot slot[SESSION_CACHE_SLOTS];
     /*
      * Decisions for requests without a session, by route and method: nothing else in their facts
      * varies (no provider, email or customer; the channel is the route's; the age is unknown).
@@ -387,7 +389,7 @@ static void view_of(json_t *s, struct session_view *v)
 }
 
 /* the cache slot this request's lookup_session() filled, while it still holds session s */
-static typeof(((struct auth_cache *)0)->slot[0]) *slot_of(h2o_req_t *req, struct gw_req *gr, json_t *s)
+static struct cache_slot *slot_of(h2o_req_t *req, struct gw_req *gr, json_t *s)
 {
     struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
 
@@ -399,7 +401,7 @@ static typeof(((struct auth_cache *)0)->slot[0]) *slot_of(h2o_req_t *req, struct
 /* the view of session s (NULL: none): the cache slot's, or else taken into *tmp */
 static const struct session_view *view_for(h2o_req_t *req, struct gw_req *gr, json_t *s, struct session_view *tmp)
 {
-    typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
+    struct cache_slot *slot = slot_of(req, gr, s);
 
     if (s == NULL)
         return NULL;
@@ -443,7 +445,7 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
         uint64_t gen = store_session_generation(A.store);
         unsigned index = token_slot(tok.base, tok.len);
-        typeof(th->auth_cache->slot[0]) *slot = &th->auth_cache->slot[index];
+        struct cache_slot *slot = &th->auth_cache->slot[index];
         if (slot->session != NULL && slot->gen == gen && now < slot->fetched_ms + SESSION_CACHE_MS &&
             gw_ct_equal(slot->token, tok.base, TOKEN_CHARS)) {
             memcpy(hash, slot->hash, 32);
@@ -1988,7 +1990,6 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
 
 /* ------------------------------------------------------------------ routes */
 
-/* the facts a policy decides on, from the session and the request */
 static int64_t session_age_s(const struct session_view *v, uint64_t now)
 {
     return v != NULL ? ((int64_t)now - (int64_t)v->created_ms) / 1000 : -1;
@@ -2067,7 +2068,7 @@ static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const g
                                       uint64_t now)
 {
     const gw_config_t *cfg = gr->holder->cfg;
-    typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
+    struct cache_slot *slot = slot_of(req, gr, s);
     struct session_view tmp;
     const struct session_view *v;
     pol_decision_t d;
@@ -2181,7 +2182,7 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
     }
     /* idle expiry slides; the store is written at most once a minute per session, off the loop */
     if (s != NULL) {
-        typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
+        struct cache_slot *slot = slot_of(req, gr, s);
         /* one touch per session and minute from this thread, not one per request until it lands */
         if (slot != NULL && now > slot->view.last_seen_ms + TOUCH_EVERY_MS &&
             now > slot->touch_requested_ms + TOUCH_EVERY_MS && memcmp(slot->hash, hash, 32) == 0) {
@@ -2199,7 +2200,7 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
 
 /*
  * Appends a request header without copying: the name is static, and the value must live until
- * the request ends. The caller has reserved room. An absent value (base NULL) adds nothing.
+ * the request ends. An absent value (base NULL) adds nothing.
  */
 static void add_upstream_header(h2o_req_t *req, h2o_iovec_t *name, const char *orig_name, h2o_iovec_t value)
 {
@@ -2243,7 +2244,7 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
                            n_provider = {H2O_STRLIT("x-auth-provider")}, n_subject = {H2O_STRLIT("x-auth-subject")},
                            n_channel = {H2O_STRLIT("x-journey-channel")}, n_sid = {H2O_STRLIT("x-journey-session")},
                            n_assertion = {H2O_STRLIT("x-identity-assertion")};
-        typeof(((struct auth_cache *)0)->slot[0]) *slot = slot_of(req, gr, s);
+        struct cache_slot *slot = slot_of(req, gr, s);
         struct session_view tmp;
         const struct session_view *v = view_for(req, gr, s, &tmp);
 
@@ -2274,17 +2275,17 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
             shared = h2o_mem_alloc_shared(NULL, len + 1, NULL);
             memcpy(shared, token, len + 1);
             free(token);
+            h2o_mem_link_shared(&req->pool, shared); /* the request's reference */
             if (slot != NULL) {
+                /* the slot keeps the first one */
                 if (slot->assertion != NULL)
                     h2o_mem_release_shared(slot->assertion);
                 slot->assertion = shared;
                 slot->assertion_len = len;
                 slot->assertion_route = route;
                 slot->assertion_until_ms = now + A.assertion_ttl_s * 1000 / 2;
-                h2o_mem_link_shared(&req->pool, shared);
             } else {
-                h2o_mem_link_shared(&req->pool, shared);
-                h2o_mem_release_shared(shared); /* the pool's reference only */
+                h2o_mem_release_shared(shared);
             }
             add_upstream_header(req, &n_assertion, "X-Identity-Assertion", h2o_iovec_init(shared, len));
         } else {
@@ -2756,7 +2757,7 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
     const gw_route_t *route = gr->route;
     json_t *s = gr->session;
     struct session_view tmp;
-    const struct session_view *v = view_for(req, gr, s, &tmp);
+    const struct session_view *v;
     ssize_t ua = h2o_find_header(&req->headers, H2O_TOKEN_USER_AGENT, -1);
     ssize_t ref = h2o_find_header(&req->headers, H2O_TOKEN_REFERER, -1);
     size_t qat = req->input.path.len;
@@ -2765,6 +2766,7 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
 
     if (A.recorder == NULL || route == NULL || route->touchpoint == NULL || (s == NULL && gr->visitor_id[0] == '\0'))
         return 0;
+    v = view_for(req, gr, s, &tmp);
     memset(&t, 0, sizeof(t));
     t.customer_id = v != NULL ? v->customer_id.base : NULL;
     t.visitor_id = v == NULL ? gr->visitor_id : NULL;
