@@ -206,58 +206,57 @@ class CheckConfigTest(GatewayTestCase):
 
 
 class DemoTest(GatewayTestCase):
-    def test_demo_serves_the_builtin_upstream_page(self):
+    def start_demo(self):
+        """`journeygate demo` on free ports, with its state in the test's directory: (process, port)."""
         port, up_port = free_port(), free_port()
         env = dict(os.environ, XDG_STATE_HOME=self.tmpdir)
         p = subprocess.Popen([JG_BIN, "demo", "--port", str(port), "--upstream-port", str(up_port)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        try:
-            wait_port(port)
-            with urllib.request.urlopen(urllib.request.Request(
-                    "http://127.0.0.1:%d/hello" % port, headers={"X-Customer-Id": "forged"}), timeout=5) as r:
-                page = r.read().decode()
-                self.assertIn("text/html", r.headers["Content-Type"])
-            self.assertIn("Demo upstream", page)
-            self.assertIn("X-Forwarded-For", page)
-            self.assertIn("X-Request-Id", page)
-            self.assertNotIn("forged", page)
-        finally:
-            p.send_signal(signal.SIGTERM)
-            out, _ = p.communicate(timeout=10)
+        self.addCleanup(lambda: p.poll() is not None or (p.kill(), p.communicate()))
+        wait_port(port)
+        return p, port
+
+    def stop_demo(self, p):
+        """SIGTERM; the demo must exit 0. Returns what it printed."""
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=10)
         self.assertEqual(p.returncode, 0)
-        self.assertIn(("http://127.0.0.1:%d/" % port).encode(), out)
+        return out
+
+    def test_demo_serves_the_builtin_upstream_page(self):
+        p, port = self.start_demo()
+        with urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:%d/hello" % port, headers={"X-Customer-Id": "forged"}), timeout=5) as r:
+            page = r.read().decode()
+            self.assertIn("text/html", r.headers["Content-Type"])
+        self.assertIn("Demo upstream", page)
+        self.assertIn("X-Forwarded-For", page)
+        self.assertIn("X-Request-Id", page)
+        self.assertNotIn("forged", page)
+        self.assertIn(("http://127.0.0.1:%d/" % port).encode(), self.stop_demo(p))
 
     def test_demo_stand_in_signs_in_again_for_a_step_up(self):
         # the Google stand-in's ID tokens say when the persona was picked (auth_time), so a
         # step-up (max_age=0, where the gateway demands an auth_time from then on) works in the demo
-        port, up_port = free_port(), free_port()
-        env = dict(os.environ, XDG_STATE_HOME=self.tmpdir)
-        p = subprocess.Popen([JG_BIN, "demo", "--port", str(port), "--upstream-port", str(up_port)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        try:
-            wait_port(port)
-            base = "http://127.0.0.1:%d" % port
-            b = Browser()
-            deadline = time.monotonic() + 15
-            while True:  # the stand-in's discovery and keys load in the background
-                status, _, page, url = b.get(base + "/.auth/login/google?reauth=1&return_to=/account/")
-                if status != 503 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-            self.assertEqual(status, 200)
-            m = re.search(rb'href="([^"]+)"[^>]*data-persona="ada"', page) or \
-                re.search(rb'data-persona="ada"[^>]*href="([^"]+)"', page)
-            self.assertIsNotNone(m, page[:400])
-            link = urllib.parse.urljoin(url, m.group(1).decode().replace("&amp;", "&"))
-            status, _, body, url = b.get(link)
-            self.assertEqual(status, 200, body[:300])
-            self.assertTrue(url.endswith("/account/"), url)
-            self.assertIn(b"X-Customer-Id", body)
-        finally:
-            p.send_signal(signal.SIGTERM)
-            p.communicate(timeout=10)
-        self.assertEqual(p.returncode, 0)
-
+        p, port = self.start_demo()
+        base = "http://127.0.0.1:%d" % port
+        b = Browser()
+        deadline = time.monotonic() + 15
+        while True:  # the stand-in's discovery and keys load in the background
+            status, _, page, url = b.get(base + "/.auth/login/google?reauth=1&return_to=/account/")
+            if status != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(status, 200)
+        m = re.search(rb'href="([^"]+)"[^>]*data-persona="ada"', page) or \
+            re.search(rb'data-persona="ada"[^>]*href="([^"]+)"', page)
+        self.assertIsNotNone(m, page[:400])
+        link = urllib.parse.urljoin(url, m.group(1).decode().replace("&amp;", "&"))
+        status, _, body, url = b.get(link)
+        self.assertEqual(status, 200, body[:300])
+        self.assertTrue(url.endswith("/account/"), url)
+        self.assertIn(b"X-Customer-Id", body)
+        self.stop_demo(p)
 
 if __name__ == "__main__":
     unittest.main()
