@@ -316,6 +316,7 @@ expect "rogue: good: alg, kid, signature" "$(jwt "$IDT" "$R_JWKS" h.alg h.kid si
 expect "rogue: good: iss aud azp nonce" "$(jwt "$IDT" "" p.iss p.aud p.azp p.nonce)" "$R rp rp rogue-nonce"
 expect "rogue: good: default user" "$(jwt "$IDT" "" p.email p.email_verified p.name)" "alice@example.com true Alice"
 expect "rogue: good: iat = now, exp = now+300, no nbf" "$(jwt "$IDT" "" dt.iat dt.exp dt.nbf)" "0 300 <undefined>"
+expect_match "rogue: good: auth_time = the first sign-in, seconds ago" "$(jwt "$IDT" "" dt.auth_time)" '^(0|-[1-9][0-9]?)$'
 expect "rogue: userinfo" "$("${CURL[@]}" -H "Authorization: Bearer $AT" "$R/userinfo" | jget email)" alice@example.com
 expect "rogue: userinfo refuses a bad token" "$(status_of -H "Authorization: Bearer nope" "$R/userinfo")" 401
 IDT=$(rogue_id_token boss@corp.example)
@@ -366,6 +367,8 @@ check_mode missing_email "ok <undefined> <undefined>" sig p.email p.email_verifi
 check_mode unverified_email "ok false" sig p.email_verified
 check_mode hd_other "ok other.example" sig p.hd
 check_mode unknown_kid "RS256 k-unknown nokey" h.alg h.kid sig
+check_mode stale_auth_time "ok -3600" sig dt.auth_time
+check_mode no_auth_time "ok <undefined>" sig p.auth_time
 
 expect "rogue[wrong_discovery_issuer]: mode set" "$(mode wrong_discovery_issuer)" 200
 expect "rogue[wrong_discovery_issuer]: issuer" "$("${CURL[@]}" "$R/.well-known/openid-configuration" | jget issuer)" https://evil.example
