@@ -62,6 +62,9 @@ EOF
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
+BENCH_NAME=journeys.sh
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 PEERS_DIR="$ROOT/tests/peers"
 DRIVER="$BENCH_DIR/signin_driver.py"
 
@@ -97,8 +100,6 @@ readonly FLUSH_TIMEOUT_S=60   # bounded wait for journeygate to flush its queue 
 readonly KILL_AFTER_S=10      # journey_bench: SIGTERM at BENCH_TIMEOUT_S, SIGKILL this much later
 readonly BYTES_PER_TOUCHPOINT=1200   # disk needed per touchpoint, with margin (about 700 B is measured)
 
-die() { printf 'journeys.sh: error: %s\n' "$*" >&2; exit 1; }
-log() { printf '%s\n' "$*"; }
 usage_error() { printf 'journeys.sh: %s\n' "$*" >&2; usage >&2; exit 2; }
 
 need_arg() { [[ $# -ge 2 ]] || usage_error "option $1 needs an argument"; }
@@ -184,52 +185,11 @@ fi
 # ---------------------------------------------------------------------------
 # temp dir, process bookkeeping and cleanup
 # ---------------------------------------------------------------------------
-BENCH_TMP=$(mktemp -d "$TMP_PARENT/jg-journeys.XXXXXX")
-PIDS=()      # long-running servers we started
-FG_PID=""    # the currently running journey_bench, wrk or driver, if any
+# (bench/lib.sh); journey_bench gets KILL_AFTER_S to exit on SIGTERM
+FG_STOP_TIMEOUT_S=$KILL_AFTER_S
+bench_tmp "$TMP_PARENT" jg-journeys
 
-# stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default STOP_TIMEOUT_S)
-stop_pid() {
-    local pid=$1 limit=${2:-$STOP_TIMEOUT_S} i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for (( i = 0; i < limit * 10; i++ )); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317  # invoked via trap
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    if [[ -n $FG_PID ]]; then
-        stop_pid "$FG_PID" "$KILL_AFTER_S"
-    fi
-    local i
-    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
-        stop_pid "${PIDS[i]}"
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        log "temp dir kept: $BENCH_TMP"
-    else
-        rm -rf -- "$BENCH_TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ $commit != unknown ]] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null; then
-    commit="$commit+changes"
-fi
+commit=$(bench_commit "$ROOT")
 log "journeys.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $commit, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 log "journeys.sh: temp dir $BENCH_TMP; parts: ${PART_LIST[*]}"
 STARTED=$SECONDS
@@ -271,162 +231,8 @@ if (( ! RUN_PROXY )); then
 fi
 
 # ---------------------------------------------------------------------------
-# part 2 helpers (as in bench/signin.sh)
+# part 2 helpers (and bench/lib.sh's)
 # ---------------------------------------------------------------------------
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-USED_PORTS=" "
-free_port() {
-    # Sets FREE_PORT to a random unused port outside the kernel's ephemeral range (a
-    # listener cannot bind a port an outgoing connection in TIME_WAIT still holds).
-    local lo=32768 hi=60999 min max i p
-    read -r lo hi 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || true
-    if (( lo - 1 >= 11024 )); then
-        min=10000; max=$(( lo - 1 ))
-    elif (( hi + 1 <= 64511 )); then
-        min=$(( hi + 1 )); max=65535
-    else
-        min=10000; max=65535
-    fi
-    for (( i = 0; i < 200; i++ )); do
-        p=$(( min + (RANDOM * 32768 + RANDOM) % (max - min + 1) ))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        port_open "$p" && continue
-        if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htan "( sport = :$p )" 2>/dev/null) ]]; then
-            continue
-        fi
-        USED_PORTS+="$p "
-        FREE_PORT=$p
-        return 0
-    done
-    die "could not find a free port"
-}
-
-# wait_listen NAME PID PORT LOGFILE
-wait_listen() {
-    local name=$1 pid=$2 port=$3 logf=$4 i
-    for (( i = 0; i < START_TIMEOUT_S * 10; i++ )); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during startup; last log lines:" >&2
-            tail -n 20 "$logf" >&2 2>/dev/null || true
-            die "$name failed to start"
-        fi
-        if port_open "$port"; then
-            sleep 0.2
-            kill -0 "$pid" 2>/dev/null && return 0
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$logf" >&2 2>/dev/null || true
-    die "$name did not listen on 127.0.0.1:$port within ${START_TIMEOUT_S}s"
-}
-
-# check_alive NAME PID LOGFILE
-check_alive() {
-    if ! kill -0 "$2" 2>/dev/null; then
-        log "$1 (pid $2) is no longer running; last log lines:" >&2
-        tail -n 20 "$3" >&2 2>/dev/null || true
-        die "$1 died"
-    fi
-}
-
-json_str() {
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    printf '"%s"' "$s"
-}
-
-nginx_temp_dirs() {
-    local dir=$1 v m
-    v=$(nginx -V 2>&1)
-    printf '    client_body_temp_path "%s/client_body";\n' "$dir"
-    for m in proxy fastcgi uwsgi scgi; do
-        [[ $v == *"--without-http_${m}_module"* ]] && continue
-        printf '    %s_temp_path "%s/%s";\n' "$m" "$dir" "$m"
-    done
-}
-
-nginx_user_line() {
-    if [[ $EUID -eq 0 ]]; then
-        if getent passwd nobody >/dev/null 2>&1 && getent group nogroup >/dev/null 2>&1; then
-            chmod 0711 "$BENCH_TMP"
-            printf 'user nobody nogroup;\n'
-        else
-            printf 'user root root;\n'
-        fi
-    fi
-}
-
-# start_nginx NAME CONF -> sets STARTED_PID
-start_nginx() {
-    local name=$1 conf=$2 dir
-    dir=$(dirname "$conf")
-    nginx -t -q -p "$dir" -c "$conf" -e "$dir/error.log" \
-        || { tail -n 20 "$dir/error.log" >&2 2>/dev/null || true; die "$name: nginx config test failed"; }
-    nginx -p "$dir" -c "$conf" -e "$dir/error.log" </dev/null >"$dir/stdout.log" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-
-# run_wrk LABEL URL CONNS SECONDS OUTFILE [HEADER] -> sets RPS, P99_MS, REQS; returns 1 on errors
-run_wrk() {
-    local label=$1 url=$2 conns=$3 secs=$4 out=$5 header=${6:-} rc=0 parsed
-    local -a hdr=()
-    [[ -n $header ]] && hdr=(-H "$header")
-    timeout --kill-after=5 $(( secs + 30 )) \
-        wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency "${hdr[@]}" "$url" \
-        </dev/null >"$out" 2>&1 &
-    FG_PID=$!
-    wait "$FG_PID" || rc=$?
-    FG_PID=""
-    # Fields: rps p99_ms requests socket_errors non2xx
-    parsed=$(awk '
-        function to_ms(v,   num, unit) {
-            num = v; sub(/[a-z]+$/, "", num)
-            unit = v; sub(/^[0-9.]+/, "", unit)
-            if (unit == "us") return num / 1000
-            if (unit == "ms") return num + 0
-            if (unit == "s")  return num * 1000
-            if (unit == "m")  return num * 60000
-            if (unit == "h")  return num * 3600000
-            return -1
-        }
-        /^Requests\/sec:/           { rps = $2 }
-        $1 == "99%"                 { p99 = to_ms($2) }
-        / requests in /             { reqs = $1 }
-        /Socket errors:/            { line = $0; gsub(/[^0-9 ]/, " ", line); n = split(line, f, " ")
-                                      for (i = 1; i <= n; i++) serr += f[i] }
-        /Non-2xx or 3xx responses:/ { non2xx = $NF }
-        END {
-            if (rps == "" || p99 == "") { print "PARSE_ERROR"; exit }
-            printf "%s %.3f %d %d %d\n", rps, p99, reqs, serr, non2xx
-        }' "$out")
-    if (( rc != 0 )) || [[ $parsed == PARSE_ERROR ]]; then
-        log "  $label: wrk failed (exit $rc); output:" >&2
-        sed 's/^/    /' "$out" >&2
-        return 1
-    fi
-    local serr non2xx
-    read -r RPS P99_MS REQS serr non2xx <<<"$parsed"
-    if (( REQS == 0 || serr != 0 || non2xx != 0 )); then
-        log "  $label: ERRORS: requests=$REQS socket_errors=$serr non_2xx_3xx=$non2xx; wrk output:" >&2
-        sed 's/^/    /' "$out" >&2
-        return 1
-    fi
-    return 0
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
-
 # curl_check LABEL URL [HEADER]: 200 "hello", and the upstream saw an X-Customer-Id
 curl_check() {
     local label=$1 url=$2 header=${3:-} out status seen

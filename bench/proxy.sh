@@ -21,6 +21,11 @@
 
 set -euo pipefail
 
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BENCH_NAME=proxy.sh
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+
 usage() {
     cat <<'EOF'
 Usage: bench/proxy.sh [options]
@@ -52,9 +57,6 @@ readonly JG_THREADS=2
 readonly MEMTEST_CONNS=256
 readonly START_TIMEOUT_S=10   # bounded wait for each server to listen
 readonly STOP_TIMEOUT_S=5     # bounded wait for each server to exit
-
-die() { printf 'proxy.sh: error: %s\n' "$*" >&2; exit 1; }
-log() { printf '%s\n' "$*"; }
 
 need_arg() { [[ $# -ge 2 ]] || die "option $1 needs an argument"; }
 
@@ -101,216 +103,18 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # ---------------------------------------------------------------------------
 # temp dir, process bookkeeping and cleanup
 # ---------------------------------------------------------------------------
-BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/jg-bench.XXXXXX")
-PIDS=()      # long-running servers we started
-WRK_PID=""   # the currently running wrk, if any
-
-# shellcheck disable=SC2317  # only reached from the EXIT trap
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for (( i = 0; i < STOP_TIMEOUT_S * 10; i++ )); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317  # invoked via trap
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    if [[ -n $WRK_PID ]]; then
-        stop_pid "$WRK_PID"
-    fi
-    local i
-    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
-        stop_pid "${PIDS[i]}"
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        log "temp dir kept: $BENCH_TMP"
-    else
-        rm -rf -- "$BENCH_TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# (bench/lib.sh): the servers and wrk are stopped, and the temp dir removed, on any exit
+bench_tmp "${TMPDIR:-/tmp}" jg-bench
 
 # ---------------------------------------------------------------------------
-# helpers
+# helpers (and bench/lib.sh's)
 # ---------------------------------------------------------------------------
-port_open() {
-    # Succeeds if something accepts TCP connections on 127.0.0.1:$1.
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-USED_PORTS=" "
-free_port() {
-    # Sets FREE_PORT to a random unused port outside the kernel's ephemeral
-    # range: a listener cannot bind a port that an outgoing connection (e.g.
-    # one of the many proxy->upstream sockets left in TIME_WAIT by an earlier
-    # run) still holds as its local port.
-    local lo=32768 hi=60999 min max i p
-    read -r lo hi 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || true
-    if (( lo - 1 >= 11024 )); then
-        min=10000; max=$(( lo - 1 ))
-    elif (( hi + 1 <= 64511 )); then
-        min=$(( hi + 1 )); max=65535
-    else
-        min=10000; max=65535
-    fi
-    for (( i = 0; i < 200; i++ )); do
-        p=$(( min + (RANDOM * 32768 + RANDOM) % (max - min + 1) ))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        port_open "$p" && continue
-        if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htan "( sport = :$p )" 2>/dev/null) ]]; then
-            continue
-        fi
-        USED_PORTS+="$p "
-        FREE_PORT=$p
-        return 0
-    done
-    die "could not find a free port"
-}
-
-# wait_listen NAME PID PORT LOGFILE
-wait_listen() {
-    local name=$1 pid=$2 port=$3 logf=$4 i
-    for (( i = 0; i < START_TIMEOUT_S * 10; i++ )); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during startup; last log lines:" >&2
-            tail -n 20 "$logf" >&2 2>/dev/null || true
-            die "$name failed to start"
-        fi
-        if port_open "$port"; then
-            # Guard against another process owning the port: ours must still be alive.
-            sleep 0.2
-            kill -0 "$pid" 2>/dev/null && return 0
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$logf" >&2 2>/dev/null || true
-    die "$name did not listen on 127.0.0.1:$port within ${START_TIMEOUT_S}s"
-}
-
-# check_alive NAME PID LOGFILE
-check_alive() {
-    if ! kill -0 "$2" 2>/dev/null; then
-        log "$1 (pid $2) is no longer running; last log lines:" >&2
-        tail -n 20 "$3" >&2 2>/dev/null || true
-        die "$1 died"
-    fi
-}
-
 # sanity_get NAME PORT: one request must return 200 with the upstream body.
 sanity_get() {
     local body
     body=$(curl -sS --max-time 5 --fail "http://127.0.0.1:$2/" 2>&1) \
         || die "$1: sanity request to http://127.0.0.1:$2/ failed: $body"
     [[ $body == "hello" ]] || die "$1: unexpected body from http://127.0.0.1:$2/: '$body'"
-}
-
-json_str() {
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    printf '"%s"' "$s"
-}
-
-# Compiled-in temp paths of the http modules nginx was built with; each gets
-# pointed into the temp dir so nginx never touches /var/lib/nginx.
-nginx_temp_dirs() {
-    # $1 = directory for this instance
-    local dir=$1 v m
-    v=$(nginx -V 2>&1)
-    printf '    client_body_temp_path "%s/client_body";\n' "$dir"
-    for m in proxy fastcgi uwsgi scgi; do
-        [[ $v == *"--without-http_${m}_module"* ]] && continue
-        printf '    %s_temp_path "%s/%s";\n' "$m" "$dir" "$m"
-    done
-}
-
-# When run as root nginx switches its workers to an unprivileged user; make
-# the temp dir traversable for it (the files themselves are owned by root).
-nginx_user_line() {
-    if [[ $EUID -eq 0 ]]; then
-        if getent passwd nobody >/dev/null 2>&1 && getent group nogroup >/dev/null 2>&1; then
-            chmod 0711 "$BENCH_TMP"
-            printf 'user nobody nogroup;\n'
-        else
-            printf 'user root root;\n'
-        fi
-    fi
-}
-
-# start_nginx NAME CONF -> sets STARTED_PID
-start_nginx() {
-    local name=$1 conf=$2 dir
-    dir=$(dirname "$conf")
-    nginx -t -q -p "$dir" -c "$conf" -e "$dir/error.log" \
-        || { tail -n 20 "$dir/error.log" >&2 2>/dev/null || true; die "$name: nginx config test failed"; }
-    nginx -p "$dir" -c "$conf" -e "$dir/error.log" </dev/null >"$dir/stdout.log" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-
-# run_wrk LABEL PORT CONNS SECONDS OUTFILE -> sets RPS, P99_MS, REQS; returns 1 on errors
-run_wrk() {
-    local label=$1 port=$2 conns=$3 secs=$4 out=$5 rc=0 parsed
-    timeout --kill-after=5 $(( secs + 30 )) \
-        wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$port/" \
-        </dev/null >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || rc=$?
-    WRK_PID=""
-    # Fields: rps p99_ms requests socket_errors non2xx
-    parsed=$(awk '
-        function to_ms(v,   num, unit) {
-            num = v; sub(/[a-z]+$/, "", num)
-            unit = v; sub(/^[0-9.]+/, "", unit)
-            if (unit == "us") return num / 1000
-            if (unit == "ms") return num + 0
-            if (unit == "s")  return num * 1000
-            if (unit == "m")  return num * 60000
-            if (unit == "h")  return num * 3600000
-            return -1
-        }
-        /^Requests\/sec:/           { rps = $2 }
-        $1 == "99%"                 { p99 = to_ms($2) }
-        / requests in /             { reqs = $1 }
-        /Socket errors:/            { line = $0; gsub(/[^0-9 ]/, " ", line); n = split(line, f, " ")
-                                      for (i = 1; i <= n; i++) serr += f[i] }
-        /Non-2xx or 3xx responses:/ { non2xx = $NF }
-        END {
-            if (rps == "" || p99 == "") { print "PARSE_ERROR"; exit }
-            printf "%s %.3f %d %d %d\n", rps, p99, reqs, serr, non2xx
-        }' "$out")
-    if (( rc != 0 )) || [[ $parsed == PARSE_ERROR ]]; then
-        log "  $label: wrk failed (exit $rc); output:" >&2
-        sed 's/^/    /' "$out" >&2
-        return 1
-    fi
-    local serr non2xx
-    read -r RPS P99_MS REQS serr non2xx <<<"$parsed"
-    if (( REQS == 0 || serr != 0 || non2xx != 0 )); then
-        log "  $label: ERRORS: requests=$REQS socket_errors=$serr non_2xx_3xx=$non2xx; wrk output:" >&2
-        sed 's/^/    /' "$out" >&2
-        return 1
-    fi
-    return 0
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
@@ -427,7 +231,7 @@ run_one() {
     # run_one which conns round
     local which=$1 conns=$2 round=$3 port label
     if [[ $which == nginx ]]; then port=$NGX_PORT; label="nginx-proxy"; else port=$JG_PORT; label="journeygate"; fi
-    if run_wrk "$label c=$conns r=$round" "$port" "$conns" "$DURATION" \
+    if run_wrk "$label c=$conns r=$round" "http://127.0.0.1:$port/" "$conns" "$DURATION" \
         "$BENCH_TMP/wrk-$which-c$conns-r$round.txt"; then
         printf '  c=%-5s round %d  %-12s %12.1f req/s   p99 %9.3f ms\n' \
             "$conns" "$round" "$label" "$RPS" "$P99_MS"
@@ -504,7 +308,7 @@ if (( MEMTEST_SECONDS > 0 )); then
     log "== journeygate memory: ${MEMTEST_SECONDS}s at $MEMTEST_CONNS connections =="
     rss_start=$(rss_kb "$JG_PID")
     [[ -n $rss_start ]] || die "cannot read /proc/$JG_PID/status"
-    if run_wrk "memtest" "$JG_PORT" "$MEMTEST_CONNS" "$MEMTEST_SECONDS" "$BENCH_TMP/wrk-memtest.txt"; then
+    if run_wrk "memtest" "http://127.0.0.1:$JG_PORT/" "$MEMTEST_CONNS" "$MEMTEST_SECONDS" "$BENCH_TMP/wrk-memtest.txt"; then
         mem_info=$(printf '%.1f req/s, %s requests' "$RPS" "$REQS")
     else
         FAILED=1

@@ -45,6 +45,9 @@ EOF
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
+BENCH_NAME=store.sh
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 STORE_BENCH=${STORE_BENCH:-$ROOT/build/bench/store_bench}
 N_FIRST=${N_FIRST:-2000}
@@ -60,9 +63,6 @@ TMP_PARENT=${TMPDIR:-/tmp}
 
 readonly KILL_AFTER_S=10          # after TIMEOUT_S: SIGTERM, then SIGKILL this much later
 readonly BYTES_PER_CUSTOMER=1500  # disk needed per customer, with margin (about 1 KB is measured)
-
-die() { printf 'store.sh: error: %s\n' "$*" >&2; exit 1; }
-log() { printf '%s\n' "$*"; }
 
 need_arg() { [[ $# -ge 2 ]] || { printf 'store.sh: option %s needs an argument\n' "$1" >&2; exit 2; }; }
 
@@ -104,48 +104,24 @@ need_kb=$(( (POPULATION + N_FIRST * 4) * BYTES_PER_CUSTOMER / 1024 + 65536 ))
 (( avail_kb >= need_kb )) ||
     die "$TMP_PARENT has $(( avail_kb / 1024 )) MB free; POPULATION=$POPULATION needs about $(( need_kb / 1024 )) MB"
 
-TMP=$(mktemp -d "$TMP_PARENT/jg-store-bench.XXXXXX")
-child=""
+# the temp dir (bench/lib.sh), removed on any exit; timeout passes a SIGTERM on to store_bench and
+# kills it KILL_AFTER_S later, so it gets a little longer than that to exit
+readonly STOP_TIMEOUT_S=$(( KILL_AFTER_S + 5 ))
+bench_tmp "$TMP_PARENT" jg-store-bench
+TMP=$BENCH_TMP
 
-# shellcheck disable=SC2317  # invoked via trap
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    if [[ -n $child ]] && kill -0 "$child" 2>/dev/null; then
-        # timeout passes the signal on to store_bench
-        kill -TERM "$child" 2>/dev/null || true
-        wait "$child" 2>/dev/null || true
-    fi
-    if [[ $KEEP_TMP == 1 ]]; then
-        log "store.sh: kept $TMP"
-    else
-        rm -rf -- "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ $commit != unknown ]] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null; then
-    commit="$commit+changes"
-fi
+commit=$(bench_commit "$ROOT")
 log "store.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $commit, program $STORE_BENCH"
 log "store.sh: temp dir $TMP, at most ${TIMEOUT_S} s"
 log ""
 
 started=$SECONDS
 # in the background so that a signal reaches the trap at once instead of after the run
-timeout --kill-after="$KILL_AFTER_S" "$TIMEOUT_S" "$STORE_BENCH" \
+rc=0
+run_fg timeout --kill-after="$KILL_AFTER_S" "$TIMEOUT_S" "$STORE_BENCH" \
     --first "$N_FIRST" --lookups "$N_LOOKUPS" --threads "$LOOKUP_THREADS" \
     --population "$POPULATION" --latency-lookups "$LATENCY_LOOKUPS" --map-mb "$MAP_MB" \
-    --seed "$SEED" "$TMP" &
-child=$!
-rc=0
-wait "$child" || rc=$?
-child=""
+    --seed "$SEED" "$TMP" || rc=$?
 
 log ""
 case $rc in
