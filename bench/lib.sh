@@ -186,6 +186,58 @@ start_nginx() {
     PIDS+=("$STARTED_PID")
 }
 
+# check_jg_config: journeygate (JG_BIN) must accept BENCH_TMP/jg.json; its answer is kept in
+# BENCH_TMP/check-config.out
+check_jg_config() {
+    if ! "$JG_BIN" check-config --config "$BENCH_TMP/jg.json" >"$BENCH_TMP/check-config.out" 2>&1; then
+        sed 's/^/  /' "$BENCH_TMP/check-config.out" >&2
+        die "journeygate check-config refused the generated configuration"
+    fi
+}
+
+# start_google_op PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI: tests/peers/google-op.mjs (oidc-provider)
+# from PEERS_DIR, waited for (it prints one line "READY <port>" when listening, within
+# OP_START_TIMEOUT_S) -> sets OP_PID, OP_LOG
+start_google_op() {
+    local port=$1 i word got
+    OP_LOG="$BENCH_TMP/google-op.log"
+    node "$PEERS_DIR/google-op.mjs" --port "$port" --client-id "$2" --client-secret "$3" --redirect-uri "$4" \
+        </dev/null >"$BENCH_TMP/google-op.out" 2>"$OP_LOG" &
+    OP_PID=$!
+    PIDS+=("$OP_PID")
+    for (( i = 0; ; i++ )); do
+        check_alive "google-op" "$OP_PID" "$OP_LOG"
+        if read -r word got 2>/dev/null <"$BENCH_TMP/google-op.out" && [[ $word == READY ]]; then
+            [[ $got == "$port" ]] || die "google-op listens on $got, expected $port"
+            return 0
+        fi
+        (( i < OP_START_TIMEOUT_S * 10 )) || { tail -n 20 "$OP_LOG" >&2; die "google-op did not print READY within ${OP_START_TIMEOUT_S}s"; }
+        sleep 0.1
+    done
+}
+
+# start_journeygate PORT: JG_BIN serve with BENCH_TMP/jg.json, waited for on PORT -> sets JG_PID, JG_LOG
+start_journeygate() {
+    JG_LOG="$BENCH_TMP/jg.log"
+    "$JG_BIN" serve --config "$BENCH_TMP/jg.json" </dev/null >"$BENCH_TMP/jg.out" 2>"$JG_LOG" &
+    JG_PID=$!
+    PIDS+=("$JG_PID")
+    wait_listen "journeygate" "$JG_PID" "$1" "$JG_LOG"
+}
+
+# wait_provider_ready URL: a provider loads discovery and keys in the background and until then a
+# login (URL: the gateway's /.auth/login/NAME) answers 503; waits for its 302 (READY_TIMEOUT_S)
+wait_provider_ready() {
+    local i code
+    for (( i = 0; ; i++ )); do
+        check_alive "journeygate" "$JG_PID" "$JG_LOG"
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1" || true)
+        [[ $code == 302 ]] && return 0
+        (( i < READY_TIMEOUT_S * 5 )) || { tail -n 20 "$JG_LOG" >&2; die "provider not ready within ${READY_TIMEOUT_S}s (last status $code from $1)"; }
+        sleep 0.2
+    done
+}
+
 # run_wrk LABEL URL CONNS SECONDS OUTFILE [HEADER] -> sets RPS, P99_MS, REQS; returns 1 on errors
 # (wrk failed, socket errors, or answers other than 2xx/3xx); uses THREADS
 run_wrk() {

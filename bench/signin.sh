@@ -343,10 +343,7 @@ cat >"$BENCH_TMP/jg.json" <<EOF
            {"name":"mobile","match":{"path_prefix":"/mobile"},"upstream":"up","channel":"mobile","auth":"none"}],
  "limits":{"max_connections":20000,"auth_rate_per_minute":1000000,"auth_burst":1000000}}
 EOF
-if ! "$JG_BIN" check-config --config "$BENCH_TMP/jg.json" >"$BENCH_TMP/check-config.out" 2>&1; then
-    sed 's/^/  /' "$BENCH_TMP/check-config.out" >&2
-    die "journeygate check-config refused the generated configuration"
-fi
+check_jg_config
 
 start_nginx "upstream" "$BENCH_TMP/upstream/nginx.conf"
 UP_PID=$STARTED_PID
@@ -356,27 +353,8 @@ start_nginx "nginx-proxy" "$BENCH_TMP/nginx-proxy/nginx.conf"
 NGX_PID=$STARTED_PID
 wait_listen "nginx-proxy" "$NGX_PID" "$NGX_PORT" "$BENCH_TMP/nginx-proxy/error.log"
 
-# The OpenID Provider: prints exactly one line "READY <port>" on stdout when listening.
-OP_LOG="$BENCH_TMP/google-op.log"
-node "$PEERS_DIR/google-op.mjs" --port "$OP_PORT" --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" \
-    --redirect-uri "$GW_URL/.auth/login/idp/callback" </dev/null >"$BENCH_TMP/google-op.out" 2>"$OP_LOG" &
-OP_PID=$!
-PIDS+=("$OP_PID")
-for (( i = 0; ; i++ )); do
-    check_alive "google-op" "$OP_PID" "$OP_LOG"
-    if read -r word port 2>/dev/null <"$BENCH_TMP/google-op.out" && [[ $word == READY ]]; then
-        [[ $port == "$OP_PORT" ]] || die "google-op listens on $port, expected $OP_PORT"
-        break
-    fi
-    (( i < OP_START_TIMEOUT_S * 10 )) || { tail -n 20 "$OP_LOG" >&2; die "google-op did not print READY within ${OP_START_TIMEOUT_S}s"; }
-    sleep 0.1
-done
-
-JG_LOG="$BENCH_TMP/jg.log"
-"$JG_BIN" serve --config "$BENCH_TMP/jg.json" </dev/null >"$BENCH_TMP/jg.out" 2>"$JG_LOG" &
-JG_PID=$!
-PIDS+=("$JG_PID")
-wait_listen "journeygate" "$JG_PID" "$JG_PORT" "$JG_LOG"
+start_google_op "$OP_PORT" "$CLIENT_ID" "$CLIENT_SECRET" "$GW_URL/.auth/login/idp/callback"
+start_journeygate "$JG_PORT"
 
 check_all_alive() {
     check_alive "nginx upstream" "$UP_PID" "$BENCH_TMP/upstream/error.log"
@@ -385,14 +363,7 @@ check_all_alive() {
     check_alive "journeygate" "$JG_PID" "$JG_LOG"
 }
 
-# The provider loads discovery and keys in the background; until then a login answers 503.
-for (( i = 0; ; i++ )); do
-    check_alive "journeygate" "$JG_PID" "$JG_LOG"
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$GW_URL/.auth/login/idp" || true)
-    [[ $code == 302 ]] && break
-    (( i < READY_TIMEOUT_S * 5 )) || { tail -n 20 "$JG_LOG" >&2; die "provider idp not ready within ${READY_TIMEOUT_S}s (last status $code)"; }
-    sleep 0.2
-done
+wait_provider_ready "$GW_URL/.auth/login/idp"
 
 curl_check "nginx-proxy" no "http://127.0.0.1:$NGX_PORT/open"
 curl_check "journeygate /open" no "$GW_URL/open"
