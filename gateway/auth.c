@@ -148,6 +148,14 @@ struct session_view {
     h2o_iovec_t kind, customer_id, email, provider, subject, sid, hd, channel; /* base NULL: absent */
 };
 
+/* a policy decision kept for reuse: for this configuration (serial), route and method, until until_ms */
+struct kept_decision {
+    uint64_t serial, until_ms;
+    const gw_route_t *route;
+    char method[8];
+    pol_decision_t decision;
+};
+
 struct cache_slot {
     char token[TOKEN_CHARS]; /* the token itself: a hit needs no SHA-256 */
     uint8_t hash[32];
@@ -160,12 +168,8 @@ struct cache_slot {
     size_t assertion_len;
     const gw_route_t *assertion_route;
     uint64_t assertion_until_ms;
-    /* the last policy decision for this session: reused for the same config, route and
-       method until decision_until_ms (when the session's age could change it) */
-    uint64_t decision_serial, decision_until_ms;
-    const gw_route_t *decision_route;
-    char decision_method[8];
-    pol_decision_t decision;
+    /* the last policy decision for this session, until its age could change it */
+    struct kept_decision decision;
 };
 
 struct auth_cache {
@@ -174,12 +178,7 @@ struct auth_cache {
      * Decisions for requests without a session, by route and method: nothing else in their facts
      * varies (no provider, email or customer; the channel is the route's; the age is unknown).
      */
-    struct {
-        uint64_t serial;
-        const gw_route_t *route;
-        char method[8];
-        pol_decision_t decision;
-    } anon[ANON_DECISION_SLOTS];
+    struct kept_decision anon[ANON_DECISION_SLOTS];
 };
 
 static uint64_t now_ms(void)
@@ -461,7 +460,7 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
                 slot->assertion = NULL;
             }
             json_decref(slot->session);
-            slot->decision_route = NULL; /* decided again on the fresh record */
+            slot->decision.route = NULL; /* decided again on the fresh record */
             memcpy(slot->token, tok.base, TOKEN_CHARS);
             memcpy(slot->hash, hash, 32);
             slot->session = json_incref(s);
@@ -2034,27 +2033,42 @@ static int wants_html(h2o_req_t *req)
                                    H2O_STRLIT("text/html")) != SIZE_MAX;
 }
 
+/* whether k holds the decision for this configuration, route and request method at now */
+static int kept_for(const struct kept_decision *k, const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req,
+                    uint64_t now)
+{
+    return k->route == route && k->serial == cfg->serial && now < k->until_ms && strlen(k->method) == req->method.len &&
+           memcmp(k->method, req->method.base, req->method.len) == 0;
+}
+
+/* keeps d in k until until_ms; a method too long for k is not kept */
+static void keep(struct kept_decision *k, const gw_config_t *cfg, const gw_route_t *route, h2o_req_t *req,
+                 pol_decision_t d, uint64_t until_ms)
+{
+    if (req->method.len >= sizeof(k->method))
+        return;
+    k->decision = d;
+    k->route = route;
+    k->serial = cfg->serial;
+    k->until_ms = until_ms;
+    memcpy(k->method, req->method.base, req->method.len);
+    k->method[req->method.len] = '\0';
+}
+
 /* decide() for a request without a session, reused per route and method for the same configuration */
 static pol_decision_t anon_decision(h2o_req_t *req, const gw_config_t *cfg, const gw_route_t *route)
 {
     struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
     uintptr_t r = (uintptr_t)route;
     unsigned m0 = req->method.len != 0 ? (unsigned char)req->method.base[0] : 0;
-    typeof(th->auth_cache->anon[0]) *a =
+    struct kept_decision *k =
         &th->auth_cache->anon[((r >> 4) ^ (r >> 12) ^ req->method.len ^ m0) % ANON_DECISION_SLOTS];
     pol_decision_t d;
 
-    if (req->method.len >= sizeof(a->method))
-        return decide(cfg, route, req, NULL, 0);
-    if (a->route == route && a->serial == cfg->serial && strlen(a->method) == req->method.len &&
-        memcmp(a->method, req->method.base, req->method.len) == 0)
-        return a->decision;
+    if (kept_for(k, cfg, route, req, 0))
+        return k->decision;
     d = decide(cfg, route, req, NULL, 0);
-    a->decision = d;
-    a->route = route;
-    a->serial = cfg->serial;
-    memcpy(a->method, req->method.base, req->method.len);
-    a->method[req->method.len] = '\0';
+    keep(k, cfg, route, req, d, UINT64_MAX);
     return d;
 }
 
@@ -2076,24 +2090,14 @@ static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const g
 
     if (s == NULL)
         return anon_decision(req, cfg, route);
-    if (slot != NULL && req->method.len >= sizeof(slot->decision_method))
-        slot = NULL;
-    if (slot != NULL && slot->decision_route == route && slot->decision_serial == cfg->serial &&
-        now < slot->decision_until_ms && strlen(slot->decision_method) == req->method.len &&
-        memcmp(slot->decision_method, req->method.base, req->method.len) == 0)
-        return slot->decision;
+    if (slot != NULL && kept_for(&slot->decision, cfg, route, req, now))
+        return slot->decision.decision;
     v = view_for(req, gr, s, &tmp);
     d = decide(cfg, route, req, v, now);
     age = session_age_s(v, now);
-    if (slot != NULL && (until = pol_stable_until_age(cfg->policies, route->policy, age)) > age) {
-        slot->decision = d;
-        slot->decision_route = route;
-        slot->decision_serial = cfg->serial;
-        slot->decision_until_ms =
-            until >= (int64_t)(UINT64_MAX / 2000) ? UINT64_MAX : v->created_ms + (uint64_t)until * 1000;
-        memcpy(slot->decision_method, req->method.base, req->method.len);
-        slot->decision_method[req->method.len] = '\0';
-    }
+    if (slot != NULL && (until = pol_stable_until_age(cfg->policies, route->policy, age)) > age)
+        keep(&slot->decision, cfg, route, req, d,
+             until >= (int64_t)(UINT64_MAX / 2000) ? UINT64_MAX : v->created_ms + (uint64_t)until * 1000);
     return d;
 }
 
