@@ -175,21 +175,24 @@ class CrossChannelTest(JourneyTest):
 
     def test_sigterm_with_queued_touchpoints_loses_nothing(self):
         b = self.web_login("many@example.com")
-        cookie = "jg_session=" + b.cookie("jg_session")
-        sent = 0
-        conn = self.gw.conn()
-        for i in range(300):
-            conn.request("GET", "/shop/item/%d" % i, headers={"Cookie": cookie})
-            r = conn.getresponse()
-            r.read()
-            self.assertEqual(r.status, 200)
-            sent += 1
-        conn.close()
+        sent = self.get_items(b, 300)
         self.gw.signal(signal.SIGTERM)
         self.assertEqual(self.gw.proc.wait(20), 0)
         code, out, err = self.cli("export", "touchpoints", "--format", "ndjson")
         self.assertEqual(code, 0, err)
         self.assertEqual(len(out.splitlines()), sent)
+
+    def get_items(self, browser, n):
+        """GET /shop/item/0..n-1 on one connection with the browser's session, each answered 200; returns n."""
+        cookie = "jg_session=" + browser.cookie("jg_session")
+        conn = self.gw.conn()
+        for i in range(n):
+            conn.request("GET", "/shop/item/%d" % i, headers={"Cookie": cookie})
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        conn.close()
+        return n
 
     def log_blocks(self):
         """Blocks in the store's touchpoint log (appended, not merged into customers' chunks yet)."""
@@ -199,14 +202,7 @@ class CrossChannelTest(JourneyTest):
 
     def test_kill_9_keeps_what_was_committed_and_the_log_is_merged_after_restart(self):
         b = self.web_login("crash@example.com")
-        cookie = "jg_session=" + b.cookie("jg_session")
-        conn = self.gw.conn()
-        for i in range(200):
-            conn.request("GET", "/shop/item/%d" % i, headers={"Cookie": cookie})
-            r = conn.getresponse()
-            r.read()
-            self.assertEqual(r.status, 200)
-        conn.close()
+        self.get_items(b, 200)
         time.sleep(0.6)  # committed within 200 ms of being queued; merged only after a second without any
         self.gw.proc.kill()
         self.gw.proc.wait(10)
