@@ -660,8 +660,6 @@ static void identity_from_claims(json_t *c, prov_identity_t *out)
     out->name = dup_json_str(c, "name");
     out->picture = dup_json_str(c, "picture");
     out->hd = dup_json_str(c, "hd");
-    out->auth_time =
-        json_is_integer(json_object_get(c, "auth_time")) ? json_integer_value(json_object_get(c, "auth_time")) : 0;
 }
 
 static gw_status_t oidc_finish(prov_t *p, const char *code, const char *verifier, const char *nonce, int64_t auth_since,

@@ -24,7 +24,6 @@ typedef struct prov_identity {
     char *name;
     char *picture;
     char *hd;
-    int64_t auth_time; /* when the person authenticated (ID token `auth_time`, seconds since the epoch); 0: not said */
 } prov_identity_t;
 
 void prov_identity_clear(prov_identity_t *id);
