@@ -397,11 +397,9 @@ static struct cache_slot *slot_of(h2o_req_t *req, struct gw_req *gr, json_t *s)
     return &th->auth_cache->slot[gr->cache_slot - 1];
 }
 
-/* the view of session s (NULL: none): the cache slot's, or else taken into *tmp */
-static const struct session_view *view_for(h2o_req_t *req, struct gw_req *gr, json_t *s, struct session_view *tmp)
+/* the view of session s (NULL: none): that of slot (slot_of(), may be NULL), or else taken into *tmp */
+static const struct session_view *view_for(struct cache_slot *slot, json_t *s, struct session_view *tmp)
 {
-    struct cache_slot *slot = slot_of(req, gr, s);
-
     if (s == NULL)
         return NULL;
     if (slot != NULL)
@@ -2092,7 +2090,7 @@ static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const g
         return anon_decision(req, cfg, route);
     if (slot != NULL && kept_for(&slot->decision, cfg, route, req, now))
         return slot->decision.decision;
-    v = view_for(req, gr, s, &tmp);
+    v = view_for(slot, s, &tmp);
     d = decide(cfg, route, req, v, now);
     age = session_age_s(v, now);
     if (slot != NULL && (until = pol_stable_until_age(cfg->policies, route->policy, age)) > age)
@@ -2250,7 +2248,7 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
                            n_assertion = {H2O_STRLIT("x-identity-assertion")};
         struct cache_slot *slot = slot_of(req, gr, s);
         struct session_view tmp;
-        const struct session_view *v = view_for(req, gr, s, &tmp);
+        const struct session_view *v = view_for(slot, s, &tmp);
 
         /* the values are the session record's strings: gr->session keeps it until the request ends */
         add_upstream_header(req, &n_customer, "X-Customer-Id", v->customer_id);
@@ -2770,7 +2768,7 @@ int auth_record_touchpoint(h2o_req_t *req, struct gw_req *gr)
 
     if (A.recorder == NULL || route == NULL || route->touchpoint == NULL || (s == NULL && gr->visitor_id[0] == '\0'))
         return 0;
-    v = view_for(req, gr, s, &tmp);
+    v = view_for(slot_of(req, gr, s), s, &tmp);
     memset(&t, 0, sizeof(t));
     t.customer_id = v != NULL ? v->customer_id.base : NULL;
     t.visitor_id = v == NULL ? gr->visitor_id : NULL;
