@@ -2632,8 +2632,11 @@ void auth_shutdown(void)
     /* every touchpoint accepted before the stop is written */
     gw_recorder_stop(A.recorder);
     atomic_store(&A.stopping, 1);
+    /* the requests are answered or given up on; a slow provider must not hold the stop (nor, in the
+     * demo, a call to the stand-ins, whose event loop no longer runs) */
+    prov_cancel_calls();
     if (A.has_refresher)
-        pthread_join(A.refresher, NULL); /* at most one provider call's timeout */
+        pthread_join(A.refresher, NULL); /* about a second at most */
     /* no job may be half done when the process exits: sign-ins, audit records, erasures */
     if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK)
         GW_LOG_WARNING(MODULE, "shutdown: worker jobs still running after 10 s");

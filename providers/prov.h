@@ -35,6 +35,12 @@ void prov_thread_cleanup(void);
 void prov_global_init(void);
 
 /**
+ * Shutdown: every provider call in flight fails within about a second, and every later one at once
+ * (GW_EUNAVAIL), so a stop never waits for a slow provider's timeout. There is no way back.
+ */
+void prov_cancel_calls(void);
+
+/**
  * Creates a provider from its validated configuration object (`providers.NAME`).
  * `callback_url` is this gateway's absolute callback for it. Makes no network call.
  * On failure returns GW_EINVAL and *err (malloc'ed) says why.

@@ -2,8 +2,23 @@
 #include "prov_int.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+static atomic_int cancelled;
+
+void prov_cancel_calls(void)
+{
+    atomic_store(&cancelled, 1);
+}
+
+/* libcurl calls this at least once a second while a transfer waits; non-zero aborts it */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)userdata, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load_explicit(&cancelled, memory_order_relaxed);
+}
 
 typedef struct sink {
     char *buf;
@@ -46,6 +61,10 @@ gw_status_t prov_http(const prov_http_opts_t *o, const char *url, const char *fo
     gw_status_t st = GW_EUPSTREAM;
 
     memset(resp, 0, sizeof(*resp));
+    if (atomic_load(&cancelled)) {
+        curl_easy_cleanup(c);
+        return GW_EUNAVAIL;
+    }
     if (c == NULL)
         return GW_ENOMEM;
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -57,6 +76,8 @@ gw_status_t prov_http(const prov_http_opts_t *o, const char *url, const char *fo
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)PROV_MAX_BODY);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "journeygate/" GW_VERSION);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -78,6 +99,10 @@ gw_status_t prov_http(const prov_http_opts_t *o, const char *url, const char *fo
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
     }
     rc = curl_easy_perform(c);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        st = GW_EUNAVAIL;
+        goto Exit;
+    }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
         st = GW_ETIMEOUT;
         goto Exit;

@@ -26,7 +26,8 @@ typedef struct prov_http_opts {
 
 /**
  * One HTTP call with libcurl: GET when form is NULL, else POST of form (already encoded).
- * Returns GW_ETIMEOUT, GW_EUPSTREAM (connection or TLS failure, or body over PROV_MAX_BODY), GW_OK.
+ * Returns GW_ETIMEOUT, GW_EUPSTREAM (connection or TLS failure, or body over PROV_MAX_BODY), GW_EUNAVAIL (after
+ * prov_cancel_calls()), GW_OK.
  */
 gw_status_t prov_http(const prov_http_opts_t *o, const char *url, const char *form, prov_http_response_t *resp);
 void prov_http_response_clear(prov_http_response_t *r);

@@ -4,6 +4,7 @@ import json
 import re
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -88,6 +89,27 @@ class DrainTest(GatewayTestCase):
         # and after the drain nothing listens any more
         with self.assertRaises(OSError):
             gw.request("GET", "/late", timeout=2)
+
+    def test_sigterm_does_not_wait_for_a_slow_provider(self):
+        # a provider that accepts the discovery call and never answers (30 s timeout configured):
+        # the stop cancels the call instead of waiting it out
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        up = self.upstream()
+        cfg = base_config({"up": {"url": up.url}}, site_route(), providers={
+            "google": {"type": "oidc", "client_id": "id", "client_secret": "secret", "insecure_http": True,
+                       "issuer": "http://127.0.0.1:%d" % silent.getsockname()[1], "http_timeout_s": 30}})
+        gw = self.start(cfg)
+        silent.settimeout(10)
+        conn, _ = silent.accept()  # the gateway's discovery call is now waiting on us
+        self.addCleanup(conn.close)
+        self.assertEqual(gw.request("GET", "/x")[0], 200)
+        started = time.monotonic()
+        gw.signal(signal.SIGTERM)
+        self.assertEqual(gw.proc.wait(10), 0)
+        self.assertLess(time.monotonic() - started, 5)
 
 
 class LogAndMetricsTest(GatewayTestCase):
