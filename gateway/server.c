@@ -975,15 +975,35 @@ static int add_listener(struct thread *th, int fd, listener_kind_t kind, SSL_CTX
     return 0;
 }
 
-static void close_listeners(struct thread *th)
+/* closes the thread's listeners: those the outside reaches, or with `internal` the demo's own too */
+static void close_listeners(struct thread *th, int internal)
 {
     for (size_t i = 0; i < th->num_listeners; ++i) {
-        if (th->listeners[i].sock != NULL) {
-            h2o_socket_read_stop(th->listeners[i].sock);
-            h2o_socket_close(th->listeners[i].sock);
-            th->listeners[i].sock = NULL;
+        struct listener *l = &th->listeners[i];
+        int is_internal = l->kind == LISTENER_DEMO || l->kind == LISTENER_DEVIDP;
+        if (l->sock != NULL && is_internal == internal) {
+            h2o_socket_read_stop(l->sock);
+            h2o_socket_close(l->sock);
+            l->sock = NULL;
         }
     }
+}
+
+static int has_internal_listeners(const struct thread *th)
+{
+    for (size_t i = 0; i < th->num_listeners; ++i)
+        if (th->listeners[i].kind == LISTENER_DEMO || th->listeners[i].kind == LISTENER_DEVIDP)
+            return 1;
+    return 0;
+}
+
+static unsigned threads_done(void)
+{
+    unsigned n;
+    pthread_mutex_lock(&srv.done_lock);
+    n = srv.num_done;
+    pthread_mutex_unlock(&srv.done_lock);
+    return n;
 }
 
 /* ---------------------------------------------------------------- threads */
@@ -1002,18 +1022,25 @@ static void *thread_main(void *arg)
 {
     struct thread *th = arg;
     uint64_t drain_deadline = 0;
+    int internal = has_internal_listeners(th);
 
     while (1) {
         h2o_evloop_run(th->loop, th->draining ? 50 : INT32_MAX);
         if (atomic_load(&srv.draining) && !th->draining) {
             th->draining = 1;
-            close_listeners(th);
+            close_listeners(th, 0);
             h2o_context_request_shutdown(&th->ctx);
             drain_deadline = now_us() + (uint64_t)th->holder->cfg->limits.drain_timeout_ms * 1000;
         }
-        if (th->draining && (th->inflight == 0 || now_us() >= drain_deadline))
+        /*
+         * The demo's upstream and sign-in stand-ins serve the other threads' requests (and their
+         * sign-ins' token calls): they keep serving until every other thread has drained.
+         */
+        if (th->draining && (th->inflight == 0 || now_us() >= drain_deadline) &&
+            (!internal || threads_done() == srv.num_threads - 1))
             break;
     }
+    close_listeners(th, 1);
     if (th->inflight != 0)
         GW_LOG_WARNING(MODULE, "thread %u: drain timeout with %zu requests in flight", th->index, th->inflight);
     access_log_flush(th);
