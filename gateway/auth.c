@@ -45,6 +45,9 @@
 #define TOUCH_EVERY_MS 60000
 #define MAX_TOKEN_BODY 16384
 
+/* the rate limiter's buckets (see rate_take) */
+enum rate_kind { RATE_SIGNIN, RATE_INGEST, RATE_KINDS };
+
 enum job_kind {
     JOB_LOGIN,
     JOB_MOBILE,
@@ -111,7 +114,7 @@ static struct {
     } ingest_keys[64];
     size_t num_ingest_keys;
     unsigned assertion_ttl_s;
-    double rate_per_s, rate_burst;
+    double rate_per_s[RATE_KINDS], rate_burst[RATE_KINDS];
     pthread_mutex_t rate_lock;
     atomic_int stopping;
     pthread_t refresher;
@@ -498,6 +501,70 @@ static json_t *new_session(const char *customer_id, const prov_identity_t *id, c
     return s;
 }
 
+/* ------------------------------------------------------------------ rate limiting */
+
+/*
+ * Token buckets per client address and kind. Sign-in: starting a sign-in or a link, /.auth/token, a
+ * failed callback, an ingest call without a valid key. Ingest: touchpoint batches with a valid key,
+ * which a contact-centre system sends far more often than a person signs in. A fixed table: memory
+ * stays bounded however many addresses are seen (a new address takes over its slot's bucket).
+ */
+#define RATE_SLOTS 4096
+
+static struct {
+    char addr[48];
+    uint8_t kind;
+    int limited; /* already reported since it last had tokens */
+    double tokens;
+    uint64_t last_ms;
+} rate[RATE_SLOTS];
+
+/*
+ * Refills the bucket of (addr, kind); if it holds at least `need` tokens, takes `cost` of them (never
+ * going below zero) and returns 0, else returns the seconds until it holds `need` (and *first for the
+ * first refusal since it last had them).
+ */
+static unsigned rate_take(const char *addr, enum rate_kind kind, double need, double cost, int *first)
+{
+    uint64_t now = now_ms(), h = gw_fnv1a(GW_FNV1A_SEED, addr, strlen(addr)) ^ (uint64_t)kind;
+    double per_s = A.rate_per_s[kind], burst = A.rate_burst[kind];
+    unsigned wait = 0;
+
+    pthread_mutex_lock(&A.rate_lock);
+    {
+        typeof(rate[0]) *b = &rate[h % RATE_SLOTS];
+        if (b->kind != kind || strcmp(b->addr, addr) != 0) {
+            snprintf(b->addr, sizeof(b->addr), "%s", addr);
+            b->kind = (uint8_t)kind;
+            b->tokens = burst;
+            b->last_ms = now;
+            b->limited = 0;
+        }
+        b->tokens += (double)(now - b->last_ms) / 1000.0 * per_s;
+        if (b->tokens > burst)
+            b->tokens = burst;
+        b->last_ms = now;
+        if (b->tokens >= need) {
+            b->tokens = b->tokens > cost ? b->tokens - cost : 0;
+            b->limited = 0;
+        } else {
+            wait = (unsigned)((need - b->tokens) / per_s) + 1;
+            *first = !b->limited;
+            b->limited = 1;
+        }
+    }
+    pthread_mutex_unlock(&A.rate_lock);
+    return wait;
+}
+
+/* a callback that was refused costs its address a sign-in token (one that succeeds costs nothing) */
+static void rate_charge_failed_callback(const char *addr)
+{
+    int first;
+    if (addr[0] != '\0')
+        rate_take(addr, RATE_SIGNIN, 0, 1, &first);
+}
+
 /* ------------------------------------------------------------------ jobs */
 
 static void on_guard_dispose(void *p)
@@ -850,6 +917,9 @@ static void complete_login(struct job *j)
 {
     h2o_req_t *req = j->req;
 
+    if (j->st != GW_OK && status_for(j->st) < 500) /* refused, not the provider's or our own trouble */
+        rate_charge_failed_callback(j->client);
+
     if (j->st == GW_EDENIED && j->link_to[0] != '\0' && j->info.conflict_customer[0] != '\0') {
         GW_LOG_INF(MODULE, "link refused: the %s identity belongs to another customer", prov_name(j->prov));
         refuse_page(req, 409, "identity_linked_elsewhere",
@@ -1118,9 +1188,17 @@ gw_status_t auth_init(const gw_config_t *cfg)
     }
     {
         json_t *lim = json_object_get(cfg->doc, "limits");
-        json_t *rpm = json_object_get(lim, "auth_rate_per_minute"), *burst = json_object_get(lim, "auth_burst");
-        A.rate_per_s = (json_is_number(rpm) ? json_number_value(rpm) : 60.0) / 60.0;
-        A.rate_burst = json_is_number(burst) ? json_number_value(burst) : 20.0;
+        static const struct {
+            const char *rate_key, *burst_key;
+            double rate_per_minute, burst;
+        } defaults[RATE_KINDS] = {[RATE_SIGNIN] = {"auth_rate_per_minute", "auth_burst", 60, 20},
+                                  [RATE_INGEST] = {"ingest_rate_per_minute", "ingest_burst", 600, 60}};
+        for (int k = 0; k < RATE_KINDS; ++k) {
+            json_t *rpm = json_object_get(lim, defaults[k].rate_key),
+                   *burst = json_object_get(lim, defaults[k].burst_key);
+            A.rate_per_s[k] = (json_is_number(rpm) ? json_number_value(rpm) : defaults[k].rate_per_minute) / 60.0;
+            A.rate_burst[k] = json_is_number(burst) ? json_number_value(burst) : defaults[k].burst;
+        }
     }
     {
         /* ingest API keys: one per line, "name:key" or just "key" */
@@ -1204,57 +1282,15 @@ static prov_t *find_prov(const char *name, size_t len)
     return NULL;
 }
 
-/* ------------------------------------------------------------------ rate limiting */
-
 /*
- * Token buckets per client address on the sign-in endpoints. A fixed table: memory stays
- * bounded however many addresses are seen (a new address takes over its slot's bucket).
+ * Takes a token from the request's bucket (`need`: the tokens it must hold; `cost`: how many are taken),
+ * or answers 429 with Retry-After and returns 1. The first refusal of a run is audited as `what`.
  */
-#define RATE_SLOTS 4096
-
-static struct {
-    char addr[48];
-    double tokens;
-    uint64_t last_ms;
-    int limited; /* already reported since it last had tokens */
-} rate[RATE_SLOTS];
-
-/* takes `cost` tokens; returns 0, or the seconds to wait before retrying (and *first for the first refusal) */
-static unsigned rate_take(const char *addr, double cost, int *first)
-{
-    uint64_t now = now_ms(), h = gw_fnv1a(GW_FNV1A_SEED, addr, strlen(addr));
-    unsigned wait = 0;
-
-    pthread_mutex_lock(&A.rate_lock);
-    {
-        typeof(rate[0]) *b = &rate[h % RATE_SLOTS];
-        if (strcmp(b->addr, addr) != 0) {
-            snprintf(b->addr, sizeof(b->addr), "%s", addr);
-            b->tokens = A.rate_burst;
-            b->last_ms = now;
-            b->limited = 0;
-        }
-        b->tokens += (double)(now - b->last_ms) / 1000.0 * A.rate_per_s;
-        if (b->tokens > A.rate_burst)
-            b->tokens = A.rate_burst;
-        b->last_ms = now;
-        if (b->tokens >= cost) {
-            b->tokens -= cost;
-            b->limited = 0;
-        } else {
-            wait = (unsigned)((cost - b->tokens) / A.rate_per_s) + 1;
-            *first = !b->limited;
-            b->limited = 1;
-        }
-    }
-    pthread_mutex_unlock(&A.rate_lock);
-    return wait;
-}
-
-static int rate_limited(h2o_req_t *req, struct gw_req *gr, const char *what)
+static int rate_limited(h2o_req_t *req, struct gw_req *gr, enum rate_kind kind, double need, double cost,
+                        const char *what)
 {
     int first = 0;
-    unsigned wait = rate_take(gr->client, 1, &first);
+    unsigned wait = rate_take(gr->client, kind, need, cost, &first);
     char secs[16];
 
     if (wait == 0)
@@ -1264,7 +1300,9 @@ static int rate_limited(h2o_req_t *req, struct gw_req *gr, const char *what)
     snprintf(secs, sizeof(secs), "%u", wait);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, secs, SIZE_MAX).base, strlen(secs));
-    gw_send_error_json(req, 429, "Too Many Requests", "rate_limited", "too many sign-in attempts; retry later");
+    gw_send_error_json(req, 429, "Too Many Requests", "rate_limited",
+                       kind == RATE_INGEST ? "too many requests; retry later"
+                                           : "too many sign-in attempts; retry later");
     return 1;
 }
 
@@ -1374,6 +1412,7 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     do {                                                                                                               \
         audit_async(req, gr, p, "callback_refused", code,                                                              \
                     entry != NULL ? json_string_value(json_object_get(entry, "f")) : NULL);                            \
+        rate_charge_failed_callback(gr->client);                                                                       \
         refuse_page(req, status, code, text);                                                                          \
     } while (0)
 
@@ -1872,6 +1911,10 @@ static int ingest_endpoint(h2o_req_t *req, struct gw_req *gr)
         gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use POST");
         return 0;
     }
+    /* a call without a valid key counts as a failed sign-in; a keyed one draws on its own, larger bucket */
+    if (rate_limited(req, gr, source == NULL ? RATE_SIGNIN : RATE_INGEST, 1, 1,
+                     source == NULL ? "ingest_unauthenticated" : "ingest"))
+        return 0;
     if (source == NULL) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                        H2O_STRLIT("Bearer realm=\"journeygate-ingest\", error=\"invalid_token\""));
@@ -1923,12 +1966,11 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
             gw_send_page(req, 404, "Not Found", "Unknown sign-in method", "<p>This sign-in method does not exist.</p>");
             return 0;
         }
-        if (rate_limited(req, gr, "login"))
-            return 0;
         if (slash == NULL)
-            return login_start(req, p, NULL);
+            return rate_limited(req, gr, RATE_SIGNIN, 1, 1, "login") ? 0 : login_start(req, p, NULL);
+        /* a callback is refused while its address has no token left; only a failed one takes one */
         if (strncmp(slash, "/callback", path + path_len - slash) == 0 && (size_t)(path + path_len - slash) == 9)
-            return login_callback(req, gr, p);
+            return rate_limited(req, gr, RATE_SIGNIN, 1, 0, "callback") ? 0 : login_callback(req, gr, p);
         gw_send_page(req, 404, "Not Found", "Not found", "<p>No such page.</p>");
         return 0;
     }
@@ -1940,7 +1982,7 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
                              "<p>This sign-in method does not exist.</p>");
                 return 0;
             }
-            return link_start(req, p);
+            return rate_limited(req, gr, RATE_SIGNIN, 1, 1, "link") ? 0 : link_start(req, p);
         }
         if (path_len > sizeof(unlink) - 1 && memcmp(path, unlink, sizeof(unlink) - 1) == 0) {
             if ((p = find_prov(path + sizeof(unlink) - 1, path_len - (sizeof(unlink) - 1))) == NULL) {
@@ -1977,7 +2019,7 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
     if (IS("/.auth/logout"))
         return logout(req, gr);
     if (IS("/.auth/token"))
-        return rate_limited(req, gr, "token") ? 0 : token_endpoint(req, gr);
+        return rate_limited(req, gr, RATE_SIGNIN, 1, 1, "token") ? 0 : token_endpoint(req, gr);
     if (IS("/.auth/touchpoints"))
         return ingest_endpoint(req, gr);
 #undef IS

@@ -545,9 +545,10 @@ static void load_listen(vctx_t *v, json_t *obj, const char *path, gw_listen_t *o
 
 static void load_limits(vctx_t *v, json_t *obj, gw_limits_t *lim)
 {
-    static const char *const keys[] = {
-        "max_connections", "max_header_count", "max_header_bytes",     "header_timeout_s", "idle_timeout_s",
-        "drain_timeout_s", "max_body_size",    "auth_rate_per_minute", "auth_burst",       NULL};
+    static const char *const keys[] = {"max_connections",        "max_header_count",     "max_header_bytes",
+                                       "header_timeout_s",       "idle_timeout_s",       "drain_timeout_s",
+                                       "max_body_size",          "auth_rate_per_minute", "auth_burst",
+                                       "ingest_rate_per_minute", "ingest_burst",         NULL};
     long long n;
 
     lim->max_connections = 10000;
@@ -970,11 +971,20 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
         }
     }
     if ((obj = json_object_get(doc, "limits")) != NULL && json_is_object(obj)) {
-        json_t *r = json_object_get(obj, "auth_rate_per_minute"), *b2 = json_object_get(obj, "auth_burst");
-        if (r != NULL && (!json_is_number(r) || json_number_value(r) <= 0 || json_number_value(r) > 1e6))
-            verr(v, "limits.auth_rate_per_minute", "must be a positive number");
-        if (b2 != NULL && (!json_is_number(b2) || json_number_value(b2) < 1 || json_number_value(b2) > 1e6))
-            verr(v, "limits.auth_burst", "must be a number of at least 1");
+        static const char *const rates[] = {"auth_rate_per_minute", "ingest_rate_per_minute", NULL};
+        static const char *const bursts[] = {"auth_burst", "ingest_burst", NULL};
+        char what[64];
+        for (size_t i = 0; rates[i] != NULL; ++i) {
+            json_t *r = json_object_get(obj, rates[i]), *b2 = json_object_get(obj, bursts[i]);
+            if (r != NULL && (!json_is_number(r) || json_number_value(r) <= 0 || json_number_value(r) > 1e6)) {
+                snprintf(what, sizeof(what), "limits.%s", rates[i]);
+                verr(v, what, "must be a positive number");
+            }
+            if (b2 != NULL && (!json_is_number(b2) || json_number_value(b2) < 1 || json_number_value(b2) > 1e6)) {
+                snprintf(what, sizeof(what), "limits.%s", bursts[i]);
+                verr(v, what, "must be a number of at least 1");
+            }
+        }
     }
     (void)sub;
 }

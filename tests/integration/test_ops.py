@@ -186,7 +186,8 @@ class CheckConfigTest(GatewayTestCase):
 
     def test_every_error_named_with_file_and_key(self):
         cfg = base_config({"up": {"url": "gopher://x"}}, site_route() + site_route())
-        cfg["limits"] = {"header_timeout_s": "ten", "max_body_size": "huge"}
+        cfg["limits"] = {"header_timeout_s": "ten", "max_body_size": "huge", "ingest_burst": 0,
+                         "ingest_rate_per_minute": -1}
         cfg["extra"] = 1
         cfg["listen"][0]["tls"] = {"cert": "/nonexistent/cert.pem", "key": "/nonexistent/key.pem"}
         code, out, err, path = self.run_check(json.dumps(cfg))
@@ -196,6 +197,8 @@ class CheckConfigTest(GatewayTestCase):
             self.assertTrue(line.startswith(path + ": "), line)
         for want in ("extra: unknown key", "upstreams.up.url: must be an absolute", "routes[1].name: duplicate",
                      "limits.header_timeout_s: must be a number", "limits.max_body_size: must be a size",
+                     "limits.ingest_burst: must be a number of at least 1",
+                     "limits.ingest_rate_per_minute: must be a positive number",
                      "listen[0].tls.cert: cannot read file /nonexistent/cert.pem",
                      "listen[0].tls.key: cannot read file /nonexistent/key.pem"):
             self.assertTrue([x for x in lines if want in x], "missing %r in %s" % (want, err))

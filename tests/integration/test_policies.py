@@ -1,6 +1,6 @@
 """Integration: per-route policies (allow, 403 naming the policy, step-up), policies from files,
 the signed X-Identity-Assertion verified by an independent library (npm jose), and the sign-in
-rate limit (429 with Retry-After, then recovery)."""
+rate limits (429 with Retry-After, then recovery; failed callbacks and touchpoint ingestion)."""
 
 import json
 import os
@@ -8,7 +8,9 @@ import signal
 import subprocess
 import time
 import unittest
+import urllib.error
 import urllib.parse
+import urllib.request
 
 from jgtest import JG_BIN, PEERS_DIR, Browser, GatewayTestCase, Peer, base_config, free_port
 
@@ -54,6 +56,7 @@ class PolicyTest(GatewayTestCase):
                                              "policies", "examples", "public.json")})
         if self.limits:
             cfg["limits"].update(self.limits)
+        self.configure(cfg)
         cfg["listen"][0]["port"] = port
         cfg["public_url"] = self.public
         self.gw = self.start(cfg)
@@ -61,6 +64,9 @@ class PolicyTest(GatewayTestCase):
         while time.monotonic() < deadline and Browser().get(self.public + "/.auth/login/google",
                                                             follow=False)[0] != 302:
             time.sleep(0.2)
+
+    def configure(self, cfg):
+        """What a test class adds to the configuration before the gateway starts."""
 
     def login(self, email):
         b = Browser()
@@ -309,6 +315,75 @@ class RateLimitTest(PolicyTest):
         self.assertEqual(Browser().get(self.public + "/open")[0], 200)
         time.sleep(1.2)
         self.assertEqual(Browser().get(self.public + "/.auth/login/google", follow=False)[0], 302)
+
+
+class RateLimitKindsTest(PolicyTest):
+    # one token every 20 s: nothing refills while a test runs. Each test's requests come from their own
+    # address (X-Forwarded-For from a trusted proxy), so the readiness probes in setUp spend none of it.
+    limits = {"auth_rate_per_minute": 3, "auth_burst": 3, "ingest_rate_per_minute": 3, "ingest_burst": 4}
+    KEY = "cc-key-0123456789abcdef"
+
+    def configure(self, cfg):
+        keys = os.path.join(self.tmpdir, "ingest.keys")
+        with open(keys, "w") as f:
+            f.write("contact-centre:%s\n" % self.KEY)
+        cfg["ingest"] = {"api_keys_file": keys}
+        cfg["trusted_proxies"] = ["127.0.0.1"]
+
+    def get(self, addr, path, browser=None, follow=False):
+        """GET as a browser at `addr`; a followed redirect keeps the header."""
+        return (browser or Browser()).get(self.public + path, headers={"X-Forwarded-For": addr}, follow=follow)
+
+    def callback(self, addr):
+        return self.get(addr, "/.auth/login/google/callback?code=forged&state=guessed")
+
+    def test_failed_callbacks_take_tokens_and_successful_ones_do_not(self):
+        statuses = [self.callback("203.0.113.7")[0] for _ in range(3)]
+        self.assertEqual(statuses, [400, 400, 400])
+        status, headers, body, _ = self.callback("203.0.113.7")
+        self.assertEqual(status, 429, body[:200])
+        self.assertGreaterEqual(int(headers["retry-after"]), 1)
+        # the same bucket: this address cannot start a sign-in either, while others can
+        self.assertEqual(self.get("203.0.113.7", "/.auth/login/google")[0], 429)
+        self.assertEqual(self.get("203.0.113.9", "/.auth/login/google")[0], 302)
+
+        # a sign-in that succeeds costs its start only: two more starts fit in the burst of 3
+        b = Browser()
+        q = urllib.parse.urlencode({"return_to": "/", "login_hint": "ann@example.com"})
+        status, _, _, url = self.get("203.0.113.8", "/.auth/login/google?" + q, browser=b, follow=True)
+        self.assertEqual(status, 200)
+        self.assertTrue(b.cookie("jg_session"), url)
+        starts = [self.get("203.0.113.8", "/.auth/login/google")[0] for _ in range(3)]
+        self.assertEqual(starts, [302, 302, 429])
+
+    def ingest(self, addr, key):
+        req = urllib.request.Request(self.public + "/.auth/touchpoints", method="POST",
+                                     data=json.dumps({"events": [{"email": "nobody@example.com", "channel": "store",
+                                                                  "touchpoint": "visit"}]}).encode(),
+                                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json",
+                                              "X-Forwarded-For": addr})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.headers, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, json.loads(e.read() or b"{}")
+
+    def test_touchpoint_ingestion_is_limited(self):
+        # guessing keys counts as failed sign-ins
+        statuses = [self.ingest("198.51.100.4", "wrong-key-0123456789")[0] for _ in range(3)]
+        self.assertEqual(statuses, [401, 401, 401])
+        status, headers, out = self.ingest("198.51.100.4", "wrong-key-0123456789")
+        self.assertEqual((status, out.get("error")), (429, "rate_limited"))
+        self.assertGreaterEqual(int(headers["Retry-After"]), 1)
+        # a valid key draws on its own bucket (4 here), even from the address that guessed
+        statuses = [self.ingest("198.51.100.4", self.KEY)[0] for _ in range(4)]
+        self.assertEqual(statuses, [200] * 4)
+        status, headers, out = self.ingest("198.51.100.4", self.KEY)
+        self.assertEqual((status, out.get("error")), (429, "rate_limited"))
+        self.assertGreaterEqual(int(headers["Retry-After"]), 1)
+        # per address: another sender is not held up, and proxied traffic never is
+        self.assertEqual(self.ingest("198.51.100.5", self.KEY)[0], 200)
+        self.assertEqual(self.get("198.51.100.4", "/open")[0], 200)
 
 
 if __name__ == "__main__":
