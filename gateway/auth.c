@@ -79,7 +79,7 @@ struct job {
     const char *audit_event, *audit_reason, *audit_outcome; /* JOB_AUDIT: a record on its own */
     json_t *events;                                         /* JOB_INGEST: the request's events (owned) */
     json_t *results;                                        /* JOB_INGEST: per-event results (owned) */
-    const char *source;                                     /* JOB_INGEST: the ingest key's name */
+    char source[64];                                        /* JOB_INGEST: the ingest key's name */
     uint8_t session_hash[32];
     uint64_t now_ms;
     int64_t auth_since; /* JOB_LOGIN after a step-up: when the browser was sent to sign in again (s) */
@@ -109,10 +109,8 @@ static struct {
     char *public_url;
     pol_signer_t *signer;
     gw_recorder_t *recorder;
-    struct {
-        char *name, *key;
-    } ingest_keys[64];
-    size_t num_ingest_keys;
+    struct ingest_keys *ingest_keys; /* replaced whole by a reload, under ingest_lock */
+    pthread_rwlock_t ingest_lock;
     unsigned assertion_ttl_s;
     double rate_per_s[RATE_KINDS], rate_burst[RATE_KINDS];
     pthread_mutex_t rate_lock;
@@ -125,7 +123,9 @@ static struct {
         uint64_t expires_ms;
     } used[USED_STATES];
     size_t used_next;
-} A = {.used_lock = PTHREAD_MUTEX_INITIALIZER, .rate_lock = PTHREAD_MUTEX_INITIALIZER};
+} A = {.used_lock = PTHREAD_MUTEX_INITIALIZER,
+       .rate_lock = PTHREAD_MUTEX_INITIALIZER,
+       .ingest_lock = PTHREAD_RWLOCK_INITIALIZER};
 
 /*
  * Per-thread cache of parsed sessions: a signed-in request would otherwise parse the
@@ -527,11 +527,11 @@ static struct {
 static unsigned rate_take(const char *addr, enum rate_kind kind, double need, double cost, int *first)
 {
     uint64_t now = now_ms(), h = gw_fnv1a(GW_FNV1A_SEED, addr, strlen(addr)) ^ (uint64_t)kind;
-    double per_s = A.rate_per_s[kind], burst = A.rate_burst[kind];
     unsigned wait = 0;
 
     pthread_mutex_lock(&A.rate_lock);
     {
+        double per_s = A.rate_per_s[kind], burst = A.rate_burst[kind];
         typeof(rate[0]) *b = &rate[h % RATE_SLOTS];
         if (b->kind != kind || strcmp(b->addr, addr) != 0) {
             snprintf(b->addr, sizeof(b->addr), "%s", addr);
@@ -563,6 +563,84 @@ static void rate_charge_failed_callback(const char *addr)
     int first;
     if (addr[0] != '\0')
         rate_take(addr, RATE_SIGNIN, 0, 1, &first);
+}
+
+/* the buckets' sizes and rates from `limits` (at start and on reload; the buckets keep their tokens) */
+static void load_rates(const gw_config_t *cfg)
+{
+    static const struct {
+        const char *rate_key, *burst_key;
+        double rate_per_minute, burst;
+    } defaults[RATE_KINDS] = {[RATE_SIGNIN] = {"auth_rate_per_minute", "auth_burst", 60, 20},
+                              [RATE_INGEST] = {"ingest_rate_per_minute", "ingest_burst", 600, 60}};
+    json_t *lim = json_object_get(cfg->doc, "limits");
+
+    pthread_mutex_lock(&A.rate_lock);
+    for (int k = 0; k < RATE_KINDS; ++k) {
+        json_t *rpm = json_object_get(lim, defaults[k].rate_key), *burst = json_object_get(lim, defaults[k].burst_key);
+        A.rate_per_s[k] = (json_is_number(rpm) ? json_number_value(rpm) : defaults[k].rate_per_minute) / 60.0;
+        A.rate_burst[k] = json_is_number(burst) ? json_number_value(burst) : defaults[k].burst;
+    }
+    pthread_mutex_unlock(&A.rate_lock);
+}
+
+/* ------------------------------------------------------------------ ingest keys */
+
+#define MAX_INGEST_KEYS 64
+
+struct ingest_keys {
+    size_t count;
+    struct {
+        char name[64], key[256];
+    } k[MAX_INGEST_KEYS];
+};
+
+static void free_ingest_keys(struct ingest_keys *ks)
+{
+    if (ks != NULL) {
+        explicit_bzero(ks, sizeof(*ks));
+        free(ks);
+    }
+}
+
+/* `ingest.api_keys_file`: one key per line, "name:key" or a bare key (named ingest-N); an empty set without one */
+static struct ingest_keys *load_ingest_keys(const gw_config_t *cfg)
+{
+    const char *kf = json_string_value(json_object_get(json_object_get(cfg->doc, "ingest"), "api_keys_file"));
+    struct ingest_keys *ks = calloc(1, sizeof(*ks));
+    FILE *fp;
+    char line[512];
+
+    if (ks == NULL || kf == NULL)
+        return ks;
+    if ((fp = fopen(kf, "r")) == NULL) {
+        GW_LOG_ERR(MODULE, "ingest.api_keys_file %s: %s; no ingest key is accepted", kf, strerror(errno));
+        return ks;
+    }
+    while (ks->count < MAX_INGEST_KEYS && fgets(line, sizeof(line), fp) != NULL) {
+        char *colon, *key = line;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || line[0] == '#')
+            continue;
+        if ((colon = strchr(line, ':')) != NULL) {
+            *colon = '\0';
+            key = colon + 1;
+            snprintf(ks->k[ks->count].name, sizeof(ks->k[0].name), "%.63s", line); /* a longer name is cut */
+        } else {
+            snprintf(ks->k[ks->count].name, sizeof(ks->k[0].name), "ingest-%zu", ks->count + 1);
+        }
+        if (strlen(key) < 16 || strlen(key) >= sizeof(ks->k[0].key)) {
+            GW_LOG_ERR(MODULE,
+                       "ingest.api_keys_file %s: a key is shorter than 16 or longer than %zu characters; it "
+                       "is ignored",
+                       kf, sizeof(ks->k[0].key) - 1);
+            continue;
+        }
+        memcpy(ks->k[ks->count++].key, key, strlen(key) + 1);
+    }
+    fclose(fp);
+    explicit_bzero(line, sizeof(line));
+    return ks;
 }
 
 /* ------------------------------------------------------------------ jobs */
@@ -1186,51 +1264,8 @@ gw_status_t auth_init(const gw_config_t *cfg)
             return GW_EIO;
         }
     }
-    {
-        json_t *lim = json_object_get(cfg->doc, "limits");
-        static const struct {
-            const char *rate_key, *burst_key;
-            double rate_per_minute, burst;
-        } defaults[RATE_KINDS] = {[RATE_SIGNIN] = {"auth_rate_per_minute", "auth_burst", 60, 20},
-                                  [RATE_INGEST] = {"ingest_rate_per_minute", "ingest_burst", 600, 60}};
-        for (int k = 0; k < RATE_KINDS; ++k) {
-            json_t *rpm = json_object_get(lim, defaults[k].rate_key),
-                   *burst = json_object_get(lim, defaults[k].burst_key);
-            A.rate_per_s[k] = (json_is_number(rpm) ? json_number_value(rpm) : defaults[k].rate_per_minute) / 60.0;
-            A.rate_burst[k] = json_is_number(burst) ? json_number_value(burst) : defaults[k].burst;
-        }
-    }
-    {
-        /* ingest API keys: one per line, "name:key" or just "key" */
-        const char *kf = json_string_value(json_object_get(json_object_get(cfg->doc, "ingest"), "api_keys_file"));
-        FILE *fp = kf != NULL ? fopen(kf, "r") : NULL;
-        char line[512];
-        while (fp != NULL && A.num_ingest_keys < 64 && fgets(line, sizeof(line), fp) != NULL) {
-            size_t n = strcspn(line, "\r\n");
-            char *colon, key_name[64];
-            line[n] = '\0';
-            if (n == 0 || line[0] == '#')
-                continue;
-            colon = strchr(line, ':');
-            if (colon != NULL) {
-                *colon = '\0';
-                A.ingest_keys[A.num_ingest_keys].name = strdup(line);
-                A.ingest_keys[A.num_ingest_keys].key = strdup(colon + 1);
-            } else {
-                snprintf(key_name, sizeof(key_name), "ingest-%zu", A.num_ingest_keys + 1);
-                A.ingest_keys[A.num_ingest_keys].name = strdup(key_name);
-                A.ingest_keys[A.num_ingest_keys].key = strdup(line);
-            }
-            if (strlen(A.ingest_keys[A.num_ingest_keys].key) < 16) {
-                GW_LOG_ERR(MODULE, "ingest.api_keys_file: a key is shorter than 16 characters; it is ignored");
-                continue;
-            }
-            ++A.num_ingest_keys;
-        }
-        if (fp != NULL)
-            fclose(fp);
-        explicit_bzero(line, sizeof(line));
-    }
+    load_rates(cfg);
+    A.ingest_keys = load_ingest_keys(cfg);
     prov_global_init();
     A.workers = gw_workers_create(4, 4096);
     {
@@ -1812,21 +1847,28 @@ static int fb_deletion_status(h2o_req_t *req)
     return 0;
 }
 
-/* the name of the ingest key in the Authorization header, or NULL */
-static const char *ingest_source(h2o_req_t *req)
+/* copies the name of the ingest key in the Authorization header into `name`; 0 when there is no valid key */
+static int ingest_source(h2o_req_t *req, char *name, size_t name_size)
 {
     ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     h2o_iovec_t v;
+    int found = 0;
 
     if (cur == -1)
-        return NULL;
+        return 0;
     v = req->headers.entries[cur].value;
     if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
-        return NULL;
-    for (size_t i = 0; i < A.num_ingest_keys; ++i)
-        if (strlen(A.ingest_keys[i].key) == v.len - 7 && gw_ct_equal(A.ingest_keys[i].key, v.base + 7, v.len - 7))
-            return A.ingest_keys[i].name;
-    return NULL;
+        return 0;
+    pthread_rwlock_rdlock(&A.ingest_lock);
+    for (size_t i = 0; !found && A.ingest_keys != NULL && i < A.ingest_keys->count; ++i) {
+        const char *key = A.ingest_keys->k[i].key;
+        if (strlen(key) == v.len - 7 && gw_ct_equal(key, v.base + 7, v.len - 7)) {
+            snprintf(name, name_size, "%s", A.ingest_keys->k[i].name);
+            found = 1;
+        }
+    }
+    pthread_rwlock_unlock(&A.ingest_lock);
+    return found;
 }
 
 static const char *validate_event(json_t *ev)
@@ -1902,7 +1944,8 @@ static const char *validate_event(json_t *ev)
 /* POST /.auth/touchpoints: touchpoints of channels that do not pass through the proxy */
 static int ingest_endpoint(h2o_req_t *req, struct gw_req *gr)
 {
-    const char *source = ingest_source(req);
+    char source[64];
+    int keyed = ingest_source(req, source, sizeof(source));
     json_t *body, *events, *results, *ev;
     size_t i;
     struct job *j;
@@ -1912,10 +1955,9 @@ static int ingest_endpoint(h2o_req_t *req, struct gw_req *gr)
         return 0;
     }
     /* a call without a valid key counts as a failed sign-in; a keyed one draws on its own, larger bucket */
-    if (rate_limited(req, gr, source == NULL ? RATE_SIGNIN : RATE_INGEST, 1, 1,
-                     source == NULL ? "ingest_unauthenticated" : "ingest"))
+    if (rate_limited(req, gr, keyed ? RATE_INGEST : RATE_SIGNIN, 1, 1, keyed ? "ingest" : "ingest_unauthenticated"))
         return 0;
-    if (source == NULL) {
+    if (!keyed) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                        H2O_STRLIT("Bearer realm=\"journeygate-ingest\", error=\"invalid_token\""));
         gw_send_error_json(req, 401, "Unauthorized", "invalid_token", "an ingest API key is required");
@@ -1948,7 +1990,7 @@ static int ingest_endpoint(h2o_req_t *req, struct gw_req *gr)
     }
     j->events = json_incref(events);
     j->results = results;
-    j->source = source;
+    memcpy(j->source, source, sizeof(j->source));
     json_decref(body);
     job_submit(req, j);
     return 0;
@@ -2668,6 +2710,33 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_to
 
 static pthread_t forwarder_tid;
 static int has_forwarder;
+
+void auth_reload(const gw_config_t *old, const gw_config_t *next)
+{
+    /* what the sign-in side reads once at start (providers' key caches, the store, secrets, the recorder) */
+    static const char *const at_start[] = {"public_url", "store",    "session", "providers", "linking",
+                                           "assertion",  "journeys", "audit",   NULL};
+    struct ingest_keys *keys = load_ingest_keys(next), *prev;
+    char changed[160] = "";
+
+    load_rates(next);
+    if (keys != NULL) {
+        pthread_rwlock_wrlock(&A.ingest_lock);
+        prev = A.ingest_keys;
+        A.ingest_keys = keys;
+        pthread_rwlock_unlock(&A.ingest_lock);
+        free_ingest_keys(prev);
+    }
+    for (size_t i = 0; at_start[i] != NULL; ++i) {
+        json_t *a = json_object_get(old->doc, at_start[i]), *b = json_object_get(next->doc, at_start[i]);
+        if ((a != NULL || b != NULL) && !json_equal(a, b)) {
+            size_t n = strlen(changed);
+            snprintf(changed + n, sizeof(changed) - n, "%s%s", n != 0 ? ", " : "", at_start[i]);
+        }
+    }
+    if (changed[0] != '\0')
+        GW_LOG_WARNING(MODULE, "reload: changes to %s take effect only after a restart", changed);
+}
 
 void auth_shutdown(void)
 {

@@ -1142,6 +1142,7 @@ static void reload(void)
     srv.cfg = next;
     atomic_fetch_add(&srv.generation, 1);
     pthread_mutex_unlock(&srv.cfg_lock);
+    auth_reload(old, next);
     gw_config_unref(old);
     gw_metrics_count(m, GW_CTR_RELOAD_OK);
     auth_audit_event("config_reloaded", "success", NULL);

@@ -118,6 +118,8 @@ void auth_audit_event(const char *event, const char *outcome, const char *reason
 void auth_start_syslog(const gw_config_t *cfg);
 
 /** At shutdown, after the loops stopped: waits for queued and running worker jobs. */
+/** After a reload: applies the new rate limits and ingest keys; logs what else needs a restart. */
+void auth_reload(const gw_config_t *old, const gw_config_t *next);
 void auth_shutdown(void);
 
 /** Per-thread setup: registers the receiver of finished jobs. */

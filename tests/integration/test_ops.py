@@ -63,6 +63,34 @@ class ReloadTest(GatewayTestCase):
         self.assertEqual(json.loads(gw.request("GET", "/z")[2])["upstream"], "b")
         self.assertIn('no upstream named \\"missing\\"', gw.read_stderr())
 
+    def test_reload_rotates_ingest_keys_and_limits_and_names_what_needs_a_restart(self):
+        old_key, new_key = "cc-old-key-0123456789", "cc-new-key-9876543210"
+        keys = os.path.join(self.tmpdir, "ingest.keys")
+        with open(keys, "w") as f:
+            f.write("contact-centre:%s\n" % old_key)
+        up = self.upstream()
+        cfg = base_config({"up": {"url": up.url}}, site_route(), ingest={"api_keys_file": keys})
+        gw = self.start(cfg)
+
+        def ingest(key):
+            return gw.request("POST", "/.auth/touchpoints", body=json.dumps({"events": [
+                {"email": "nobody@example.com", "channel": "store", "touchpoint": "visit"}]}).encode(),
+                headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})[0]
+
+        self.assertEqual((ingest(old_key), ingest(new_key)), (200, 401))
+        # the key is rotated, the ingest bucket shrinks to 2, and the session section changes too
+        with open(keys, "w") as f:
+            f.write("contact-centre:%s\n" % new_key)
+        cfg["limits"].update({"ingest_burst": 2, "ingest_rate_per_minute": 1})
+        cfg["session"] = {"ttl_s": 600}
+        gw.write_config(cfg)
+        gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while ingest(new_key) != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual([ingest(old_key), ingest(new_key), ingest(new_key)], [401, 200, 429])
+        self.assertIn("reload: changes to session take effect only after a restart", gw.read_stderr())
+
 
 class DrainTest(GatewayTestCase):
     def test_sigterm_drains_in_flight_requests(self):
