@@ -1330,6 +1330,8 @@ static int rate_limited(h2o_req_t *req, struct gw_req *gr, enum rate_kind kind, 
 
     if (wait == 0)
         return 0;
+    gw_metrics_count(gr->thread->metrics,
+                     kind == RATE_INGEST ? GW_CTR_RATE_LIMITED_INGEST : GW_CTR_RATE_LIMITED_SIGNIN);
     if (first)
         audit_async(req, gr, NULL, "rate_limited", what, NULL);
     snprintf(secs, sizeof(secs), "%u", wait);

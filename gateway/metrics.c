@@ -189,15 +189,20 @@ static uint64_t sum_threads(size_t offset)
 
 char *gw_metrics_render(size_t *len)
 {
-    static const char *const counter_names[GW_CTR_COUNT][2] = {
-        {"journeygate_connections_accepted_total", "Client connections accepted."},
-        {"journeygate_connections_rejected_total", "Client connections closed at once: over limits.max_connections."},
-        {"journeygate_header_limit_rejected_total", "Requests answered 431: too many or too large headers."},
-        {"journeygate_header_timeout_total", "Connections closed before a complete request head arrived."},
-        {"journeygate_config_reloads_total{result=\"ok\"}", NULL},
-        {"journeygate_config_reloads_total{result=\"failed\"}", NULL},
-        {"journeygate_touchpoints_recorded_total", "Touchpoints queued for the store."},
-        {"journeygate_touchpoints_dropped_total", "Touchpoints dropped because the recording queue was full."},
+    /* name, labels, help (a family's HELP and TYPE come before its first series) */
+    static const char *const counters_shown[GW_CTR_COUNT][3] = {
+        {"journeygate_connections_accepted_total", "", "Client connections accepted."},
+        {"journeygate_connections_rejected_total", "",
+         "Client connections closed at once: over limits.max_connections."},
+        {"journeygate_header_limit_rejected_total", "", "Requests answered 431: too many or too large headers."},
+        {"journeygate_header_timeout_total", "", "Connections closed before a complete request head arrived."},
+        {"journeygate_config_reloads_total", "{result=\"ok\"}", "Configuration reloads (SIGHUP), by result."},
+        {"journeygate_config_reloads_total", "{result=\"failed\"}", NULL},
+        {"journeygate_touchpoints_recorded_total", "", "Touchpoints queued for the store."},
+        {"journeygate_touchpoints_dropped_total", "", "Touchpoints dropped because the recording queue was full."},
+        {"journeygate_rate_limited_total", "{bucket=\"signin\"}",
+         "Requests answered 429 by the per-address rate limits, by bucket."},
+        {"journeygate_rate_limited_total", "{bucket=\"ingest\"}", NULL},
     };
     static const char *const uperr_names[GW_UPERR_COUNT] = {"refused", "timeout", "other"};
     textbuf_t tb = {malloc(16384), 0, 16384, 0};
@@ -241,13 +246,10 @@ char *gw_metrics_render(size_t *len)
     tb_printf(&tb, "journeygate_request_duration_seconds_sum %.6f\n", (double)SUM(duration_sum_us) / 1e6);
     tb_printf(&tb, "journeygate_request_duration_seconds_count %llu\n", (unsigned long long)cumulative);
     for (unsigned c = 0; c < GW_CTR_COUNT; ++c) {
-        if (counter_names[c][1] != NULL)
-            tb_printf(&tb, "# HELP %s %s\n# TYPE %s counter\n", counter_names[c][0], counter_names[c][1],
-                      counter_names[c][0]);
-        else if (c == GW_CTR_RELOAD_OK)
-            tb_printf(&tb, "# HELP journeygate_config_reloads_total Configuration reloads (SIGHUP), by result.\n"
-                           "# TYPE journeygate_config_reloads_total counter\n");
-        tb_printf(&tb, "%s %llu\n", counter_names[c][0], (unsigned long long)SUM(counters[c]));
+        const char *const *k = counters_shown[c];
+        if (k[2] != NULL)
+            tb_printf(&tb, "# HELP %s %s\n# TYPE %s counter\n", k[0], k[2], k[0]);
+        tb_printf(&tb, "%s%s %llu\n", k[0], k[1], (unsigned long long)SUM(counters[c]));
     }
     tb_printf(&tb, "# HELP journeygate_logins_total Sign-ins (browser and mobile), by provider, outcome and reason.\n"
                    "# TYPE journeygate_logins_total counter\n");

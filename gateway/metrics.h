@@ -29,6 +29,8 @@ typedef enum gw_counter {
     GW_CTR_RELOAD_FAILED,
     GW_CTR_TOUCHPOINTS_RECORDED, /* queued for the store */
     GW_CTR_TOUCHPOINTS_DROPPED,  /* the queue was full */
+    GW_CTR_RATE_LIMITED_SIGNIN,  /* answered 429: the address's sign-in bucket was empty */
+    GW_CTR_RATE_LIMITED_INGEST,  /* answered 429: the address's ingest bucket was empty */
     GW_CTR_COUNT
 } gw_counter_t;
 

@@ -4,6 +4,7 @@ rate limits (429 with Retry-After, then recovery; failed callbacks and touchpoin
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -329,6 +330,16 @@ class RateLimitKindsTest(PolicyTest):
             f.write("contact-centre:%s\n" % self.KEY)
         cfg["ingest"] = {"api_keys_file": keys}
         cfg["trusted_proxies"] = ["127.0.0.1"]
+        self.admin_port = free_port()
+        cfg["admin"] = {"listen": {"address": "127.0.0.1", "port": self.admin_port}}
+
+    def refused(self, bucket):
+        """journeygate_rate_limited_total{bucket} from the admin listener's /metrics."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port, timeout=5) as r:
+            text = r.read().decode()
+        m = re.search(r'^journeygate_rate_limited_total\{bucket="%s"\} (\d+)$' % bucket, text, re.M)
+        self.assertIsNotNone(m, text)
+        return int(m.group(1))
 
     def get(self, addr, path, browser=None, follow=False):
         """GET as a browser at `addr`; a followed redirect keeps the header."""
@@ -355,6 +366,7 @@ class RateLimitKindsTest(PolicyTest):
         self.assertTrue(b.cookie("jg_session"), url)
         starts = [self.get("203.0.113.8", "/.auth/login/google")[0] for _ in range(3)]
         self.assertEqual(starts, [302, 302, 429])
+        self.assertEqual((self.refused("signin"), self.refused("ingest")), (3, 0))
 
     def ingest(self, addr, key):
         req = urllib.request.Request(self.public + "/.auth/touchpoints", method="POST",
@@ -384,6 +396,7 @@ class RateLimitKindsTest(PolicyTest):
         # per address: another sender is not held up, and proxied traffic never is
         self.assertEqual(self.ingest("198.51.100.5", self.KEY)[0], 200)
         self.assertEqual(self.get("198.51.100.4", "/open")[0], 200)
+        self.assertEqual((self.refused("signin"), self.refused("ingest")), (1, 1))
 
 
 if __name__ == "__main__":
