@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "pol.h"
 #include "prov.h"
+#include "ratelimit.h"
 #include "recorder.h"
 #include "route.h"
 #include "server_int.h"
@@ -47,6 +48,7 @@
 
 /* the rate limiter's buckets (see rate_take) */
 enum rate_kind { RATE_SIGNIN, RATE_INGEST, RATE_KINDS };
+_Static_assert(RATE_KINDS <= GW_RATELIMIT_KINDS, "more rate kinds than the limiter holds");
 
 enum job_kind {
     JOB_LOGIN,
@@ -112,8 +114,7 @@ static struct {
     struct ingest_keys *ingest_keys; /* replaced whole by a reload, under ingest_lock */
     pthread_rwlock_t ingest_lock;
     unsigned assertion_ttl_s;
-    double rate_per_s[RATE_KINDS], rate_burst[RATE_KINDS];
-    pthread_mutex_t rate_lock;
+    gw_ratelimit_t *rate;
     atomic_int stopping;
     pthread_t refresher;
     int has_refresher;
@@ -123,9 +124,7 @@ static struct {
         uint64_t expires_ms;
     } used[USED_STATES];
     size_t used_next;
-} A = {.used_lock = PTHREAD_MUTEX_INITIALIZER,
-       .rate_lock = PTHREAD_MUTEX_INITIALIZER,
-       .ingest_lock = PTHREAD_RWLOCK_INITIALIZER};
+} A = {.used_lock = PTHREAD_MUTEX_INITIALIZER, .ingest_lock = PTHREAD_RWLOCK_INITIALIZER};
 
 /*
  * Per-thread cache of parsed sessions: a signed-in request would otherwise parse the
@@ -504,57 +503,15 @@ static json_t *new_session(const char *customer_id, const prov_identity_t *id, c
 /* ------------------------------------------------------------------ rate limiting */
 
 /*
- * Token buckets per client address and kind. Sign-in: starting a sign-in or a link, /.auth/token, a
- * failed callback, an ingest call without a valid key. Ingest: touchpoint batches with a valid key,
- * which a contact-centre system sends far more often than a person signs in. A fixed table: memory
- * stays bounded however many addresses are seen (a new address takes over its slot's bucket).
+ * Per client address. Sign-in bucket: starting a sign-in or a link, /.auth/token, a failed callback,
+ * an ingest call without a valid key. Ingest bucket: touchpoint batches with a valid key, which a
+ * contact-centre system sends far more often than a person signs in.
  */
 #define RATE_SLOTS 4096
 
-static struct {
-    char addr[48];
-    uint8_t kind;
-    int limited; /* already reported since it last had tokens */
-    double tokens;
-    uint64_t last_ms;
-} rate[RATE_SLOTS];
-
-/*
- * Refills the bucket of (addr, kind); if it holds at least `need` tokens, takes `cost` of them (never
- * going below zero) and returns 0, else returns the seconds until it holds `need` (and *first for the
- * first refusal since it last had them).
- */
 static unsigned rate_take(const char *addr, enum rate_kind kind, double need, double cost, int *first)
 {
-    uint64_t now = now_ms(), h = gw_fnv1a(GW_FNV1A_SEED, addr, strlen(addr)) ^ (uint64_t)kind;
-    unsigned wait = 0;
-
-    pthread_mutex_lock(&A.rate_lock);
-    {
-        double per_s = A.rate_per_s[kind], burst = A.rate_burst[kind];
-        typeof(rate[0]) *b = &rate[h % RATE_SLOTS];
-        if (b->kind != kind || strcmp(b->addr, addr) != 0) {
-            snprintf(b->addr, sizeof(b->addr), "%s", addr);
-            b->kind = (uint8_t)kind;
-            b->tokens = burst;
-            b->last_ms = now;
-            b->limited = 0;
-        }
-        b->tokens += (double)(now - b->last_ms) / 1000.0 * per_s;
-        if (b->tokens > burst)
-            b->tokens = burst;
-        b->last_ms = now;
-        if (b->tokens >= need) {
-            b->tokens = b->tokens > cost ? b->tokens - cost : 0;
-            b->limited = 0;
-        } else {
-            wait = (unsigned)((need - b->tokens) / per_s) + 1;
-            *first = !b->limited;
-            b->limited = 1;
-        }
-    }
-    pthread_mutex_unlock(&A.rate_lock);
-    return wait;
+    return gw_ratelimit_take(A.rate, addr, kind, need, cost, now_ms(), first);
 }
 
 /* a callback that was refused costs its address a sign-in token (one that succeeds costs nothing) */
@@ -575,13 +532,12 @@ static void load_rates(const gw_config_t *cfg)
                               [RATE_INGEST] = {"ingest_rate_per_minute", "ingest_burst", 600, 60}};
     json_t *lim = json_object_get(cfg->doc, "limits");
 
-    pthread_mutex_lock(&A.rate_lock);
     for (int k = 0; k < RATE_KINDS; ++k) {
         json_t *rpm = json_object_get(lim, defaults[k].rate_key), *burst = json_object_get(lim, defaults[k].burst_key);
-        A.rate_per_s[k] = (json_is_number(rpm) ? json_number_value(rpm) : defaults[k].rate_per_minute) / 60.0;
-        A.rate_burst[k] = json_is_number(burst) ? json_number_value(burst) : defaults[k].burst;
+        gw_ratelimit_set(A.rate, (unsigned)k,
+                         (json_is_number(rpm) ? json_number_value(rpm) : defaults[k].rate_per_minute) / 60.0,
+                         json_is_number(burst) ? json_number_value(burst) : defaults[k].burst);
     }
-    pthread_mutex_unlock(&A.rate_lock);
 }
 
 /* ------------------------------------------------------------------ ingest keys */
@@ -1264,8 +1220,9 @@ gw_status_t auth_init(const gw_config_t *cfg)
             return GW_EIO;
         }
     }
+    if ((A.rate = gw_ratelimit_create(RATE_SLOTS)) == NULL || (A.ingest_keys = load_ingest_keys(cfg)) == NULL)
+        return GW_ENOMEM;
     load_rates(cfg);
-    A.ingest_keys = load_ingest_keys(cfg);
     prov_global_init();
     A.workers = gw_workers_create(4, 4096);
     {

@@ -26,6 +26,8 @@ START_TEST(test_metrics_render_sums_threads)
     gw_metrics_request(t1, r, 503, 20000);
     gw_metrics_upstream_error(t1, r, GW_UPERR_TIMEOUT);
     gw_metrics_count(t0, GW_CTR_HEADER_REJECTED);
+    gw_metrics_count(t1, GW_CTR_RATE_LIMITED_INGEST);
+    gw_metrics_count(t0, GW_CTR_RATE_LIMITED_INGEST);
     text = gw_metrics_render(&len);
     ck_assert_ptr_nonnull(text);
     ck_assert_uint_eq(strlen(text), len);
@@ -37,6 +39,15 @@ START_TEST(test_metrics_render_sums_threads)
     ck_assert_ptr_nonnull(strstr(text, "journeygate_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
     ck_assert_ptr_nonnull(strstr(text, "journeygate_request_duration_seconds_count 3\n"));
     ck_assert_ptr_nonnull(strstr(text, "journeygate_header_limit_rejected_total 1\n"));
+    /* a labelled family: one HELP and TYPE, then each series */
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE journeygate_rate_limited_total counter\n"
+                                       "journeygate_rate_limited_total{bucket=\"signin\"} 0\n"
+                                       "journeygate_rate_limited_total{bucket=\"ingest\"} 2\n"));
+    ck_assert_ptr_null(
+        strstr(strstr(text, "# TYPE journeygate_rate_limited_total") + 1, "# TYPE journeygate_rate_limited_total"));
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE journeygate_config_reloads_total counter\n"
+                                       "journeygate_config_reloads_total{result=\"ok\"} 0\n"
+                                       "journeygate_config_reloads_total{result=\"failed\"} 0\n"));
     free(text);
 }
 END_TEST
