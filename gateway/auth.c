@@ -223,6 +223,19 @@ static const char *esc(h2o_req_t *req, const char *s)
     return h2o_htmlescape(&req->pool, s, strlen(s)).base;
 }
 
+/* a browser navigating (GET or HEAD, Accept: text/html, not XHR): it gets pages, not JSON */
+static int wants_html(h2o_req_t *req)
+{
+    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
+        return 0;
+    if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-requested-with"), -1) != -1)
+        return 0;
+    return cur != -1 && h2o_strstr(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len,
+                                   H2O_STRLIT("text/html")) != SIZE_MAX;
+}
+
 static void refuse_page(h2o_req_t *req, int status, const char *code, const char *text)
 {
     size_t cap = strlen(text) + strlen(code) + 200;
@@ -1294,9 +1307,18 @@ static int rate_limited(h2o_req_t *req, struct gw_req *gr, enum rate_kind kind, 
     snprintf(secs, sizeof(secs), "%u", wait);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, secs, SIZE_MAX).base, strlen(secs));
-    gw_send_error_json(req, 429, "Too Many Requests", "rate_limited",
-                       kind == RATE_INGEST ? "too many requests; retry later"
-                                           : "too many sign-in attempts; retry later");
+    if (wants_html(req)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "<p>There were too many sign-in attempts from your network. Please wait %u second%s and try "
+                 "again.</p>",
+                 wait, wait == 1 ? "" : "s");
+        gw_send_page(req, 429, "Too Many Requests", "Please wait a moment", msg);
+    } else {
+        gw_send_error_json(req, 429, "Too Many Requests", "rate_limited",
+                           kind == RATE_INGEST ? "too many requests; retry later"
+                                               : "too many sign-in attempts; retry later");
+    }
     return 1;
 }
 
@@ -2060,18 +2082,6 @@ static pol_decision_t decide(const gw_config_t *cfg, const gw_route_t *route, h2
     f.method = method;
     f.session_age_s = session_age_s(v, now);
     return pol_eval(cfg->policies, route->policy, &f);
-}
-
-static int wants_html(h2o_req_t *req)
-{
-    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
-        return 0;
-    if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-requested-with"), -1) != -1)
-        return 0;
-    return cur != -1 && h2o_strstr(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len,
-                                   H2O_STRLIT("text/html")) != SIZE_MAX;
 }
 
 /* whether k holds the decision for this configuration, route and request method at now */

@@ -341,9 +341,10 @@ class RateLimitKindsTest(PolicyTest):
         self.assertIsNotNone(m, text)
         return int(m.group(1))
 
-    def get(self, addr, path, browser=None, follow=False):
+    def get(self, addr, path, browser=None, follow=False, headers=None):
         """GET as a browser at `addr`; a followed redirect keeps the header."""
-        return (browser or Browser()).get(self.public + path, headers={"X-Forwarded-For": addr}, follow=follow)
+        return (browser or Browser()).get(self.public + path, headers=dict(headers or {}, **{"X-Forwarded-For": addr}),
+                                          follow=follow)
 
     def callback(self, addr):
         return self.get(addr, "/.auth/login/google/callback?code=forged&state=guessed")
@@ -354,6 +355,12 @@ class RateLimitKindsTest(PolicyTest):
         status, headers, body, _ = self.callback("203.0.113.7")
         self.assertEqual(status, 429, body[:200])
         self.assertGreaterEqual(int(headers["retry-after"]), 1)
+        # a browser is told in a page, a script in JSON
+        self.assertIn("text/html", headers["content-type"])
+        self.assertIn(b"Please wait %s seconds" % headers["retry-after"].encode(), body)
+        status, headers, body, _ = self.get("203.0.113.7", "/.auth/login/google",
+                                            headers={"X-Requested-With": "XMLHttpRequest"})
+        self.assertEqual((status, json.loads(body)["error"]), (429, "rate_limited"))
         # the same bucket: this address cannot start a sign-in either, while others can
         self.assertEqual(self.get("203.0.113.7", "/.auth/login/google")[0], 429)
         self.assertEqual(self.get("203.0.113.9", "/.auth/login/google")[0], 302)
@@ -366,7 +373,7 @@ class RateLimitKindsTest(PolicyTest):
         self.assertTrue(b.cookie("jg_session"), url)
         starts = [self.get("203.0.113.8", "/.auth/login/google")[0] for _ in range(3)]
         self.assertEqual(starts, [302, 302, 429])
-        self.assertEqual((self.refused("signin"), self.refused("ingest")), (3, 0))
+        self.assertEqual((self.refused("signin"), self.refused("ingest")), (4, 0))
 
     def ingest(self, addr, key):
         req = urllib.request.Request(self.public + "/.auth/touchpoints", method="POST",
