@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include "../check_run.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,8 +322,7 @@ int main(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
+    int status;
 
     if (mkdtemp(tmpdir) == NULL)
         return 1;
@@ -334,15 +335,12 @@ int main(void)
     tcase_add_test(tc, test_parse_size);
     tcase_add_test(tc, test_cidr);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    status = jg_check_run(s);
     {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0)
             return 1;
     }
-    return failed == 0 ? 0 : 1;
+    return status;
 }

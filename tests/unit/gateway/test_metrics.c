@@ -1,6 +1,8 @@
 /* Unit tests: metrics registry and Prometheus rendering. */
 #include "metrics.h"
 
+#include "../check_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,15 +58,9 @@ int main(void)
 {
     Suite *s = suite_create("metrics");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_metrics_route_index_is_stable);
     tcase_add_test(tc, test_metrics_render_sums_threads);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return jg_check_run(s);
 }

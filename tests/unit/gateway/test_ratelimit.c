@@ -1,6 +1,8 @@
 /* Unit tests: the per-address token buckets (attempts, free checks, charges, refill, kinds, bounds). */
 #include "ratelimit.h"
 
+#include "../check_run.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +143,6 @@ int main(void)
 {
     Suite *s = suite_create("ratelimit");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_burst_then_refused_with_the_wait);
     tcase_add_test(tc, test_refill_stops_at_the_burst);
@@ -151,9 +151,5 @@ int main(void)
     tcase_add_test(tc, test_a_smaller_burst_applies_to_full_buckets);
     tcase_add_test(tc, test_memory_is_bounded_however_many_addresses);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return jg_check_run(s);
 }

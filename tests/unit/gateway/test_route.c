@@ -1,6 +1,8 @@
 /* Unit tests: path normalisation, route matching, reserved header names (table-driven). */
 #include "route.h"
 
+#include "../check_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,8 +178,6 @@ int main(void)
 {
     Suite *s = suite_create("route");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_path_normalize_table, 0, sizeof(norm_cases) / sizeof(norm_cases[0]));
     tcase_add_loop_test(tc, test_path_normalize_is_idempotent, 0, sizeof(norm_cases) / sizeof(norm_cases[0]));
@@ -186,9 +186,5 @@ int main(void)
     tcase_add_test(tc, test_route_match_after_normalisation);
     tcase_add_loop_test(tc, test_header_is_reserved_table, 0, sizeof(header_cases) / sizeof(header_cases[0]));
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return jg_check_run(s);
 }

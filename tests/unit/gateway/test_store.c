@@ -1,6 +1,8 @@
 /* Unit tests: the LMDB store — login, linking, unlink, erasure, sessions, migration, map growth. */
 #include "store.h"
 
+#include "../check_run.h"
+
 #include <check.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -224,8 +226,6 @@ int main(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     gw_log_threshold = GW_LOG_ERROR;
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -238,9 +238,5 @@ int main(void)
     tcase_add_test(tc, test_store_migrates_format_1);
     tcase_add_test(tc, test_store_refuses_newer_format);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return jg_check_run(s);
 }

@@ -5,6 +5,8 @@
  */
 #include "store.h"
 
+#include "../check_run.h"
+
 #include <check.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -437,8 +439,6 @@ int main(void)
 {
     Suite *s = suite_create("touchpoints");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     gw_log_threshold = GW_LOG_ERROR;
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -453,9 +453,5 @@ int main(void)
     tcase_add_test(tc, test_tp_migrated_fields);
     tcase_add_test(tc, test_session_generation_moves_only_on_removals);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return jg_check_run(s);
 }

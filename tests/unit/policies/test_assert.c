@@ -3,6 +3,8 @@
  * of a signature (printed, not asserted). */
 #include "pol.h"
 
+#include "../check_run.h"
+
 #include <check.h>
 #include <cjose/cjose.h>
 #include <dirent.h>
@@ -696,15 +698,11 @@ static Suite *assert_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
+    int status;
 
     gw_log_threshold = GW_LOG_ERROR; /* the refusals tested below log their reasons on stderr */
     make_fixtures();
-    sr = srunner_create(assert_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    status = jg_check_run(assert_suite());
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return status;
 }

@@ -3,6 +3,8 @@
  * examples. */
 #include "pol.h"
 
+#include "../check_run.h"
+
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>
@@ -890,15 +892,11 @@ static Suite *pol_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
+    int status;
 
     gw_log_threshold = GW_LOG_ERROR;
     make_fixtures();
-    sr = srunner_create(pol_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    status = jg_check_run(pol_suite());
     remove_fixtures();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return status;
 }
