@@ -588,6 +588,14 @@ static struct ingest_keys *load_ingest_keys(const gw_config_t *cfg)
     }
     while (ks->count < MAX_INGEST_KEYS && fgets(line, sizeof(line), fp) != NULL) {
         char *colon, *key = line;
+        int c;
+        if (strchr(line, '\n') == NULL && !feof(fp)) { /* no part of an over-long line becomes a key */
+            GW_LOG_ERR(MODULE, "ingest.api_keys_file %s: a line is longer than %zu characters; it is ignored", kf,
+                       sizeof(line) - 2);
+            while ((c = fgetc(fp)) != EOF && c != '\n')
+                ;
+            continue;
+        }
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == '\0' || line[0] == '#')
             continue;

@@ -66,8 +66,9 @@ class ReloadTest(GatewayTestCase):
     def test_reload_rotates_ingest_keys_and_limits_and_names_what_needs_a_restart(self):
         old_key, new_key = "cc-old-key-0123456789", "cc-new-key-9876543210"
         keys = os.path.join(self.tmpdir, "ingest.keys")
+        tail = "tail-of-a-long-line-0123456789"
         with open(keys, "w") as f:
-            f.write("contact-centre:%s\n" % old_key)
+            f.write("contact-centre:%s\n%s%s\n" % (old_key, "x" * 511, tail))  # 511: what one read takes
         up = self.upstream()
         cfg = base_config({"up": {"url": up.url}}, site_route(), ingest={"api_keys_file": keys})
         gw = self.start(cfg)
@@ -78,6 +79,9 @@ class ReloadTest(GatewayTestCase):
                 headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})[0]
 
         self.assertEqual((ingest(old_key), ingest(new_key)), (200, 401))
+        # no part of an over-long line became a key
+        self.assertEqual(ingest(tail), 401)
+        self.assertIn("a line is longer than 510 characters; it is ignored", gw.read_stderr())
         # the key is rotated, the ingest bucket shrinks to 2, and the session section changes too
         with open(keys, "w") as f:
             f.write("contact-centre:%s\n" % new_key)
