@@ -453,12 +453,20 @@ log "wrk: -t$THREADS, ${DURATION}s per run, $ROUNDS round(s), connections: ${CON
 declare -A RPS_OF P99_OF   # key: "target conns" -> space separated per-round values
 TARGETS=(nginx jg-open jg-openpad jg-pubpol jg-app jg-policy)
 
-# the gateway's CPU time so far (user + system, clock ticks, from /proc/PID/stat)
+# CPU time so far (user + system, clock ticks, from /proc/PID/stat) of the gateway, and of the
+# upstream nginx (its master and worker processes: the workers parse what the gateway sends)
 jg_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$JG_PID/stat"; }
-declare -A CPU_OF   # key: "target conns" -> space separated per-round gateway CPU us per request
+up_ticks() {
+    local p sum=0
+    for p in "$UP_PID" $(pgrep -P "$UP_PID" || true); do
+        sum=$(( sum + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+    done
+    echo "$sum"
+}
+declare -A CPU_OF UPCPU_OF  # key: "target conns" -> space separated per-round CPU us per request
 
 run_one() {
-    local which=$1 conns=$2 round=$3 url header="" t0 t1
+    local which=$1 conns=$2 round=$3 url header="" t0 t1 u0 u1
     case $which in
         nginx)   url="http://127.0.0.1:$NGX_PORT/open" ;;
         jg-open) url="$GW_URL/open" ;;
@@ -467,14 +475,16 @@ run_one() {
         jg-app)  url="$GW_URL/app"; header=$COOKIE ;;
         jg-policy) url="$GW_URL/policy"; header=$COOKIE ;;
     esac
-    t0=$(jg_ticks)
+    t0=$(jg_ticks) u0=$(up_ticks)
     if run_wrk "$which c=$conns r=$round" "$url" "$conns" "$DURATION" \
             "$BENCH_TMP/wrk-$which-c$conns-r$round.txt" "$header"; then
-        t1=$(jg_ticks)
+        t1=$(jg_ticks) u1=$(up_ticks)
         CPU_US=$(awk -v d=$(( t1 - t0 )) -v hz="$(getconf CLK_TCK)" -v n="$REQS" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+        UP_US=$(awk -v d=$(( u1 - u0 )) -v hz="$(getconf CLK_TCK)" -v n="$REQS" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
         CPU_OF["$which $conns"]+="$CPU_US "
-        printf '  c=%-5s round %d  %-8s %12.1f req/s   p99 %9.3f ms   gateway CPU %6.2f us/request\n' "$conns" "$round" \
-            "$which" "$RPS" "$P99_MS" "$CPU_US"
+        UPCPU_OF["$which $conns"]+="$UP_US "
+        printf '  c=%-5s round %d  %-8s %12.1f req/s   p99 %9.3f ms   gateway CPU %6.2f us/request   upstream %5.2f\n' \
+            "$conns" "$round" "$which" "$RPS" "$P99_MS" "$CPU_US" "$UP_US"
         RPS_OF["$which $conns"]+="$RPS "
         P99_OF["$which $conns"]+="$P99_MS "
     else
@@ -556,11 +566,17 @@ for conns in "${CONN_LIST[@]}"; do
     TARGET_LINES+=("$(printf 'c=%-5s per round: app/open %s' "$conns" "${pa[*]}")")
     TARGET_LINES+=("$(printf 'c=%-5s per round: policy/open %s' "$conns" "${pp[*]}")")
     cpu_line="gateway CPU per request (median, us):"
+    up_line="upstream nginx CPU per request (median, us):"
     for t in jg-open jg-openpad jg-pubpol jg-app jg-policy; do
         read -r -a cv <<<"${CPU_OF["$t $conns"]:-}"
         cpu_line+=" $t $(median "${cv[@]}")"
     done
+    for t in nginx jg-open jg-openpad jg-pubpol jg-app jg-policy; do
+        read -r -a cv <<<"${UPCPU_OF["$t $conns"]:-}"
+        up_line+=" $t $(median "${cv[@]}")"
+    done
     TARGET_LINES+=("$(printf 'c=%-5s %s' "$conns" "$cpu_line")")
+    TARGET_LINES+=("$(printf 'c=%-5s %s' "$conns" "$up_line")")
 done
 log "req/s:"
 printf '%-6s %12s %12s %12s %12s %9s %11s %10s %9s %9s %10s\n' "conns" "nginx" "jg-open" "jg-app" "jg-policy" \
