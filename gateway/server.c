@@ -975,13 +975,18 @@ static int add_listener(struct thread *th, int fd, listener_kind_t kind, SSL_CTX
     return 0;
 }
 
-/* closes the thread's listeners: those the outside reaches, or with `internal` the demo's own too */
+/* the demo's own upstream and sign-in stand-ins, which the gateway itself calls */
+static int is_internal(const struct listener *l)
+{
+    return l->kind == LISTENER_DEMO || l->kind == LISTENER_DEVIDP;
+}
+
+/* closes the thread's listeners: those the outside reaches, or with `internal` the demo's own */
 static void close_listeners(struct thread *th, int internal)
 {
     for (size_t i = 0; i < th->num_listeners; ++i) {
         struct listener *l = &th->listeners[i];
-        int is_internal = l->kind == LISTENER_DEMO || l->kind == LISTENER_DEVIDP;
-        if (l->sock != NULL && is_internal == internal) {
+        if (l->sock != NULL && is_internal(l) == internal) {
             h2o_socket_read_stop(l->sock);
             h2o_socket_close(l->sock);
             l->sock = NULL;
@@ -992,7 +997,7 @@ static void close_listeners(struct thread *th, int internal)
 static int has_internal_listeners(const struct thread *th)
 {
     for (size_t i = 0; i < th->num_listeners; ++i)
-        if (th->listeners[i].kind == LISTENER_DEMO || th->listeners[i].kind == LISTENER_DEVIDP)
+        if (is_internal(&th->listeners[i]))
             return 1;
     return 0;
 }
