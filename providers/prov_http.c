@@ -53,7 +53,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 gw_status_t prov_http(const prov_http_opts_t *o, const char *url, const char *form, prov_http_response_t *resp)
 {
-    CURL *c = curl_easy_init();
+    CURL *c;
     struct curl_slist *hdrs = NULL;
     sink_t sink = {NULL, 0, 0, 0};
     CURLcode rc;
@@ -61,11 +61,9 @@ gw_status_t prov_http(const prov_http_opts_t *o, const char *url, const char *fo
     gw_status_t st = GW_EUPSTREAM;
 
     memset(resp, 0, sizeof(*resp));
-    if (atomic_load(&cancelled)) {
-        curl_easy_cleanup(c);
+    if (atomic_load(&cancelled))
         return GW_EUNAVAIL;
-    }
-    if (c == NULL)
+    if ((c = curl_easy_init()) == NULL)
         return GW_ENOMEM;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
