@@ -10,6 +10,7 @@ import base64
 import hashlib
 import http.client
 import http.cookiejar
+import urllib.error
 import urllib.request
 import json
 import os
@@ -301,6 +302,22 @@ def base_config(upstreams, routes, **extra):
     if extra_limits is not None:
         cfg["limits"].update(extra_limits)
     return cfg
+
+
+ONE_EVENT = [{"email": "nobody@example.com", "channel": "store", "touchpoint": "visit"}]
+
+
+def post_touchpoints(base_url, key, events=ONE_EVENT, raw=None, headers=None):
+    """POST /.auth/touchpoints with an ingest key: (status, response headers, JSON body or {})."""
+    h = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
+    h.update(headers or {})
+    req = urllib.request.Request(base_url + "/.auth/touchpoints", method="POST", headers=h,
+                                 data=raw if raw is not None else json.dumps({"events": events}).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"{}")
 
 
 def raw_request(port, data, timeout=5.0, read_all=True):

@@ -11,11 +11,10 @@ import subprocess
 import threading
 import time
 import unittest
-import urllib.error
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, Browser, GatewayTestCase, Peer, base_config, free_port
+from jgtest import JG_BIN, Browser, GatewayTestCase, Peer, base_config, free_port, post_touchpoints
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
@@ -261,14 +260,8 @@ class VisitorTest(JourneyTest):
 
 class IngestTest(JourneyTest):
     def ingest(self, events, key="cc-key-0123456789abcdef", raw=None):
-        req = urllib.request.Request(self.public + "/.auth/touchpoints", method="POST",
-                                     data=raw if raw is not None else json.dumps({"events": events}).encode(),
-                                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+        status, _, out = post_touchpoints(self.public, key, events, raw=raw)
+        return status, out
 
     def test_ingestion_good_bad_and_duplicate_events(self):
         b = self.web_login("kim@example.com")

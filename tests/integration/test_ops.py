@@ -12,7 +12,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, Browser, GatewayTestCase, base_config, free_port, wait_port
+from jgtest import JG_BIN, Browser, GatewayTestCase, base_config, free_port, post_touchpoints, wait_port
 
 
 def site_route(upstream="up", name="site"):
@@ -74,9 +74,7 @@ class ReloadTest(GatewayTestCase):
         gw = self.start(cfg)
 
         def ingest(key):
-            return gw.request("POST", "/.auth/touchpoints", body=json.dumps({"events": [
-                {"email": "nobody@example.com", "channel": "store", "touchpoint": "visit"}]}).encode(),
-                headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})[0]
+            return post_touchpoints(cfg["public_url"], key)[0]
 
         self.assertEqual((ingest(old_key), ingest(new_key)), (200, 401))
         # no part of an over-long line became a key

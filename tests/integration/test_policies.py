@@ -9,11 +9,10 @@ import signal
 import subprocess
 import time
 import unittest
-import urllib.error
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, PEERS_DIR, Browser, GatewayTestCase, Peer, base_config, free_port
+from jgtest import JG_BIN, PEERS_DIR, Browser, GatewayTestCase, Peer, base_config, free_port, post_touchpoints
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 
@@ -376,16 +375,7 @@ class RateLimitKindsTest(PolicyTest):
         self.assertEqual((self.refused("signin"), self.refused("ingest")), (4, 0))
 
     def ingest(self, addr, key):
-        req = urllib.request.Request(self.public + "/.auth/touchpoints", method="POST",
-                                     data=json.dumps({"events": [{"email": "nobody@example.com", "channel": "store",
-                                                                  "touchpoint": "visit"}]}).encode(),
-                                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json",
-                                              "X-Forwarded-For": addr})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, r.headers, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, json.loads(e.read() or b"{}")
+        return post_touchpoints(self.public, key, headers={"X-Forwarded-For": addr})
 
     def test_touchpoint_ingestion_is_limited(self):
         # guessing keys counts as failed sign-ins
