@@ -538,19 +538,9 @@ static void rate_charge_failed_callback(const char *addr)
 /* the buckets' sizes and rates from `limits` (at start and on reload; the buckets keep their tokens) */
 static void load_rates(const gw_config_t *cfg)
 {
-    static const struct {
-        const char *rate_key, *burst_key;
-        double rate_per_minute, burst;
-    } defaults[RATE_KINDS] = {[RATE_SIGNIN] = {"auth_rate_per_minute", "auth_burst", 60, 20},
-                              [RATE_INGEST] = {"ingest_rate_per_minute", "ingest_burst", 600, 60}};
-    json_t *lim = json_object_get(cfg->doc, "limits");
-
-    for (int k = 0; k < RATE_KINDS; ++k) {
-        json_t *rpm = json_object_get(lim, defaults[k].rate_key), *burst = json_object_get(lim, defaults[k].burst_key);
-        gw_ratelimit_set(A.rate, (unsigned)k,
-                         (json_is_number(rpm) ? json_number_value(rpm) : defaults[k].rate_per_minute) / 60.0,
-                         json_is_number(burst) ? json_number_value(burst) : defaults[k].burst);
-    }
+    const gw_limits_t *lim = &cfg->limits;
+    gw_ratelimit_set(A.rate, RATE_SIGNIN, lim->auth_rate_per_minute / 60.0, lim->auth_burst);
+    gw_ratelimit_set(A.rate, RATE_INGEST, lim->ingest_rate_per_minute / 60.0, lim->ingest_burst);
 }
 
 /* ------------------------------------------------------------------ ingest keys */

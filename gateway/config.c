@@ -543,6 +543,26 @@ static void load_listen(vctx_t *v, json_t *obj, const char *path, gw_listen_t *o
     out->tls_key = xstrdup(key);
 }
 
+/* a token bucket's `limits.RATE_KEY` (tokens a minute, > 0) and `limits.BURST_KEY` (at least 1), both at most 1e6 */
+static void get_rate(vctx_t *v, json_t *obj, const char *rate_key, const char *burst_key, double *rate, double *burst)
+{
+    json_t *r = json_object_get(obj, rate_key), *b = json_object_get(obj, burst_key);
+    char what[64];
+
+    if (r != NULL && (!json_is_number(r) || json_number_value(r) <= 0 || json_number_value(r) > 1e6)) {
+        snprintf(what, sizeof(what), "limits.%s", rate_key);
+        verr(v, what, "must be a positive number");
+    } else if (r != NULL) {
+        *rate = json_number_value(r);
+    }
+    if (b != NULL && (!json_is_number(b) || json_number_value(b) < 1 || json_number_value(b) > 1e6)) {
+        snprintf(what, sizeof(what), "limits.%s", burst_key);
+        verr(v, what, "must be a number of at least 1");
+    } else if (b != NULL) {
+        *burst = json_number_value(b);
+    }
+}
+
 static void load_limits(vctx_t *v, json_t *obj, gw_limits_t *lim)
 {
     static const char *const keys[] = {"max_connections",        "max_header_count",     "max_header_bytes",
@@ -558,6 +578,10 @@ static void load_limits(vctx_t *v, json_t *obj, gw_limits_t *lim)
     lim->idle_timeout_ms = 60000;
     lim->drain_timeout_ms = 30000;
     lim->max_body_bytes = 1024 * 1024;
+    lim->auth_rate_per_minute = 60;
+    lim->auth_burst = 20;
+    lim->ingest_rate_per_minute = 600;
+    lim->ingest_burst = 60;
     if (obj == NULL || !check_object(v, obj, "limits", keys))
         return;
     if (get_int(v, obj, "limits", "max_connections", 1, 1000000, &n))
@@ -570,6 +594,8 @@ static void load_limits(vctx_t *v, json_t *obj, gw_limits_t *lim)
     get_duration(v, obj, "limits", "idle_timeout_s", 100, 3600000, &lim->idle_timeout_ms);
     get_duration(v, obj, "limits", "drain_timeout_s", 0, 3600000, &lim->drain_timeout_ms);
     get_size(v, obj, "limits", "max_body_size", 0, 1024ULL * 1024 * 1024, &lim->max_body_bytes);
+    get_rate(v, obj, "auth_rate_per_minute", "auth_burst", &lim->auth_rate_per_minute, &lim->auth_burst);
+    get_rate(v, obj, "ingest_rate_per_minute", "ingest_burst", &lim->ingest_rate_per_minute, &lim->ingest_burst);
 }
 
 static void load_upstream(vctx_t *v, const char *name, json_t *obj, gw_upstream_t *out)
@@ -968,22 +994,6 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
                 }
             }
             get_int(v, obj, "assertion", "ttl_s", 1, 60, &n);
-        }
-    }
-    if ((obj = json_object_get(doc, "limits")) != NULL && json_is_object(obj)) {
-        static const char *const rates[] = {"auth_rate_per_minute", "ingest_rate_per_minute", NULL};
-        static const char *const bursts[] = {"auth_burst", "ingest_burst", NULL};
-        char what[64];
-        for (size_t i = 0; rates[i] != NULL; ++i) {
-            json_t *r = json_object_get(obj, rates[i]), *b2 = json_object_get(obj, bursts[i]);
-            if (r != NULL && (!json_is_number(r) || json_number_value(r) <= 0 || json_number_value(r) > 1e6)) {
-                snprintf(what, sizeof(what), "limits.%s", rates[i]);
-                verr(v, what, "must be a positive number");
-            }
-            if (b2 != NULL && (!json_is_number(b2) || json_number_value(b2) < 1 || json_number_value(b2) > 1e6)) {
-                snprintf(what, sizeof(what), "limits.%s", bursts[i]);
-                verr(v, what, "must be a number of at least 1");
-            }
         }
     }
     (void)sub;

@@ -62,6 +62,9 @@ typedef struct gw_limits {
     uint32_t idle_timeout_ms;
     uint32_t drain_timeout_ms;
     uint64_t max_body_bytes; /* default for routes */
+    /* per-address token buckets: tokens a minute and bucket size, for sign-in attempts and for ingest batches */
+    double auth_rate_per_minute, auth_burst;
+    double ingest_rate_per_minute, ingest_burst;
 } gw_limits_t;
 
 typedef struct gw_config {
