@@ -13,6 +13,7 @@
  * their SHA-256.
  */
 #include "crypto.h"
+#include "ingest.h"
 #include "metrics.h"
 #include "pol.h"
 #include "prov.h"
@@ -44,7 +45,6 @@
 #define PENDING_TTL_MS (10 * 60 * 1000)
 #define USED_STATES 16384
 #define TOUCH_EVERY_MS 60000
-#define MAX_TOKEN_BODY 16384
 
 /* the rate limiter's buckets (see rate_take) */
 enum rate_kind { RATE_SIGNIN, RATE_INGEST, RATE_KINDS };
@@ -79,7 +79,7 @@ struct job {
     /* for the audit trail: where the request came from (never tokens, codes or cookies) */
     char client[48], user_agent[256], request_id[40], flow_id[32];
     const char *audit_event, *audit_reason, *audit_outcome; /* JOB_AUDIT: a record on its own */
-    json_t *events;                                         /* JOB_INGEST: the request's events (owned) */
+    gw_ingest_batch_t batch;                                /* JOB_INGEST: the request's validated events (owned) */
     json_t *results;                                        /* JOB_INGEST: per-event results (owned) */
     char source[64];                                        /* JOB_INGEST: the ingest key's name */
     uint8_t session_hash[32];
@@ -101,6 +101,7 @@ static struct {
     store_t *store;
     gw_workers_t *workers;
     prov_t **provs;
+    gw_known_provider_t *known; /* the providers' names and types, as the body parsers take them */
     size_t num_provs;
     uint8_t state_key[GW_KEY_LEN], csrf_key[GW_KEY_LEN];
     char cookie_name[96], login_cookie[96], visitor_cookie[96];
@@ -621,7 +622,7 @@ static void on_guard_dispose(void *p)
 
 static void job_free(struct job *j)
 {
-    json_decref(j->events);
+    gw_ingest_batch_free(&j->batch);
     json_decref(j->results);
     free(j->code);
     free(j->verifier);
@@ -745,74 +746,56 @@ static void job_run(void *arg)
         break;
     }
     case JOB_INGEST: {
-        size_t n = json_array_size(j->events), k = 0;
+        size_t n = j->batch.count, k = 0;
         store_tp_t *tps = calloc(n + 1, sizeof(*tps));
         const char **keys = calloc(n + 1, sizeof(*keys));
         size_t *index = calloc(n + 1, sizeof(*index));
         int *dup = calloc(n + 1, sizeof(*dup));
-        /* the strings the records point at: ids, customer ids and extras, freed after the write */
+        /* the strings the records point at: ids and customer ids, freed after the write */
         char(*tids)[48] = calloc(n + 1, sizeof(*tids));
         char(*custs)[STORE_ID_LEN + 1] = calloc(n + 1, sizeof(*custs));
-        char **extras = calloc(n + 1, sizeof(*extras));
         uint64_t now = now_ms();
-        for (size_t i = 0; tps != NULL && keys != NULL && index != NULL && dup != NULL && tids != NULL &&
-                           custs != NULL && extras != NULL && i < n;
+        for (size_t i = 0;
+             tps != NULL && keys != NULL && index != NULL && dup != NULL && tids != NULL && custs != NULL && i < n;
              ++i) {
-            json_t *ev = json_array_get(j->events, i), *res = json_array_get(j->results, i);
-            const char *cid = json_string_value(json_object_get(ev, "customer_id"));
-            const char *email = json_string_value(json_object_get(ev, "email"));
-            const char *prov = json_string_value(json_object_get(ev, "provider"));
-            const char *subj = json_string_value(json_object_get(ev, "subject"));
+            /* validated completely by gw_ingest_parse(): exactly one identifier form, every string bounded */
+            const gw_ingest_event_t *ev = &j->batch.events[i];
+            json_t *res = json_array_get(j->results, ev->index), *c = NULL;
             char rnd[16];
-            json_t *c = NULL, *status = json_object_get(ev, "status"), *extra;
             gw_status_t st;
-            if (json_object_get(res, "error") != NULL)
-                continue; /* refused by validation already */
-            if (cid != NULL)
-                st = store_customer_get(A.store, cid, &c);
-            else if (email != NULL)
-                st = store_customer_by_email(A.store, email, custs[k]);
+            if (ev->customer_id != NULL)
+                st = store_customer_get(A.store, ev->customer_id, &c);
+            else if (ev->email != NULL)
+                st = store_customer_by_email(A.store, ev->email, custs[k]);
             else
-                st = store_customer_by_identity(A.store, prov, subj, custs[k]);
+                st = store_customer_by_identity(A.store, ev->provider, ev->subject, custs[k]);
             json_decref(c);
             if (st != GW_OK) {
                 json_object_set_new(res, "status", json_string("error"));
                 json_object_set_new(res, "error",
-                                    json_string(cid != NULL     ? "unknown customer_id"
-                                                : email != NULL ? "no customer has this verified email"
-                                                                : "unknown provider and subject"));
+                                    json_string(ev->customer_id != NULL ? "unknown customer_id"
+                                                : ev->email != NULL     ? "no customer has this verified email"
+                                                                        : "unknown provider and subject"));
                 continue;
             }
-            if (cid != NULL)
-                snprintf(custs[k], sizeof(custs[k]), "%s", cid);
-            json_int_t at = json_is_integer(json_object_get(ev, "time"))
-                                ? json_integer_value(json_object_get(ev, "time"))
-                                : (json_int_t)now;
+            if (ev->customer_id != NULL)
+                snprintf(custs[k], sizeof(custs[k]), "%s", ev->customer_id);
+            uint64_t at = ev->has_time ? ev->time_ms : now;
             gw_random_token(rnd, sizeof(rnd), 6);
             snprintf(tids[k], sizeof(tids[k]), "tp_%012llx%s", (unsigned long long)at, rnd);
             tps[k].id = tids[k];
             tps[k].customer_id = custs[k];
-            tps[k].occurred_at_ms = (uint64_t)at;
+            tps[k].occurred_at_ms = at;
             tps[k].received_at_ms = now;
-            tps[k].channel = json_string_value(json_object_get(ev, "channel"));
-            tps[k].touchpoint = json_string_value(json_object_get(ev, "touchpoint"));
-            tps[k].stage = json_string_value(json_object_get(ev, "stage"));
+            tps[k].channel = ev->channel;
+            tps[k].touchpoint = ev->touchpoint;
+            tps[k].stage = ev->stage;
             tps[k].source = j->source;
-            /* what has no field of its own (attributes, a status given as text) is kept as JSON */
-            extra = json_object();
-            if (json_is_integer(status) && json_integer_value(status) > 0 && json_integer_value(status) < 65536)
-                tps[k].status = (int)json_integer_value(status);
-            else if (status != NULL)
-                json_object_set(extra, "status", status);
-            if (json_object_get(ev, "attributes") != NULL)
-                json_object_set(extra, "attributes", json_object_get(ev, "attributes"));
-            if (json_object_size(extra) > 0 && (extras[k] = json_dumps(extra, JSON_COMPACT)) != NULL) {
-                tps[k].extra = extras[k];
-                tps[k].extra_len = strlen(extras[k]);
-            }
-            json_decref(extra);
-            keys[k] = json_string_value(json_object_get(ev, "idempotency_key"));
-            index[k] = i;
+            tps[k].status = ev->status;
+            tps[k].extra = ev->extra;
+            tps[k].extra_len = ev->extra_len;
+            keys[k] = ev->idempotency_key;
+            index[k] = ev->index;
             json_object_set_new(res, "id", json_string(tids[k]));
             ++k;
         }
@@ -828,7 +811,6 @@ static void job_run(void *arg)
                 if (dup[r])
                     json_object_del(res, "id");
             }
-            free(extras[r]);
         }
         free(tps);
         free(keys);
@@ -836,7 +818,6 @@ static void job_run(void *arg)
         free(dup);
         free(tids);
         free(custs);
-        free(extras);
         break;
     }
     case JOB_AUDIT: {
@@ -1266,6 +1247,11 @@ gw_status_t auth_init(const gw_config_t *cfg)
         free(callback);
         ++A.num_provs;
     }
+    A.known = calloc(A.num_provs + 1, sizeof(*A.known));
+    for (size_t i = 0; A.known != NULL && i < A.num_provs; ++i)
+        A.known[i] = (gw_known_provider_t){prov_name(A.provs[i]), prov_type(A.provs[i])};
+    if (A.known == NULL)
+        return GW_ENOMEM;
     if (A.num_provs > 0 && pthread_create(&A.refresher, NULL, refresher_main, NULL) == 0)
         A.has_refresher = 1;
     return GW_OK;
@@ -1666,9 +1652,8 @@ static int logout(h2o_req_t *req, struct gw_req *gr)
 
 static int token_endpoint(h2o_req_t *req, struct gw_req *gr)
 {
-    json_t *body;
-    json_error_t jerr;
-    const char *provider, *token;
+    gw_token_request_t body;
+    const char *problem;
     prov_t *p;
     struct job *j;
 
@@ -1676,35 +1661,21 @@ static int token_endpoint(h2o_req_t *req, struct gw_req *gr)
         gw_send_error_json(req, 405, "Method Not Allowed", "invalid_request", "use POST");
         return 0;
     }
-    if (req->entity.base == NULL || req->entity.len > MAX_TOKEN_BODY ||
-        (body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "the body must be a JSON object");
+    if (gw_token_request_parse(req->entity.base, req->entity.len, A.known, A.num_provs, &body, &problem) != GW_OK) {
+        gw_send_error_json(req, 400, "Bad Request", "invalid_request", problem);
         return 0;
     }
-    provider = json_string_value(json_object_get(body, "provider"));
-    if (provider == NULL || (p = find_prov(provider, strlen(provider))) == NULL) {
-        json_decref(body);
-        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "unknown provider");
-        return 0;
-    }
-    token =
-        json_string_value(json_object_get(body, strcmp(prov_type(p), "facebook") == 0 ? "access_token" : "id_token"));
-    if (token == NULL || token[0] == '\0' || strlen(token) > 8192) {
-        json_decref(body);
-        gw_send_error_json(req, 400, "Bad Request", "invalid_request",
-                           strcmp(prov_type(p), "facebook") == 0 ? "access_token is required" : "id_token is required");
-        return 0;
-    }
+    p = A.provs[body.provider];
     if ((j = job_new(req, gr->thread, JOB_MOBILE)) == NULL) {
-        json_decref(body);
+        json_decref(body.root);
         h2o_send_error_503(req, "Service Unavailable", "busy", 0);
         return 0;
     }
     j->prov = p;
-    j->input_token = strdup(token);
+    j->input_token = strdup(body.token);
     job_context(j, req, gr);
     snprintf(j->channel, sizeof(j->channel), "%s", "mobile");
-    json_decref(body);
+    json_decref(body.root);
     job_submit(req, j);
     return 0;
 }
@@ -1850,83 +1821,23 @@ static int ingest_source(h2o_req_t *req, char *name, size_t name_size)
     return found;
 }
 
-static const char *validate_event(json_t *ev)
-{
-    static const char *const allowed[] = {"customer_id",     "email",      "provider", "subject",
-                                          "channel",         "touchpoint", "stage",    "time",
-                                          "idempotency_key", "attributes", "status",   NULL};
-    static const char *const stages[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy", NULL};
-    const char *key, *stage;
-    json_t *v;
-    int ids;
-
-    if (!json_is_object(ev))
-        return "an event must be an object";
-    json_object_foreach(ev, key, v)
-    {
-        int ok = 0;
-        for (const char *const *a = allowed; *a != NULL; ++a)
-            ok |= strcmp(key, *a) == 0;
-        if (!ok)
-            return "unknown field";
-    }
-    ids = (json_object_get(ev, "customer_id") != NULL) + (json_object_get(ev, "email") != NULL) +
-          (json_object_get(ev, "provider") != NULL || json_object_get(ev, "subject") != NULL);
-    if (ids != 1)
-        return "identify the customer by exactly one of customer_id, email, or provider and subject";
-    if (json_object_get(ev, "provider") != NULL &&
-        (!json_is_string(json_object_get(ev, "provider")) || !json_is_string(json_object_get(ev, "subject"))))
-        return "provider and subject must both be strings";
-    if ((json_object_get(ev, "customer_id") != NULL && !json_is_string(json_object_get(ev, "customer_id"))) ||
-        (json_object_get(ev, "email") != NULL && !json_is_string(json_object_get(ev, "email"))))
-        return "customer_id and email must be strings";
-    if (!json_is_string(json_object_get(ev, "channel")) || json_string_length(json_object_get(ev, "channel")) == 0 ||
-        json_string_length(json_object_get(ev, "channel")) > 64)
-        return "channel is required (1-64 characters)";
-    if (!json_is_string(json_object_get(ev, "touchpoint")) ||
-        json_string_length(json_object_get(ev, "touchpoint")) == 0 ||
-        json_string_length(json_object_get(ev, "touchpoint")) > 128)
-        return "touchpoint is required (1-128 characters)";
-    if ((stage = json_string_value(json_object_get(ev, "stage"))) != NULL) {
-        int ok = 0;
-        for (const char *const *s2 = stages; *s2 != NULL; ++s2)
-            ok |= strcmp(stage, *s2) == 0;
-        if (!ok)
-            return "stage must be one of need, research, select, convert, own, loyalty, advocacy";
-    } else if (json_object_get(ev, "stage") != NULL) {
-        return "stage must be a string";
-    }
-    if (json_object_get(ev, "time") != NULL &&
-        (!json_is_integer(json_object_get(ev, "time")) || json_integer_value(json_object_get(ev, "time")) < 0))
-        return "time must be milliseconds since the epoch";
-    if (json_object_get(ev, "idempotency_key") != NULL &&
-        (!json_is_string(json_object_get(ev, "idempotency_key")) ||
-         json_string_length(json_object_get(ev, "idempotency_key")) == 0 ||
-         json_string_length(json_object_get(ev, "idempotency_key")) > 200))
-        return "idempotency_key must be a string of 1-200 characters";
-    if (json_object_get(ev, "attributes") != NULL && (!json_is_object(json_object_get(ev, "attributes")) ||
-                                                      json_object_size(json_object_get(ev, "attributes")) > 32))
-        return "attributes must be an object of at most 32 fields";
-    if (json_object_get(ev, "attributes") != NULL) {
-        char *text = json_dumps(json_object_get(ev, "attributes"), JSON_COMPACT);
-        size_t len = text != NULL ? strlen(text) : SIZE_MAX;
-        free(text);
-        if (len > STORE_TP_EXTRA_MAX - 512)
-            return "attributes must be at most 15 KB of JSON";
-    }
-    if (json_object_get(ev, "status") != NULL && !json_is_string(json_object_get(ev, "status")) &&
-        !json_is_integer(json_object_get(ev, "status")))
-        return "status must be a string or an integer";
-    return NULL;
-}
+/* what passes gw_ingest_parse() fits the store's records as it is */
+_Static_assert(GW_CUSTOMER_ID_LEN == STORE_ID_LEN, "customer ids");
+_Static_assert(GW_INGEST_SUBJECT_MAX <= STORE_TP_STR_MAX && GW_INGEST_TOUCHPOINT_MAX <= STORE_TP_STR_MAX &&
+                   GW_INGEST_CHANNEL_MAX <= STORE_TP_STR_MAX,
+               "touchpoint strings");
+_Static_assert(GW_INGEST_EXTRA_MAX <= STORE_TP_EXTRA_MAX, "touchpoint extra");
 
 /* POST /.auth/touchpoints: touchpoints of channels that do not pass through the proxy */
 static int ingest_endpoint(h2o_req_t *req, struct gw_req *gr)
 {
     char source[64];
     int keyed = ingest_source(req, source, sizeof(source));
-    json_t *body, *events, *results, *ev;
-    size_t i;
+    gw_ingest_batch_t batch;
+    const char *problem;
+    json_t *results;
+    size_t i, e;
+    gw_status_t st;
     struct job *j;
 
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
@@ -1942,35 +1853,35 @@ static int ingest_endpoint(h2o_req_t *req, struct gw_req *gr)
         gw_send_error_json(req, 401, "Unauthorized", "invalid_token", "an ingest API key is required");
         return 0;
     }
-    if (req->entity.base == NULL || req->entity.len > 1024 * 1024 ||
-        (body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
-        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "the body must be a JSON object (at most 1 MB)");
+    st = gw_ingest_parse(req->entity.base, req->entity.len, A.known, A.num_provs, now_ms(), &batch, &problem);
+    if (st != GW_OK) {
+        if (st == GW_ENOMEM)
+            h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        else
+            gw_send_error_json(req, st == GW_ETOOBIG ? 413 : 400,
+                               st == GW_ETOOBIG ? "Payload Too Large" : "Bad Request", "invalid_request", problem);
         return 0;
     }
-    events = json_object_get(body, "events");
-    if (!json_is_array(events) || json_array_size(events) == 0 || json_array_size(events) > 1000) {
-        json_decref(body);
-        gw_send_error_json(req, 400, "Bad Request", "invalid_request", "events must be a list of 1 to 1000 events");
-        return 0;
-    }
+    /* every event gets its own result, in the request's order; refused ones are final here */
     results = json_array();
-    json_array_foreach(events, i, ev)
-    {
-        const char *problem = validate_event(ev);
-        json_array_append_new(results, problem != NULL ? json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "status",
-                                                                   "error", "error", problem)
-                                                       : json_pack("{s:I}", "index", (json_int_t)i));
+    for (i = 0, e = 0; i < batch.total; ++i) {
+        if (e < batch.error_count && batch.errors[e].index == i) {
+            json_array_append_new(results, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "status", "error",
+                                                     "error", batch.errors[e].reason));
+            ++e;
+        } else {
+            json_array_append_new(results, json_pack("{s:I}", "index", (json_int_t)i));
+        }
     }
     if ((j = job_new(req, gr->thread, JOB_INGEST)) == NULL) {
-        json_decref(body);
+        gw_ingest_batch_free(&batch);
         json_decref(results);
         h2o_send_error_503(req, "Service Unavailable", "busy", 0);
         return 0;
     }
-    j->events = json_incref(events);
+    j->batch = batch;
     j->results = results;
     memcpy(j->source, source, sizeof(j->source));
-    json_decref(body);
     job_submit(req, j);
     return 0;
 }
