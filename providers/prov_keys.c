@@ -128,6 +128,15 @@ gw_status_t prov_keyset_verify(prov_keyset_t *ks, const char *token, const char 
     hdr = cjose_jws_get_protected(jws);
     alg = hdr != NULL ? cjose_header_get(hdr, CJOSE_HDR_ALG, &cerr) : NULL;
     kid = hdr != NULL ? cjose_header_get(hdr, CJOSE_HDR_KID, &cerr) : NULL;
+    /*
+     * RFC 7515 4.1.11: a recipient must refuse a JWS whose "crit" names an extension it does not
+     * understand, and the gateway understands none; a malformed "crit" is refused the same way.
+     */
+    /* cjose_header_t is jansson's json_t (cjose/header.h): any member "crit", of any type, is refused */
+    if (hdr != NULL && json_object_get(hdr, "crit") != NULL) {
+        *reason = "id_token_invalid:crit";
+        goto Exit;
+    }
     /* the allow-list never holds "none" or an HMAC algorithm */
     if (alg == NULL || !alg_allowed(alg, allowed_algs)) {
         *reason = "id_token_invalid:alg";
