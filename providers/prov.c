@@ -953,12 +953,16 @@ gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, 
     json_t *doc = NULL;
     const char *alg, *uid;
     json_t *issued;
+    long sig_b64, payload_b64;
     gw_status_t st = GW_EDENIED;
 
     if (strcmp(p->type, "facebook") != 0 || dot == NULL || strlen(signed_request) > 8192)
         return GW_EDENIED;
-    if (!cjose_base64url_decode(signed_request, (size_t)(dot - signed_request), &sig, &sig_len, &err) ||
-        !cjose_base64url_decode(dot + 1, strlen(dot + 1), &payload, &payload_len, &err))
+    /* both parts base64url before cjose decodes them (its decoder asserts on some malformed input) */
+    if ((sig_b64 = prov_b64url_len(signed_request, (size_t)(dot - signed_request), 1)) < 0 ||
+        (payload_b64 = prov_b64url_len(dot + 1, strlen(dot + 1), 1)) < 0 ||
+        !cjose_base64url_decode(signed_request, (size_t)sig_b64, &sig, &sig_len, &err) ||
+        !cjose_base64url_decode(dot + 1, (size_t)payload_b64, &payload, &payload_len, &err))
         goto Exit;
     /* the signature covers the base64url payload as sent */
     HMAC(EVP_sha256(), p->client_secret, (int)strlen(p->client_secret), (const unsigned char *)dot + 1, strlen(dot + 1),

@@ -177,6 +177,19 @@ class ClaimsTest(GatewayTestCase):
         got = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
         self.assertEqual(got["x-auth-subject"], "7001")
 
+    def test_malformed_base64url_in_tokens_is_refused_and_the_gateway_goes_on(self):
+        # cjose's base64url decoder asserts (aborts the process) on input such as "a=b": every
+        # token and signed_request is checked before cjose sees it
+        for token in ("eyJhbGciOiJSUzI1NiJ9.o=LvMiL.abc", "a=b.eyJ9.abc", "eyJhbGciOiJSUzI1NiJ9.eyJ9.a==="):
+            status, ans = self.token_exchange({"provider": "google", "id_token": token})
+            self.assertEqual((status, ans["error_description"]), (401, "id_token_invalid:format"), token)
+        for sr in ("o=LvMiL.mel0aG", "a=b.eyJ9", "abc.a==="):
+            status, _, _ = Browser().post(self.public + "/.auth/facebook/data-deletion",
+                                          urllib.parse.urlencode({"signed_request": sr}).encode())
+            self.assertEqual(status, 400, sr)
+        self.assertIsNone(self.gw.proc.poll(), "the gateway died")
+        self.assertEqual(self.gw.request("GET", "/")[0], 200)
+
     # ------------------------------------------------------------------ step-up from auth_time
 
     def test_silent_relogin_with_an_old_provider_sign_in_does_not_satisfy_step_up(self):
