@@ -19,7 +19,7 @@
 
 #define NOW 1700000000
 #define SECRET "fb-app-secret-abcdef"
-#define MAX_INPUT 8192
+#define SR_MAX_INPUT 8192
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *sr, user[128];
     gw_status_t st;
 
-    if (size < 1 || size > MAX_INPUT)
+    if (size < 1 || size > SR_MAX_INPUT)
         return 0;
     if ((data[0] & 1) == 0) {
         /* sign the payload bytes as Facebook would: base64url(HMAC(secret, p64)) "." p64 */
