@@ -3,8 +3,9 @@
  *
  * liboauth2 checks only an ID token's signature here (its exp/iat checks and
  * token-keyed result cache are off); every other check is done below:
- * alg allow-list and key type, iss, aud/azp, exp/iat/nbf with a small skew,
- * nonce, hd. Keys are loaded in the background and refetched at most once per
+ * alg allow-list and key type, crit, iss, aud/azp, exp/iat/nbf with a small
+ * skew, nonce, auth_time, hd; then prov_identity_check() for every claim kept.
+ * Keys are loaded in the background and refetched at most once per
  * `jwks_min_refresh_s` when a token names an unknown kid.
  */
 #include "prov.h"
