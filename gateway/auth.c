@@ -148,6 +148,8 @@ struct session_view {
     int email_verified;
     unsigned linked_providers;
     uint64_t created_ms, last_seen_ms, expires_ms, idle_timeout_ms;
+    uint64_t auth_ms; /* when the person last authenticated at the provider (see new_session); 0: unproven */
+    int unsafe;       /* a string holds a control character: the record is refused (see lookup_session) */
     h2o_iovec_t kind, customer_id, email, provider, subject, sid, hd, channel; /* base NULL: absent */
 };
 
@@ -401,6 +403,19 @@ static void view_of(json_t *s, struct session_view *v)
     v->sid = str_field(s, "sid");
     v->hd = str_field(s, "hd");
     v->channel = str_field(s, "channel");
+    v->auth_ms = u64_field(s, "auth_time_ms");
+    {
+        /*
+         * Providers' claims are validated before a session is made (prov_identity_check), but a record
+         * written before that, or by another version, could still carry a line break into a header.
+         */
+        const h2o_iovec_t *f[] = {&v->customer_id, &v->email, &v->provider, &v->subject, &v->sid, &v->hd, &v->channel};
+        v->unsafe = 0;
+        for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); ++i)
+            for (size_t k = 0; f[i]->base != NULL && k < f[i]->len; ++k)
+                if ((unsigned char)f[i]->base[k] < 0x20 || f[i]->base[k] == 0x7f)
+                    v->unsafe = 1;
+    }
 }
 
 /* the cache slot this request's lookup_session() filled, while it still holds session s */
@@ -486,7 +501,7 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
             *slot_out = index + 1;
         view = &slot->view;
     }
-    if (!h2o_memis(view->kind.base, view->kind.len, kind, strlen(kind)) || view->expires_ms <= now ||
+    if (!h2o_memis(view->kind.base, view->kind.len, kind, strlen(kind)) || view->unsafe || view->expires_ms <= now ||
         (view->idle_timeout_ms > 0 && view->last_seen_ms + view->idle_timeout_ms <= now)) {
         json_decref(s);
         return NULL;
@@ -510,6 +525,15 @@ static json_t *new_session(const char *customer_id, const prov_identity_t *id, c
         json_object_set_new(s, "linked_providers", json_integer(linked));
         if (id->hd != NULL)
             json_object_set_new(s, "hd", json_string(id->hd));
+        /*
+         * Step-up ages count from when the person authenticated at the provider, never from when this
+         * session was made. auth_time has whole seconds: the authentication happened within that second,
+         * and no later than now. Without a proven time the session proves no freshness at all.
+         */
+        if (id->auth_time > 0) {
+            uint64_t at = (uint64_t)id->auth_time * 1000 + 999;
+            json_object_set_new(s, "auth_time_ms", json_integer((json_int_t)(at < now ? at : now)));
+        }
     }
     return s;
 }
@@ -1752,7 +1776,7 @@ static int fb_data_deletion(h2o_req_t *req, struct gw_req *gr)
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) || req->entity.base == NULL ||
         gw_query_param(req->entity.base, req->entity.len, "signed_request", &signed_request) != 1 ||
-        prov_facebook_signed_request(p, signed_request, user, sizeof(user)) != GW_OK) {
+        prov_facebook_signed_request(p, signed_request, (int64_t)time(NULL), user, sizeof(user)) != GW_OK) {
         free(signed_request);
         gw_send_error_json(req, 400, "Bad Request", "invalid_request", "a valid signed_request is required");
         return 0;
@@ -1961,9 +1985,15 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
 
 /* ------------------------------------------------------------------ routes */
 
+/*
+ * The age policies see (max_session_age_s): seconds since the person last authenticated at the
+ * provider; -1 (unknown, which a step-up rule treats as too old) when the sign-in proved no such time.
+ */
 static int64_t session_age_s(const struct session_view *v, uint64_t now)
 {
-    return v != NULL ? ((int64_t)now - (int64_t)v->created_ms) / 1000 : -1;
+    if (v == NULL || v->auth_ms == 0)
+        return -1;
+    return now > v->auth_ms ? (int64_t)(now - v->auth_ms) / 1000 : 0;
 }
 
 /* the facts a policy decides on, from the session (v; NULL: anonymous) and the request */
@@ -2055,9 +2085,11 @@ static pol_decision_t cached_decision(h2o_req_t *req, struct gw_req *gr, const g
     v = view_for(slot, s, &tmp);
     d = decide(cfg, route, req, v, now);
     age = session_age_s(v, now);
-    if (slot != NULL && (until = pol_stable_until_age(cfg->policies, route->policy, age)) > age)
+    if (slot != NULL && age < 0) /* an unknown age stays unknown: the decision holds */
+        keep(&slot->decision, cfg, route, req, d, UINT64_MAX);
+    else if (slot != NULL && (until = pol_stable_until_age(cfg->policies, route->policy, age)) > age)
         keep(&slot->decision, cfg, route, req, d,
-             until >= (int64_t)(UINT64_MAX / 2000) ? UINT64_MAX : v->created_ms + (uint64_t)until * 1000);
+             until >= (int64_t)(UINT64_MAX / 2000) ? UINT64_MAX : v->auth_ms + (uint64_t)until * 1000);
     return d;
 }
 
@@ -2172,6 +2204,10 @@ static void add_upstream_header(h2o_req_t *req, h2o_iovec_t *name, const char *o
 
     if (value.base == NULL)
         return;
+    /* never a line break (or any control character) upstream, whatever a record holds */
+    for (size_t i = 0; i < value.len; ++i)
+        if ((unsigned char)value.base[i] < 0x20 || value.base[i] == 0x7f)
+            return;
     h2o_vector_reserve(&req->pool, &req->headers, req->headers.size + 1);
     h = &req->headers.entries[req->headers.size++];
     h->name = name;

@@ -3,8 +3,9 @@
  *
  * liboauth2 checks only an ID token's signature here (its exp/iat checks and
  * token-keyed result cache are off); every other check is done below:
- * alg allow-list and key type, iss, aud/azp, exp/iat/nbf with a small skew,
- * nonce, hd. Keys are loaded in the background and refetched at most once per
+ * alg allow-list and key type, crit, iss, aud/azp, exp/iat/nbf with a small
+ * skew, nonce, auth_time, hd; then prov_identity_check() for every claim kept.
+ * Keys are loaded in the background and refetched at most once per
  * `jwks_min_refresh_s` when a token names an unknown kid.
  */
 #include "prov.h"
@@ -592,17 +593,22 @@ static gw_status_t check_claims(prov_t *p, json_t *c, const char *nonce, int64_t
             return GW_EDENIED;
         }
     }
-    if (auth_since != 0) {
-        /* max_age=0 was asked for: the provider must say the person authenticated since (OIDC Core 3.1.2.1) */
+    {
+        /*
+         * auth_time, when there is one, is what step-up ages are counted from: an integer in the
+         * past. After max_age=0 the provider must say the person authenticated since (OIDC Core
+         * 3.1.2.1).
+         */
         json_t *at = json_object_get(c, "auth_time");
-        if (!json_is_integer(at) || json_integer_value(at) + CLOCK_SKEW_S < auth_since ||
-            json_integer_value(at) > now + CLOCK_SKEW_S) {
+        if ((at != NULL &&
+             (!json_is_integer(at) || json_integer_value(at) <= 0 || json_integer_value(at) > now + CLOCK_SKEW_S)) ||
+            (auth_since != 0 && (at == NULL || json_integer_value(at) + CLOCK_SKEW_S < auth_since))) {
             *reason = "id_token_invalid:auth_time";
             return GW_EDENIED;
         }
     }
-    if (sub == NULL || sub[0] == '\0' || strlen(sub) > 255) {
-        *reason = "id_token_invalid:sub";
+    if (sub == NULL) {
+        *reason = "claim_invalid:sub";
         return GW_EDENIED;
     }
     if (p->hd != NULL) {
@@ -660,6 +666,10 @@ static void identity_from_claims(json_t *c, prov_identity_t *out)
     out->name = dup_json_str(c, "name");
     out->picture = dup_json_str(c, "picture");
     out->hd = dup_json_str(c, "hd");
+    /* check_claims() let through only an integer auth_time that is not in the future */
+    out->auth_time = (int64_t)json_integer_value(json_object_get(c, "auth_time"));
+    if (out->auth_time > (int64_t)time(NULL))
+        out->auth_time = (int64_t)time(NULL); /* within the skew: not later than now */
 }
 
 static gw_status_t oidc_finish(prov_t *p, const char *code, const char *verifier, const char *nonce, int64_t auth_since,
@@ -814,7 +824,8 @@ static gw_status_t facebook_me(prov_t *p, const char *token, prov_identity_t *ou
     return GW_OK;
 }
 
-static gw_status_t facebook_finish(prov_t *p, const char *code, prov_identity_t *out, const char **reason)
+static gw_status_t facebook_finish(prov_t *p, const char *code, int64_t auth_since, prov_identity_t *out,
+                                   const char **reason)
 {
     json_t *doc = NULL;
     const char *token;
@@ -831,6 +842,14 @@ static gw_status_t facebook_finish(prov_t *p, const char *code, prov_identity_t 
         return GW_EUPSTREAM;
     }
     st = facebook_me(p, token, out, reason);
+    /*
+     * Facebook says nothing of when the person authenticated. After a login the gateway started
+     * with auth_type=reauthenticate, Facebook asked for the password unconditionally, no earlier
+     * than when the browser was sent there: that time is all a session can prove. Any other
+     * Facebook login proves no time at all.
+     */
+    if (st == GW_OK)
+        out->auth_time = auth_since;
     json_decref(doc);
     return st;
 }
@@ -886,11 +905,17 @@ static gw_status_t facebook_mobile(prov_t *p, const char *token, prov_identity_t
 gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, const char *nonce, int64_t auth_since,
                         prov_identity_t *out, const char **reason)
 {
+    gw_status_t st;
+
     memset(out, 0, sizeof(*out));
     *reason = NULL;
     if (strcmp(p->type, "facebook") == 0)
-        return facebook_finish(p, code, out, reason);
-    return oidc_finish(p, code, code_verifier, nonce, auth_since, out, reason);
+        st = facebook_finish(p, code, auth_since, out, reason);
+    else
+        st = oidc_finish(p, code, code_verifier, nonce, auth_since, out, reason);
+    if (st == GW_OK && (st = prov_identity_check(out, reason)) != GW_OK)
+        prov_identity_clear(out);
+    return st;
 }
 
 gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *out, const char **reason)
@@ -900,16 +925,25 @@ gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *ou
 
     memset(out, 0, sizeof(*out));
     *reason = NULL;
-    if (strcmp(p->type, "facebook") == 0)
-        return facebook_mobile(p, token, out, reason);
-    if ((st = verify_id_token(p, token, NULL, 0, 1, &claims, reason)) != GW_OK)
-        return st;
-    identity_from_claims(claims, out);
-    json_decref(claims);
-    return GW_OK;
+    if (strcmp(p->type, "facebook") == 0) {
+        st = facebook_mobile(p, token, out, reason);
+    } else if ((st = verify_id_token(p, token, NULL, 0, 1, &claims, reason)) == GW_OK) {
+        identity_from_claims(claims, out);
+        json_decref(claims);
+    }
+    if (st == GW_OK && (st = prov_identity_check(out, reason)) != GW_OK)
+        prov_identity_clear(out);
+    return st;
 }
 
-gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, char *user_id, size_t cap)
+/* a Facebook id: 1-64 decimal digits */
+static int facebook_id_ok(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n <= 64 && s[n] == '\0';
+}
+
+gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, int64_t now, char *user_id, size_t cap)
 {
     const char *dot = strchr(signed_request, '.');
     uint8_t *sig = NULL, *payload = NULL;
@@ -919,12 +953,17 @@ gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, 
     cjose_err err;
     json_t *doc = NULL;
     const char *alg, *uid;
+    json_t *issued;
+    long sig_b64, payload_b64;
     gw_status_t st = GW_EDENIED;
 
     if (strcmp(p->type, "facebook") != 0 || dot == NULL || strlen(signed_request) > 8192)
         return GW_EDENIED;
-    if (!cjose_base64url_decode(signed_request, (size_t)(dot - signed_request), &sig, &sig_len, &err) ||
-        !cjose_base64url_decode(dot + 1, strlen(dot + 1), &payload, &payload_len, &err))
+    /* both parts base64url before cjose decodes them (its decoder asserts on some malformed input) */
+    if ((sig_b64 = prov_b64url_len(signed_request, (size_t)(dot - signed_request), 1)) < 0 ||
+        (payload_b64 = prov_b64url_len(dot + 1, strlen(dot + 1), 1)) < 0 ||
+        !cjose_base64url_decode(signed_request, (size_t)sig_b64, &sig, &sig_len, &err) ||
+        !cjose_base64url_decode(dot + 1, (size_t)payload_b64, &payload, &payload_len, &err))
         goto Exit;
     /* the signature covers the base64url payload as sent */
     HMAC(EVP_sha256(), p->client_secret, (int)strlen(p->client_secret), (const unsigned char *)dot + 1, strlen(dot + 1),
@@ -934,7 +973,12 @@ gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, 
     doc = json_loadb((const char *)payload, payload_len, 0, NULL);
     alg = json_string_value(json_object_get(doc, "algorithm"));
     uid = json_string_value(json_object_get(doc, "user_id"));
-    if (alg == NULL || strcasecmp(alg, "HMAC-SHA256") != 0 || uid == NULL || uid[0] == '\0' || strlen(uid) >= cap)
+    issued = json_object_get(doc, "issued_at");
+    if (alg == NULL || strcasecmp(alg, "HMAC-SHA256") != 0 || uid == NULL || !facebook_id_ok(uid) || strlen(uid) >= cap)
+        goto Exit;
+    /* a signed request is replayable as long as it is accepted: only a recent one is */
+    if (!json_is_integer(issued) || json_integer_value(issued) < now - PROV_SIGNED_REQUEST_MAX_AGE_S ||
+        json_integer_value(issued) > now + CLOCK_SKEW_S)
         goto Exit;
     memcpy(user_id, uid, strlen(uid) + 1);
     st = GW_OK;

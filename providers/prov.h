@@ -24,9 +24,35 @@ typedef struct prov_identity {
     char *name;
     char *picture;
     char *hd;
+    /* when the person last authenticated at the provider (seconds since the epoch), as the provider
+       proved it (the ID token's auth_time, or a Facebook reauthentication the gateway asked for);
+       0 when nothing proves it */
+    int64_t auth_time;
 } prov_identity_t;
 
 void prov_identity_clear(prov_identity_t *id);
+
+/**
+ * Validates, in place, every claim of id before anything uses it (prov_finish() and
+ * prov_verify_mobile() call it for every provider). Refused (GW_EDENIED, *reason
+ * "claim_invalid:<claim>"): a subject that is not 1-255 visible ASCII characters (OpenID Connect
+ * Core 2; Facebook's id alike), an email that is not a plain addr-spec (ASCII dot-atom local part
+ * of at most 64, a domain of letters, digits and hyphens with two labels or more, 254 in all),
+ * a name that is not valid UTF-8 of at most 512 bytes free of control characters (C0, DEL, C1,
+ * U+2028/9), an hd that is not such a domain. Dropped, the sign-in going on: an empty name, a
+ * picture that is not an http(s) URL of visible ASCII (at most 2048). email_verified is cleared
+ * without an email.
+ */
+gw_status_t prov_identity_check(prov_identity_t *id, const char **reason);
+
+/** 1 when s is a valid subject: 1-255 visible ASCII characters (0x21-0x7E). NULL: 0. */
+int prov_subject_ok(const char *s);
+/** 1 when s is an email address prov_identity_check() accepts. */
+int prov_email_ok(const char *s);
+/** 1 when s is a DNS domain name of two labels or more (letters, digits, inner hyphens). */
+int prov_domain_ok(const char *s);
+/** 1 when s is non-empty valid UTF-8 of at most max_bytes without control characters. */
+int prov_display_ok(const char *s, size_t max_bytes);
 
 /** Frees what the calling thread allocated for provider calls (its liboauth2 log); call before a thread exits. */
 void prov_thread_cleanup(void);
@@ -87,12 +113,18 @@ gw_status_t prov_finish(prov_t *p, const char *code, const char *code_verifier, 
  */
 gw_status_t prov_verify_mobile(prov_t *p, const char *token, prov_identity_t *out, const char **reason);
 
+/** How old a Facebook signed_request may be, in seconds (its issued_at against now). */
+#define PROV_SIGNED_REQUEST_MAX_AGE_S 600
+
 /**
  * Facebook only: verifies a `signed_request` (HMAC-SHA256 with the app secret, algorithm
- * HMAC-SHA256) and copies its user_id into user_id (cap bytes). GW_EDENIED when forged or
- * malformed. No I/O.
+ * HMAC-SHA256) and copies its user_id into user_id (cap bytes). GW_EDENIED when forged,
+ * malformed, stale or from the future: issued_at must be an integer no more than
+ * PROV_SIGNED_REQUEST_MAX_AGE_S before `now` (seconds since the epoch) nor more than the clock
+ * skew (60 s) after it; user_id a string of 1-64 decimal digits (what Facebook's ids are) that
+ * fits cap. No I/O.
  */
-gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, char *user_id, size_t cap);
+gw_status_t prov_facebook_signed_request(prov_t *p, const char *signed_request, int64_t now, char *user_id, size_t cap);
 
 /** BLOCKING. Loads or refreshes discovery and keys; called by the background refresher. */
 gw_status_t prov_refresh(prov_t *p);

@@ -44,9 +44,21 @@ char *prov_form_encode(const char *const *pairs);
 typedef struct prov_keyset prov_keyset_t;
 prov_keyset_t *prov_keyset_create(json_t *jwks, char **err);
 void prov_keyset_destroy(prov_keyset_t *ks);
-/** Verifies the signature of a compact JWS; `alg` must be in the allow-list. Claims out (new ref). */
+/**
+ * Verifies the signature of a compact JWS (three base64url parts without padding, RFC 7515 7.1);
+ * `alg` must be in the allow-list, and a protected header with "crit" is refused
+ * ("id_token_invalid:crit": the gateway understands no extension, RFC 7515 4.1.11). Claims out (new ref).
+ */
 gw_status_t prov_keyset_verify(prov_keyset_t *ks, const char *token, const char *const *allowed_algs, json_t **claims,
                                const char **reason, int *unknown_kid);
+
+/**
+ * The length of s (len bytes) without its padding when it is base64url (RFC 4648 5): only the
+ * alphabet A-Z a-z 0-9 - _, a length that is not 1 modulo 4, and (allow_padding) at most two
+ * trailing '=' that complete a group; -1 otherwise. Everything untrusted is checked with it before
+ * cjose decodes it: cjose's decoder aborts the process (an assert) on input such as "a=b".
+ */
+long prov_b64url_len(const char *s, size_t len, int allow_padding);
 
 /** Per-thread liboauth2 log (never shared between threads). */
 struct oauth2_log_t *prov_log(void);

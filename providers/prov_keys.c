@@ -92,6 +92,43 @@ Fail:
     return NULL;
 }
 
+long prov_b64url_len(const char *s, size_t len, int allow_padding)
+{
+    size_t n = len;
+
+    if (allow_padding && n > 0 && s[n - 1] == '=') {
+        /* one '=' after 3 characters of a group, two after 2 */
+        size_t pad = n > 1 && s[n - 2] == '=' ? 2 : 1;
+        if (n % 4 != 0)
+            return -1;
+        n -= pad;
+        if (n % 4 != 4 - pad)
+            return -1;
+    }
+    if (n % 4 == 1)
+        return -1; /* no byte string encodes to that */
+    for (size_t i = 0; i < n; ++i) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return -1;
+    }
+    return (long)n;
+}
+
+/* a JWS in compact serialisation: three base64url parts without padding (RFC 7515 7.1) */
+static int compact_jws_ok(const char *token)
+{
+    const char *part = token;
+
+    for (int i = 0; i < 3; ++i) {
+        const char *end = i < 2 ? strchr(part, '.') : part + strlen(part);
+        if (end == NULL || prov_b64url_len(part, (size_t)(end - part), 0) < 0)
+            return 0;
+        part = end + 1;
+    }
+    return 1;
+}
+
 static int alg_allowed(const char *alg, const char *const *allowed)
 {
     for (; *allowed != NULL; ++allowed)
@@ -121,13 +158,22 @@ gw_status_t prov_keyset_verify(prov_keyset_t *ks, const char *token, const char 
     gw_status_t st = GW_EDENIED;
 
     *unknown_kid = 0;
-    if ((jws = cjose_jws_import(token, strlen(token), &cerr)) == NULL) {
+    if (!compact_jws_ok(token) || (jws = cjose_jws_import(token, strlen(token), &cerr)) == NULL) {
         *reason = "id_token_invalid:format";
         return GW_EDENIED;
     }
     hdr = cjose_jws_get_protected(jws);
     alg = hdr != NULL ? cjose_header_get(hdr, CJOSE_HDR_ALG, &cerr) : NULL;
     kid = hdr != NULL ? cjose_header_get(hdr, CJOSE_HDR_KID, &cerr) : NULL;
+    /*
+     * RFC 7515 4.1.11: a recipient must refuse a JWS whose "crit" names an extension it does not
+     * understand, and the gateway understands none; a malformed "crit" is refused the same way.
+     */
+    /* cjose_header_t is jansson's json_t (cjose/header.h): any member "crit", of any type, is refused */
+    if (hdr != NULL && json_object_get(hdr, "crit") != NULL) {
+        *reason = "id_token_invalid:crit";
+        goto Exit;
+    }
     /* the allow-list never holds "none" or an HMAC algorithm */
     if (alg == NULL || !alg_allowed(alg, allowed_algs)) {
         *reason = "id_token_invalid:alg";

@@ -77,7 +77,7 @@ const state = {
 };
 function resetStats() {
   state.stats = {
-    dialog_calls: 0, access_token_calls: 0, me_calls: 0, permissions_calls: 0, debug_token_calls: 0,
+    dialog_calls: 0, reauthenticate_dialogs: 0, access_token_calls: 0, me_calls: 0, permissions_calls: 0, debug_token_calls: 0,
     admin_token_calls: 0, proof_failures: 0,
   };
 }
@@ -107,6 +107,9 @@ function mintToken({ persona, appId = APP_ID, scopes = ['email', 'public_profile
 // ---- Facebook Login dialog -------------------------------------------------------
 function dialog(res, q) {
   state.stats.dialog_calls += 1;
+  // auth_type=reauthenticate: Facebook asks for the password again, unconditionally (the stand-in
+  // has no password to ask for; it counts the request so tests can see the gateway made it)
+  if (String(q.get('auth_type') || '').split(',').includes('reauthenticate')) state.stats.reauthenticate_dialogs += 1;
   const refuse = (msg) => sendText(res, 400, `<!doctype html><title>Error</title><h1>Something went wrong</h1><p>${msg}</p>\n`, 'text/html; charset=utf-8');
   const clientId = q.get('client_id');
   const redirectUri = q.get('redirect_uri');
@@ -330,11 +333,13 @@ async function admin(req, res, path) {
     case '/admin/signed-request': {
       // Facebook's signed_request (data-deletion callback): base64url(HMAC-SHA256(app_secret,
       // payload_b64)) "." payload_b64; {"bad_signature": true} breaks the signature,
-      // {"algorithm": "..."} overrides the algorithm field.
-      const persona = body.user_id === undefined ? firstPersona : String(body.user_id);
-      const payload = Buffer.from(JSON.stringify({
-        algorithm: body.algorithm ?? 'HMAC-SHA256', expires: 0, issued_at: now(), user_id: persona,
-      })).toString('base64url');
+      // {"algorithm": "..."} overrides the algorithm field, {"issued_at": X} the issue time (any
+      // JSON value; null leaves it out), {"user_id": X} the user (any JSON value but a number).
+      const persona = body.user_id === undefined ? firstPersona
+        : typeof body.user_id === 'number' ? String(body.user_id) : body.user_id;
+      const fields = { algorithm: body.algorithm ?? 'HMAC-SHA256', expires: 0, issued_at: now(), user_id: persona };
+      if ('issued_at' in body) fields.issued_at = body.issued_at ?? undefined;
+      const payload = Buffer.from(JSON.stringify(fields)).toString('base64url');
       const sig = crypto.createHmac('sha256', body.bad_signature === true ? `${APP_SECRET}x` : APP_SECRET)
         .update(payload).digest('base64url');
       return sendJson(res, 200, { signed_request: `${sig}.${payload}`, user_id: persona });

@@ -158,6 +158,10 @@ function buildProvider() {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      // every ID token says when the person last signed in here, as Google's do: the gateway
+      // counts step-up ages from it (prompt=login and max_age=0 make the automatic
+      // interaction sign the person in again, with a new auth_time)
+      require_auth_time: true,
     })),
     jwks: { keys: [signingJwk] },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },

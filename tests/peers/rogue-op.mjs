@@ -61,6 +61,8 @@ const MODES = new Set([
   'multi_aud_no_azp', 'multi_aud_wrong_azp', 'wrong_nonce', 'expired', 'nbf_future', 'iat_future',
   'no_exp', 'unknown_kid', 'rotate', 'hang_token', 'html_token', 'huge_token', 'hang_jwks',
   'missing_email', 'unverified_email', 'hd_other', 'wrong_discovery_issuer', 'stale_auth_time', 'no_auth_time',
+  'sub_cr', 'sub_lf', 'sub_nul', 'sub_too_long', 'email_crlf', 'email_malformed', 'name_ctl', 'name_c1',
+  'hd_malformed', 'crit', 'crit_malformed',
 ]);
 const WRONG_ISSUER = 'https://evil.example';
 const OTHER_AUD = 'other-client';
@@ -112,6 +114,19 @@ function userClaims(email, mode) {
   c.picture = `${BASE}/picture/${sub}.png`;
   if (mode === 'hd_other') c.hd = 'other.example';
   else if (hdDomains.has(domain)) c.hd = domain;
+  // claims a hostile OP fills with what must never reach a header, a log, the store or a page
+  switch (mode) {
+    case 'sub_cr': c.sub = `${sub}\rX-Injected: 1`; break;
+    case 'sub_lf': c.sub = `${sub}\nX-Injected: 1`; break;
+    case 'sub_nul': c.sub = `${sub}\u0000admin`; break;
+    case 'sub_too_long': c.sub = '1'.repeat(256); break;
+    case 'email_crlf': c.email = `${email}\r\nX-Injected: 1`; break;
+    case 'email_malformed': c.email = `${email}@evil.example`; break;
+    case 'name_ctl': c.name = `${c.name}\r\nX-Injected: 1`; break;
+    case 'name_c1': c.name = `${c.name}\u0085next line`; break;
+    case 'hd_malformed': c.hd = `${domain}\nx`; break;
+    default: break;
+  }
   return c;
 }
 
@@ -157,6 +172,11 @@ function makeIdToken({ clientId, nonce, email, authTime }, mode) {
       return signJwt({ alg: 'PS256', kid: k.kid, typ: 'JWT' }, payload, pss(k.privateKey));
     case 'rs512':
       return signJwt({ alg: 'RS512', kid: k.kid, typ: 'JWT' }, payload, rsa(k.privateKey, 'sha512'));
+    case 'crit': // RFC 7515 4.1.11: an extension the recipient cannot understand, marked critical
+      return signJwt({ alg: 'RS256', kid: k.kid, typ: 'JWT', crit: ['urn:example:must-understand'], 'urn:example:must-understand': true },
+        payload, rsa(k.privateKey, 'sha256'));
+    case 'crit_malformed': // crit must be a non-empty array of names: here a bare string
+      return signJwt({ alg: 'RS256', kid: k.kid, typ: 'JWT', crit: 'exp' }, payload, rsa(k.privateKey, 'sha256'));
     case 'unknown_kid': {
       state.unknown ??= newKey('k-unknown');
       return signJwt({ alg: 'RS256', kid: state.unknown.kid, typ: 'JWT' }, payload, rsa(state.unknown.privateKey, 'sha256'));

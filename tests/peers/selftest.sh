@@ -369,6 +369,10 @@ check_mode hd_other "ok other.example" sig p.hd
 check_mode unknown_kid "RS256 k-unknown nokey" h.alg h.kid sig
 check_mode stale_auth_time "ok -3600" sig dt.auth_time
 check_mode no_auth_time "ok <undefined>" sig p.auth_time
+check_mode crit 'ok ["urn:example:must-understand"] true' sig h.crit h.urn:example:must-understand
+check_mode crit_malformed "ok exp" sig h.crit
+check_mode email_malformed "ok alice@example.com@evil.example" sig p.email
+check_mode hd_malformed "ok 13" sig p.hd.length
 
 expect "rogue[wrong_discovery_issuer]: mode set" "$(mode wrong_discovery_issuer)" 200
 expect "rogue[wrong_discovery_issuer]: issuer" "$("${CURL[@]}" "$R/.well-known/openid-configuration" | jget issuer)" https://evil.example
