@@ -149,3 +149,35 @@ class MapGrownElsewhereTest(SessionsTestCase):
         self.assertIsNotNone(self.me(b))
         self.assertEqual(self.statuses(conns, "/app/x", b.cookie("jg_session")), [200] * len(conns))
         self.assertIn("store map resized by another process", self.gw.read_stderr())
+
+
+SESSIONS_AGE = os.environ.get("JG_SESSIONS_AGE", os.path.join(os.path.dirname(JG_BIN), "tests", "sessions_age"))
+
+
+class ExpiredSessionsPurgedTest(SessionsTestCase):
+    def sessions_age(self, mode):
+        p = subprocess.run([SESSIONS_AGE, self.store, mode], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return int(p.stdout)
+
+    def test_expired_sessions_are_deleted_from_the_store(self):
+        b, fresh = Browser(), Browser()
+        self.google(b, "jane@example.com")
+        cid = self.me(b)["customer_id"]
+        self.assertEqual(self.gw.stop(), 0)
+        # the session's ttl passes while the gateway is down (the tool stands in for the clock)
+        self.assertEqual(self.sessions_age("expire"), 1)
+        self.gw = self.start(self.cfg)
+        self.wait_ready()
+        self.google(fresh, "kim@example.com")  # a live session: the purge leaves it
+        deadline = time.monotonic() + 15
+        while self.sessions_age("count") != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.sessions_age("count"), 1)
+        self.assertIn("purged 1 expired session(s)", self.gw.read_stderr())
+        self.assertIsNotNone(self.me(fresh))
+        self.assertIsNone(self.me(b))
+        # the customer's session index lost it too: nothing left to erase with the customer
+        code, out, err = self.cli("customer", "delete", cid)
+        self.assertEqual(code, 0, err)
+        self.assertIn("and 0 session(s)", out)
