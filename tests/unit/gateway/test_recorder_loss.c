@@ -21,7 +21,9 @@
 
 static char dir[64];
 static store_t *st;
-static gw_recorder_t *r; /* stopped, never freed (as in the gateway): it stays reachable here */
+static gw_recorder_t *r;
+static gw_recorder_t *kept[8]; /* stopped, never freed (as in the gateway): they stay reachable here */
+static unsigned nkept;
 
 static void setup(void)
 {
@@ -33,6 +35,9 @@ static void setup(void)
 static void teardown(void)
 {
     char cmd[128];
+    if (r != NULL && nkept < sizeof(kept) / sizeof(kept[0]))
+        kept[nkept++] = r;
+    r = NULL;
     store_close(st);
     st = NULL;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
