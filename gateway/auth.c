@@ -131,9 +131,10 @@ static struct {
 /*
  * Per-thread cache of parsed sessions: a signed-in request would otherwise parse the
  * session record again each time. An entry is used only while no session or customer has
- * been removed since it was read (store_session_generation(), which also sees removals by
- * other processes such as `journeygate customer delete`; touchpoint and login commits do not
- * count), and for SESSION_CACHE_MS at most.
+ * been removed, and no session's identity data rewritten (a link or unlink changes
+ * linked_providers), since it was read (store_session_generation(), checked at every lookup,
+ * which also sees changes by other processes such as `journeygate customer delete`; touchpoint
+ * and plain login commits do not count), and for SESSION_CACHE_MS at most.
  */
 #define SESSION_CACHE_SLOTS 256
 #define SESSION_CACHE_MS 2000
