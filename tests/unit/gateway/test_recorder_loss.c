@@ -44,19 +44,25 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* n touchpoints of about 1.5 KB each: any batch of 50 or more needs the data file to grow by more than 64 KB */
 static void push(unsigned n)
 {
-    char path[64];
+    char route[241], long_text[241];
+    memset(long_text, 'x', 240);
+    long_text[240] = '\0';
     for (unsigned i = 0; i < n; ++i) {
         gw_touch_t t = {0};
-        snprintf(path, sizeof(path), "/shop/item/%u", i);
+        snprintf(route, sizeof(route), "/shop/item/%u/%.200s", i, long_text);
         t.customer_id = "c_aaaaaaaaaaaaaaaaaaaaaaaa";
         t.channel = "web";
-        t.touchpoint = "page_view";
-        t.route = path;
+        t.touchpoint = long_text;
+        t.stage = long_text;
+        t.route = route;
         t.method = "GET";
-        t.user_agent = "Mozilla/5.0 (X11; Linux x86_64) a user agent long enough to make the records add up";
-        t.referer = "https://www.example.com/a/referring/page";
+        t.provider = long_text;
+        t.source = long_text;
+        t.session = long_text;
+        t.user_agent = "Mozilla/5.0 (X11; Linux x86_64)";
         t.status = 200;
         t.occurred_at_ms = 1700000000000ULL + i;
         ck_assert_int_eq(gw_recorder_push(r, &t), 0);
@@ -123,7 +129,7 @@ START_TEST(test_failed_commit_is_retried_with_the_same_batch)
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
 
     ck_assert_ptr_nonnull(r = gw_recorder_create(st, 65536));
-    push(2000); /* a few hundred KB: the commit needs the file to grow */
+    push(2000); /* about 3 MB: whatever the writer takes first, the commit needs the file to grow */
     for (int i = 0; i < 600 && gw_recorder_retries(r) < 2; ++i)
         pause_ms(50);
     ck_assert_uint_ge(gw_recorder_retries(r), 2);
