@@ -270,9 +270,16 @@ void store_close(store_t *st)
 static int adopt_map_size(store_t *st)
 {
     MDB_envinfo before, after;
+    MDB_txn *probe;
     int rc;
 
     pthread_rwlock_wrlock(&st->resize);
+    /* threads that met MDB_MAP_RESIZED together come here in turn: the first one did it */
+    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &probe) == 0) {
+        mdb_txn_abort(probe);
+        pthread_rwlock_unlock(&st->resize);
+        return 0;
+    }
     mdb_env_info(st->env, &before);
     rc = mdb_env_set_mapsize(st->env, 0);
     if (rc == 0 && mdb_env_info(st->env, &after) == 0 && after.me_mapsize < before.me_mapsize)
