@@ -119,6 +119,8 @@ static struct {
     atomic_int stopping;
     pthread_t refresher;
     int has_refresher;
+    pthread_t purger; /* deletes expired sessions: purger_main() */
+    int has_purger;
     pthread_mutex_t used_lock;
     struct {
         uint8_t hash[16];
@@ -130,9 +132,10 @@ static struct {
 /*
  * Per-thread cache of parsed sessions: a signed-in request would otherwise parse the
  * session record again each time. An entry is used only while no session or customer has
- * been removed since it was read (store_session_generation(), which also sees removals by
- * other processes such as `journeygate customer delete`; touchpoint and login commits do not
- * count), and for SESSION_CACHE_MS at most.
+ * been removed, and no session's identity data rewritten (a link or unlink changes
+ * linked_providers), since it was read (store_session_generation(), checked at every lookup,
+ * which also sees changes by other processes such as `journeygate customer delete`; touchpoint
+ * and plain login commits do not count), and for SESSION_CACHE_MS at most.
  */
 #define SESSION_CACHE_SLOTS 256
 #define SESSION_CACHE_MS 2000
@@ -1155,6 +1158,28 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
+/*
+ * Expired sessions (and the personal data they froze) are deleted at start and every
+ * SESSION_PURGE_S, off the event loops: a refused session would otherwise stay in the store forever.
+ */
+#define SESSION_PURGE_S 300
+
+static void *purger_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&A.stopping)) {
+        uint64_t purged = 0;
+        gw_status_t s = store_sessions_purge(A.store, now_ms(), &purged);
+        if (purged > 0)
+            GW_LOG_INF(MODULE, "purged %llu expired session(s)", (unsigned long long)purged);
+        if (s != GW_OK)
+            GW_LOG_ERR(MODULE, "purging expired sessions: %s", gw_status_str(s));
+        for (unsigned waited = 0; waited < SESSION_PURGE_S && !atomic_load(&A.stopping); ++waited)
+            sleep(1);
+    }
+    return NULL;
+}
+
 gw_status_t auth_init(const gw_config_t *cfg)
 {
     json_t *session = json_object_get(cfg->doc, "session"), *provs = json_object_get(cfg->doc, "providers"), *pc;
@@ -1278,6 +1303,10 @@ gw_status_t auth_init(const gw_config_t *cfg)
         return GW_ENOMEM;
     if (A.num_provs > 0 && pthread_create(&A.refresher, NULL, refresher_main, NULL) == 0)
         A.has_refresher = 1;
+    if (pthread_create(&A.purger, NULL, purger_main, NULL) == 0)
+        A.has_purger = 1;
+    else
+        GW_LOG_WARNING(MODULE, "expired sessions will not be purged: no thread");
     return GW_OK;
 }
 
@@ -2662,6 +2691,8 @@ void auth_shutdown(void)
     prov_cancel_calls();
     if (A.has_refresher)
         pthread_join(A.refresher, NULL); /* about a second at most */
+    if (A.has_purger)
+        pthread_join(A.purger, NULL); /* likewise, or the end of a purge batch */
     /* no job may be half done when the process exits: sign-ins, audit records, erasures */
     if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK)
         GW_LOG_WARNING(MODULE, "shutdown: worker jobs still running after 10 s");

@@ -24,6 +24,7 @@ static char *route_names[GW_METRICS_MAX_ROUTES];
 static unsigned num_route_names;
 static gw_metrics_thread_t *_Atomic threads[GW_METRICS_MAX_THREADS];
 static _Atomic long open_connections;
+static _Atomic uint64_t touchpoints_lost; /* counted by the recorder's writer thread, not an event loop */
 
 /* sign-in outcomes: rare events, so one small locked table (bounded: label values come from code and config) */
 #define MAX_LOGIN_SERIES 256
@@ -125,6 +126,11 @@ void gw_metrics_upstream_error(gw_metrics_thread_t *m, unsigned route, gw_upstre
 void gw_metrics_count(gw_metrics_thread_t *m, gw_counter_t counter)
 {
     INC(m->counters[counter]);
+}
+
+void gw_metrics_touchpoints_lost(uint64_t n)
+{
+    atomic_fetch_add_explicit(&touchpoints_lost, n, memory_order_relaxed);
 }
 
 void gw_metrics_connections_add(int delta)
@@ -259,6 +265,10 @@ char *gw_metrics_render(size_t *len)
                   login_series[i].provider, login_series[i].outcome, login_series[i].reason,
                   (unsigned long long)login_series[i].count);
     pthread_mutex_unlock(&registry_lock);
+    tb_printf(&tb,
+              "# HELP journeygate_touchpoints_lost_total Touchpoints the store did not take after the writer's "
+              "retries.\n# TYPE journeygate_touchpoints_lost_total counter\njourneygate_touchpoints_lost_total %llu\n",
+              (unsigned long long)atomic_load(&touchpoints_lost));
     tb_printf(&tb,
               "# HELP journeygate_connections_open Client connections open now.\n"
               "# TYPE journeygate_connections_open gauge\njourneygate_connections_open %ld\n",

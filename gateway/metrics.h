@@ -50,6 +50,9 @@ void gw_metrics_request(gw_metrics_thread_t *m, unsigned route, int status, uint
 void gw_metrics_upstream_error(gw_metrics_thread_t *m, unsigned route, gw_upstream_error_t kind);
 void gw_metrics_count(gw_metrics_thread_t *m, gw_counter_t counter);
 
+/** Counts n touchpoints the store never took (journeygate_touchpoints_lost_total). Thread-safe, any thread. */
+void gw_metrics_touchpoints_lost(uint64_t n);
+
 /** Open client connections, across threads. */
 void gw_metrics_connections_add(int delta);
 

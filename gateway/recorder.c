@@ -1,10 +1,12 @@
 #include "recorder.h"
 
 #include "crypto.h"
+#include "metrics.h"
 #include "route.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,16 @@
 #define COMMIT_EVERY_MS 200   /* ... else it commits what is queued this often: one sync for many */
 #define VISIT_GAP_MS (30 * 60 * 1000) /* a visit ends after 30 minutes without a touchpoint on that channel */
 #define VISIT_SLOTS 65536             /* (customer, channel) pairs whose visit is remembered */
+/*
+ * A commit that fails for a reason that may pass (a full disk, an I/O error, no memory) is tried
+ * again with the same batch after RETRY_FIRST_MS, doubling up to RETRY_MAX_MS apart, for RETRY_FOR_MS
+ * (RETRY_STOPPING_MS once the gateway stops); meanwhile the queue absorbs new touchpoints. What still
+ * cannot be written is counted lost (gw_recorder_counts(), journeygate_touchpoints_lost_total) and logged.
+ */
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 5000
+#define RETRY_FOR_MS 30000
+#define RETRY_STOPPING_MS 2000
 
 /* one queued touchpoint: an encoded store record (store_tp_encode) */
 struct slot {
@@ -43,7 +55,7 @@ struct gw_recorder {
     pthread_cond_t prune_cond; /* the pruner's own: a push must always wake the writer, not the pruner */
     unsigned retention_days;
     int has_pruner;
-    _Atomic uint64_t accepted, dropped, written, failed;
+    _Atomic uint64_t accepted, dropped, written, failed, retries; /* failed: lost after the retries */
     /* anonymous visitors: open addressing by hash of the visitor id; guarded by lock */
     struct visitor {
         char id[32];
@@ -209,6 +221,39 @@ static void lower_priority(void)
         GW_LOG_INF(MODULE, "could not lower the touchpoint writer's priority");
 }
 
+/* counts touchpoints that will never reach the store, where operators look: the log and /metrics */
+static void count_lost(gw_recorder_t *r, size_t n, const char *why)
+{
+    atomic_fetch_add(&r->failed, n);
+    gw_metrics_touchpoints_lost(n);
+    GW_LOG_ERR(MODULE, "%zu touchpoints lost: %s", n, why);
+}
+
+/* appends a batch, trying again while the failure may pass (see RETRY_FOR_MS); the store's last answer */
+static gw_status_t append_retrying(gw_recorder_t *r, const uint8_t *block, size_t len, size_t n)
+{
+    uint64_t start = mono_ms(), delay = RETRY_FIRST_MS;
+    gw_status_t s;
+
+    while ((s = store_touchpoints_append(r->st, block, len, n)) != GW_OK) {
+        struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000};
+        int stopping;
+        if (s == GW_EINVAL)
+            break; /* never passes: a read-only store, or a batch the store refuses */
+        pthread_mutex_lock(&r->lock);
+        stopping = r->stopping;
+        pthread_mutex_unlock(&r->lock);
+        if (mono_ms() + delay > start + (stopping ? RETRY_STOPPING_MS : RETRY_FOR_MS))
+            break;
+        atomic_fetch_add(&r->retries, 1);
+        GW_LOG_WARNING(MODULE, "could not write %zu touchpoints (%s): trying again in %llu ms", n, gw_status_str(s),
+                       (unsigned long long)delay);
+        nanosleep(&ts, NULL);
+        delay = delay * 2 < RETRY_MAX_MS ? delay * 2 : RETRY_MAX_MS;
+    }
+    return s;
+}
+
 static void *writer_main(void *arg)
 {
     gw_recorder_t *r = arg;
@@ -289,15 +334,19 @@ static void *writer_main(void *arg)
         r->head = (r->head + n) % r->cap;
         r->count -= n;
         pthread_mutex_unlock(&r->lock);
-        if (m > 0 && store_touchpoints_append(r->st, block, len, m) == GW_OK) {
-            atomic_fetch_add(&r->written, m);
-            unmerged += m;
-        } else if (m > 0) {
-            atomic_fetch_add(&r->failed, m);
-            GW_LOG_ERR(MODULE, "could not write %zu touchpoints", m);
+        if (m > 0) {
+            gw_status_t s = append_retrying(r, block, len, m);
+            if (s == GW_OK) {
+                atomic_fetch_add(&r->written, m);
+                unmerged += m;
+            } else {
+                char why[96];
+                snprintf(why, sizeof(why), "the store refused them (%s)", gw_status_str(s));
+                count_lost(r, m, why);
+            }
         }
         if (m < n)
-            atomic_fetch_add(&r->failed, n - m);
+            count_lost(r, n - m, "could not be encoded for the store");
         last_write = mono_ms();
         if (unmerged >= MERGE_AT) {
             uint64_t merged = 0;
@@ -514,6 +563,11 @@ void gw_recorder_stop(gw_recorder_t *r)
     pthread_join(r->tid, NULL);
     if (r->has_pruner)
         pthread_join(r->pruner, NULL);
+}
+
+uint64_t gw_recorder_retries(gw_recorder_t *r)
+{
+    return atomic_load(&r->retries);
 }
 
 void gw_recorder_counts(gw_recorder_t *r, uint64_t *accepted, uint64_t *dropped, uint64_t *written, uint64_t *failed)

@@ -53,8 +53,15 @@ void gw_recorder_set_retention(gw_recorder_t *r, unsigned retention_days);
 /** Writes everything queued, merges the log, then stops the writer. */
 void gw_recorder_stop(gw_recorder_t *r);
 
-/** Counters: accepted, dropped, written, failed writes. */
+/**
+ * Counters: accepted, dropped (the queue was full), written, and failed: lost, because the store
+ * still refused their batch after the writer's retries (a few attempts over up to 30 s, with backoff;
+ * none for a store that can never take it, such as a read-only one), or they could not be encoded.
+ */
 void gw_recorder_counts(gw_recorder_t *r, uint64_t *accepted, uint64_t *dropped, uint64_t *written, uint64_t *failed);
+
+/** How many times the writer tried a failed batch again (each retry counts one). */
+uint64_t gw_recorder_retries(gw_recorder_t *r);
 
 /** The device class of a User-Agent: "mobile", "tablet", "desktop", "bot", "app" or "unknown". */
 const char *gw_device_class(const char *user_agent);

@@ -260,6 +260,61 @@ void store_close(store_t *st)
 
 /* ------------------------------------------------------------------ transactions */
 
+/*
+ * Adopts the map size another process (a CLI with a larger store.map_size_mb, or a gateway that
+ * grew it) recorded after its data outgrew this process's map: until then every transaction of
+ * this process would fail with MDB_MAP_RESIZED. LMDB allows mdb_env_set_mapsize() only while
+ * the process has no transaction: the resize lock in write mode waits for them all to end.
+ * Never shrinks this process's own map. Called without the lock held.
+ */
+static int adopt_map_size(store_t *st)
+{
+    MDB_envinfo before, after;
+    MDB_txn *probe;
+    int rc;
+
+    pthread_rwlock_wrlock(&st->resize);
+    /* threads that met MDB_MAP_RESIZED together come here in turn: the first one did it */
+    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &probe) == 0) {
+        mdb_txn_abort(probe);
+        pthread_rwlock_unlock(&st->resize);
+        return 0;
+    }
+    mdb_env_info(st->env, &before);
+    rc = mdb_env_set_mapsize(st->env, 0);
+    if (rc == 0 && mdb_env_info(st->env, &after) == 0 && after.me_mapsize < before.me_mapsize)
+        rc = mdb_env_set_mapsize(st->env, before.me_mapsize);
+    if (rc == 0 && mdb_env_info(st->env, &after) == 0)
+        GW_LOG_INF(MODULE, "store map resized by another process: now %zu MB",
+                   (size_t)(after.me_mapsize / (1024 * 1024)));
+    else if (rc != 0)
+        GW_LOG_ERR(MODULE, "cannot adopt the store map size another process set: %s", mdb_strerror(rc));
+    pthread_rwlock_unlock(&st->resize);
+    return rc;
+}
+
+/*
+ * mdb_txn_begin() for a caller holding the resize lock in read mode (it still holds it on return,
+ * whatever the result): when another process has grown the map past this one's, adopts its size
+ * (the lock is let go meanwhile) and begins again.
+ */
+static int txn_begin(store_t *st, unsigned flags, MDB_txn **txn)
+{
+    int rc = MDB_MAP_RESIZED;
+
+    for (int attempt = 0; attempt < 4 && rc == MDB_MAP_RESIZED; ++attempt) {
+        if ((rc = mdb_txn_begin(st->env, NULL, flags, txn)) != MDB_MAP_RESIZED)
+            break;
+        *txn = NULL;
+        pthread_rwlock_unlock(&st->resize);
+        adopt_map_size(st);
+        pthread_rwlock_rdlock(&st->resize);
+    }
+    if (rc != 0)
+        *txn = NULL;
+    return rc;
+}
+
 gw_status_t store_with_write(store_t *st, store_write_fn fn, void *ctx)
 {
     for (int attempt = 0; attempt <= MAX_GROWTHS; ++attempt) {
@@ -269,7 +324,7 @@ gw_status_t store_with_write(store_t *st, store_write_fn fn, void *ctx)
         if (st->readonly)
             return GW_EINVAL;
         pthread_rwlock_rdlock(&st->resize);
-        if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
+        if ((rc = txn_begin(st, 0, &txn)) == 0) {
             rc = fn(st, txn, ctx);
             if (rc == 0)
                 rc = mdb_txn_commit(txn);
@@ -303,7 +358,7 @@ static gw_status_t get_json(store_t *st, MDB_dbi dbi, const void *k, size_t klen
     int rc;
 
     pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+    if ((rc = txn_begin(st, MDB_RDONLY, &txn)) == 0) {
         rc = mdb_get(txn, dbi, &key, &val);
         if (rc == 0) {
             /* the value is valid only inside the transaction: jansson copies it */
@@ -324,7 +379,7 @@ static gw_status_t get_id(store_t *st, MDB_dbi dbi, const void *k, size_t klen, 
     int rc;
 
     pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+    if ((rc = txn_begin(st, MDB_RDONLY, &txn)) == 0) {
         rc = mdb_get(txn, dbi, &key, &val);
         if (rc == 0 && val.mv_size == STORE_ID_LEN) {
             memcpy(customer_id, val.mv_data, STORE_ID_LEN);
@@ -546,8 +601,7 @@ gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad
     *first_bad = 0;
     *why = NULL;
     pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 ||
-        (rc = mdb_cursor_open(txn, st->audit, &cur)) != 0) {
+    if ((rc = txn_begin(st, MDB_RDONLY, &txn)) != 0 || (rc = mdb_cursor_open(txn, st->audit, &cur)) != 0) {
         result = store_from_mdb(rc);
         goto Exit;
     }
@@ -640,7 +694,7 @@ static gw_status_t foreach_json(store_t *st, MDB_dbi dbi, const MDB_val *start, 
     if (start != NULL)
         k = *start;
     pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0 || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+    if ((rc = txn_begin(st, MDB_RDONLY, &txn)) != 0 || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
         goto Exit;
     for (rc = mdb_cursor_get(cur, &k, &v, start != NULL ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -738,6 +792,9 @@ static void set_opt_string(json_t *obj, const char *key, const char *value)
         json_object_del(obj, key);
 }
 
+static int sessions_follow_identities(store_t *st, MDB_txn *txn, const char *customer_id, const char *provider,
+                                      const char *subject, size_t linked, unsigned *ended);
+
 struct login_ctx {
     const store_identity_t *id;
     const store_login_opts_t *opts;
@@ -755,6 +812,7 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
     size_t iklen = identity_key(id->provider, id->subject, ikey, sizeof(ikey));
     MDB_val key = {iklen, ikey}, val;
     json_t *cust = NULL, *ident;
+    size_t linked;
     int rc, verified = id->email != NULL && id->email_verified && strlen(id->email) <= MAX_EMAIL;
 
     if (iklen == 0)
@@ -858,6 +916,7 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
         }
     }
     json_object_set_new(cust, "last_seen_ms", json_integer((json_int_t)c->now));
+    linked = json_array_size(json_object_get(cust, "identities"));
     if (c->opts->channel != NULL) {
         json_t *channels = json_object_get(cust, "channels_seen"), *ch;
         size_t i;
@@ -869,6 +928,9 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
     }
     rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
     json_decref(cust);
+    /* a link: the customer's sessions count one identity more from now on */
+    if (rc == 0 && (c->info->result == STORE_LOGIN_LINKED || c->info->result == STORE_LOGIN_AUTO_LINKED))
+        rc = sessions_follow_identities(st, txn, c->customer_id, NULL, NULL, linked, NULL);
     if (rc != 0)
         return rc;
     if (verified) {
@@ -952,11 +1014,87 @@ static int drop_identity_indexes(store_t *st, MDB_txn *txn, json_t *cust, json_t
     return 0;
 }
 
+/*
+ * After the customer's identities changed inside txn: ends every session of the customer that was
+ * made through (provider, subject) (both NULL: none) and writes the current number of identities
+ * into the others' linked_providers, so policies see the customer as it is now. Bumps the session
+ * generation when anything changed, so every thread's cache (of every process) reads again.
+ */
+static int sessions_follow_identities(store_t *st, MDB_txn *txn, const char *customer_id, const char *provider,
+                                      const char *subject, size_t linked, unsigned *ended)
+{
+    MDB_val key = {STORE_ID_LEN, (void *)customer_id}, val;
+    MDB_cursor *cur;
+    uint8_t(*hashes)[32] = NULL;
+    size_t n = 0, cap = 0;
+    int rc, changed = 0;
+
+    /* the hashes first: the index changes below, and a cursor must not walk what it deletes */
+    if ((rc = mdb_cursor_open(txn, st->customer_sessions, &cur)) != 0)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_DUP)) {
+        if (val.mv_size != 32)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            void *bigger = realloc(hashes, ncap * 32);
+            if (bigger == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            hashes = bigger;
+            cap = ncap;
+        }
+        memcpy(hashes[n++], val.mv_data, 32);
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        free(hashes);
+        return rc;
+    }
+    rc = 0;
+    for (size_t i = 0; i < n && rc == 0; ++i) {
+        MDB_val sk = {32, hashes[i]}, ck = {STORE_ID_LEN, (void *)customer_id}, cv = {32, hashes[i]};
+        json_t *s = NULL;
+        const char *sp, *ss;
+        if ((rc = load_json(txn, st->sessions, hashes[i], 32, &s)) == MDB_NOTFOUND) {
+            /* an index entry left without its session: dropped on the way */
+            rc = mdb_del(txn, st->customer_sessions, &ck, &cv);
+            rc = rc == MDB_NOTFOUND ? 0 : rc;
+            continue;
+        }
+        if (rc != 0)
+            break;
+        sp = json_string_value(json_object_get(s, "provider"));
+        ss = json_string_value(json_object_get(s, "subject"));
+        if (provider != NULL && sp != NULL && strcmp(sp, provider) == 0 &&
+            (subject == NULL || (ss != NULL && strcmp(ss, subject) == 0))) {
+            if ((rc = mdb_del(txn, st->sessions, &sk, NULL)) == 0 &&
+                (rc = mdb_del(txn, st->customer_sessions, &ck, &cv)) == MDB_NOTFOUND)
+                rc = 0;
+            if (ended != NULL)
+                ++*ended;
+            changed = 1;
+        } else if ((size_t)json_integer_value(json_object_get(s, "linked_providers")) != linked) {
+            json_object_set_new(s, "linked_providers", json_integer((json_int_t)linked));
+            rc = put_json(txn, st->sessions, hashes[i], 32, s);
+            changed = 1;
+        }
+        json_decref(s);
+    }
+    free(hashes);
+    if (rc == 0 && changed)
+        rc = store_bump_session_generation(st, txn);
+    return rc;
+}
+
 struct unlink_ctx {
     const char *customer_id, *provider;
     uint64_t now;
     gw_status_t why;
     const store_audit_event_t *audit;
+    unsigned sessions_ended;
 };
 
 static int unlink_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -984,8 +1122,14 @@ static int unlink_txn(store_t *st, MDB_txn *txn, void *arg)
     }
     ident = json_array_get(idents, found);
     if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0) {
+        /* the subject outlives the removal from the array: the customer record holds it */
+        json_t *gone = json_incref(ident);
         json_array_remove(idents, found);
-        rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
+        if ((rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust)) == 0)
+            rc = sessions_follow_identities(st, txn, c->customer_id, c->provider,
+                                            json_string_value(json_object_get(gone, "subject")),
+                                            json_array_size(idents), &c->sessions_ended);
+        json_decref(gone);
     }
     json_decref(cust);
     if (rc == 0 && c->audit != NULL)
@@ -996,7 +1140,7 @@ static int unlink_txn(store_t *st, MDB_txn *txn, void *arg)
 gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
                          const store_audit_event_t *audit)
 {
-    struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK, audit};
+    struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK, audit, 0};
     gw_status_t s = store_with_write(st, unlink_txn, &c);
     return s == GW_EDENIED ? c.why : s;
 }
@@ -1142,7 +1286,9 @@ static int identity_erase_inner(store_t *st, MDB_txn *txn, struct identity_erase
         if (p != NULL && s != NULL && strcmp(p, c->provider) == 0 && strcmp(s, c->subject) == 0) {
             if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0) {
                 json_array_remove(idents, i);
-                rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
+                if ((rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust)) == 0)
+                    rc = sessions_follow_identities(st, txn, c->customer_id, c->provider, c->subject,
+                                                    json_array_size(idents), &sessions);
             }
             break;
         }
@@ -1198,7 +1344,7 @@ gw_status_t store_count_customers(store_t *st, uint64_t *count)
     int rc;
 
     pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+    if ((rc = txn_begin(st, MDB_RDONLY, &txn)) == 0) {
         if ((rc = mdb_stat(txn, st->customers, &stat)) == 0)
             *count = stat.ms_entries;
         mdb_txn_abort(txn);
@@ -1281,6 +1427,123 @@ gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], cons
     return store_with_write(st, session_delete_txn, &c);
 }
 
+/* ------------------------------------------------------------------ purge */
+
+#define PURGE_SCAN 4096 /* sessions read per read transaction */
+#define PURGE_BATCH 512 /* sessions deleted per write transaction: sign-ins wait for no longer */
+
+/* whether a session can never be used again at now (what the request path refuses, and unreadable records) */
+static int session_expired(json_t *s, uint64_t now)
+{
+    json_int_t expires = json_integer_value(json_object_get(s, "expires_ms"));
+    json_int_t seen = json_integer_value(json_object_get(s, "last_seen_ms"));
+    json_int_t idle = json_integer_value(json_object_get(s, "idle_timeout_ms"));
+
+    if (s == NULL || expires <= 0 || (uint64_t)expires <= now)
+        return 1;
+    return idle > 0 && seen >= 0 && (uint64_t)seen + (uint64_t)idle <= now;
+}
+
+struct purge_ctx {
+    uint8_t (*hashes)[32];
+    size_t n;
+    uint64_t now, purged;
+};
+
+static int purge_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct purge_ctx *c = arg;
+    int rc = 0;
+
+    c->purged = 0;
+    for (size_t i = 0; i < c->n && rc == 0; ++i) {
+        MDB_val sk = {32, c->hashes[i]};
+        json_t *s = NULL;
+        const char *cid;
+        /* again inside the write transaction: a request may have used the session since it was read */
+        if ((rc = load_json(txn, st->sessions, c->hashes[i], 32, &s)) == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc == EIO)
+            rc = 0; /* unreadable: s is NULL, and such a record is purged */
+        if (rc != 0 || !session_expired(s, c->now)) {
+            json_decref(s);
+            continue;
+        }
+        cid = json_string_value(json_object_get(s, "customer_id"));
+        if (cid != NULL && strlen(cid) == STORE_ID_LEN) {
+            MDB_val ck = {STORE_ID_LEN, (void *)cid}, cv = {32, c->hashes[i]};
+            if ((rc = mdb_del(txn, st->customer_sessions, &ck, &cv)) == MDB_NOTFOUND)
+                rc = 0;
+        }
+        json_decref(s);
+        if (rc == 0 && (rc = mdb_del(txn, st->sessions, &sk, NULL)) == 0)
+            ++c->purged;
+    }
+    if (rc == 0 && c->purged > 0)
+        rc = store_bump_session_generation(st, txn);
+    return rc;
+}
+
+gw_status_t store_sessions_purge(store_t *st, uint64_t now_ms, uint64_t *purged)
+{
+    struct purge_ctx c = {NULL, 0, now_ms, 0};
+    uint8_t from[32];
+    int more = 1, started = 0;
+    gw_status_t status = GW_OK;
+
+    if (purged != NULL)
+        *purged = 0;
+    if ((c.hashes = malloc((size_t)PURGE_BATCH * 32)) == NULL)
+        return GW_ENOMEM;
+    /* reads find candidates in short read transactions; each batch is deleted in its own write */
+    while (more && status == GW_OK) {
+        MDB_txn *txn;
+        MDB_cursor *cur = NULL;
+        MDB_val k = {32, from}, v;
+        size_t scanned = 0;
+        int rc;
+
+        c.n = 0;
+        if ((rc = store_read_begin(st, &txn)) != 0) {
+            status = store_from_mdb(rc);
+            break;
+        }
+        if ((rc = mdb_cursor_open(txn, st->sessions, &cur)) == 0) {
+            rc = mdb_cursor_get(cur, &k, &v, started ? MDB_SET_RANGE : MDB_FIRST);
+            /* from is the last key of the previous round: already seen */
+            if (rc == 0 && started && k.mv_size == 32 && memcmp(k.mv_data, from, 32) == 0)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            for (; rc == 0 && scanned < PURGE_SCAN && c.n < PURGE_BATCH; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *s;
+                ++scanned;
+                if (k.mv_size != 32)
+                    continue;
+                memcpy(from, k.mv_data, 32);
+                s = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                if (session_expired(s, now_ms))
+                    memcpy(c.hashes[c.n++], k.mv_data, 32);
+                json_decref(s);
+            }
+            more = rc == 0;
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            mdb_cursor_close(cur);
+        }
+        store_read_end(st, txn);
+        started = 1;
+        if (rc != 0) {
+            status = store_from_mdb(rc);
+            break;
+        }
+        if (c.n > 0 && (status = store_with_write(st, purge_txn, &c)) == GW_OK && purged != NULL)
+            *purged += c.purged;
+    }
+    free(c.hashes);
+    return status;
+}
+
 /* ------------------------------------------------------------------ deletions */
 
 struct deletion_ctx {
@@ -1317,7 +1580,7 @@ int store_read_begin(store_t *st, MDB_txn **txn)
 {
     int rc;
     pthread_rwlock_rdlock(&st->resize);
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn)) != 0) {
+    if ((rc = txn_begin(st, MDB_RDONLY, txn)) != 0) {
         pthread_rwlock_unlock(&st->resize);
         *txn = NULL;
     }

@@ -18,7 +18,10 @@
  *   idempotency        source "\0" idempotency key -> touchpoint id (ingestion retries are safe)
  * Writes are synced before the call returns (durable before the answer that
  * depends on them); a write that does not fit grows the map and retries, and a
- * write that still cannot complete leaves nothing behind (GW_EUNAVAIL).
+ * write that still cannot complete leaves nothing behind (GW_EUNAVAIL). When
+ * another process (a CLI) has grown the map past this one's (MDB_MAP_RESIZED),
+ * the store adopts the new size once no transaction of this process runs, and
+ * goes on.
  * Every call is safe from any thread; reads are short read-only transactions.
  */
 #ifndef GW_STORE_H
@@ -93,7 +96,8 @@ gw_status_t store_set_durable(store_t *st, int durable);
 void store_close(store_t *st);
 
 /**
- * Signs in an identity in one write transaction: the customer that holds (provider, subject),
+ * Signs in an identity in one write transaction (an explicit or automatic link also refreshes the
+ * `linked_providers` of the customer's existing sessions): the customer that holds (provider, subject),
  * or an explicit link target, or (auto-link) the customer holding the same verified email, or
  * a new customer. Refreshes the identity's profile, last_login and the customer's profile
  * (see README: the latest sign-in's name and picture; the latest VERIFIED email).
@@ -103,7 +107,12 @@ void store_close(store_t *st);
 gw_status_t store_login(store_t *st, const store_identity_t *id, const store_login_opts_t *opts, uint64_t now_ms,
                         char *customer_id, store_login_info_t *info, const store_audit_event_t *audit);
 
-/** Removes the customer's identity at `provider`; GW_EDENIED when it is the last one, GW_ENOTFOUND when none. */
+/**
+ * Removes the customer's identity at `provider`; GW_EDENIED when it is the last one, GW_ENOTFOUND when none.
+ * In the same transaction, every session made through that identity is deleted and the customer's other
+ * sessions get the new `linked_providers`; the session generation moves (store_session_generation()),
+ * so caches of sessions in every thread and process read again.
+ */
 gw_status_t store_unlink(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
                          const store_audit_event_t *audit);
 
@@ -123,6 +132,8 @@ gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned
 /**
  * Erases one identity (provider, subject); when it was the customer's only identity the whole
  * customer is erased (*customer_erased = 1). customer_id receives the owner. GW_ENOTFOUND when unknown.
+ * Sessions follow as with store_unlink(): those made through the identity end, the others' linked_providers
+ * is refreshed, in the same transaction.
  */
 gw_status_t store_identity_erase(store_t *st, const char *provider, const char *subject, char *customer_id,
                                  int *customer_erased, const store_audit_event_t *audit);
@@ -139,6 +150,18 @@ gw_status_t store_session_get(store_t *st, const uint8_t token_hash[32], json_t 
 /** Deletes a session (with its audit record, when audit is not NULL); GW_ENOTFOUND when there was none. */
 gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], const store_audit_event_t *audit);
 
+/**
+ * Deletes every session that can no longer be used at now_ms: past its absolute expiry (expires_ms),
+ * past its idle timeout (last_seen_ms + idle_timeout_ms, when idle_timeout_ms > 0), or unreadable;
+ * with its customer_sessions entry, so the personal data it froze (subject, email) goes with it.
+ * Candidates are found in short read transactions and deleted a few hundred at a time, each checked
+ * again in its write transaction (a session used meanwhile stays); the session generation moves
+ * when any goes. *purged (may be NULL) counts the deleted sessions, also when an error stops the
+ * purge (what was deleted stays deleted). Errors: those of the store (GW_EUNAVAIL, GW_EIO), GW_ENOMEM.
+ * Blocks on the store: call it from a background thread, never an event loop.
+ */
+gw_status_t store_sessions_purge(store_t *st, uint64_t now_ms, uint64_t *purged);
+
 /** Records / reads a data-deletion status under its confirmation code. */
 gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status);
 gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out);
@@ -150,7 +173,8 @@ gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out);
 uint64_t store_generation(store_t *st);
 
 /**
- * A number that changes whenever a session or a customer is removed (logout, erasure), by this
+ * A number that changes whenever a session or a customer is removed (logout, erasure, unlink) or a
+ * session's identity data is rewritten (a link or an unlink changes linked_providers), by this
  * process or another: a cache of sessions stays valid while it does not change. Cheap: a read
  * transaction only when something was committed since the last call.
  */
