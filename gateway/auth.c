@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "pol.h"
 #include "prov.h"
+#include "auditq.h"
 #include "ratelimit.h"
 #include "recorder.h"
 #include "route.h"
@@ -111,6 +112,7 @@ static struct {
     char *public_url;
     pol_signer_t *signer;
     gw_recorder_t *recorder;
+    gw_auditq_t *auditq;             /* refusal records: aggregated, bounded, off the worker pool */
     struct ingest_keys *ingest_keys; /* replaced whole by a reload, under ingest_lock */
     pthread_rwlock_t ingest_lock;
     unsigned assertion_ttl_s;
@@ -910,23 +912,42 @@ static struct job *job_new(h2o_req_t *req, struct thread *th, enum job_kind kind
     return j;
 }
 
-/* queues an audit record for an event that changes nothing (a refusal); no answer waits on it */
+/*
+ * Audits a refusal (an event that changes nothing; no answer waits on it) through the refusal
+ * queue: repeats of the same (event, provider, reason, customer or client network, route) within
+ * an interval become one record with a count, and the records per interval are capped (see auditq.h).
+ */
+static void audit_refusal(h2o_req_t *req, struct gw_req *gr, prov_t *p, const char *event, const char *reason,
+                          const char *flow_id, const char *customer_id, const char *route)
+{
+    struct job j;
+    store_audit_event_t ev;
+    char key[512], who[64];
+
+    memset(&j, 0, sizeof(j));
+    j.prov = p;
+    if (flow_id != NULL)
+        snprintf(j.flow_id, sizeof(j.flow_id), "%s", flow_id);
+    if (customer_id != NULL)
+        snprintf(j.customer_id, sizeof(j.customer_id), "%s", customer_id);
+    job_context(&j, req, gr);
+    ev = job_event(&j, event, "refused", reason);
+    /* an anonymous client by its network as the rate limits see it: a /64 is one IPv6 client */
+    if (customer_id != NULL)
+        snprintf(who, sizeof(who), "c:%s", customer_id);
+    else
+        gw_ratelimit_key(j.client, who, sizeof(who));
+    snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%s\x1f%s", event, p != NULL ? prov_name(p) : "",
+             reason != NULL ? reason : "", who, route != NULL ? route : "");
+    gw_auditq_refusal(A.auditq, key, &ev, now_ms());
+    if (strcmp(event, "callback_refused") == 0)
+        gw_metrics_login(p != NULL ? prov_name(p) : NULL, "refused", reason);
+}
+
 static void audit_async(h2o_req_t *req, struct gw_req *gr, prov_t *p, const char *event, const char *reason,
                         const char *flow_id)
 {
-    struct job *j = calloc(1, sizeof(*j));
-    if (j == NULL)
-        return;
-    j->kind = JOB_AUDIT;
-    j->now_ms = now_ms();
-    j->prov = p;
-    j->audit_event = event;
-    j->audit_reason = reason;
-    if (flow_id != NULL)
-        snprintf(j->flow_id, sizeof(j->flow_id), "%s", flow_id);
-    job_context(j, req, gr);
-    if (gw_workers_submit(A.workers, job_run, j) != GW_OK)
-        job_free(j);
+    audit_refusal(req, gr, p, event, reason, flow_id, NULL, NULL);
 }
 
 static int job_submit(h2o_req_t *req, struct job *j)
@@ -1236,6 +1257,14 @@ gw_status_t auth_init(const gw_config_t *cfg)
     load_rates(cfg);
     prov_global_init();
     A.workers = gw_workers_create(4, 4096);
+    {
+        json_t *au = json_object_get(cfg->doc, "audit"), *iv = json_object_get(au, "refusal_interval_s");
+        json_t *pi = json_object_get(au, "refusals_per_interval");
+        uint64_t interval_ms = json_is_integer(iv) ? (uint64_t)json_integer_value(iv) * 1000 : 60000;
+        unsigned per = json_is_integer(pi) ? (unsigned)json_integer_value(pi) : 100;
+        if ((A.auditq = gw_auditq_create(A.store, interval_ms, per, 4096)) == NULL)
+            return GW_ENOMEM;
+    }
     {
         json_t *qs = json_object_get(json_object_get(cfg->doc, "journeys"), "queue_size");
         size_t cap = json_is_integer(qs) ? (size_t)json_integer_value(qs) : 65536;
@@ -2220,7 +2249,8 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
         if (d.outcome != POL_ALLOW) {
             char msg[200];
             snprintf(msg, sizeof(msg), "refused by policy \"%s\"", route->policy);
-            audit_async(req, gr, NULL, "policy_denied", route->policy, NULL);
+            audit_refusal(req, gr, NULL, "policy_denied", route->policy, NULL,
+                          json_string_value(json_object_get(s, "customer_id")), route->name);
             json_decref(s);
             if (wants_html(req)) {
                 char html[400];
@@ -2718,6 +2748,9 @@ void auth_shutdown(void)
     /* no job may be half done when the process exits: sign-ins, audit records, erasures */
     if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK)
         GW_LOG_WARNING(MODULE, "shutdown: worker jobs still running after 10 s");
+    /* the refusals counted so far are written with their counts; the event loops have stopped */
+    gw_auditq_destroy(A.auditq);
+    A.auditq = NULL;
     if (has_forwarder)
         pthread_join(forwarder_tid, NULL); /* forwards what the last jobs wrote */
 }

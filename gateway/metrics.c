@@ -24,6 +24,18 @@ static char *route_names[GW_METRICS_MAX_ROUTES];
 static unsigned num_route_names;
 static gw_metrics_thread_t *_Atomic threads[GW_METRICS_MAX_THREADS];
 static _Atomic long open_connections;
+static _Atomic uint64_t global_counters[GW_GCTR_COUNT];
+
+void gw_metrics_global_add(gw_global_counter_t counter, uint64_t n)
+{
+    if ((unsigned)counter < GW_GCTR_COUNT)
+        atomic_fetch_add_explicit(&global_counters[counter], n, memory_order_relaxed);
+}
+
+uint64_t gw_metrics_global(gw_global_counter_t counter)
+{
+    return (unsigned)counter < GW_GCTR_COUNT ? atomic_load(&global_counters[counter]) : 0;
+}
 
 /* sign-in outcomes: rare events, so one small locked table (bounded: label values come from code and config) */
 #define MAX_LOGIN_SERIES 256
@@ -205,6 +217,18 @@ char *gw_metrics_render(size_t *len)
         {"journeygate_rate_limited_total", "{bucket=\"ingest\"}", NULL},
     };
     static const char *const uperr_names[GW_UPERR_COUNT] = {"refused", "timeout", "other"};
+    static const char *const globals_shown[GW_GCTR_COUNT][3] = {
+        {"journeygate_audit_refusals_unwritten_total", "{why=\"aggregated\"}",
+         "Refusal audit records not written on their own, by why: aggregated (counted in a record with a count), "
+         "over_limit (past the per-interval cap) and lost (queue full or write failed); the last two are counted "
+         "in audit_gap records."},
+        {"journeygate_audit_refusals_unwritten_total", "{why=\"over_limit\"}", NULL},
+        {"journeygate_audit_refusals_unwritten_total", "{why=\"lost\"}", NULL},
+        {"journeygate_visitors_forgotten_total", "{why=\"evicted\"}",
+         "Anonymous visitors whose in-memory touchpoints were dropped, by why: evicted (over "
+         "journeys.visitor_memory) or expired (idle 30 minutes)."},
+        {"journeygate_visitors_forgotten_total", "{why=\"expired\"}", NULL},
+    };
     textbuf_t tb = {malloc(16384), 0, 16384, 0};
     unsigned nroutes;
     char *names[GW_METRICS_MAX_ROUTES];
@@ -250,6 +274,12 @@ char *gw_metrics_render(size_t *len)
         if (k[2] != NULL)
             tb_printf(&tb, "# HELP %s %s\n# TYPE %s counter\n", k[0], k[2], k[0]);
         tb_printf(&tb, "%s%s %llu\n", k[0], k[1], (unsigned long long)SUM(counters[c]));
+    }
+    for (unsigned c = 0; c < GW_GCTR_COUNT; ++c) {
+        const char *const *k = globals_shown[c];
+        if (k[2] != NULL)
+            tb_printf(&tb, "# HELP %s %s\n# TYPE %s counter\n", k[0], k[2], k[0]);
+        tb_printf(&tb, "%s%s %llu\n", k[0], k[1], (unsigned long long)atomic_load(&global_counters[c]));
     }
     tb_printf(&tb, "# HELP journeygate_logins_total Sign-ins (browser and mobile), by provider, outcome and reason.\n"
                    "# TYPE journeygate_logins_total counter\n");

@@ -36,6 +36,22 @@ typedef enum gw_counter {
 
 typedef struct gw_metrics_thread gw_metrics_thread_t;
 
+/* process-wide counters of background threads (no event-loop thread's block is theirs to write) */
+typedef enum gw_global_counter {
+    GW_GCTR_AUDIT_AGGREGATED = 0, /* refusals counted into another record instead of one of their own */
+    GW_GCTR_AUDIT_OVER_LIMIT,     /* refusal records past the per-interval cap, counted in an audit_gap record */
+    GW_GCTR_AUDIT_LOST,           /* refusal records that could not be queued or written, counted in audit_gap */
+    GW_GCTR_VISITORS_EVICTED,     /* anonymous visitors forgotten to stay within journeys.visitor_memory */
+    GW_GCTR_VISITORS_EXPIRED,     /* anonymous visitors forgotten after 30 idle minutes */
+    GW_GCTR_COUNT
+} gw_global_counter_t;
+
+/** Adds n to a process-wide counter. Thread-safe. */
+void gw_metrics_global_add(gw_global_counter_t counter, uint64_t n);
+
+/** A process-wide counter's value (for tests and the /metrics page). */
+uint64_t gw_metrics_global(gw_global_counter_t counter);
+
 /**
  * Index of the metrics series for a route name; the same name always gets the same
  * index (across reloads). Index 0 is "(none)": requests that matched no route.
