@@ -1273,6 +1273,14 @@ gw_status_t auth_init(const gw_config_t *cfg)
             return GW_ENOMEM;
         if (json_is_integer(rd))
             gw_recorder_set_retention(A.recorder, (unsigned)json_integer_value(rd));
+        {
+            /* anonymous visitors' touchpoints in memory: a size in bytes or as "64MB" (validated by config) */
+            json_t *vm = json_object_get(json_object_get(cfg->doc, "journeys"), "visitor_memory");
+            uint64_t bytes = 0;
+            if ((json_is_integer(vm) && (bytes = (uint64_t)json_integer_value(vm)) > 0) ||
+                (json_is_string(vm) && gw_parse_size(json_string_value(vm), &bytes) == 0))
+                gw_recorder_set_visitor_memory(A.recorder, (size_t)bytes);
+        }
     }
     A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
     json_object_foreach(provs, name, pc)
