@@ -668,6 +668,22 @@ static store_audit_event_t job_event(const struct job *j, const char *event, con
     return ev;
 }
 
+/* a refusal's record for the refusal queue, from what the job knows of its request (see audit_refusal) */
+static void refusal_record(const struct job *j, const char *event, const char *reason, const char *route)
+{
+    store_audit_event_t ev = job_event(j, event, "refused", reason);
+    char key[512], who[64];
+
+    /* an anonymous client by its network as the rate limits see it: a /64 is one IPv6 client */
+    if (j->customer_id[0] != '\0')
+        snprintf(who, sizeof(who), "c:%s", j->customer_id);
+    else
+        gw_ratelimit_key(j->client, who, sizeof(who));
+    snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%s\x1f%s", event, j->prov != NULL ? prov_name(j->prov) : "",
+             reason != NULL ? reason : "", who, route != NULL ? route : "");
+    gw_auditq_refusal(A.auditq, key, &ev, now_ms());
+}
+
 /* on a worker: the blocking part */
 static void job_run(void *arg)
 {
@@ -685,11 +701,10 @@ static void job_run(void *arg)
                     ? prov_finish(j->prov, j->code, j->verifier, j->nonce, j->auth_since, &id, &j->reason)
                     : prov_verify_mobile(j->prov, j->input_token, &id, &j->reason);
         if (j->st != GW_OK) {
-            store_audit_event_t ev = job_event(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused",
-                                               "refused", j->reason != NULL ? j->reason : gw_status_str(j->st));
-            ev.customer_id = NULL;
-            store_audit_write(A.store, &ev, j->now_ms);
-            gw_metrics_login(prov_name(j->prov), "refused", ev.reason);
+            /* a refusal changes nothing: aggregated and capped like the others (the job has no customer yet) */
+            const char *why = j->reason != NULL ? j->reason : gw_status_str(j->st);
+            refusal_record(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused", why, NULL);
+            gw_metrics_login(prov_name(j->prov), "refused", why);
             break;
         }
         sid = (store_identity_t){prov_name(j->prov), id.subject, id.email, id.email_verified, id.name, id.picture};
@@ -921,8 +936,6 @@ static void audit_refusal(h2o_req_t *req, struct gw_req *gr, prov_t *p, const ch
                           const char *flow_id, const char *customer_id, const char *route)
 {
     struct job j;
-    store_audit_event_t ev;
-    char key[512], who[64];
 
     memset(&j, 0, sizeof(j));
     j.prov = p;
@@ -931,15 +944,7 @@ static void audit_refusal(h2o_req_t *req, struct gw_req *gr, prov_t *p, const ch
     if (customer_id != NULL)
         snprintf(j.customer_id, sizeof(j.customer_id), "%s", customer_id);
     job_context(&j, req, gr);
-    ev = job_event(&j, event, "refused", reason);
-    /* an anonymous client by its network as the rate limits see it: a /64 is one IPv6 client */
-    if (customer_id != NULL)
-        snprintf(who, sizeof(who), "c:%s", customer_id);
-    else
-        gw_ratelimit_key(j.client, who, sizeof(who));
-    snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%s\x1f%s", event, p != NULL ? prov_name(p) : "",
-             reason != NULL ? reason : "", who, route != NULL ? route : "");
-    gw_auditq_refusal(A.auditq, key, &ev, now_ms());
+    refusal_record(&j, event, reason, route);
     if (strcmp(event, "callback_refused") == 0)
         gw_metrics_login(p != NULL ? prov_name(p) : NULL, "refused", reason);
 }
