@@ -2286,7 +2286,9 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
             struct job *j = job_new(NULL, NULL, JOB_TOUCH);
             if (j != NULL) {
                 memcpy(j->session_hash, hash, 32);
-                job_submit(NULL, j);
+                /* background work: never in the way of a sign-in */
+                if (gw_workers_submit_background(A.workers, job_run, j) != GW_OK)
+                    job_free(j);
             }
         }
     }
@@ -2780,7 +2782,7 @@ void auth_audit_event(const char *event, const char *outcome, const char *reason
     j->audit_event = event;
     j->audit_outcome = outcome;
     j->audit_reason = reason;
-    if (gw_workers_submit(A.workers, job_run, j) != GW_OK)
+    if (gw_workers_submit_background(A.workers, job_run, j) != GW_OK)
         job_free(j);
 }
 
