@@ -2761,11 +2761,15 @@ void auth_shutdown(void)
     if (A.has_refresher)
         pthread_join(A.refresher, NULL); /* about a second at most */
     /* no job may be half done when the process exits: sign-ins, audit records, erasures */
-    if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK)
+    if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK) {
         GW_LOG_WARNING(MODULE, "shutdown: worker jobs still running after 10 s");
-    /* the refusals counted so far are written with their counts; the event loops have stopped */
-    gw_auditq_destroy(A.auditq);
-    A.auditq = NULL;
+        /* a job still running may audit a refusal: its queue stays, only written out */
+        gw_auditq_flush(A.auditq);
+    } else {
+        /* the refusals counted so far are written with their counts; the event loops have stopped */
+        gw_auditq_destroy(A.auditq);
+        A.auditq = NULL;
+    }
     if (has_forwarder)
         pthread_join(forwarder_tid, NULL); /* forwards what the last jobs wrote */
 }
