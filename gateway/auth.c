@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "pol.h"
 #include "prov.h"
+#include "auditq.h"
 #include "ratelimit.h"
 #include "recorder.h"
 #include "route.h"
@@ -112,6 +113,7 @@ static struct {
     char *public_url;
     pol_signer_t *signer;
     gw_recorder_t *recorder;
+    gw_auditq_t *auditq;             /* refusal records: aggregated, bounded, off the worker pool */
     struct ingest_keys *ingest_keys; /* replaced whole by a reload, under ingest_lock */
     pthread_rwlock_t ingest_lock;
     unsigned assertion_ttl_s;
@@ -694,6 +696,22 @@ static store_audit_event_t job_event(const struct job *j, const char *event, con
     return ev;
 }
 
+/* a refusal's record for the refusal queue, from what the job knows of its request (see audit_refusal) */
+static void refusal_record(const struct job *j, const char *event, const char *reason, const char *route)
+{
+    store_audit_event_t ev = job_event(j, event, "refused", reason);
+    char key[512], who[64];
+
+    /* an anonymous client by its network as the rate limits see it: a /64 is one IPv6 client */
+    if (j->customer_id[0] != '\0')
+        snprintf(who, sizeof(who), "c:%s", j->customer_id);
+    else
+        gw_ratelimit_key(j->client, who, sizeof(who));
+    snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%s\x1f%s", event, j->prov != NULL ? prov_name(j->prov) : "",
+             reason != NULL ? reason : "", who, route != NULL ? route : "");
+    gw_auditq_refusal(A.auditq, key, &ev, now_ms());
+}
+
 /* on a worker: the blocking part */
 static void job_run(void *arg)
 {
@@ -711,11 +729,10 @@ static void job_run(void *arg)
                     ? prov_finish(j->prov, j->code, j->verifier, j->nonce, j->auth_since, &id, &j->reason)
                     : prov_verify_mobile(j->prov, j->input_token, &id, &j->reason);
         if (j->st != GW_OK) {
-            store_audit_event_t ev = job_event(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused",
-                                               "refused", j->reason != NULL ? j->reason : gw_status_str(j->st));
-            ev.customer_id = NULL;
-            store_audit_write(A.store, &ev, j->now_ms);
-            gw_metrics_login(prov_name(j->prov), "refused", ev.reason);
+            /* a refusal changes nothing: aggregated and capped like the others (the job has no customer yet) */
+            const char *why = j->reason != NULL ? j->reason : gw_status_str(j->st);
+            refusal_record(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused", why, NULL);
+            gw_metrics_login(prov_name(j->prov), "refused", why);
             break;
         }
         sid = (store_identity_t){prov_name(j->prov), id.subject, id.email, id.email_verified, id.name, id.picture};
@@ -918,23 +935,32 @@ static struct job *job_new(h2o_req_t *req, struct thread *th, enum job_kind kind
     return j;
 }
 
-/* queues an audit record for an event that changes nothing (a refusal); no answer waits on it */
+/*
+ * Audits a refusal (an event that changes nothing; no answer waits on it) through the refusal
+ * queue: repeats of the same (event, provider, reason, customer or client network, route) within
+ * an interval become one record with a count, and the records per interval are capped (see auditq.h).
+ */
+static void audit_refusal(h2o_req_t *req, struct gw_req *gr, prov_t *p, const char *event, const char *reason,
+                          const char *flow_id, const char *customer_id, const char *route)
+{
+    struct job j;
+
+    memset(&j, 0, sizeof(j));
+    j.prov = p;
+    if (flow_id != NULL)
+        snprintf(j.flow_id, sizeof(j.flow_id), "%s", flow_id);
+    if (customer_id != NULL)
+        snprintf(j.customer_id, sizeof(j.customer_id), "%s", customer_id);
+    job_context(&j, req, gr);
+    refusal_record(&j, event, reason, route);
+    if (strcmp(event, "callback_refused") == 0)
+        gw_metrics_login(p != NULL ? prov_name(p) : NULL, "refused", reason);
+}
+
 static void audit_async(h2o_req_t *req, struct gw_req *gr, prov_t *p, const char *event, const char *reason,
                         const char *flow_id)
 {
-    struct job *j = calloc(1, sizeof(*j));
-    if (j == NULL)
-        return;
-    j->kind = JOB_AUDIT;
-    j->now_ms = now_ms();
-    j->prov = p;
-    j->audit_event = event;
-    j->audit_reason = reason;
-    if (flow_id != NULL)
-        snprintf(j->flow_id, sizeof(j->flow_id), "%s", flow_id);
-    job_context(j, req, gr);
-    if (gw_workers_submit(A.workers, job_run, j) != GW_OK)
-        job_free(j);
+    audit_refusal(req, gr, p, event, reason, flow_id, NULL, NULL);
 }
 
 static int job_submit(h2o_req_t *req, struct job *j)
@@ -1267,6 +1293,14 @@ gw_status_t auth_init(const gw_config_t *cfg)
     prov_global_init();
     A.workers = gw_workers_create(4, 4096);
     {
+        json_t *au = json_object_get(cfg->doc, "audit"), *iv = json_object_get(au, "refusal_interval_s");
+        json_t *pi = json_object_get(au, "refusals_per_interval");
+        uint64_t interval_ms = json_is_integer(iv) ? (uint64_t)json_integer_value(iv) * 1000 : 60000;
+        unsigned per = json_is_integer(pi) ? (unsigned)json_integer_value(pi) : 100;
+        if ((A.auditq = gw_auditq_create(A.store, interval_ms, per, 4096)) == NULL)
+            return GW_ENOMEM;
+    }
+    {
         json_t *qs = json_object_get(json_object_get(cfg->doc, "journeys"), "queue_size");
         size_t cap = json_is_integer(qs) ? (size_t)json_integer_value(qs) : 65536;
         json_t *rd = json_object_get(json_object_get(cfg->doc, "journeys"), "retention_days");
@@ -1274,6 +1308,14 @@ gw_status_t auth_init(const gw_config_t *cfg)
             return GW_ENOMEM;
         if (json_is_integer(rd))
             gw_recorder_set_retention(A.recorder, (unsigned)json_integer_value(rd));
+        {
+            /* anonymous visitors' touchpoints in memory: a size in bytes or as "64MB" (validated by config) */
+            json_t *vm = json_object_get(json_object_get(cfg->doc, "journeys"), "visitor_memory");
+            uint64_t bytes = 0;
+            if ((json_is_integer(vm) && (bytes = (uint64_t)json_integer_value(vm)) > 0) ||
+                (json_is_string(vm) && gw_parse_size(json_string_value(vm), &bytes) == 0))
+                gw_recorder_set_visitor_memory(A.recorder, (size_t)bytes);
+        }
     }
     A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
     json_object_foreach(provs, name, pc)
@@ -2192,7 +2234,8 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
         if (d.outcome != POL_ALLOW) {
             char msg[200];
             snprintf(msg, sizeof(msg), "refused by policy \"%s\"", route->policy);
-            audit_async(req, gr, NULL, "policy_denied", route->policy, NULL);
+            audit_refusal(req, gr, NULL, "policy_denied", route->policy, NULL,
+                          json_string_value(json_object_get(s, "customer_id")), route->name);
             json_decref(s);
             if (wants_html(req)) {
                 char html[400];
@@ -2215,7 +2258,9 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
             struct job *j = job_new(NULL, NULL, JOB_TOUCH);
             if (j != NULL) {
                 memcpy(j->session_hash, hash, 32);
-                job_submit(NULL, j);
+                /* background work: never in the way of a sign-in */
+                if (gw_workers_submit_background(A.workers, job_run, j) != GW_OK)
+                    job_free(j);
             }
         }
     }
@@ -2694,8 +2739,15 @@ void auth_shutdown(void)
     if (A.has_purger)
         pthread_join(A.purger, NULL); /* likewise, or the end of a purge batch */
     /* no job may be half done when the process exits: sign-ins, audit records, erasures */
-    if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK)
+    if (A.workers != NULL && gw_workers_drain(A.workers, 10000) != GW_OK) {
         GW_LOG_WARNING(MODULE, "shutdown: worker jobs still running after 10 s");
+        /* a job still running may audit a refusal: its queue stays, only written out */
+        gw_auditq_flush(A.auditq);
+    } else {
+        /* the refusals counted so far are written with their counts; the event loops have stopped */
+        gw_auditq_destroy(A.auditq);
+        A.auditq = NULL;
+    }
     if (has_forwarder)
         pthread_join(forwarder_tid, NULL); /* forwards what the last jobs wrote */
 }
@@ -2712,7 +2764,7 @@ void auth_audit_event(const char *event, const char *outcome, const char *reason
     j->audit_event = event;
     j->audit_outcome = outcome;
     j->audit_reason = reason;
-    if (gw_workers_submit(A.workers, job_run, j) != GW_OK)
+    if (gw_workers_submit_background(A.workers, job_run, j) != GW_OK)
         job_free(j);
 }
 

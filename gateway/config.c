@@ -942,8 +942,11 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
         }
     }
     if ((obj = json_object_get(doc, "audit")) != NULL) {
-        static const char *const keys[] = {"key_file", "syslog", "syslog_socket", NULL};
+        static const char *const keys[] = {
+            "key_file", "syslog", "syslog_socket", "refusal_interval_s", "refusals_per_interval", NULL};
         if (check_object(v, obj, "audit", keys)) {
+            get_int(v, obj, "audit", "refusal_interval_s", 1, 86400, &n);
+            get_int(v, obj, "audit", "refusals_per_interval", 1, 1000000, &n);
             get_file(v, obj, "audit", "key_file", 0, &s);
             get_bool(v, obj, "audit", "syslog", &b);
             get_str(v, obj, "audit", "syslog_socket", 0);
@@ -972,8 +975,10 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
         }
     }
     if ((obj = json_object_get(doc, "journeys")) != NULL) {
-        static const char *const keys[] = {"queue_size", "retention_days", NULL};
+        static const char *const keys[] = {"queue_size", "retention_days", "visitor_memory", NULL};
         if (check_object(v, obj, "journeys", keys)) {
+            uint64_t bytes;
+            get_size(v, obj, "journeys", "visitor_memory", 64 * 1024, 64ULL * 1024 * 1024 * 1024, &bytes);
             get_int(v, obj, "journeys", "queue_size", 1, 10000000, &n);
             get_int(v, obj, "journeys", "retention_days", 0, 36500, &n);
         }

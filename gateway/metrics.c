@@ -24,7 +24,18 @@ static char *route_names[GW_METRICS_MAX_ROUTES];
 static unsigned num_route_names;
 static gw_metrics_thread_t *_Atomic threads[GW_METRICS_MAX_THREADS];
 static _Atomic long open_connections;
-static _Atomic uint64_t touchpoints_lost; /* counted by the recorder's writer thread, not an event loop */
+static _Atomic uint64_t global_counters[GW_GCTR_COUNT];
+
+void gw_metrics_global_add(gw_global_counter_t counter, uint64_t n)
+{
+    if ((unsigned)counter < GW_GCTR_COUNT)
+        atomic_fetch_add_explicit(&global_counters[counter], n, memory_order_relaxed);
+}
+
+uint64_t gw_metrics_global(gw_global_counter_t counter)
+{
+    return (unsigned)counter < GW_GCTR_COUNT ? atomic_load(&global_counters[counter]) : 0;
+}
 
 /* sign-in outcomes: rare events, so one small locked table (bounded: label values come from code and config) */
 #define MAX_LOGIN_SERIES 256
@@ -128,11 +139,6 @@ void gw_metrics_count(gw_metrics_thread_t *m, gw_counter_t counter)
     INC(m->counters[counter]);
 }
 
-void gw_metrics_touchpoints_lost(uint64_t n)
-{
-    atomic_fetch_add_explicit(&touchpoints_lost, n, memory_order_relaxed);
-}
-
 void gw_metrics_connections_add(int delta)
 {
     atomic_fetch_add_explicit(&open_connections, delta, memory_order_relaxed);
@@ -211,6 +217,19 @@ char *gw_metrics_render(size_t *len)
         {"journeygate_rate_limited_total", "{bucket=\"ingest\"}", NULL},
     };
     static const char *const uperr_names[GW_UPERR_COUNT] = {"refused", "timeout", "other"};
+    static const char *const globals_shown[GW_GCTR_COUNT][3] = {
+        {"journeygate_audit_refusals_unwritten_total", "{why=\"aggregated\"}",
+         "Refusal audit records not written on their own, by why: aggregated (counted in a record with a count), "
+         "over_limit (past the per-interval cap) and lost (queue full or write failed); the last two are counted "
+         "in audit_gap records."},
+        {"journeygate_audit_refusals_unwritten_total", "{why=\"over_limit\"}", NULL},
+        {"journeygate_audit_refusals_unwritten_total", "{why=\"lost\"}", NULL},
+        {"journeygate_visitors_forgotten_total", "{why=\"evicted\"}",
+         "Anonymous visitors whose in-memory touchpoints were dropped, by why: evicted (over "
+         "journeys.visitor_memory) or expired (idle 30 minutes)."},
+        {"journeygate_visitors_forgotten_total", "{why=\"expired\"}", NULL},
+        {"journeygate_touchpoints_lost_total", "", "Touchpoints the store did not take after the writer's retries."},
+    };
     textbuf_t tb = {malloc(16384), 0, 16384, 0};
     unsigned nroutes;
     char *names[GW_METRICS_MAX_ROUTES];
@@ -257,6 +276,12 @@ char *gw_metrics_render(size_t *len)
             tb_printf(&tb, "# HELP %s %s\n# TYPE %s counter\n", k[0], k[2], k[0]);
         tb_printf(&tb, "%s%s %llu\n", k[0], k[1], (unsigned long long)SUM(counters[c]));
     }
+    for (unsigned c = 0; c < GW_GCTR_COUNT; ++c) {
+        const char *const *k = globals_shown[c];
+        if (k[2] != NULL)
+            tb_printf(&tb, "# HELP %s %s\n# TYPE %s counter\n", k[0], k[2], k[0]);
+        tb_printf(&tb, "%s%s %llu\n", k[0], k[1], (unsigned long long)atomic_load(&global_counters[c]));
+    }
     tb_printf(&tb, "# HELP journeygate_logins_total Sign-ins (browser and mobile), by provider, outcome and reason.\n"
                    "# TYPE journeygate_logins_total counter\n");
     pthread_mutex_lock(&registry_lock);
@@ -265,10 +290,6 @@ char *gw_metrics_render(size_t *len)
                   login_series[i].provider, login_series[i].outcome, login_series[i].reason,
                   (unsigned long long)login_series[i].count);
     pthread_mutex_unlock(&registry_lock);
-    tb_printf(&tb,
-              "# HELP journeygate_touchpoints_lost_total Touchpoints the store did not take after the writer's "
-              "retries.\n# TYPE journeygate_touchpoints_lost_total counter\njourneygate_touchpoints_lost_total %llu\n",
-              (unsigned long long)atomic_load(&touchpoints_lost));
     tb_printf(&tb,
               "# HELP journeygate_connections_open Client connections open now.\n"
               "# TYPE journeygate_connections_open gauge\njourneygate_connections_open %ld\n",

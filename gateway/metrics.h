@@ -36,6 +36,23 @@ typedef enum gw_counter {
 
 typedef struct gw_metrics_thread gw_metrics_thread_t;
 
+/* process-wide counters of background threads (no event-loop thread's block is theirs to write) */
+typedef enum gw_global_counter {
+    GW_GCTR_AUDIT_AGGREGATED = 0, /* refusals counted into another record instead of one of their own */
+    GW_GCTR_AUDIT_OVER_LIMIT,     /* refusal records past the per-interval cap, counted in an audit_gap record */
+    GW_GCTR_AUDIT_LOST,           /* refusal records that could not be queued or written, counted in audit_gap */
+    GW_GCTR_VISITORS_EVICTED,     /* anonymous visitors forgotten to stay within journeys.visitor_memory */
+    GW_GCTR_VISITORS_EXPIRED,     /* anonymous visitors forgotten after 30 idle minutes */
+    GW_GCTR_TOUCHPOINTS_LOST,     /* touchpoints the store did not take after the writer's retries */
+    GW_GCTR_COUNT
+} gw_global_counter_t;
+
+/** Adds n to a process-wide counter. Thread-safe. */
+void gw_metrics_global_add(gw_global_counter_t counter, uint64_t n);
+
+/** A process-wide counter's value (for tests and the /metrics page). */
+uint64_t gw_metrics_global(gw_global_counter_t counter);
+
 /**
  * Index of the metrics series for a route name; the same name always gets the same
  * index (across reloads). Index 0 is "(none)": requests that matched no route.
@@ -49,9 +66,6 @@ gw_metrics_thread_t *gw_metrics_thread(unsigned index);
 void gw_metrics_request(gw_metrics_thread_t *m, unsigned route, int status, uint64_t duration_us);
 void gw_metrics_upstream_error(gw_metrics_thread_t *m, unsigned route, gw_upstream_error_t kind);
 void gw_metrics_count(gw_metrics_thread_t *m, gw_counter_t counter);
-
-/** Counts n touchpoints the store never took (journeygate_touchpoints_lost_total). Thread-safe, any thread. */
-void gw_metrics_touchpoints_lost(uint64_t n);
 
 /** Open client connections, across threads. */
 void gw_metrics_connections_add(int delta);

@@ -56,19 +56,36 @@ struct gw_recorder {
     unsigned retention_days;
     int has_pruner;
     _Atomic uint64_t accepted, dropped, written, failed, retries; /* failed: lost after the retries */
-    /* anonymous visitors: open addressing by hash of the visitor id; guarded by lock */
+    /*
+     * anonymous visitors: a slot per hash of the visitor id, on a list from the most recently seen
+     * to the least (the oldest are expired and evicted from its end); guarded by lock
+     */
     struct visitor {
-        char id[32];
+        char id[32]; /* "" while unused */
         uint64_t last_ms;
         unsigned n;
-        uint8_t *touches[GW_VISITOR_TOUCHES]; /* encoded records, oldest first */
+        size_t bytes;               /* what its touchpoints cost (counted in visitor_bytes) */
+        struct vtouch *head, *tail; /* encoded records, oldest first */
+        uint32_t newer, older;      /* list neighbours: slot index + 1, 0 for none */
     } * visitors;
+    uint32_t newest, oldest; /* the list's ends: slot index + 1, 0 for none */
+    size_t visitor_bytes, visitor_budget, visitor_count;
     /* visits: per (customer, channel), owned by the writer thread only */
     struct {
         uint64_t key_hash, last_ms;
         char visit_id[24];
     } visits[VISIT_SLOTS];
 };
+
+/* one anonymous touchpoint held in memory */
+struct vtouch {
+    struct vtouch *next;
+    uint32_t len;
+    uint8_t data[];
+};
+
+/* what a held touchpoint costs: the record, its header and the allocator's own (about 16 bytes) */
+#define VTOUCH_COST(len) (sizeof(struct vtouch) + (len) + 16)
 
 /* a and b, with a byte no string holds between them; never 0 (0 marks a free slot) */
 static uint64_t hash_str(const char *a, const char *b)
@@ -225,7 +242,7 @@ static void lower_priority(void)
 static void count_lost(gw_recorder_t *r, size_t n, const char *why)
 {
     atomic_fetch_add(&r->failed, n);
-    gw_metrics_touchpoints_lost(n);
+    gw_metrics_global_add(GW_GCTR_TOUCHPOINTS_LOST, n);
     GW_LOG_ERR(MODULE, "%zu touchpoints lost: %s", n, why);
 }
 
@@ -371,6 +388,7 @@ gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
     r->st = st;
     r->cap = capacity;
     r->wake_at = capacity / 4 < WAKE_AT ? (capacity / 4 > 0 ? capacity / 4 : 1) : WAKE_AT;
+    r->visitor_budget = GW_VISITOR_MEMORY_DEFAULT;
     if ((r->visitors = calloc(GW_VISITORS, sizeof(*r->visitors))) == NULL) {
         free(r->ring);
         free(r);
@@ -413,6 +431,102 @@ static const char *utm(const gw_touch_t *t, const char *name, char *out, size_t 
 static int has(const gw_touch_t *t, const char *needle)
 {
     return t->query != NULL && memmem(t->query, t->query_len, needle, strlen(needle)) != NULL;
+}
+
+/* the visitor list (lock held) */
+static void list_unlink(gw_recorder_t *r, struct visitor *v)
+{
+    if (v->newer != 0)
+        r->visitors[v->newer - 1].older = v->older;
+    else
+        r->newest = v->older;
+    if (v->older != 0)
+        r->visitors[v->older - 1].newer = v->newer;
+    else
+        r->oldest = v->newer;
+    v->newer = v->older = 0;
+}
+
+static void list_push_newest(gw_recorder_t *r, struct visitor *v)
+{
+    uint32_t self = (uint32_t)(v - r->visitors) + 1;
+    v->newer = 0;
+    v->older = r->newest;
+    if (r->newest != 0)
+        r->visitors[r->newest - 1].newer = self;
+    r->newest = self;
+    if (r->oldest == 0)
+        r->oldest = self;
+}
+
+/* a visitor's oldest touchpoint is dropped (lock held) */
+static void visitor_drop_oldest(gw_recorder_t *r, struct visitor *v)
+{
+    struct vtouch *t = v->head;
+    if (t == NULL)
+        return;
+    v->head = t->next;
+    if (v->head == NULL)
+        v->tail = NULL;
+    --v->n;
+    v->bytes -= VTOUCH_COST(t->len);
+    r->visitor_bytes -= VTOUCH_COST(t->len);
+    free(t);
+}
+
+/* a visitor and its touchpoints are forgotten, its slot freed (lock held) */
+static void visitor_forget(gw_recorder_t *r, struct visitor *v)
+{
+    while (v->head != NULL)
+        visitor_drop_oldest(r, v);
+    list_unlink(r, v);
+    v->id[0] = '\0';
+    v->n = 0;
+    --r->visitor_count;
+}
+
+/* visitors idle for a visit's gap are forgotten: oldest first, so it stops at the first one still active */
+static size_t visitors_expire(gw_recorder_t *r, uint64_t now_ms)
+{
+    size_t n = 0;
+    while (r->oldest != 0) {
+        struct visitor *o = &r->visitors[r->oldest - 1];
+        if (o->last_ms + VISIT_GAP_MS > now_ms)
+            break;
+        visitor_forget(r, o);
+        ++n;
+    }
+    if (n > 0)
+        gw_metrics_global_add(GW_GCTR_VISITORS_EXPIRED, n);
+    return n;
+}
+
+size_t gw_recorder_expire_visitors(gw_recorder_t *r, uint64_t now_ms)
+{
+    size_t n;
+    pthread_mutex_lock(&r->lock);
+    n = visitors_expire(r, now_ms);
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+void gw_recorder_set_visitor_memory(gw_recorder_t *r, size_t bytes)
+{
+    pthread_mutex_lock(&r->lock);
+    r->visitor_budget = bytes;
+    while (r->visitor_bytes > r->visitor_budget && r->oldest != 0) {
+        visitor_forget(r, &r->visitors[r->oldest - 1]);
+        gw_metrics_global_add(GW_GCTR_VISITORS_EVICTED, 1);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+void gw_recorder_visitor_usage(gw_recorder_t *r, size_t *visitors, size_t *bytes)
+{
+    pthread_mutex_lock(&r->lock);
+    *visitors = r->visitor_count;
+    *bytes = r->visitor_bytes;
+    pthread_mutex_unlock(&r->lock);
 }
 
 int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
@@ -465,28 +579,55 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
     }
     if (t->customer_id == NULL) {
         /* an anonymous visitor: kept in memory until a sign-in joins it to a customer */
-        struct visitor *v = &r->visitors[hash_str(t->visitor_id, "visitor") % GW_VISITORS];
-        uint8_t *copy = malloc(len);
-        if (copy == NULL) {
+        size_t at = hash_str(t->visitor_id, "visitor") % GW_VISITORS;
+        struct visitor *v = &r->visitors[at];
+        struct vtouch *copy = malloc(sizeof(*copy) + len);
+        if (copy == NULL || strlen(t->visitor_id) >= sizeof(v->id)) {
+            free(copy);
             atomic_fetch_add(&r->dropped, 1);
             return -1;
         }
-        memcpy(copy, rec, len);
+        copy->next = NULL;
+        copy->len = (uint32_t)len;
+        memcpy(copy->data, rec, len);
         pthread_mutex_lock(&r->lock);
-        if (strcmp(v->id, t->visitor_id) != 0) {
+        visitors_expire(r, tp.received_at_ms);
+        if (v->id[0] != '\0' && strcmp(v->id, t->visitor_id) != 0) {
             /* the slot's previous visitor (never signed in) is forgotten */
-            for (unsigned i = 0; i < v->n; ++i)
-                free(v->touches[i]);
-            v->n = 0;
+            visitor_forget(r, v);
+            gw_metrics_global_add(GW_GCTR_VISITORS_EVICTED, 1);
+        }
+        if (v->id[0] == '\0') {
             snprintf(v->id, sizeof(v->id), "%s", t->visitor_id);
+            ++r->visitor_count;
+        } else {
+            list_unlink(r, v);
         }
+        list_push_newest(r, v);
         v->last_ms = tp.received_at_ms;
-        if (v->n == GW_VISITOR_TOUCHES) {
-            free(v->touches[0]);
-            memmove(v->touches, v->touches + 1, (GW_VISITOR_TOUCHES - 1) * sizeof(v->touches[0]));
-            --v->n;
+        if (v->tail != NULL)
+            v->tail->next = copy;
+        else
+            v->head = copy;
+        v->tail = copy;
+        ++v->n;
+        v->bytes += VTOUCH_COST(len);
+        r->visitor_bytes += VTOUCH_COST(len);
+        if (v->n > GW_VISITOR_TOUCHES)
+            visitor_drop_oldest(r, v);
+        /* over the budget: the least recently seen visitors go first; a lone visitor loses its oldest */
+        while (r->visitor_bytes > r->visitor_budget && r->oldest != 0) {
+            struct visitor *o = &r->visitors[r->oldest - 1];
+            if (o != v) {
+                visitor_forget(r, o);
+                gw_metrics_global_add(GW_GCTR_VISITORS_EVICTED, 1);
+            } else if (v->n > 1) {
+                visitor_drop_oldest(r, v);
+            } else {
+                visitor_forget(r, v);
+                gw_metrics_global_add(GW_GCTR_VISITORS_EVICTED, 1);
+            }
         }
-        v->touches[v->n++] = copy;
         pthread_mutex_unlock(&r->lock);
         atomic_fetch_add(&r->accepted, 1);
         return 0;
@@ -570,6 +711,21 @@ uint64_t gw_recorder_retries(gw_recorder_t *r)
     return atomic_load(&r->retries);
 }
 
+void gw_recorder_free(gw_recorder_t *r)
+{
+    if (r == NULL)
+        return;
+    while (r->oldest != 0)
+        visitor_forget(r, &r->visitors[r->oldest - 1]);
+    /* the writer wrote every queued record before it stopped: the ring holds nothing of its own */
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
+    pthread_cond_destroy(&r->prune_cond);
+    free(r->visitors);
+    free(r->ring);
+    free(r);
+}
+
 void gw_recorder_counts(gw_recorder_t *r, uint64_t *accepted, uint64_t *dropped, uint64_t *written, uint64_t *failed)
 {
     *accepted = atomic_load(&r->accepted);
@@ -584,12 +740,12 @@ size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *cu
     size_t joined = 0;
 
     pthread_mutex_lock(&r->lock);
-    if (strcmp(v->id, visitor_id) == 0) {
-        for (unsigned i = 0; i < v->n; ++i) {
+    if (v->id[0] != '\0' && strcmp(v->id, visitor_id) == 0) {
+        for (struct vtouch *t = v->head; t != NULL; t = t->next) {
             store_tp_t tp;
             uint8_t rec[8192], *heap = NULL;
             size_t len = 0;
-            if (store_tp_decode(v->touches[i], 8192, &tp) != 0) {
+            if (store_tp_decode(t->data, t->len, &tp) != 0) {
                 tp.customer_id = customer_id;
                 len = store_tp_encode(&tp, rec, sizeof(rec));
             }
@@ -601,11 +757,9 @@ size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *cu
             } else {
                 ++joined;
             }
-            free(v->touches[i]);
         }
         /* a visitor joins one customer at most */
-        v->n = 0;
-        v->id[0] = '\0';
+        visitor_forget(r, v);
     }
     pthread_mutex_unlock(&r->lock);
     return joined;

@@ -38,20 +38,37 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t);
 
 /**
  * Anonymous touchpoints are held in memory only (an unauthenticated request never writes to
- * disk), at most GW_VISITOR_TOUCHES per visitor and GW_VISITORS visitors (the oldest go first).
+ * disk), at most GW_VISITOR_TOUCHES per visitor (the oldest go first), in GW_VISITORS slots by
+ * hash of the visitor id, and within a memory budget (gw_recorder_set_visitor_memory(), by
+ * default GW_VISITOR_MEMORY_DEFAULT): past it the least recently seen visitors are forgotten
+ * (evicted). A visitor idle for 30 minutes (a visit's end) is forgotten too (expired). Each record
+ * is bounded: a UTM value over 200 bytes is not kept, a referrer host is cut at 255.
  * gw_recorder_join() gives a visitor's touchpoints to the customer who signed in on that browser
  * and queues them for the store; a visitor joins one customer at most (its buffer is emptied).
  * Returns the number of touchpoints joined.
  */
 #define GW_VISITORS 20000
 #define GW_VISITOR_TOUCHES 50
+#define GW_VISITOR_MEMORY_DEFAULT (64u * 1024 * 1024)
 size_t gw_recorder_join(gw_recorder_t *r, const char *visitor_id, const char *customer_id);
+
+/** Sets the anonymous visitors' memory budget in bytes (evicting at once down to it). Thread-safe. */
+void gw_recorder_set_visitor_memory(gw_recorder_t *r, size_t bytes);
+
+/** Forgets the visitors idle for 30 minutes as of now_ms (wall clock); returns how many. Thread-safe. */
+size_t gw_recorder_expire_visitors(gw_recorder_t *r, uint64_t now_ms);
+
+/** The anonymous visitors held now and the bytes their touchpoints cost (as the budget counts them). */
+void gw_recorder_visitor_usage(gw_recorder_t *r, size_t *visitors, size_t *bytes);
 
 /** Deletes touchpoints older than retention_days at start and then hourly (0: keep forever). */
 void gw_recorder_set_retention(gw_recorder_t *r, unsigned retention_days);
 
 /** Writes everything queued, merges the log, then stops the writer. */
 void gw_recorder_stop(gw_recorder_t *r);
+
+/** Frees a stopped recorder (after gw_recorder_stop), with the visitors it still held. */
+void gw_recorder_free(gw_recorder_t *r);
 
 /**
  * Counters: accepted, dropped (the queue was full), written, and failed: lost, because the store

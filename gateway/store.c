@@ -493,8 +493,8 @@ static void set_field(json_t *rec, const char *key, const char *value)
         json_object_set_new(rec, key, json_string(value));
 }
 
-/* appends one record inside txn: the chain head moves in the same transaction */
-static int audit_append(store_t *st, MDB_txn *txn, const store_audit_event_t *ev, uint64_t now)
+/* appends one record inside txn: the chain head moves in the same transaction; count > 0 adds a "count" */
+static int audit_append_n(store_t *st, MDB_txn *txn, const store_audit_event_t *ev, uint64_t count, uint64_t now)
 {
     MDB_val hk = {sizeof(AUDIT_HEAD) - 1, AUDIT_HEAD}, hv;
     char prev[65], hash[65], mac[65];
@@ -530,6 +530,8 @@ static int audit_append(store_t *st, MDB_txn *txn, const store_audit_event_t *ev
     set_field(rec, "user_agent", ev->user_agent);
     set_field(rec, "flow_id", ev->flow_id);
     set_field(rec, "request_id", ev->request_id);
+    if (count > 0)
+        json_object_set_new(rec, "count", json_integer((json_int_t)(count < INT64_MAX ? count : INT64_MAX)));
     if (ev->subject != NULL) {
         /* the provider subject is personal data: only a salted hash goes into the trail */
         uint8_t salt[32], h[32];
@@ -567,9 +569,17 @@ static int audit_append(store_t *st, MDB_txn *txn, const store_audit_event_t *ev
     return rc;
 }
 
+static int audit_append(store_t *st, MDB_txn *txn, const store_audit_event_t *ev, uint64_t now)
+{
+    return audit_append_n(st, txn, ev, 0, now);
+}
+
 struct audit_ctx {
     const store_audit_event_t *ev;
     uint64_t now;
+    const store_audit_event_t *const *evs;
+    const uint64_t *counts, *times;
+    size_t n;
 };
 
 static int audit_write_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -580,8 +590,24 @@ static int audit_write_txn(store_t *st, MDB_txn *txn, void *arg)
 
 gw_status_t store_audit_write(store_t *st, const store_audit_event_t *ev, uint64_t now_ms)
 {
-    struct audit_ctx c = {ev, now_ms};
+    struct audit_ctx c = {ev, now_ms, NULL, NULL, NULL, 0};
     return store_with_write(st, audit_write_txn, &c);
+}
+
+static int audit_batch_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    struct audit_ctx *c = arg;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->n; ++i)
+        rc = audit_append_n(st, txn, c->evs[i], c->counts != NULL ? c->counts[i] : 0, c->times[i]);
+    return rc;
+}
+
+gw_status_t store_audit_write_batch(store_t *st, const store_audit_event_t *const *evs, const uint64_t *counts,
+                                    const uint64_t *times_ms, size_t n)
+{
+    struct audit_ctx c = {NULL, 0, evs, counts, times_ms, n};
+    return n == 0 ? GW_OK : store_with_write(st, audit_batch_txn, &c);
 }
 
 gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad, const char **why)

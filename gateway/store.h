@@ -192,6 +192,13 @@ void store_audit_key(store_t *st, const uint8_t key[32]);
 gw_status_t store_audit_write(store_t *st, const store_audit_event_t *ev, uint64_t now_ms);
 
 /**
+ * Appends n records in one synced transaction (all or none): evs[i] at times_ms[i]; when counts is
+ * not NULL and counts[i] > 0, the record gets "count": counts[i] (how many events it stands for).
+ */
+gw_status_t store_audit_write_batch(store_t *st, const store_audit_event_t *const *evs, const uint64_t *counts,
+                                    const uint64_t *times_ms, size_t n);
+
+/**
  * Walks the chain: every sequence number present and in order, every record's hash and link to
  * the previous one, and the signed head. Returns GW_OK with *count records, or GW_EINVAL with
  * *first_bad the first sequence number that does not hold (0 when the head itself fails).

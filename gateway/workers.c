@@ -17,7 +17,34 @@ struct gw_workers {
     job_t *head, *tail;
     size_t queued, max_queue, running;
     pthread_cond_t idle;
+    /* background jobs: a queue of their own, taken only when no other job waits, by n - 1 workers at most */
+    job_t *bg_head, *bg_tail;
+    size_t bg_queued, bg_running, bg_max_running;
 };
+
+/* the next job a worker may take (lock held), or NULL; *bg says which queue it came from */
+static job_t *next_job(gw_workers_t *w, int *bg)
+{
+    job_t *j;
+    if ((j = w->head) != NULL) {
+        w->head = j->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        --w->queued;
+        *bg = 0;
+        return j;
+    }
+    if ((j = w->bg_head) != NULL && w->bg_running < w->bg_max_running) {
+        w->bg_head = j->next;
+        if (w->bg_head == NULL)
+            w->bg_tail = NULL;
+        --w->bg_queued;
+        ++w->bg_running;
+        *bg = 1;
+        return j;
+    }
+    return NULL;
+}
 
 static void *worker_main(void *arg)
 {
@@ -26,20 +53,18 @@ static void *worker_main(void *arg)
     /* workers live as long as the process: nothing they hold is ever orphaned at exit */
     for (;;) {
         job_t *j;
+        int bg = 0;
         pthread_mutex_lock(&w->lock);
-        while (w->head == NULL)
+        while ((j = next_job(w, &bg)) == NULL)
             pthread_cond_wait(&w->cond, &w->lock);
-        j = w->head;
-        w->head = j->next;
-        if (w->head == NULL)
-            w->tail = NULL;
-        --w->queued;
         ++w->running;
         pthread_mutex_unlock(&w->lock);
         j->fn(j->arg);
         free(j);
         pthread_mutex_lock(&w->lock);
-        if (--w->running == 0 && w->queued == 0)
+        if (bg)
+            --w->bg_running; /* this worker looks for its next job itself: no wake-up needed */
+        if (--w->running == 0 && w->queued == 0 && w->bg_queued == 0)
             pthread_cond_broadcast(&w->idle);
         pthread_mutex_unlock(&w->lock);
     }
@@ -57,6 +82,7 @@ gw_workers_t *gw_workers_create(unsigned n, size_t max_queue)
     pthread_cond_init(&w->cond, NULL);
     pthread_cond_init(&w->idle, NULL);
     w->max_queue = max_queue;
+    w->bg_max_running = n > 1 ? n - 1 : 1;
     /* signals belong to the main thread */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -95,6 +121,32 @@ gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg)
     return GW_OK;
 }
 
+gw_status_t gw_workers_submit_background(gw_workers_t *w, gw_job_fn fn, void *arg)
+{
+    job_t *j = malloc(sizeof(*j));
+
+    if (j == NULL)
+        return GW_ENOMEM;
+    j->fn = fn;
+    j->arg = arg;
+    j->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->bg_queued >= w->max_queue) {
+        pthread_mutex_unlock(&w->lock);
+        free(j);
+        return GW_EUNAVAIL;
+    }
+    if (w->bg_tail != NULL)
+        w->bg_tail->next = j;
+    else
+        w->bg_head = j;
+    w->bg_tail = j;
+    ++w->bg_queued;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return GW_OK;
+}
+
 gw_status_t gw_workers_drain(gw_workers_t *w, unsigned timeout_ms)
 {
     struct timespec deadline;
@@ -108,7 +160,7 @@ gw_status_t gw_workers_drain(gw_workers_t *w, unsigned timeout_ms)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&w->lock);
-    while (w->queued > 0 || w->running > 0) {
+    while (w->queued > 0 || w->bg_queued > 0 || w->running > 0) {
         if (pthread_cond_timedwait(&w->idle, &w->lock, &deadline) != 0) {
             st = GW_ETIMEOUT;
             break;

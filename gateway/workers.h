@@ -19,6 +19,14 @@ gw_workers_t *gw_workers_create(unsigned n, size_t max_queue);
 gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg);
 
 /**
+ * Queues fn(arg) as background work (session touches, records of events that change nothing):
+ * a queue of its own (max_queue jobs), taken only when no gw_workers_submit() job waits, and by
+ * at most n - 1 workers at once, so one worker is always there for the jobs a person waits on.
+ * GW_EUNAVAIL when that queue is full. Thread-safe.
+ */
+gw_status_t gw_workers_submit_background(gw_workers_t *w, gw_job_fn fn, void *arg);
+
+/**
  * Waits until no job is queued or running (at most timeout_ms). Call at shutdown so the process
  * never exits while a job is half done. Returns GW_OK, or GW_ETIMEOUT.
  */
