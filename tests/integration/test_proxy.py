@@ -157,7 +157,8 @@ class ProxyTest(GatewayTestCase):
         got = dict((k.lower(), v) for k, v in echo["headers"])
         self.assertEqual(got["x-forwarded-for"], "127.0.0.1")
         self.assertEqual(got["x-forwarded-proto"], "http")
-        self.assertEqual(got["x-forwarded-host"], "t")
+        # "t" names neither public_url nor a route's host: public_url's host is forwarded instead
+        self.assertEqual(got["x-forwarded-host"], "127.0.0.1:%d" % self.gw.port)
         self.assertNotEqual(got["x-request-id"], "client-chosen")
         self.assertEqual(got["x-other"], "kept")
 
@@ -220,7 +221,7 @@ class TrustedProxyTest(GatewayTestCase):
         gw = self.start(base_config({"up": {"url": up.url}},
                                     [{"name": "site", "match": {"path_prefix": "/"}, "upstream": "up",
                                       "auth": "none"}],
-                                    trusted_proxies=["127.0.0.0/8"]))
+                                    trusted_proxies=["127.0.0.0/8"], public_url="https://shop.example.test"))
         status, _, body = gw.request("GET", "/", headers={"X-Forwarded-For": "203.0.113.9",
                                                           "X-Forwarded-Proto": "https",
                                                           "X-Forwarded-Host": "shop.example.test"})
