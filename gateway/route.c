@@ -411,19 +411,22 @@ int gw_header_is_override(const char *name, size_t len)
                                         "x-client-ip",
                                         "true-client-ip",
                                         "front-end-https"};
+    int first = len != 0 ? tolower((unsigned char)name[0]) : 0;
 
+    /* every request meets this for each header: most names are out at the first letter */
+    if (first != 'x' && first != 't' && first != 'f')
+        return 0;
     for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); ++n) {
-        size_t i, nlen = strlen(names[n]);
-        if (len != nlen)
-            continue;
-        for (i = 0; i < nlen; ++i) {
+        size_t i;
+        /* stops at the first difference, the end of names[n] included */
+        for (i = 0; i < len; ++i) {
             int c = tolower((unsigned char)name[i]);
             if (c == '_')
                 c = '-';
             if (c != names[n][i])
                 break;
         }
-        if (i == nlen)
+        if (i == len && names[n][len] == '\0')
             return 1;
     }
     return 0;
