@@ -163,18 +163,20 @@ class ProxyTest(GatewayTestCase):
         self.assertEqual(got["x-other"], "kept")
 
     def test_path_tricks_cannot_reach_another_route(self):
-        # /locked/ requires sign-in: every spelling of it must meet that route
-        for path in ("/locked/x", "//locked/x", "/public/../locked/x", "/%6cocked/x", "/public/%2e%2e/locked/x",
-                     "/./locked/./x", "/locked//x"):
+        # /locked/ requires sign-in: every spelling of it must meet that route, or be refused
+        for path in ("/locked/x", "//locked/x", "/%6cocked/x", "/locked//x"):
             status, _, _ = self.gw.request("GET", path)
             self.assertEqual(status, 401, path)
+        for path in ("/public/../locked/x", "/public/%2e%2e/locked/x", "/./locked/./x"):
+            status, _, _ = self.gw.request("GET", path)
+            self.assertEqual(status, 400, path)
         status, _, _ = self.gw.request("GET", "/a\\b")
         self.assertEqual(status, 400)
         status, _, _ = self.gw.request("GET", "/bad%zzescape")
         self.assertEqual(status, 400)
 
     def test_upstream_receives_normalised_path(self):
-        echo, _ = self.echo(path="/x/../y//z/%7euser?q=%2e%2e")
+        echo, _ = self.echo(path="//y//z/%7euser?q=%2e%2e")
         self.assertEqual(echo["path"], "/y/z/~user?q=%2e%2e")
 
     def test_protected_route_fails_closed(self):
