@@ -138,6 +138,21 @@ class HeaderRuleTest(GatewayTestCase):
         self.assertEqual(self.echo({"Host": "shop.test", "X-Forwarded-Host": "evil.example"})["x-forwarded-host"],
                          "shop.test")
 
+    def test_a_trusted_proxys_forwarded_host_is_checked_too(self):
+        gw = self.start(base_config(
+            {"up": {"url": self.up.url}},
+            [{"name": "shop", "match": {"host": "shop.test", "path_prefix": "/"}, "upstream": "up", "auth": "none"}],
+            trusted_proxies=["127.0.0.1"]))
+        # believed when it names a configured host; else the request's own Host (which does) is used
+        for forwarded, want in (("shop.test", "shop.test"), ("evil.example", "shop.test:1"),
+                                ("shop.test\\@evil", "shop.test:1")):
+            with self.subTest(forwarded=forwarded):
+                status, _, body = gw.request("GET", "/echo", headers={"Host": "shop.test:1",
+                                                                      "X-Forwarded-Host": forwarded})
+                self.assertEqual(status, 200)
+                got = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
+                self.assertEqual(got["x-forwarded-host"], want)
+
     def test_invalid_host_is_refused(self):
         for host in (b"evil.example/x", b"user@evil.example", b"a b", b"[::1", b"evil.example:80x", b"a,b"):
             with self.subTest(host=host):
