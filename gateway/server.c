@@ -233,11 +233,6 @@ static int is_forwarded_header(const h2o_iovec_t *name)
            h2o_lcstris(name->base, name->len, H2O_STRLIT("forwarded"));
 }
 
-/*
- * Removes identity headers a client may not assert and rebuilds X-Forwarded-*
- * from what this gateway saw. A trusted proxy's X-Forwarded-For chain is kept
- * and extended; anybody else's is dropped.
- */
 /* public_url's host[:port] */
 static h2o_iovec_t public_authority(const gw_config_t *cfg)
 {
@@ -249,6 +244,11 @@ static h2o_iovec_t public_authority(const gw_config_t *cfg)
     return h2o_iovec_init(p, strcspn(p, "/?#"));
 }
 
+/*
+ * Removes identity headers a client may not assert and rebuilds X-Forwarded-*
+ * from what this gateway saw. A trusted proxy's X-Forwarded-For chain is kept
+ * and extended; anybody else's is dropped.
+ */
 static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const gw_config_t *cfg, int trusted,
                                       int is_tls)
 {
@@ -378,7 +378,7 @@ static int send_path_refused(h2o_req_t *req, gw_path_verdict_t pv)
 {
     char desc[96];
 
-    snprintf(desc, sizeof(desc), "the request path holds a %s", gw_path_verdict_str(pv));
+    snprintf(desc, sizeof(desc), "the request path is refused: %s", gw_path_verdict_str(pv));
     gw_send_error_json(req, 400, "Bad Request", "invalid_path", desc);
     return 0;
 }
