@@ -353,6 +353,13 @@ gw_path_verdict_t gw_path_check(const char *path, size_t len)
             return GW_PATH_CONTROL;
         if (c == '#')
             return GW_PATH_FRAGMENT;
+        /* "%25" then an escape of one of the above: what an upstream that decodes twice would act on */
+        if (c == '%' && encoded && len - i >= 3 && hexval((unsigned char)path[i + 1]) >= 0 &&
+            hexval((unsigned char)path[i + 2]) >= 0) {
+            int d = hexval((unsigned char)path[i + 1]) * 16 + hexval((unsigned char)path[i + 2]);
+            if (d == '.' || d == '/' || d == '\\' || d == ';' || d == '%' || d == '#' || d < 0x20 || d == 0x7f)
+                return GW_PATH_DOUBLE_ENCODED;
+        }
         ++seg_len;
         if (c == '.')
             ++seg_dots;
@@ -379,6 +386,8 @@ const char *gw_path_verdict_str(gw_path_verdict_t v)
         return "control character";
     case GW_PATH_FRAGMENT:
         return "fragment ('#')";
+    case GW_PATH_DOUBLE_ENCODED:
+        return "double percent-encoding";
     }
     return "invalid";
 }

@@ -75,13 +75,14 @@ size_t gw_url_encode(const char *in, size_t len, char *out, size_t cap);
 /** What gw_path_check() found first in a request path; GW_PATH_OK is 0. */
 typedef enum gw_path_verdict {
     GW_PATH_OK = 0,
-    GW_PATH_MALFORMED,     /* not starting with '/', or a malformed percent-escape */
-    GW_PATH_ENCODED_SLASH, /* %2F or %5C (any case) */
-    GW_PATH_BACKSLASH,     /* a raw '\' */
-    GW_PATH_PARAMETER,     /* ';' raw or encoded: a path parameter, "..;" included (Tomcat, Spring, IIS) */
-    GW_PATH_DOT_SEGMENT,   /* a "." or ".." segment, plain or percent-encoded */
-    GW_PATH_CONTROL,       /* a control character (NUL included), raw or encoded */
-    GW_PATH_FRAGMENT,      /* a raw '#' (a fragment never belongs in a request) */
+    GW_PATH_MALFORMED,      /* not starting with '/', or a malformed percent-escape */
+    GW_PATH_ENCODED_SLASH,  /* %2F or %5C (any case) */
+    GW_PATH_BACKSLASH,      /* a raw '\' */
+    GW_PATH_PARAMETER,      /* ';' raw or encoded: a path parameter, "..;" included (Tomcat, Spring, IIS) */
+    GW_PATH_DOT_SEGMENT,    /* a "." or ".." segment, plain or percent-encoded */
+    GW_PATH_CONTROL,        /* a control character (NUL included), raw or encoded */
+    GW_PATH_FRAGMENT,       /* a raw '#' (a fragment never belongs in a request) */
+    GW_PATH_DOUBLE_ENCODED, /* "%25" escaping one of the above ("%252e", "%252F"): for upstreams that decode twice */
 } gw_path_verdict_t;
 
 /**
@@ -89,7 +90,9 @@ typedef enum gw_path_verdict {
  * percent-escapes: whether it could mean a different path to an upstream than to the gateway's
  * route matching. Anything but GW_PATH_OK is refused (400) unless the route opts out
  * (`path_check: "off"`). A path it accepts, decoded once, has no "." or ".." segment, no '\',
- * no ';', no '#' and no control character, so normalising it only canonicalises its spelling.
+ * no ';', no '#' and no control character, so normalising it only canonicalises its spelling;
+ * decoded twice, it has none of '.', '/', '\', ';', '%', '#' or a control character where the
+ * first decoding produced a '%'.
  */
 gw_path_verdict_t gw_path_check(const char *path, size_t len);
 

@@ -6,6 +6,7 @@
  */
 #include "route.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * The promise of gw_path_check(): a path it accepts, percent-decoded once, has no "." or ".."
- * segment, no '\\', ';', '#' or control character, and normalising it succeeds.
+ * segment, no '\\', ';', '#' or control character, no escape a second decoding would turn into
+ * one, and normalising it succeeds.
  */
 static void check_accepted_path(const char *in, size_t size, char *scratch)
 {
@@ -24,6 +26,7 @@ static void check_accepted_path(const char *in, size_t size, char *scratch)
         return;
     for (size_t i = 0; i < size; ++i) {
         unsigned char c = (unsigned char)in[i];
+        /* a raw '%' always starts an escape, so a '%' below came from "%25" */
         if (c == '%') {
             if (size - i < 3)
                 abort(); /* an escape cut short was accepted */
@@ -33,6 +36,13 @@ static void check_accepted_path(const char *in, size_t size, char *scratch)
         }
         if (c == '\\' || c == ';' || c == '#' || c < 0x20 || c == 0x7f)
             abort();
+        if (c == '%' && size - i >= 3 && isxdigit((unsigned char)in[i + 1]) && isxdigit((unsigned char)in[i + 2])) {
+            /* a second decoding (some upstreams do one) must not produce any of these either */
+            char hex[3] = {in[i + 1], in[i + 2], 0};
+            unsigned long d = strtoul(hex, NULL, 16);
+            if (d == '.' || d == '/' || d == '\\' || d == ';' || d == '%' || d == '#' || d < 0x20 || d == 0x7f)
+                abort();
+        }
         scratch[n++] = (char)c;
     }
     scratch[n] = '\0';

@@ -25,6 +25,14 @@ static const struct {
     {"/.well-known/x", GW_PATH_OK},
     {"/.auth/login/google", GW_PATH_OK},
     {"/a%25/b", GW_PATH_OK}, /* "%" itself, decoded once */
+    {"/a%2541", GW_PATH_OK}, /* "%41" after one decoding: harmless even decoded twice */
+    {"/100%25", GW_PATH_OK},
+    {"/public/%252e%252e/admin", GW_PATH_DOUBLE_ENCODED},
+    {"/public/..%252Fadmin", GW_PATH_DOUBLE_ENCODED},
+    {"/x%255c", GW_PATH_DOUBLE_ENCODED},
+    {"/x%253B", GW_PATH_DOUBLE_ENCODED},
+    {"/x%2500", GW_PATH_DOUBLE_ENCODED},
+    {"/x%2525", GW_PATH_DOUBLE_ENCODED},
     /* encoded slash and backslash, any case */
     {"/public/..%2Fadmin/x", GW_PATH_ENCODED_SLASH},
     {"/admin%2fx", GW_PATH_ENCODED_SLASH},
