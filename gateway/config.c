@@ -635,8 +635,8 @@ static int valid_token_chars(const char *s)
 
 static void load_route(vctx_t *v, gw_config_t *cfg, json_t *obj, size_t index)
 {
-    static const char *const keys[] = {"name",  "match",  "upstream", "channel",       "touchpoint",
-                                       "stage", "policy", "auth",     "max_body_size", NULL};
+    static const char *const keys[] = {"name",   "match", "upstream",      "channel",    "touchpoint", "stage",
+                                       "policy", "auth",  "max_body_size", "path_check", NULL};
     static const char *const match_keys[] = {"host", "path_prefix", NULL};
     static const char *const stages[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy", NULL};
     gw_route_t *r = &cfg->routes[index];
@@ -735,6 +735,14 @@ static void load_route(vctx_t *v, gw_config_t *cfg, json_t *obj, size_t index)
         verr(v, sub, "is required when auth is not \"none\"");
     }
     get_size(v, obj, path, "max_body_size", 0, 1024ULL * 1024 * 1024, &r->max_body_bytes);
+    if ((s = get_str(v, obj, path, "path_check", 0)) != NULL) {
+        if (strcmp(s, "off") == 0) {
+            r->path_check_off = 1;
+        } else if (strcmp(s, "strict") != 0) {
+            join(sub, sizeof(sub), path, "path_check");
+            verr(v, sub, "must be \"strict\" (the default) or \"off\"");
+        }
+    }
     if (r->name != NULL)
         r->metrics_index = gw_metrics_route_index(r->name);
 }

@@ -45,6 +45,7 @@ typedef struct gw_route {
     char *policy;         /* or NULL */
     gw_auth_t auth;
     uint64_t max_body_bytes;
+    int path_check_off;     /* "path_check": "off": paths gw_path_check() refuses are normalised and proxied */
     unsigned metrics_index; /* stable per route name, see gw_metrics_route_index() */
 } gw_route_t;
 

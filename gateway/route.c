@@ -314,3 +314,242 @@ size_t gw_url_encode(const char *in, size_t len, char *out, size_t cap)
     out[o] = '\0';
     return o;
 }
+
+gw_path_verdict_t gw_path_check(const char *path, size_t len)
+{
+    size_t seg_len = 0, seg_dots = 0; /* the current segment's decoded length and its '.' count */
+
+    if (len == 0 || path[0] != '/')
+        return GW_PATH_MALFORMED;
+    /*
+     * One level of percent-decoding, as an upstream does it: every byte the upstream would see
+     * is judged, and each segment is compared with "." and ".." after decoding.
+     */
+    for (size_t i = 1; i <= len; ++i) {
+        int c, encoded = 0;
+        if (i == len || path[i] == '/') {
+            if (seg_len != 0 && seg_len <= 2 && seg_dots == seg_len)
+                return GW_PATH_DOT_SEGMENT;
+            seg_len = seg_dots = 0;
+            continue;
+        }
+        c = (unsigned char)path[i];
+        if (c == '%') {
+            int hi, lo;
+            if (len - i < 3 || (hi = hexval((unsigned char)path[i + 1])) < 0 ||
+                (lo = hexval((unsigned char)path[i + 2])) < 0)
+                return GW_PATH_MALFORMED;
+            c = hi * 16 + lo;
+            i += 2;
+            encoded = 1;
+        }
+        if (c == '/' && encoded)
+            return GW_PATH_ENCODED_SLASH;
+        if (c == '\\')
+            return encoded ? GW_PATH_ENCODED_SLASH : GW_PATH_BACKSLASH;
+        if (c == ';')
+            return GW_PATH_PARAMETER;
+        if (c < 0x20 || c == 0x7f)
+            return GW_PATH_CONTROL;
+        if (c == '#')
+            return GW_PATH_FRAGMENT;
+        /* "%25" then an escape of one of the above: what an upstream that decodes twice would act on */
+        if (c == '%' && encoded && len - i >= 3 && hexval((unsigned char)path[i + 1]) >= 0 &&
+            hexval((unsigned char)path[i + 2]) >= 0) {
+            int d = hexval((unsigned char)path[i + 1]) * 16 + hexval((unsigned char)path[i + 2]);
+            if (d == '.' || d == '/' || d == '\\' || d == ';' || d == '%' || d == '#' || d < 0x20 || d == 0x7f)
+                return GW_PATH_DOUBLE_ENCODED;
+        }
+        ++seg_len;
+        if (c == '.')
+            ++seg_dots;
+    }
+    return GW_PATH_OK;
+}
+
+const char *gw_path_verdict_str(gw_path_verdict_t v)
+{
+    switch (v) {
+    case GW_PATH_OK:
+        return "ok";
+    case GW_PATH_MALFORMED:
+        return "malformed";
+    case GW_PATH_ENCODED_SLASH:
+        return "encoded slash or backslash";
+    case GW_PATH_BACKSLASH:
+        return "backslash";
+    case GW_PATH_PARAMETER:
+        return "path parameter (';')";
+    case GW_PATH_DOT_SEGMENT:
+        return "dot segment";
+    case GW_PATH_CONTROL:
+        return "control character";
+    case GW_PATH_FRAGMENT:
+        return "fragment ('#')";
+    case GW_PATH_DOUBLE_ENCODED:
+        return "double percent-encoding";
+    }
+    return "invalid";
+}
+
+int gw_header_is_override(const char *name, size_t len)
+{
+    /*
+     * Headers with which common frameworks let a client change the method or the path a request
+     * is handled as (Symfony, Laravel, Rails, Express method-override, IIS URL Rewrite, Spring,
+     * Traefik), or a client-side address the upstream may trust: none may come from a client.
+     */
+    static const char *const names[] = {"x-http-method-override",
+                                        "x-http-method",
+                                        "x-method-override",
+                                        "x-original-url",
+                                        "x-original-uri",
+                                        "x-rewrite-url",
+                                        "x-original-method",
+                                        "x-forwarded-uri",
+                                        "x-forwarded-path",
+                                        "x-forwarded-prefix",
+                                        "x-forwarded-method",
+                                        "x-forwarded-port",
+                                        "x-forwarded-server",
+                                        "x-forwarded-scheme",
+                                        "x-forwarded-ssl",
+                                        "x-url-scheme",
+                                        "x-host",
+                                        "x-real-ip",
+                                        "x-client-ip",
+                                        "true-client-ip",
+                                        "front-end-https"};
+    int first = len != 0 ? tolower((unsigned char)name[0]) : 0;
+
+    /* every request meets this for each header: most names are out at the first letter */
+    if (first != 'x' && first != 't' && first != 'f')
+        return 0;
+    for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); ++n) {
+        size_t i;
+        /* stops at the first difference, the end of names[n] included */
+        for (i = 0; i < len; ++i) {
+            int c = tolower((unsigned char)name[i]);
+            if (c == '_')
+                c = '-';
+            if (c != names[n][i])
+                break;
+        }
+        if (i == len && names[n][len] == '\0')
+            return 1;
+    }
+    return 0;
+}
+
+int gw_host_valid(const char *host, size_t len)
+{
+    size_t i = 0;
+
+    if (len == 0 || len > 255)
+        return 0;
+    if (host[0] == '[') {
+        /* IP-literal: hex digits, ':' and '.' (an embedded IPv4) up to ']' */
+        for (i = 1; i < len && host[i] != ']'; ++i)
+            if (!(isxdigit((unsigned char)host[i]) || host[i] == ':' || host[i] == '.'))
+                return 0;
+        if (i == len || i == 1)
+            return 0;
+        ++i;
+    } else {
+        /* reg-name as DNS uses it: letters, digits, '-', '.', '_' */
+        for (; i < len && host[i] != ':'; ++i)
+            if (!(isalnum((unsigned char)host[i]) || host[i] == '-' || host[i] == '.' || host[i] == '_'))
+                return 0;
+        if (i == 0)
+            return 0;
+    }
+    if (i == len)
+        return 1;
+    if (host[i] != ':' || len - i - 1 > 5)
+        return 0;
+    for (++i; i < len; ++i)
+        if (!isdigit((unsigned char)host[i]))
+            return 0;
+    return 1;
+}
+
+int gw_host_known(const gw_route_t *routes, size_t num_routes, const char *public_url, const char *host,
+                  size_t host_len)
+{
+    const char *p = public_url != NULL ? strstr(public_url, "://") : NULL;
+
+    host_len = strip_port(host, host_len);
+    if (p != NULL) {
+        size_t plen;
+        p += 3;
+        plen = strip_port(p, strcspn(p, "/?#"));
+        if (plen == host_len && strncasecmp(p, host, plen) == 0)
+            return 1;
+    }
+    for (size_t i = 0; i < num_routes; ++i)
+        if (routes[i].host != NULL && host_matches(routes[i].host, host, host_len))
+            return 1;
+    return 0;
+}
+
+uint64_t gw_auth_body_limit(const char *path, size_t len)
+{
+    static const char *const exact[] = {"/.auth/token", "/.auth/logout", "/.auth/facebook/data-deletion"};
+    static const char unlink[] = "/.auth/unlink/", login[] = "/.auth/login/", callback[] = "/callback";
+
+    if (len == sizeof("/.auth/touchpoints") - 1 && memcmp(path, "/.auth/touchpoints", len) == 0)
+        return GW_AUTH_INGEST_BODY_MAX;
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); ++i)
+        if (len == strlen(exact[i]) && memcmp(path, exact[i], len) == 0)
+            return GW_AUTH_FORM_BODY_MAX;
+    if (len > sizeof(unlink) - 1 && memcmp(path, unlink, sizeof(unlink) - 1) == 0)
+        return GW_AUTH_FORM_BODY_MAX;
+    /* a provider may answer with response_mode=form_post */
+    if (len > sizeof(login) - 1 + sizeof(callback) - 1 && memcmp(path, login, sizeof(login) - 1) == 0 &&
+        memcmp(path + len - (sizeof(callback) - 1), callback, sizeof(callback) - 1) == 0)
+        return GW_AUTH_FORM_BODY_MAX;
+    return 0;
+}
+
+static int name_is(const gw_header_view_t *h, const char *lc)
+{
+    return h->name_len == strlen(lc) && strncasecmp(h->name, lc, h->name_len) == 0;
+}
+
+gw_framing_t gw_framing_check(const gw_header_view_t *headers, size_t num_headers, uint64_t *content_length,
+                              int *chunked)
+{
+    size_t num_te = 0, num_host = 0;
+
+    *content_length = UINT64_MAX;
+    *chunked = 0;
+    for (size_t i = 0; i < num_headers; ++i) {
+        const gw_header_view_t *h = &headers[i];
+        if (name_is(h, "content-length")) {
+            uint64_t v = 0;
+            /* 1*DIGIT, and at most 19 of them so the value fits */
+            if (h->value_len == 0 || h->value_len > 19)
+                return GW_FRAMING_BAD_LENGTH;
+            for (size_t j = 0; j < h->value_len; ++j) {
+                if (h->value[j] < '0' || h->value[j] > '9')
+                    return GW_FRAMING_BAD_LENGTH;
+                v = v * 10 + (uint64_t)(h->value[j] - '0');
+            }
+            if (*content_length != UINT64_MAX && *content_length != v)
+                return GW_FRAMING_LENGTHS_DIFFER;
+            *content_length = v;
+        } else if (name_is(h, "transfer-encoding")) {
+            ++num_te;
+        } else if (name_is(h, "host")) {
+            ++num_host;
+        }
+    }
+    if (num_host > 1)
+        return GW_FRAMING_SEVERAL_HOSTS;
+    if (num_te > 1)
+        return GW_FRAMING_SEVERAL_TE;
+    if (num_te == 1 && *content_length != UINT64_MAX)
+        return GW_FRAMING_LENGTH_AND_TE;
+    *chunked = num_te == 1;
+    return GW_FRAMING_OK;
+}

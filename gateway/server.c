@@ -10,6 +10,7 @@
  */
 #include "server.h"
 #include "server_int.h"
+#include "crypto.h"
 #include "metrics.h"
 #include "policy_glue.h"
 #include "prov_dev.h"
@@ -35,6 +36,20 @@
 
 #include <h2o.h>
 #include <h2o/http1.h>
+
+/*
+ * picohttpparser, which h2o bundles and libh2o exports (Debian installs no header for it): the
+ * gateway reads request heads with h2o's own parser, so both always agree on a head.
+ */
+struct phr_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
+                      size_t *path_len, int *minor_version, struct phr_header *headers, size_t *num_headers,
+                      size_t last_len);
 
 #define MODULE "server"
 #define REQUEST_LINE_MAX 8192
@@ -218,6 +233,17 @@ static int is_forwarded_header(const h2o_iovec_t *name)
            h2o_lcstris(name->base, name->len, H2O_STRLIT("forwarded"));
 }
 
+/* public_url's host[:port] */
+static h2o_iovec_t public_authority(const gw_config_t *cfg)
+{
+    const char *p = cfg->public_url != NULL ? strstr(cfg->public_url, "://") : NULL;
+
+    if (p == NULL)
+        return h2o_iovec_init(NULL, 0);
+    p += 3;
+    return h2o_iovec_init(p, strcspn(p, "/?#"));
+}
+
 /*
  * Removes identity headers a client may not assert and rebuilds X-Forwarded-*
  * from what this gateway saw. A trusted proxy's X-Forwarded-For chain is kept
@@ -231,7 +257,7 @@ static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const g
 
     while (i < req->headers.size) {
         h2o_header_t *h = &req->headers.entries[i];
-        if (gw_header_is_reserved(h->name->base, h->name->len)) {
+        if (gw_header_is_reserved(h->name->base, h->name->len) || gw_header_is_override(h->name->base, h->name->len)) {
             h2o_delete_header(&req->headers, (ssize_t)i);
             continue;
         }
@@ -253,7 +279,6 @@ static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const g
     }
     {
         h2o_iovec_t peer = h2o_iovec_init(gr->peer, strlen(gr->peer));
-        (void)cfg;
         if (trusted && xff.base != NULL)
             xff = h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), peer);
         else
@@ -261,8 +286,16 @@ static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const g
     }
     if (xfp.base == NULL)
         xfp = is_tls ? h2o_iovec_init(H2O_STRLIT("https")) : h2o_iovec_init(H2O_STRLIT("http"));
-    if (xfh.base == NULL)
+    /*
+     * The host the upstream builds links with: the client's (or a trusted proxy's) only when it
+     * names this gateway, else public_url's, so a made-up Host never reaches a generated link.
+     */
+    if (xfh.base == NULL || !gw_host_valid(xfh.base, xfh.len) ||
+        !gw_host_known(cfg->routes, cfg->num_routes, cfg->public_url, xfh.base, xfh.len)) {
         xfh = req->input.authority;
+        if (xfh.len == 0 || !gw_host_known(cfg->routes, cfg->num_routes, cfg->public_url, xfh.base, xfh.len))
+            xfh = public_authority(cfg);
+    }
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-for"), 0, "X-Forwarded-For", xff.base,
                           xff.len);
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-proto"), 0, "X-Forwarded-Proto", xfp.base,
@@ -341,6 +374,74 @@ static int handle_auth_endpoint(h2o_req_t *req, struct gw_req *gr, const char *p
     return auth_handle_endpoint(req, gr, path, path_len);
 }
 
+static int send_path_refused(h2o_req_t *req, gw_path_verdict_t pv)
+{
+    char desc[96];
+
+    snprintf(desc, sizeof(desc), "the request path is refused: %s", gw_path_verdict_str(pv));
+    gw_send_error_json(req, 400, "Bad Request", "invalid_path", desc);
+    return 0;
+}
+
+static int send_body_too_large(h2o_req_t *req)
+{
+    req->http1_is_persistent = 0;
+    gw_send_error_json(req, 413, "Payload Too Large", "body_too_large", "the request body is larger than allowed");
+    return 0;
+}
+
+/* reads a request head with h2o's parser; returns the number of header lines, or -1 */
+static int parse_head(const char *buf, size_t len, struct phr_header *headers, size_t max, h2o_iovec_t *method,
+                      h2o_iovec_t *path)
+{
+    size_t num = max;
+    int minor;
+    const char *m, *p;
+    size_t mlen, plen;
+
+    if (phr_parse_request(buf, len, &m, &mlen, &p, &plen, &minor, headers, &num, 0) <= 0)
+        return -1;
+    *method = h2o_iovec_init(m, mlen);
+    *path = h2o_iovec_init(p, plen);
+    return (int)num;
+}
+
+static gw_framing_t head_framing(const struct phr_header *headers, size_t num, uint64_t *content_length, int *chunked)
+{
+    gw_header_view_t views[H2O_MAX_HEADERS];
+
+    for (size_t i = 0; i < num; ++i) {
+        views[i].name = headers[i].name;
+        views[i].name_len = headers[i].name_len;
+        views[i].value = headers[i].value;
+        views[i].value_len = headers[i].value_len;
+    }
+    return gw_framing_check(views, num, content_length, chunked);
+}
+
+/*
+ * h2o hides Content-Length and Transfer-Encoding from handlers and keeps the first of several
+ * Content-Lengths; its input buffer still starts with the head of the request being handled, so
+ * the head is read again here. Returns 0 when the framing is refused.
+ */
+static int framing_ok(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    struct phr_header headers[H2O_MAX_HEADERS];
+    h2o_iovec_t method, path;
+    uint64_t cl;
+    int n, chunked;
+
+    if (sock == NULL || sock->input == NULL)
+        return 1;
+    n = parse_head(sock->input->bytes, sock->input->size, headers, H2O_MAX_HEADERS, &method, &path);
+    /* the head found must be this request's (h2o accepted it, so it parses) */
+    if (n < 0 || !h2o_memis(method.base, method.len, req->input.method.base, req->input.method.len) ||
+        !h2o_memis(path.base, path.len, req->input.path.base, req->input.path.len))
+        return 1;
+    return head_framing(headers, (size_t)n, &cl, &chunked) == GW_FRAMING_OK;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
@@ -351,6 +452,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t path_len, header_bytes = 0, norm_len;
     char *norm;
     long ri;
+    gw_path_verdict_t pv;
     int trusted = 0;
 
     (void)self;
@@ -394,29 +496,48 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    /* a body's framing, read again from the head as sent (h2o keeps only the first Content-Length) */
+    if (req->entity.base != NULL && !framing_ok(req)) {
+        req->http1_is_persistent = 0;
+        gw_send_error_json(req, 400, "Bad Request", "invalid_framing",
+                           "conflicting Content-Length or Transfer-Encoding headers");
+        return 0;
+    }
+    if (req->input.authority.len != 0 && !gw_host_valid(req->input.authority.base, req->input.authority.len)) {
+        req->http1_is_persistent = 0;
+        gw_send_error_json(req, 400, "Bad Request", "invalid_host", "the Host header is not valid");
+        return 0;
+    }
+
     path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    pv = gw_path_check(req->path.base, path_len);
     norm = h2o_mem_alloc_pool(&req->pool, path_len + 1);
     if (gw_path_normalize_into(req->path.base, path_len, norm, &norm_len) != GW_OK) {
         gw_send_error_json(req, 400, "Bad Request", "invalid_path", "the request path is not valid");
         return 0;
     }
 
-    if (norm_len >= 7 && memcmp(norm, "/.auth/", 7) == 0)
+    if (norm_len >= 7 && memcmp(norm, "/.auth/", 7) == 0) {
+        if (pv != GW_PATH_OK)
+            return send_path_refused(req, pv);
+        if (req->entity.base != NULL && req->entity.len > gw_auth_body_limit(norm, norm_len))
+            return send_body_too_large(req);
         return handle_auth_endpoint(req, gr, norm, norm_len);
+    }
 
     ri = gw_route_match(cfg->routes, cfg->num_routes, req->input.authority.base, req->input.authority.len, norm,
                         norm_len);
+    /* before the route is known to have opted out, a path an upstream could read otherwise is refused */
+    if (pv != GW_PATH_OK && (ri < 0 || !cfg->routes[ri].path_check_off))
+        return send_path_refused(req, pv);
     if (ri < 0) {
         gw_send_error_json(req, 404, "Not Found", "no_route", "no route for this host and path");
         return 0;
     }
     gr->route = &cfg->routes[ri];
 
-    if (req->entity.base != NULL && req->entity.len > gr->route->max_body_bytes) {
-        req->http1_is_persistent = 0;
-        gw_send_error_json(req, 413, "Payload Too Large", "body_too_large", "the request body is larger than allowed");
-        return 0;
-    }
+    if (req->entity.base != NULL && req->entity.len > gr->route->max_body_bytes)
+        return send_body_too_large(req);
 
     /* auth "none" with a policy: the policy is enforced, with the session when one is presented */
     if ((gr->route->auth != GW_AUTH_NONE || gr->route->policy != NULL) && !auth_check_route(req, gr, gr->route))
@@ -594,12 +715,35 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
 
 /* ----------------------------------------------------- admin and demo pages */
 
+/* whether the request carries "Authorization: Bearer TOKEN" with the admin token (constant time) */
+static int admin_bearer_ok(h2o_req_t *req, const char *token)
+{
+    ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    size_t len = strlen(token);
+
+    return cur != -1 && req->headers.entries[cur].value.len == len + 7 &&
+           h2o_lcstris(req->headers.entries[cur].value.base, 7, H2O_STRLIT("bearer ")) &&
+           gw_ct_equal(req->headers.entries[cur].value.base + 7, token, len);
+}
+
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
+        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
         size_t len;
-        char *text = gw_metrics_render(&len);
+        char *text;
+
+        if (th->holder == NULL || atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation)
+            thread_refresh_config(th);
+        /* with admin.token_file set, the metrics (route names, traffic, sign-in outcomes) need the token too */
+        if (th->holder->cfg->admin_token != NULL && !admin_bearer_ok(req, th->holder->cfg->admin_token)) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer realm=\"journeygate-admin\""));
+            gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "admin token required");
+            return 0;
+        }
+        text = gw_metrics_render(&len);
         if (text == NULL) {
             h2o_send_error_500(req, "Internal Server Error", "metrics unavailable", 0);
             return 0;
@@ -743,6 +887,65 @@ static void on_reject_written(h2o_socket_t *sock, const char *err)
     h2o_socket_close(sock);
 }
 
+/*
+ * The largest body the request to `path` (raw, query included) on `host` may have: its route's
+ * limit, the /.auth/ endpoint's, or 0 where nothing takes a body (no route, a refused path).
+ */
+static uint64_t body_limit_for(const gw_config_t *cfg, h2o_iovec_t host, h2o_iovec_t path)
+{
+    size_t len = path.len, norm_len;
+    const char *q = memchr(path.base, '?', path.len);
+    char *norm;
+    gw_path_verdict_t pv;
+    uint64_t limit = 0;
+    long ri;
+
+    if (q != NULL)
+        len = (size_t)(q - path.base);
+    if (len == 0 || (norm = malloc(len + 1)) == NULL)
+        return 0;
+    pv = gw_path_check(path.base, len);
+    if (gw_path_normalize_into(path.base, len, norm, &norm_len) == GW_OK) {
+        if (norm_len >= 7 && memcmp(norm, "/.auth/", 7) == 0) {
+            if (pv == GW_PATH_OK)
+                limit = gw_auth_body_limit(norm, norm_len);
+        } else if ((ri = gw_route_match(cfg->routes, cfg->num_routes, host.base, host.len, norm, norm_len)) >= 0 &&
+                   (pv == GW_PATH_OK || cfg->routes[ri].path_check_off)) {
+            limit = cfg->routes[ri].max_body_bytes;
+        }
+    }
+    free(norm);
+    return limit;
+}
+
+/*
+ * Judges a complete request head before h2o reads any of its body: conflicting framing → 400,
+ * a declared body larger than its route (or /.auth/ endpoint) takes → 413, and a chunked body
+ * where no body is taken → 413. Returns 0 to hand the connection to h2o, else the status.
+ */
+static int preread_check_head(const gw_config_t *cfg, const char *buf, size_t len)
+{
+    struct phr_header headers[H2O_MAX_HEADERS];
+    h2o_iovec_t method, path, host = {NULL, 0};
+    uint64_t cl, limit;
+    int n, chunked;
+
+    /* a head h2o's parser refuses (or with more lines than it takes) is h2o's to answer */
+    if ((n = parse_head(buf, len, headers, H2O_MAX_HEADERS, &method, &path)) < 0)
+        return 0;
+    if (head_framing(headers, (size_t)n, &cl, &chunked) != GW_FRAMING_OK)
+        return 400;
+    if (cl == UINT64_MAX && !chunked)
+        return 0;
+    for (int i = 0; i < n; ++i)
+        if (headers[i].name_len == 4 && strncasecmp(headers[i].name, "host", 4) == 0)
+            host = h2o_iovec_init(headers[i].value, headers[i].value_len);
+    limit = body_limit_for(cfg, host, path);
+    if (chunked ? limit == 0 : cl > limit)
+        return 413;
+    return 0;
+}
+
 static void preread_reject(struct preread *pr, int status)
 {
     /* the connection has not reached h2o yet, so the answer is a fixed, complete response */
@@ -756,14 +959,26 @@ static void preread_reject(struct preread *pr, int status)
                                           "Content-Length: 70\r\n\r\n"
                                           "{\"error\":\"uri_too_long\",\"error_description\":\"the request line is too "
                                           "long\"}")};
+    static h2o_iovec_t r400 = {H2O_STRLIT("HTTP/1.1 400 Bad Request\r\n"
+                                          "Content-Type: application/json\r\nConnection: close\r\n"
+                                          "Content-Length: 105\r\n\r\n"
+                                          "{\"error\":\"invalid_framing\",\"error_description\":\"conflicting "
+                                          "Content-Length or Transfer-Encoding headers\"}")};
+    static h2o_iovec_t r413 = {H2O_STRLIT("HTTP/1.1 413 Payload Too Large\r\n"
+                                          "Content-Type: application/json\r\nConnection: close\r\n"
+                                          "Content-Length: 88\r\n\r\n"
+                                          "{\"error\":\"body_too_large\",\"error_description\":\"the request body is "
+                                          "larger than allowed\"}")};
     h2o_socket_t *sock = pr->sock;
     struct thread *th = pr->listener->thread;
+    h2o_iovec_t *answer = status == 414 ? &r414 : status == 400 ? &r400 : status == 413 ? &r413 : &r431;
 
-    gw_metrics_count(th->metrics, GW_CTR_HEADER_REJECTED);
+    if (status == 431 || status == 414)
+        gw_metrics_count(th->metrics, GW_CTR_HEADER_REJECTED);
     preread_free(pr);
     sock->data = NULL;
     h2o_socket_read_stop(sock);
-    h2o_socket_write(sock, status == 414 ? &r414 : &r431, 1, on_reject_written);
+    h2o_socket_write(sock, answer, 1, on_reject_written);
 }
 
 static void preread_handoff(struct preread *pr)
@@ -803,8 +1018,11 @@ static void on_preread(h2o_socket_t *sock, const char *err)
         }
         if (pr->last_was_newline && pr->lines > 0) {
             /* end of head: lines counted the request line plus each header line */
+            int status;
             if (pr->lines - 1 > cfg->limits.max_header_count || i + 1 > cfg->limits.max_header_bytes + REQUEST_LINE_MAX)
                 preread_reject(pr, 431);
+            else if ((status = preread_check_head(cfg, buf, i + 1)) != 0)
+                preread_reject(pr, status);
             else
                 preread_handoff(pr);
             return;
@@ -902,7 +1120,13 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 /* ------------------------------------------------------------ listeners */
 
-static int open_listen_fd(const char *address, uint16_t port)
+/*
+ * Binds address:port for listening; with `probe`, binds without SO_REUSEPORT and closes again,
+ * which fails (EADDRINUSE) while any other socket listens there, SO_REUSEPORT or not: the
+ * kernel would otherwise share the port with another process (another gateway) without a word.
+ * Returns the listening socket, 0 for a successful probe, -1 with errno set.
+ */
+static int bind_listen_fd(const char *address, uint16_t port, int probe)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -924,15 +1148,38 @@ static int open_listen_fd(const char *address, uint16_t port)
     if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
         return -1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        (!probe && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        bind(fd, (struct sockaddr *)&ss, sslen) != 0 || (!probe && listen(fd, SOMAXCONN) != 0)) {
         int saved = errno;
         close(fd);
         errno = saved;
         return -1;
     }
+    if (probe) {
+        close(fd);
+        return 0;
+    }
     return fd;
+}
+
+/* one SO_REUSEPORT listener per thread for one address (see bind_listen_fd) */
+static int open_listen_fd(const char *address, uint16_t port)
+{
+    return bind_listen_fd(address, port, 0);
+}
+
+/* before the first of the gateway's own listeners on address:port: is anybody else there? */
+static int address_free(const char *what, const char *address, uint16_t port)
+{
+    if (bind_listen_fd(address, port, 1) == 0)
+        return 1;
+    if (errno == EADDRINUSE)
+        GW_LOG_ERR(MODULE, "%s %s:%u: address already in use by another process (is another gateway running?)", what,
+                   address, port);
+    else
+        GW_LOG_ERR(MODULE, "%s %s:%u: %s", what, address, port, strerror(errno));
+    return 0;
 }
 
 static SSL_CTX *create_server_ssl(const gw_listen_t *l, unsigned index)
@@ -1089,9 +1336,11 @@ static int same_listeners(const gw_config_t *a, const gw_config_t *b)
     return 1;
 }
 
+/* h2o's one limit on every body it reads: the largest any route or /.auth/ endpoint takes */
 static uint64_t max_body(const gw_config_t *cfg)
 {
-    uint64_t m = cfg->limits.max_body_bytes;
+    uint64_t m =
+        cfg->limits.max_body_bytes > GW_AUTH_INGEST_BODY_MAX ? cfg->limits.max_body_bytes : GW_AUTH_INGEST_BODY_MAX;
     for (size_t i = 0; i < cfg->num_routes; ++i)
         if (cfg->routes[i].max_body_bytes > m)
             m = cfg->routes[i].max_body_bytes;
@@ -1212,6 +1461,14 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
     if (srv.num_threads == 0 || srv.num_threads > GW_METRICS_MAX_THREADS)
         srv.num_threads = 1;
     srv.start_body_cap = max_body(cfg);
+    /* before anything starts: the listeners' addresses must be free of other processes */
+    for (size_t i = 0; i < cfg->num_listens; ++i)
+        if (!address_free("listen", cfg->listens[i].address, cfg->listens[i].port))
+            return GW_EIO;
+    if ((cfg->has_admin && !address_free("admin.listen", cfg->admin_listen.address, cfg->admin_listen.port)) ||
+        (srv.demo_port > 0 && !address_free("demo upstream", "127.0.0.1", (uint16_t)srv.demo_port)) ||
+        (srv.devidp != NULL && !address_free("demo sign-in stand-ins", "127.0.0.1", (uint16_t)srv.devidp_port)))
+        return GW_EIO;
     atomic_init(&srv.access_log_fd, open_access_log(cfg));
     if (cfg->access_log != NULL && atomic_load(&srv.access_log_fd) < 0)
         GW_LOG_ERR(MODULE, "access_log: cannot open %s: %s; continuing without an access log", cfg->access_log,

@@ -172,7 +172,11 @@ class AuditSearchTest(IdentityTestCase):
         self.assertEqual(search("from_ms=%d" % (int(time.time() * 1000) + 60000))["records"], [])
         with self.assertRaises(urllib.error.HTTPError):
             urllib.request.urlopen("http://127.0.0.1:%d/admin/audit" % self.admin_port, timeout=5)
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port, timeout=5) as r:
+        with self.assertRaises(urllib.error.HTTPError):  # the metrics need the admin token too
+            urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port, timeout=5)
+        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
+                                     headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(req, timeout=5) as r:
             text = r.read().decode()
         self.assertIn('journeygate_logins_total{provider="google",outcome="success",reason="browser"} 1', text)
         self.assertIn('journeygate_logins_total{provider="google",outcome="refused",reason="state_cookie_missing"} 3',

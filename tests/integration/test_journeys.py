@@ -104,7 +104,9 @@ class JourneyTest(GatewayTestCase):
         return p.returncode, p.stdout, p.stderr
 
     def metric(self, name):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port, timeout=5) as r:
+        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
+                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
+        with urllib.request.urlopen(req, timeout=5) as r:
             for line in r.read().decode().splitlines():
                 if line.startswith(name + " "):
                     return int(line.split()[1])

@@ -157,23 +157,26 @@ class ProxyTest(GatewayTestCase):
         got = dict((k.lower(), v) for k, v in echo["headers"])
         self.assertEqual(got["x-forwarded-for"], "127.0.0.1")
         self.assertEqual(got["x-forwarded-proto"], "http")
-        self.assertEqual(got["x-forwarded-host"], "t")
+        # "t" names neither public_url nor a route's host: public_url's host is forwarded instead
+        self.assertEqual(got["x-forwarded-host"], "127.0.0.1:%d" % self.gw.port)
         self.assertNotEqual(got["x-request-id"], "client-chosen")
         self.assertEqual(got["x-other"], "kept")
 
     def test_path_tricks_cannot_reach_another_route(self):
-        # /locked/ requires sign-in: every spelling of it must meet that route
-        for path in ("/locked/x", "//locked/x", "/public/../locked/x", "/%6cocked/x", "/public/%2e%2e/locked/x",
-                     "/./locked/./x", "/locked//x"):
+        # /locked/ requires sign-in: every spelling of it must meet that route, or be refused
+        for path in ("/locked/x", "//locked/x", "/%6cocked/x", "/locked//x"):
             status, _, _ = self.gw.request("GET", path)
             self.assertEqual(status, 401, path)
+        for path in ("/public/../locked/x", "/public/%2e%2e/locked/x", "/./locked/./x"):
+            status, _, _ = self.gw.request("GET", path)
+            self.assertEqual(status, 400, path)
         status, _, _ = self.gw.request("GET", "/a\\b")
         self.assertEqual(status, 400)
         status, _, _ = self.gw.request("GET", "/bad%zzescape")
         self.assertEqual(status, 400)
 
     def test_upstream_receives_normalised_path(self):
-        echo, _ = self.echo(path="/x/../y//z/%7euser?q=%2e%2e")
+        echo, _ = self.echo(path="//y//z/%7euser?q=%2e%2e")
         self.assertEqual(echo["path"], "/y/z/~user?q=%2e%2e")
 
     def test_protected_route_fails_closed(self):
@@ -220,7 +223,7 @@ class TrustedProxyTest(GatewayTestCase):
         gw = self.start(base_config({"up": {"url": up.url}},
                                     [{"name": "site", "match": {"path_prefix": "/"}, "upstream": "up",
                                       "auth": "none"}],
-                                    trusted_proxies=["127.0.0.0/8"]))
+                                    trusted_proxies=["127.0.0.0/8"], public_url="https://shop.example.test"))
         status, _, body = gw.request("GET", "/", headers={"X-Forwarded-For": "203.0.113.9",
                                                           "X-Forwarded-Proto": "https",
                                                           "X-Forwarded-Host": "shop.example.test"})
