@@ -12,7 +12,8 @@ set -euo pipefail
 BUILD_PACKAGES=(build-essential cmake pkg-config clang-format)
 LIB_PACKAGES=(libh2o-evloop-dev libh2o-dev libssl-dev libjansson-dev liboauth2-dev
               libcjose-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils)
-TEST_PACKAGES=(check libcmocka-dev python3 openssl curl)
+TEST_PACKAGES=(check libcmocka-dev python3 openssl curl
+               python3-cryptography strace)  # the integration tests forge sealed cookies and trace syscalls
 # libFuzzer targets (tests/fuzz): clang with its fuzzer runtime
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 BENCH_DEMO_PACKAGES=(nginx-light wrk)
