@@ -138,8 +138,8 @@ class DrainTest(GatewayTestCase):
         self.assertEqual(gw.request("GET", "/x")[0], 200)
         started = time.monotonic()
         gw.signal(signal.SIGTERM)
-        self.assertEqual(gw.proc.wait(10), 0)
-        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(gw.proc.wait(25), 0)
+        self.assertLess(time.monotonic() - started, 25)  # not the provider call's 30 s
 
 
 class LogAndMetricsTest(GatewayTestCase):
