@@ -98,5 +98,60 @@ class SyncedBeforeAnswerTest(IdentityTestCase):
         self.assertEqual(status, 200, body[:200])
 
 
+class FullDiskTest(IdentityTestCase):
+    """The store on a small tmpfs that the test fills up: a sign-in whose writes fail is a 503 with no
+    session, never a cookie that does not work; once there is room again, sign-ins work."""
+
+    def extra_config(self):
+        self.mounted = None
+        d = os.path.join(self.tmpdir, "store")
+        os.makedirs(d, exist_ok=True)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", d], capture_output=True, text=True)
+        if p.returncode == 0:
+            self.mounted = d
+        else:
+            self.mount_error = p.stderr.strip()
+        return {}
+
+    def tearDown(self):
+        # the gateways stop first, then the tmpfs goes, then the temporary directory
+        for g in self.gateways:
+            if g.proc.poll() is None:
+                g.proc.send_signal(signal.SIGTERM)
+                g.proc.wait(15)
+        if self.mounted:
+            subprocess.run(["umount", self.mounted], capture_output=True)
+        super().tearDown()
+
+    def fill(self):
+        path = os.path.join(self.mounted, "filler")
+        with open(path, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        return path
+
+    def test_a_signin_that_cannot_be_written_is_503_without_a_session(self):
+        if self.mounted is None:
+            self.skipTest("cannot mount a tmpfs here: " + self.mount_error)
+        b = Browser()
+        status, _, body, _ = self.google(b, "disk-amy@example.com")
+        self.assertEqual(status, 200, body[:200])
+        filler = self.fill()
+        for email in ("disk-amy@example.com", "disk-new@example.com"):
+            b = Browser()
+            status, _, body, _ = self.google(b, email)
+            self.assertEqual(status, 503, body[:300])
+            self.assertIsNone(self.me(b))
+        os.unlink(filler)
+        b = Browser()
+        status, _, body, _ = self.google(b, "disk-new@example.com")
+        self.assertEqual(status, 200, body[:200])
+        self.assertIsNotNone(self.me(b))
+
+
 if __name__ == "__main__":
     unittest.main()
