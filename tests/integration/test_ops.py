@@ -157,7 +157,7 @@ class LogAndMetricsTest(GatewayTestCase):
         self.assertEqual(status, 200)
         upstream_rid = dict((k.lower(), v) for k, v in json.loads(body)["headers"])["x-request-id"]
         self.assertEqual(gw.request("GET", "/dead/x")[0], 502)
-        log = gw.access_log()
+        log = gw.access_log(until=lambda log: {"/logged", "/dead/x"} <= {e["path"] for e in log})
         entry = [e for e in log if e["path"] == "/logged"][0]
         self.assertEqual(entry["request_id"], upstream_rid)
         self.assertEqual(entry["request_id"], hdrs["x-request-id"])
