@@ -26,13 +26,18 @@ class AuditTest(IdentityTestCase):
         return p.returncode, p.stdout, p.stderr
 
     def records(self):
-        time.sleep(0.3)  # refusal records are written by a worker right after the answer
         code, out, err = self.audit("tail", "-n", "1000", "--json")
         self.assertEqual(code, 0, err)
         return [json.loads(line) for line in out.splitlines()]
 
     def new_records(self, before):
-        return [r for r in self.records() if r["seq"] > before]
+        # refusal records are written by a worker right after the answer: wait for them to show
+        deadline = time.monotonic() + 15
+        while True:
+            recs = [r for r in self.records() if r["seq"] > before]
+            if recs or time.monotonic() > deadline:
+                return recs
+            time.sleep(0.05)
 
     def last_seq(self):
         recs = self.records()
@@ -145,7 +150,6 @@ class AuditSearchTest(IdentityTestCase):
         cid = self.me(b)["customer_id"]
         for _ in range(3):
             Browser().get(self.public + "/.auth/login/google/callback?code=a&state=b")
-        time.sleep(0.3)
         token = "admin-token-0123456789abcdef"
 
         def search(query):
@@ -153,6 +157,10 @@ class AuditSearchTest(IdentityTestCase):
                                          headers={"Authorization": "Bearer " + token})
             with urllib.request.urlopen(req, timeout=10) as r:
                 return json.loads(r.read())
+
+        deadline = time.monotonic() + 15  # refusal records are written by a worker right after the answer
+        while len(search("event=callback_refused")["records"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
 
         got = search("customer_id=" + cid)
         self.assertEqual([r["event"] for r in got["records"]], ["callback_succeeded", "customer_created"])
