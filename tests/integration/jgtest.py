@@ -119,6 +119,7 @@ class EchoHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         q = parse_qs(url.query)
         last = url.path.rsplit("/", 1)[-1]  # dispatch on the last segment, whatever prefix routed here
+        self.server.started.append(self.path)  # tests wait for a request to be in flight here
         if last == "slow":
             time.sleep(int(q.get("ms", ["1000"])[0]) / 1000.0)
             return self._echo()
@@ -204,6 +205,7 @@ class Upstream:
         self.server.daemon_threads = True
         self.server.name = name
         self.server.seen = []
+        self.server.started = []
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
