@@ -12,7 +12,8 @@ set -euo pipefail
 BUILD_PACKAGES=(build-essential cmake pkg-config clang-format)
 LIB_PACKAGES=(libh2o-evloop-dev libh2o-dev libssl-dev libjansson-dev liboauth2-dev
               libcjose-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils)
-TEST_PACKAGES=(check libcmocka-dev python3 openssl curl)
+TEST_PACKAGES=(check libcmocka-dev python3 openssl curl
+               python3-cryptography strace)  # the integration tests forge sealed cookies and trace syscalls
 # libFuzzer targets (tests/fuzz): clang with its fuzzer runtime
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 BENCH_DEMO_PACKAGES=(nginx-light wrk)
@@ -33,9 +34,22 @@ esac
 
 wanted=("${BUILD_PACKAGES[@]}" "${LIB_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
         "${BENCH_DEMO_PACKAGES[@]}" "${E2E_PACKAGES[@]}")
+# The test peers (tests/peers/package.json "engines") run on Node.js 18 (Debian bookworm's) and later.
+NODE_MIN_MAJOR=18
 node_note=""
 if command -v node >/dev/null 2>&1; then
-    node_note=" (node $(node --version 2>/dev/null || echo '?') already present: nodejs/npm skipped)"
+    node_version=$(node --version 2>/dev/null || echo '?')
+    node_major=${node_version#v}; node_major=${node_major%%.*}
+    if ! [[ "$node_major" =~ ^[0-9]+$ ]] || ((node_major < NODE_MIN_MAJOR)); then
+        echo "bootstrap: node $node_version found at $(command -v node), but the test peers need Node.js >= $NODE_MIN_MAJOR;" \
+             "install Debian's nodejs (18) or a newer Node and put it first on PATH" >&2
+        exit 1
+    fi
+    node_note=" (node $node_version already present: nodejs skipped)"
+    # Debian's nodejs comes without npm: a machine with only the nodejs package still needs it
+    if ! command -v npm >/dev/null 2>&1; then
+        wanted+=(npm)
+    fi
 else
     wanted+=("${NODE_PACKAGES[@]}")
 fi

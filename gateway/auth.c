@@ -47,6 +47,13 @@
 #define USED_STATES 16384
 #define TOUCH_EVERY_MS 60000
 
+/* how often a session's last use is written: once a minute, but often enough that a session in
+ * use never reaches an idle timeout shorter than a few minutes (60 s is allowed) between writes */
+static uint64_t touch_every(uint64_t idle_timeout_ms)
+{
+    return idle_timeout_ms > 0 && idle_timeout_ms / 4 < TOUCH_EVERY_MS ? idle_timeout_ms / 4 : TOUCH_EVERY_MS;
+}
+
 /* the rate limiter's buckets (see rate_take) */
 enum rate_kind { RATE_SIGNIN, RATE_INGEST, RATE_KINDS };
 _Static_assert(RATE_KINDS <= GW_RATELIMIT_KINDS, "more rate kinds than the limiter holds");
@@ -876,7 +883,8 @@ static void job_run(void *arg)
         json_t *s = NULL;
         /* re-checked here: several requests may have asked for the same touch */
         if (store_session_get(A.store, j->session_hash, &s) == GW_OK &&
-            j->now_ms > (uint64_t)json_integer_value(json_object_get(s, "last_seen_ms")) + TOUCH_EVERY_MS) {
+            j->now_ms > (uint64_t)json_integer_value(json_object_get(s, "last_seen_ms")) +
+                            touch_every((uint64_t)json_integer_value(json_object_get(s, "idle_timeout_ms")))) {
             json_object_set_new(s, "last_seen_ms", json_integer((json_int_t)j->now_ms));
             store_session_put(A.store, j->session_hash, s);
         }
@@ -2252,8 +2260,9 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
     if (s != NULL) {
         struct cache_slot *slot = slot_of(req, gr, s);
         /* one touch per session and minute from this thread, not one per request until it lands */
-        if (slot != NULL && now > slot->view.last_seen_ms + TOUCH_EVERY_MS &&
-            now > slot->touch_requested_ms + TOUCH_EVERY_MS && memcmp(slot->hash, hash, 32) == 0) {
+        if (slot != NULL && now > slot->view.last_seen_ms + touch_every(slot->view.idle_timeout_ms) &&
+            now > slot->touch_requested_ms + touch_every(slot->view.idle_timeout_ms) &&
+            memcmp(slot->hash, hash, 32) == 0) {
             slot->touch_requested_ms = now;
             struct job *j = job_new(NULL, NULL, JOB_TOUCH);
             if (j != NULL) {

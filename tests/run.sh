@@ -16,6 +16,13 @@ case "${1:-}" in
 esac
 
 deploy/bootstrap.sh
+# the test peers and the browser tests pin versions that run on Node.js 18 (Debian bookworm's) and later
+node_version=$(node --version 2>/dev/null || echo none)
+node_major=${node_version#v}; node_major=${node_major%%.*}
+if ! [[ "$node_major" =~ ^[0-9]+$ ]] || ((node_major < 18)); then
+    echo "tests/run.sh: the test peers need Node.js >= 18 (found: $node_version); deploy/bootstrap.sh installs Debian's" >&2
+    exit 1
+fi
 # the test peers (oidc-provider playing Google, rogue-op, the Facebook stand-in), pinned by package-lock.json
 if [[ ! -d tests/peers/node_modules || tests/peers/package-lock.json -nt tests/peers/node_modules ]]; then
     (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)

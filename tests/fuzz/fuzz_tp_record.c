@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: touchpoint records as the store reads them back (store_tp_decode) — bytes
  * from disk a damaged or hostile store file could hold. A record that decodes must encode again to
- * the same fields, and its JSON view must build.
+ * the same value in every field (each compared by name), re-encode to the same bytes, and its JSON
+ * view must build.
  */
 #include "store.h"
 
@@ -36,10 +37,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((m = store_tp_encode(&a, out, sizeof(out))) == 0 || store_tp_decode(out, m, &b) != m)
         abort();
     if (a.occurred_at_ms != b.occurred_at_ms || a.received_at_ms != b.received_at_ms || a.seq != b.seq ||
-        a.status != b.status || a.click_id != b.click_id || a.visit_start != b.visit_start || !same(a.id, b.id) ||
-        !same(a.customer_id, b.customer_id) || !same(a.channel, b.channel) || !same(a.touchpoint, b.touchpoint) ||
-        !same(a.utm_content, b.utm_content) || a.extra_len != b.extra_len ||
-        (a.extra_len > 0 && memcmp(a.extra, b.extra, a.extra_len) != 0))
+        a.status != b.status || a.click_id != b.click_id || a.visit_start != b.visit_start ||
+        a.extra_len != b.extra_len || (a.extra_len > 0 && memcmp(a.extra, b.extra, a.extra_len) != 0))
         abort();
+    /* every string field, by name: a field the encoder forgot or swapped with another shows here */
+    {
+        const char *const sa[] = {a.id,         a.customer_id,  a.visitor_id, a.channel,       a.touchpoint,
+                                  a.stage,      a.route,        a.method,     a.device,        a.provider,
+                                  a.source,     a.session,      a.visit_id,   a.referrer_host, a.utm_source,
+                                  a.utm_medium, a.utm_campaign, a.utm_term,   a.utm_content};
+        const char *const sb[] = {b.id,         b.customer_id,  b.visitor_id, b.channel,       b.touchpoint,
+                                  b.stage,      b.route,        b.method,     b.device,        b.provider,
+                                  b.source,     b.session,      b.visit_id,   b.referrer_host, b.utm_source,
+                                  b.utm_medium, b.utm_campaign, b.utm_term,   b.utm_content};
+        for (size_t i = 0; i < sizeof(sa) / sizeof(sa[0]); ++i)
+            if (!same(sa[i], sb[i]))
+                abort();
+    }
+    /* and the record encodes to the same bytes again: nothing in it is left to chance */
+    {
+        static uint8_t again[STORE_TP_RECORD_MAX];
+        size_t k = store_tp_encode(&b, again, sizeof(again));
+        if (k != m || memcmp(again, out, m) != 0)
+            abort();
+    }
     return 0;
 }

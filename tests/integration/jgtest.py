@@ -119,6 +119,7 @@ class EchoHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         q = parse_qs(url.query)
         last = url.path.rsplit("/", 1)[-1]  # dispatch on the last segment, whatever prefix routed here
+        self.server.started.append(self.path)  # tests wait for a request to be in flight here
         if last == "slow":
             time.sleep(int(q.get("ms", ["1000"])[0]) / 1000.0)
             return self._echo()
@@ -204,6 +205,7 @@ class Upstream:
         self.server.daemon_threads = True
         self.server.name = name
         self.server.seen = []
+        self.server.started = []
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -251,10 +253,18 @@ class Gateway:
         with open(os.path.join(self.tmpdir, "stderr.log"), "rb") as f:
             return f.read().decode(errors="replace")
 
-    def access_log(self, settle=0.6):
-        time.sleep(settle)  # the access log is flushed every 250 ms
-        with open(os.path.join(self.tmpdir, "stdout.log"), "rb") as f:
-            return [json.loads(line) for line in f.read().splitlines() if line.strip()]
+    def access_log(self, settle=0.6, until=None):
+        """The access log's entries. With until (a test on the entries), polls until it holds (the log
+        is flushed every 250 ms); without, waits settle seconds (for checks that nothing was logged)."""
+        deadline = time.monotonic() + 15
+        if until is None:
+            time.sleep(settle)
+        while True:
+            with open(os.path.join(self.tmpdir, "stdout.log"), "rb") as f:
+                entries = [json.loads(line) for line in f.read().splitlines() if line.strip()]
+            if until is None or until(entries) or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.05)
 
     def signal(self, sig):
         self.proc.send_signal(sig)

@@ -26,13 +26,18 @@ class AuditTest(IdentityTestCase):
         return p.returncode, p.stdout, p.stderr
 
     def records(self):
-        time.sleep(0.3)  # refusal records are written by a worker right after the answer
         code, out, err = self.audit("tail", "-n", "1000", "--json")
         self.assertEqual(code, 0, err)
         return [json.loads(line) for line in out.splitlines()]
 
     def new_records(self, before):
-        return [r for r in self.records() if r["seq"] > before]
+        # refusal records are written by a worker right after the answer: wait for them to show
+        deadline = time.monotonic() + 15
+        while True:
+            recs = [r for r in self.records() if r["seq"] > before]
+            if recs or time.monotonic() > deadline:
+                return recs
+            time.sleep(0.05)
 
     def last_seq(self):
         recs = self.records()

@@ -305,7 +305,12 @@ class ConcurrencyAndDurabilityTest(IdentityTestCase):
         threads = [threading.Thread(target=stream, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
-        time.sleep(2.5)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # sign-ins under way and a good number answered
+            with lock:
+                if len(answered) > 10:
+                    break
+            time.sleep(0.05)
         self.gw.proc.send_signal(signal.SIGKILL)
         self.gw.proc.wait(10)
         stop.set()

@@ -183,7 +183,9 @@ class ProvidersTest(GatewayTestCase):
 
         t = threading.Thread(target=login)
         t.start()
-        time.sleep(0.2)
+        deadline = time.monotonic() + 15
+        while self.op.admin("/admin/stats")["token_calls"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the gateway's token call is now hanging at the provider
         served = 0
         # while the token call hangs (1.5 s provider timeout), proxied requests keep being answered:
         # many complete before the sign-in does, so nothing waited on the provider

@@ -87,7 +87,8 @@ class ProxyTest(GatewayTestCase):
     def test_streaming_response_is_not_buffered(self):
         c = self.gw.conn()
         start = time.monotonic()
-        c.request("GET", "/stream?n=5&gap_ms=300")
+        # a second between chunks: the first arrives long before the rest even on a loaded machine
+        c.request("GET", "/stream?n=5&gap_ms=1000")
         r = c.getresponse()
         first = r.read1(64)
         first_at = time.monotonic() - start
@@ -95,8 +96,8 @@ class ProxyTest(GatewayTestCase):
         total = time.monotonic() - start
         c.close()
         self.assertTrue(first.startswith(b"chunk 0"), first)
-        self.assertLess(first_at, 0.6, "first chunk waited for the whole response")
-        self.assertGreater(total, 1.2)
+        self.assertLess(first_at, 2.5, "first chunk waited for the whole response")
+        self.assertGreater(total, 4.0)
         self.assertIn(b"chunk 4", first + rest)
 
     def test_websocket_echo(self):
@@ -121,7 +122,7 @@ class ProxyTest(GatewayTestCase):
         start = time.monotonic()
         status, hdrs, body = self.gw.request("GET", "/dead/x")
         self.assertEqual(status, 502)
-        self.assertLess(time.monotonic() - start, 1.0)
+        self.assertLess(time.monotonic() - start, 4.0)  # refused at once, not after the 5 s timeout
         self.assertLess(len(body), 64)
         self.assertNotIn(b"127.0.0.1", body)
         self.assertNotIn(b"/dead", body)
@@ -232,7 +233,7 @@ class TrustedProxyTest(GatewayTestCase):
         self.assertEqual(got["x-forwarded-for"], "203.0.113.9, 127.0.0.1")
         self.assertEqual(got["x-forwarded-proto"], "https")
         self.assertEqual(got["x-forwarded-host"], "shop.example.test")
-        log = gw.access_log()
+        log = gw.access_log(until=lambda log: len(log) > 0)
         self.assertEqual(log[-1]["client"], "203.0.113.9")
 
 

@@ -332,7 +332,18 @@ class ProviderOptionsTest(GatewayTestCase):
         return op, gw, public
 
     def test_client_secret_post(self):
-        op, gw, public = self.start_pair({"token_endpoint_auth": "client_secret_post"})
+        # the OP refuses client_secret_basic for this client: only a gateway that posts the secret signs in
+        op, gw, public = self.start_pair({"token_endpoint_auth": "client_secret_post"},
+                                         ("--token-auth-method", "client_secret_post"))
+        status, _, body, _ = Browser().get(public + "/.auth/login/idp?return_to=/app/x")
+        self.assertEqual(status, 200, body[:200])
+        # the same OP and a gateway left at the default (basic): refused at the token endpoint
+        op, gw, public = self.start_pair(op_args=("--token-auth-method", "client_secret_post"))
+        status, _, body, _ = Browser().get(public + "/.auth/login/idp?return_to=/app/x")
+        self.assertIn(status, (401, 502), body[:200])
+        self.assertIn(b"token_exchange_failed", body)
+        # and the default is basic: an OP that insists on basic signs it in
+        op, gw, public = self.start_pair(op_args=("--token-auth-method", "client_secret_basic"))
         status, _, body, _ = Browser().get(public + "/.auth/login/idp?return_to=/app/x")
         self.assertEqual(status, 200, body[:200])
 

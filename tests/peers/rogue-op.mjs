@@ -5,7 +5,11 @@
 //
 //   node rogue-op.mjs --port 0 --client-id test-client --client-secret test-secret \
 //        --redirect-uri URI [--redirect-uri URI | a,b]... [--extra-client ID:SECRET]... \
-//        [--issuer X] [--hd-domain D]... [--verbose]
+//        [--issuer X] [--hd-domain D]... [--token-auth-method M] [--verbose]
+//
+// --token-auth-method client_secret_basic|client_secret_post: the main client is registered with
+// that method and the token endpoint refuses the other (invalid_client), as RFC 7591's
+// token_endpoint_auth_method means; without it either is accepted.
 //
 // Prints `READY <port>` on stdout when listening. Issuer: http://127.0.0.1:<port>
 // unless --issuer. Discovery is answered at /.well-known/openid-configuration and
@@ -31,7 +35,7 @@ import {
 const PROG = 'rogue-op';
 const USAGE = `usage: node rogue-op.mjs --port N --client-id ID --client-secret S --redirect-uri URI
          [--redirect-uri URI | a,b]... [--extra-client ID:SECRET]... [--issuer X]
-         [--hd-domain D]... [--verbose]`;
+         [--hd-domain D]... [--token-auth-method client_secret_basic|client_secret_post] [--verbose]`;
 
 quietStdout();
 const opts = parseCli(PROG, {
@@ -42,6 +46,7 @@ const opts = parseCli(PROG, {
   'redirect-uri': { type: 'string', multiple: true, default: [] },
   'extra-client': { type: 'string', multiple: true, default: [] },
   'hd-domain': { type: 'string', multiple: true, default: [] },
+  'token-auth-method': { type: 'string' },
   verbose: { type: 'boolean', default: false },
 }, USAGE);
 if (opts['redirect-uri'].length === 0) die(PROG, `at least one --redirect-uri is needed\n${USAGE}`);
@@ -51,6 +56,10 @@ for (const spec of opts['extra-client']) {
   const i = spec.indexOf(':');
   if (i <= 0 || i === spec.length - 1) die(PROG, `--extra-client wants ID:SECRET, got ${spec}`);
   clients.set(spec.slice(0, i), spec.slice(i + 1));
+}
+const authMethod = opts['token-auth-method'];
+if (authMethod !== undefined && authMethod !== 'client_secret_basic' && authMethod !== 'client_secret_post') {
+  die(PROG, `--token-auth-method wants client_secret_basic or client_secret_post, got ${authMethod}`);
 }
 const redirectUris = new Set(opts['redirect-uri']);
 const hdDomains = new Set(opts['hd-domain'].map((d) => d.toLowerCase()));
@@ -303,6 +312,9 @@ async function token(req, res) {
   }
   if (!clients.has(clientId) || !safeEqual(clients.get(clientId), secret)) {
     return oauthError(401, 'invalid_client', 'client authentication failed', basic ? { 'WWW-Authenticate': 'Basic realm="rogue-op"' } : {});
+  }
+  if (authMethod !== undefined && clientId === opts['client-id'] && (basic ? 'client_secret_basic' : 'client_secret_post') !== authMethod) {
+    return oauthError(401, 'invalid_client', `the client is registered with ${authMethod}`, basic ? { 'WWW-Authenticate': 'Basic realm="rogue-op"' } : {});
   }
 
   if (form.get('grant_type') !== 'authorization_code') return oauthError(400, 'unsupported_grant_type', 'only authorization_code');
