@@ -318,6 +318,8 @@ size_t gw_url_encode(const char *in, size_t len, char *out, size_t cap)
 gw_path_verdict_t gw_path_check(const char *path, size_t len)
 {
     size_t seg_len = 0, seg_dots = 0; /* the current segment's decoded length and its '.' count */
+    unsigned utf8_need = 0;           /* continuation bytes still expected by the current UTF-8 sequence */
+    uint32_t utf8_cp = 0, utf8_min = 0;
 
     if (len == 0 || path[0] != '/')
         return GW_PATH_MALFORMED;
@@ -328,6 +330,8 @@ gw_path_verdict_t gw_path_check(const char *path, size_t len)
     for (size_t i = 1; i <= len; ++i) {
         int c, encoded = 0;
         if (i == len || path[i] == '/') {
+            if (utf8_need != 0)
+                return GW_PATH_INVALID_UTF8; /* a sequence cut short by the segment's end */
             if (seg_len != 0 && seg_len <= 2 && seg_dots == seg_len)
                 return GW_PATH_DOT_SEGMENT;
             seg_len = seg_dots = 0;
@@ -360,6 +364,27 @@ gw_path_verdict_t gw_path_check(const char *path, size_t len)
             if (d == '.' || d == '/' || d == '\\' || d == ';' || d == '%' || d == '#' || d < 0x20 || d == 0x7f)
                 return GW_PATH_DOUBLE_ENCODED;
         }
+        /*
+         * Decoded bytes must be UTF-8 in its shortest form: IIS and some Java servers read the
+         * overlong "%c0%ae" as ".", which would make a dot segment this check never saw.
+         */
+        if (utf8_need != 0) {
+            if ((c & 0xC0) != 0x80)
+                return GW_PATH_INVALID_UTF8;
+            utf8_cp = utf8_cp << 6 | (uint32_t)(c & 0x3F);
+            if (--utf8_need == 0 &&
+                (utf8_cp < utf8_min || utf8_cp > 0x10FFFF || (utf8_cp >= 0xD800 && utf8_cp <= 0xDFFF)))
+                return GW_PATH_INVALID_UTF8;
+        } else if (c >= 0x80) {
+            if (c >= 0xC2 && c <= 0xDF)
+                utf8_need = 1, utf8_cp = (uint32_t)(c & 0x1F), utf8_min = 0x80;
+            else if (c >= 0xE0 && c <= 0xEF)
+                utf8_need = 2, utf8_cp = (uint32_t)(c & 0x0F), utf8_min = 0x800;
+            else if (c >= 0xF0 && c <= 0xF4)
+                utf8_need = 3, utf8_cp = (uint32_t)(c & 0x07), utf8_min = 0x10000;
+            else
+                return GW_PATH_INVALID_UTF8;
+        }
         ++seg_len;
         if (c == '.')
             ++seg_dots;
@@ -388,6 +413,8 @@ const char *gw_path_verdict_str(gw_path_verdict_t v)
         return "fragment ('#')";
     case GW_PATH_DOUBLE_ENCODED:
         return "double percent-encoding";
+    case GW_PATH_INVALID_UTF8:
+        return "not UTF-8 (or an overlong form)";
     }
     return "invalid";
 }

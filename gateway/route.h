@@ -83,6 +83,8 @@ typedef enum gw_path_verdict {
     GW_PATH_CONTROL,        /* a control character (NUL included), raw or encoded */
     GW_PATH_FRAGMENT,       /* a raw '#' (a fragment never belongs in a request) */
     GW_PATH_DOUBLE_ENCODED, /* "%25" escaping one of the above ("%252e", "%252F"): for upstreams that decode twice */
+    GW_PATH_INVALID_UTF8,   /* decoded bytes that are not UTF-8, overlong forms ("%c0%ae", read as "." by some
+                               servers) and surrogates included */
 } gw_path_verdict_t;
 
 /**

@@ -42,7 +42,7 @@ class PathRuleTest(GatewayTestCase):
         b"/public/%2e%2e/admin/x", b"/public/%2E%2E/admin/x", b"/public/.%2e/admin/x", b"/public/%2e./admin/x",
         b"/public/../admin/x", b"/public/./x", b"/public/%2e/x", b"/x/..",
         b"/x%00", b"/x%00/../admin/", b"/x%0d%0aX-Injected:%201", b"/x%09", b"/x%7f",
-        b"/admin#/x", b"/public/%252e%252e/admin/x", b"/public/..%252Fadmin/x", b"/.auth/..%2Fadmin/x", b"/.auth/%2e%2e/admin/x", b"/.auth/me;x", b"/nothing/..%2F",
+        b"/admin#/x", b"/public/%c0%ae%c0%ae/admin/x", b"/public/..%c0%afadmin/x", b"/public/%252e%252e/admin/x", b"/public/..%252Fadmin/x", b"/.auth/..%2Fadmin/x", b"/.auth/%2e%2e/admin/x", b"/.auth/me;x", b"/nothing/..%2F",
     ]
 
     def setUp(self):
