@@ -471,11 +471,18 @@ int cli_policy(int argc, char **argv)
                 route = &cfg->routes[i];
     } else {
         char *norm = NULL;
-        size_t len;
+        size_t len, path_len = strcspn(path, "?");
         long ri = -1;
-        if (gw_path_normalize(path, strlen(path), &norm, &len) == GW_OK)
+        gw_path_verdict_t pv = gw_path_check(path, path_len);
+        if (gw_path_normalize(path, path_len, &norm, &len) == GW_OK)
             ri = gw_route_match(cfg->routes, cfg->num_routes, host, host != NULL ? strlen(host) : 0, norm, len);
         free(norm);
+        /* the server's rule: such a path is refused before any policy, unless its route opts out */
+        if (pv != GW_PATH_OK && (ri < 0 || !cfg->routes[ri].path_check_off)) {
+            printf("refused before routing: 400 invalid_path (%s)\n", gw_path_verdict_str(pv));
+            rc = 0;
+            goto Exit;
+        }
         route = ri >= 0 ? &cfg->routes[ri] : NULL;
     }
     if (route == NULL) {

@@ -292,9 +292,13 @@ class ExplainTest(PolicyTest):
         code, out = explain("--path", "/staff/x", "--email", "olaf@other.example")
         self.assertEqual(code, 0, out)
         self.assertIn("deny", out.lower())
-        code, out = explain("--path", "/%73taff/../staff/x")  # normalised like the gateway does
+        code, out = explain("--path", "/%73taff/x")  # decoded like the gateway does
         self.assertIn("route staff", out)
         self.assertIn("deny", out.lower())
+        code, out = explain("--path", "/site/..%2Fstaff/x")  # refused like the gateway does
+        self.assertEqual(code, 0, out)
+        self.assertIn("400 invalid_path (encoded slash or backslash)", out)
+        self.assertNotIn("route", out)
         code, out = explain("--route", "site")
         self.assertIn("open to everyone", out)
         code, out = explain("--route", "nope")
