@@ -11,6 +11,14 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int gate_open, bg_started, bg_done, fg_done;
 
+/* the tests share one process (CK_FORK=no): each starts from a closed gate and zero counts */
+static void reset(void)
+{
+    pthread_mutex_lock(&lock);
+    gate_open = bg_started = bg_done = fg_done = 0;
+    pthread_mutex_unlock(&lock);
+}
+
 /* background work that holds its worker until the gate opens */
 static void blocked_bg(void *arg)
 {
@@ -35,8 +43,11 @@ static void fg(void *arg)
 
 START_TEST(test_background_work_never_takes_the_last_worker)
 {
-    gw_workers_t *w = gw_workers_create(3, 16);
+    gw_workers_t *w;
     int accepted = 0;
+
+    reset();
+    w = gw_workers_create(3, 16);
 
     /* 40 background jobs that never finish on their own: 16 queue, 2 of 3 workers take them */
     for (int i = 0; i < 40; ++i)
@@ -77,8 +88,11 @@ static void note(void *arg)
 START_TEST(test_queued_jobs_go_before_background_work)
 {
     /* one worker, held while both queues fill: the jobs people wait on run first */
-    gw_workers_t *w = gw_workers_create(1, 8);
+    gw_workers_t *w;
     static const char b = 'b', f = 'f';
+
+    reset();
+    w = gw_workers_create(1, 8);
 
     ck_assert_int_eq(gw_workers_submit(w, blocked_bg, NULL), GW_OK);
     pthread_mutex_lock(&lock);
