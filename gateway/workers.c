@@ -11,34 +11,47 @@ typedef struct job {
     struct job *next;
 } job_t;
 
+/* a FIFO of jobs; len counts what waits in it */
+typedef struct job_queue {
+    job_t *head, *tail;
+    size_t len;
+} job_queue_t;
+
 struct gw_workers {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    job_t *head, *tail;
-    size_t queued, max_queue, running;
+    job_queue_t fg;
+    size_t max_queue, running;
     pthread_cond_t idle;
     /* background jobs: a queue of their own, taken only when no other job waits, by n - 1 workers at most */
-    job_t *bg_head, *bg_tail;
-    size_t bg_queued, bg_running, bg_max_running;
+    job_queue_t bg;
+    size_t bg_running, bg_max_running;
 };
+
+/* takes the oldest job of q (lock held), or NULL when q is empty */
+static job_t *queue_pop(job_queue_t *q)
+{
+    job_t *j = q->head;
+
+    if (j != NULL) {
+        q->head = j->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        --q->len;
+    }
+    return j;
+}
 
 /* the next job a worker may take (lock held), or NULL; *bg says which queue it came from */
 static job_t *next_job(gw_workers_t *w, int *bg)
 {
     job_t *j;
-    if ((j = w->head) != NULL) {
-        w->head = j->next;
-        if (w->head == NULL)
-            w->tail = NULL;
-        --w->queued;
+    if ((j = queue_pop(&w->fg)) != NULL) {
         *bg = 0;
         return j;
     }
-    if ((j = w->bg_head) != NULL && w->bg_running < w->bg_max_running) {
-        w->bg_head = j->next;
-        if (w->bg_head == NULL)
-            w->bg_tail = NULL;
-        --w->bg_queued;
+    if (w->bg.head != NULL && w->bg_running < w->bg_max_running) {
+        j = queue_pop(&w->bg);
         ++w->bg_running;
         *bg = 1;
         return j;
@@ -64,7 +77,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&w->lock);
         if (bg)
             --w->bg_running; /* this worker looks for its next job itself: no wake-up needed */
-        if (--w->running == 0 && w->queued == 0 && w->bg_queued == 0)
+        if (--w->running == 0 && w->fg.len == 0 && w->bg.len == 0)
             pthread_cond_broadcast(&w->idle);
         pthread_mutex_unlock(&w->lock);
     }
@@ -95,7 +108,8 @@ gw_workers_t *gw_workers_create(unsigned n, size_t max_queue)
     return w;
 }
 
-gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg)
+/* appends fn(arg) to q; GW_EUNAVAIL when q already holds max_queue jobs */
+static gw_status_t enqueue(gw_workers_t *w, job_queue_t *q, gw_job_fn fn, void *arg)
 {
     job_t *j = malloc(sizeof(*j));
 
@@ -105,46 +119,30 @@ gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg)
     j->arg = arg;
     j->next = NULL;
     pthread_mutex_lock(&w->lock);
-    if (w->queued >= w->max_queue) {
+    if (q->len >= w->max_queue) {
         pthread_mutex_unlock(&w->lock);
         free(j);
         return GW_EUNAVAIL;
     }
-    if (w->tail != NULL)
-        w->tail->next = j;
+    if (q->tail != NULL)
+        q->tail->next = j;
     else
-        w->head = j;
-    w->tail = j;
-    ++w->queued;
+        q->head = j;
+    q->tail = j;
+    ++q->len;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     return GW_OK;
 }
 
+gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg)
+{
+    return enqueue(w, &w->fg, fn, arg);
+}
+
 gw_status_t gw_workers_submit_background(gw_workers_t *w, gw_job_fn fn, void *arg)
 {
-    job_t *j = malloc(sizeof(*j));
-
-    if (j == NULL)
-        return GW_ENOMEM;
-    j->fn = fn;
-    j->arg = arg;
-    j->next = NULL;
-    pthread_mutex_lock(&w->lock);
-    if (w->bg_queued >= w->max_queue) {
-        pthread_mutex_unlock(&w->lock);
-        free(j);
-        return GW_EUNAVAIL;
-    }
-    if (w->bg_tail != NULL)
-        w->bg_tail->next = j;
-    else
-        w->bg_head = j;
-    w->bg_tail = j;
-    ++w->bg_queued;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-    return GW_OK;
+    return enqueue(w, &w->bg, fn, arg);
 }
 
 gw_status_t gw_workers_drain(gw_workers_t *w, unsigned timeout_ms)
@@ -160,7 +158,7 @@ gw_status_t gw_workers_drain(gw_workers_t *w, unsigned timeout_ms)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&w->lock);
-    while (w->queued > 0 || w->bg_queued > 0 || w->running > 0) {
+    while (w->fg.len > 0 || w->bg.len > 0 || w->running > 0) {
         if (pthread_cond_timedwait(&w->idle, &w->lock, &deadline) != 0) {
             st = GW_ETIMEOUT;
             break;
