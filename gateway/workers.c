@@ -147,16 +147,9 @@ gw_status_t gw_workers_submit_background(gw_workers_t *w, gw_job_fn fn, void *ar
 
 gw_status_t gw_workers_drain(gw_workers_t *w, unsigned timeout_ms)
 {
-    struct timespec deadline;
+    struct timespec deadline = gw_realtime_in(timeout_ms);
     gw_status_t st = GW_OK;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        ++deadline.tv_sec;
-        deadline.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&w->lock);
     while (w->fg.len > 0 || w->bg.len > 0 || w->running > 0) {
         if (pthread_cond_timedwait(&w->idle, &w->lock, &deadline) != 0) {
