@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import http.cookiejar
 import urllib.error
+import urllib.parse
 import urllib.request
 import json
 import os
@@ -472,3 +473,31 @@ class ReturnEverything(urllib.request.HTTPErrorProcessor):
         return response
 
     https_response = http_response
+
+
+def wait_login_ready(public, provider="google", timeout=15.0):
+    """Polls the provider's sign-in start until the gateway redirects to it (the provider's metadata
+    is loaded); True when it did within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Browser().get(public + "/.auth/login/" + provider, follow=False)[0] == 302:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def native_id_token(op_url, client_id, client_secret, email, scope="openid email profile"):
+    """An ID token for client_id from the test OP (rogue-op.mjs), as a phone's native Google sign-in
+    hands it to the app: an authorization code with PKCE to the app's redirect URI, then the token call."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    q = urllib.parse.urlencode({"client_id": client_id, "redirect_uri": "com.example.app:/oauth",
+                                "response_type": "code", "scope": scope, "state": "s", "nonce": "n",
+                                "login_hint": email, "code_challenge": challenge, "code_challenge_method": "S256"})
+    _, hdrs, _, _ = Browser().get(op_url + "/authorize?" + q, follow=False)
+    code = parse_qs(urlsplit(hdrs["location"]).query)["code"][0]
+    form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
+                                   "redirect_uri": "com.example.app:/oauth", "code_verifier": verifier,
+                                   "client_id": client_id, "client_secret": client_secret}).encode()
+    with urllib.request.urlopen(urllib.request.Request(op_url + "/token", data=form), timeout=10) as r:
+        return json.loads(r.read())["id_token"]

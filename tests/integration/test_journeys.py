@@ -2,8 +2,6 @@
 mobile app (bearer token); the journey shows both channels in order under one customer; the
 recording queue drops and counts when full without touching proxying; SIGTERM loses nothing."""
 
-import base64
-import hashlib
 import json
 import os
 import signal
@@ -14,7 +12,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, Browser, GatewayTestCase, Peer, base_config, free_port, post_touchpoints
+from jgtest import (JG_BIN, Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token, post_touchpoints,
+                    wait_login_ready)
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
@@ -68,10 +67,7 @@ class JourneyTest(GatewayTestCase):
         cfg["listen"][0]["port"] = port
         cfg["public_url"] = self.public
         self.gw = self.start(cfg)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and Browser().get(self.public + "/.auth/login/google",
-                                                            follow=False)[0] != 302:
-            time.sleep(0.2)
+        wait_login_ready(self.public)
 
     def web_login(self, email):
         b = Browser()
@@ -80,19 +76,7 @@ class JourneyTest(GatewayTestCase):
         return b
 
     def mobile_token(self, email):
-        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        q = urllib.parse.urlencode({"client_id": MOBILE_ID, "redirect_uri": "com.example.app:/oauth",
-                                    "response_type": "code", "scope": "openid email", "state": "s", "nonce": "n",
-                                    "login_hint": email, "code_challenge": challenge,
-                                    "code_challenge_method": "S256"})
-        _, hdrs, _, _ = Browser().get(self.op.url + "/authorize?" + q, follow=False)
-        code = urllib.parse.parse_qs(urllib.parse.urlsplit(hdrs["location"]).query)["code"][0]
-        form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": "com.example.app:/oauth", "code_verifier": verifier,
-                                       "client_id": MOBILE_ID, "client_secret": MOBILE_SECRET}).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.op.url + "/token", data=form), timeout=10) as r:
-            id_token = json.loads(r.read())["id_token"]
+        id_token = native_id_token(self.op.url, MOBILE_ID, MOBILE_SECRET, email, scope="openid email")
         req = urllib.request.Request(self.public + "/.auth/token", method="POST",
                                      data=json.dumps({"provider": "google", "id_token": id_token}).encode())
         with urllib.request.urlopen(req, timeout=10) as r:
