@@ -3,9 +3,9 @@
 
 #include "crypto.h"
 #include "metrics.h"
+#include "workers.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -263,7 +263,6 @@ static void *writer_main(void *arg)
 gw_auditq_t *gw_auditq_create(store_t *st, uint64_t interval_ms, unsigned per_interval, size_t queue)
 {
     gw_auditq_t *q = calloc(1, sizeof(*q));
-    sigset_t all, old;
 
     if (q == NULL || (q->queue = calloc(queue > 0 ? queue : 1, sizeof(*q->queue))) == NULL) {
         free(q);
@@ -277,16 +276,11 @@ gw_auditq_t *gw_auditq_create(store_t *st, uint64_t interval_ms, unsigned per_in
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->wake, NULL);
     pthread_cond_init(&q->done, NULL);
-    /* signals belong to the main thread */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    if (pthread_create(&q->tid, NULL, writer_main, q) != 0) {
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (gw_thread_start(&q->tid, writer_main, q) != 0) {
         free(q->queue);
         free(q);
         return NULL;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return q;
 }
 

@@ -3,9 +3,9 @@
 #include "crypto.h"
 #include "metrics.h"
 #include "route.h"
+#include "workers.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -359,7 +359,6 @@ static void *writer_main(void *arg)
 gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
 {
     gw_recorder_t *r = calloc(1, sizeof(*r));
-    sigset_t all, old;
 
     if (r == NULL || (r->ring = calloc(capacity, sizeof(*r->ring))) == NULL) {
         free(r);
@@ -377,10 +376,7 @@ gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     pthread_cond_init(&r->prune_cond, NULL);
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    pthread_create(&r->tid, NULL, writer_main, r);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    gw_thread_start(&r->tid, writer_main, r);
     return r;
 }
 
@@ -661,14 +657,10 @@ static void *pruner_main(void *arg)
 
 void gw_recorder_set_retention(gw_recorder_t *r, unsigned retention_days)
 {
-    sigset_t all, old;
     if (retention_days == 0 || r->has_pruner)
         return;
     r->retention_days = retention_days;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    r->has_pruner = pthread_create(&r->pruner, NULL, pruner_main, r) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    r->has_pruner = gw_thread_start(&r->pruner, pruner_main, r) == 0;
 }
 
 void gw_recorder_stop(gw_recorder_t *r)

@@ -84,10 +84,21 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+int gw_thread_start(pthread_t *tid, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(tid, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 gw_workers_t *gw_workers_create(unsigned n, size_t max_queue)
 {
     gw_workers_t *w = calloc(1, sizeof(*w));
-    sigset_t all, old;
 
     if (w == NULL)
         return NULL;
@@ -96,15 +107,11 @@ gw_workers_t *gw_workers_create(unsigned n, size_t max_queue)
     pthread_cond_init(&w->idle, NULL);
     w->max_queue = max_queue;
     w->bg_max_running = n > 1 ? n - 1 : 1;
-    /* signals belong to the main thread */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     for (unsigned i = 0; i < n; ++i) {
         pthread_t tid;
-        if (pthread_create(&tid, NULL, worker_main, w) == 0)
+        if (gw_thread_start(&tid, worker_main, w) == 0)
             pthread_detach(tid);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return w;
 }
 
