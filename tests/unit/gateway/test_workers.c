@@ -80,6 +80,10 @@ START_TEST(test_queued_jobs_go_before_background_work)
     gw_workers_t *w = gw_workers_create(1, 8);
     static const char b = 'b', f = 'f';
 
+    /* without fork the tests share one process: the gate the test before opened must hold again */
+    pthread_mutex_lock(&lock);
+    gate_open = bg_started = bg_done = 0;
+    pthread_mutex_unlock(&lock);
     ck_assert_int_eq(gw_workers_submit(w, blocked_bg, NULL), GW_OK);
     pthread_mutex_lock(&lock);
     while (bg_started < 1)
