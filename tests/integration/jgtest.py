@@ -375,6 +375,20 @@ class GatewayTestCase(unittest.TestCase):
         self.upstreams.append(u)
         return u
 
+    def start_op(self, client_id, client_secret, public, extra_clients=(), redirect_uris=()):
+        """Starts the test OP (tests/peers/rogue-op.mjs) for client_id, redirecting to the gateway's Google
+        callback at public and to redirect_uris; extra_clients are (id, secret) pairs it also knows.
+        It stops when the test ends."""
+        args = ["--client-id", client_id, "--client-secret", client_secret]
+        for cid, secret in extra_clients:
+            args += ["--extra-client", "%s:%s" % (cid, secret)]
+        args += ["--redirect-uri", public + "/.auth/login/google/callback"]
+        for uri in redirect_uris:
+            args += ["--redirect-uri", uri]
+        op = Peer("rogue-op.mjs", args, self.tmpdir)
+        self.addCleanup(op.stop)
+        return op
+
     def start(self, config):
         d = os.path.join(self.tmpdir, "gw%d" % len(self.gateways))
         os.makedirs(d)
@@ -501,3 +515,28 @@ def native_id_token(op_url, client_id, client_secret, email, scope="openid email
                                    "client_id": client_id, "client_secret": client_secret}).encode()
     with urllib.request.urlopen(urllib.request.Request(op_url + "/token", data=form), timeout=10) as r:
         return json.loads(r.read())["id_token"]
+
+
+def parallel_gets(gw, paths, headers, threads, timeout=120):
+    """From `threads` threads at once, each on a connection of its own, GETs every one of paths in turn
+    from the gateway gw; the statuses of all answers, in the order they came (threads still running after
+    timeout seconds are left to go on)."""
+    statuses = []
+    guard = threading.Lock()
+
+    def burst():
+        conn = gw.conn()
+        for path in paths:
+            conn.request("GET", path, headers=headers)
+            r = conn.getresponse()
+            r.read()
+            with guard:
+                statuses.append(r.status)
+        conn.close()
+
+    started = [threading.Thread(target=burst) for _ in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join(timeout)
+    return statuses

@@ -36,11 +36,8 @@ class ClaimsTest(GatewayTestCase):
         self.up = self.upstream()
         port = free_port()
         self.public = "http://127.0.0.1:%d" % port
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--extra-client", "%s:%s" % (MOBILE_ID, MOBILE_SECRET),
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback",
-                                        "--redirect-uri", "com.example.app:/oauth"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public, extra_clients=[(MOBILE_ID, MOBILE_SECRET)],
+                                redirect_uris=["com.example.app:/oauth"])
         self.fb = Peer("facebook.mjs", ["--app-id", APP_ID, "--app-secret", APP_SECRET,
                                         "--redirect-uri", self.public + "/.auth/login/facebook/callback",
                                         "--persona", "7001:Fay Good:fay@example.com",

@@ -5,12 +5,12 @@ and the drops) before the signal; once the lock is let go, every queued touchpoi
 import ctypes
 import ctypes.util
 import signal
-import threading
 import time
 import unittest
 import urllib.request
 
 import test_journeys
+from jgtest import parallel_gets
 
 
 class StoreWriteLock:
@@ -74,24 +74,7 @@ class FullQueueSigtermTest(test_journeys.JourneyTest):
         lock = StoreWriteLock(self.store)
         self.addCleanup(lock.release)
 
-        statuses = []
-        guard = threading.Lock()
-
-        def burst():
-            conn = self.gw.conn()
-            for i in range(40):
-                conn.request("GET", "/shop/item/%d" % i, headers={"Cookie": cookie})
-                r = conn.getresponse()
-                r.read()
-                with guard:
-                    statuses.append(r.status)
-            conn.close()
-
-        threads = [threading.Thread(target=burst) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        statuses = parallel_gets(self.gw, ["/shop/item/%d" % i for i in range(40)], {"Cookie": cookie}, threads=4)
         # proxying never waited for the store
         self.assertEqual(statuses, [200] * 160)
         m = self.metrics()

@@ -34,9 +34,7 @@ class IdentityTestCase(GatewayTestCase):
                                         "--persona", "2003:Bob FB:bob@example.com",
                                         "--persona", "2004:Test FB:shared@test.example"], self.tmpdir)
         self.addCleanup(self.fb.stop)
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public)
         self.admin_port = free_port()
         token_file = os.path.join(self.tmpdir, "admin.token")
         with open(token_file, "w") as f:

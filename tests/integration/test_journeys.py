@@ -6,14 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import (JG_BIN, Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token, post_touchpoints,
-                    wait_login_ready)
+from jgtest import (JG_BIN, Browser, GatewayTestCase, base_config, free_port, native_id_token, parallel_gets,
+                    post_touchpoints, wait_login_ready)
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
@@ -28,11 +27,8 @@ class JourneyTest(GatewayTestCase):
         self.up = self.upstream()
         port = free_port()
         self.public = "http://127.0.0.1:%d" % port
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--extra-client", "%s:%s" % (MOBILE_ID, MOBILE_SECRET),
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback",
-                                        "--redirect-uri", "com.example.app:/oauth"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public, extra_clients=[(MOBILE_ID, MOBILE_SECRET)],
+                                redirect_uris=["com.example.app:/oauth"])
         self.admin_port = free_port()
         self.store = os.path.join(self.tmpdir, "store")
         cfg = base_config(
@@ -362,26 +358,9 @@ class OverflowTest(JourneyTest):
     def test_full_queue_drops_and_counts_without_hurting_proxying(self):
         b = self.web_login("burst@example.com")
         cookie = "jg_session=" + b.cookie("jg_session")
-        statuses = []
-        lock = threading.Lock()
         time.sleep(0.3)
         base = self.metric("journeygate_touchpoints_recorded_total") or 0
-
-        def burst():
-            conn = self.gw.conn()
-            for i in range(50):
-                conn.request("GET", "/shop/x", headers={"Cookie": cookie})
-                r = conn.getresponse()
-                r.read()
-                with lock:
-                    statuses.append(r.status)
-            conn.close()
-
-        threads = [threading.Thread(target=burst) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        statuses = parallel_gets(self.gw, ["/shop/x"] * 50, {"Cookie": cookie}, threads=8, timeout=60)
         self.assertEqual(statuses, [200] * 400)
         time.sleep(0.5)
         recorded = self.metric("journeygate_touchpoints_recorded_total")

@@ -36,12 +36,9 @@ class ProvidersTest(GatewayTestCase):
                                         "--persona", "1001:Dana Example:dana@example.com",
                                         "--persona", "1002:Eli NoEmail:"], self.tmpdir)
         self.addCleanup(self.fb.stop)
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--extra-client", "%s:%s" % (MOBILE_ID, MOBILE_SECRET),
-                                        "--extra-client", "someone-else:x",
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback",
-                                        "--redirect-uri", "com.example.app:/oauth"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public,
+                                extra_clients=[(MOBILE_ID, MOBILE_SECRET), ("someone-else", "x")],
+                                redirect_uris=["com.example.app:/oauth"])
         cfg = base_config({"up": {"url": self.up.url}}, routes(),
                           providers={
                               "facebook": {"type": "facebook", "app_id": APP_ID, "app_secret": APP_SECRET,
