@@ -331,6 +331,18 @@ def post_touchpoints(base_url, key, events=ONE_EVENT, raw=None, headers=None):
         return e.code, e.headers, json.loads(e.read() or b"{}")
 
 
+def post_token(base_url, body, headers=None):
+    """POSTs body to base_url/.auth/token (bytes as they are, anything else as JSON) with headers:
+    (status, headers with lower-case names, the JSON answer; {} when there is no body)."""
+    req = urllib.request.Request(base_url + "/.auth/token", method="POST", headers=headers or {},
+                                 data=body if isinstance(body, bytes) else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict((k.lower(), v) for k, v in r.headers.items()), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict((k.lower(), v) for k, v in e.headers.items()), json.loads(e.read() or b"{}")
+
+
 def raw_request(port, data, timeout=5.0, read_all=True):
     """Sends raw bytes and returns what the server answered until it closed (or timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

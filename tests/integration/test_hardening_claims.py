@@ -7,9 +7,8 @@ import json
 import time
 import unittest
 import urllib.parse
-import urllib.request
 
-from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token, wait_login_ready
+from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token, post_token, wait_login_ready
 
 APP_ID, APP_SECRET = "1234567890", "fb-app-secret-abcdef"
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
@@ -90,13 +89,8 @@ class ClaimsTest(GatewayTestCase):
         return native_id_token(self.op.url, MOBILE_ID, MOBILE_SECRET, email)
 
     def token_exchange(self, body):
-        req = urllib.request.Request(self.public + "/.auth/token", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+        status, _, answer = post_token(self.public, body, {"Content-Type": "application/json"})
+        return status, answer
 
     def bearer_get(self, token, path):
         return self.gw.request("GET", path, headers={"Authorization": "Bearer " + token, "Accept": "application/json"})

@@ -9,7 +9,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token
+from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token, post_token
 
 APP_ID, APP_SECRET = "1234567890", "fb-app-secret-abcdef"
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
@@ -59,13 +59,7 @@ class ProvidersTest(GatewayTestCase):
             time.sleep(0.2)
 
     def token_exchange(self, body):
-        req = urllib.request.Request(self.public + "/.auth/token", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, dict((k.lower(), v) for k, v in r.headers.items()), json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, dict((k.lower(), v) for k, v in e.headers.items()), json.loads(e.read() or b"{}")
+        return post_token(self.public, body, {"Content-Type": "application/json"})
 
     def native_id_token(self, client_id, secret, email="frank@example.com"):
         """What a phone's native Google sign-in hands the app: an ID token for its own client id."""
