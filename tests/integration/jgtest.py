@@ -343,6 +343,14 @@ def post_token(base_url, body, headers=None):
         return e.code, dict((k.lower(), v) for k, v in e.headers.items()), json.loads(e.read() or b"{}")
 
 
+def admin_metrics(admin_port, token, timeout=10):
+    """The text of /metrics from the admin listener on admin_port, asked for with the admin token."""
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % admin_port,
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read().decode()
+
+
 def raw_request(port, data, timeout=5.0, read_all=True):
     """Sends raw bytes and returns what the server answered until it closed (or timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

@@ -7,10 +7,9 @@ import ctypes.util
 import signal
 import time
 import unittest
-import urllib.request
 
 import test_journeys
-from jgtest import parallel_gets
+from jgtest import admin_metrics, parallel_gets
 
 
 class StoreWriteLock:
@@ -44,15 +43,12 @@ class FullQueueSigtermTest(test_journeys.JourneyTest):
     queue_size = 64
 
     def metrics(self):
-        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
-                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            out = {}
-            for line in r.read().decode().splitlines():
-                if line.startswith("journeygate_touchpoints_"):
-                    name, value = line.split()
-                    out[name] = int(float(value))
-            return out
+        out = {}
+        for line in admin_metrics(self.admin_port, "admin-token-0123456789abcdef").splitlines():
+            if line.startswith("journeygate_touchpoints_"):
+                name, value = line.split()
+                out[name] = int(float(value))
+        return out
 
     def stored(self):
         code, out, err = self.cli("export", "touchpoints", "--format", "ndjson")

@@ -11,7 +11,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, Browser, Gateway, GatewayTestCase, Peer, base_config, free_port
+from jgtest import JG_BIN, Browser, Gateway, GatewayTestCase, Peer, base_config, free_port, wait_login_ready
 
 APP_ID, APP_SECRET = "1234567890", "fb-app-secret-abcdef"
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
@@ -68,12 +68,8 @@ class IdentityTestCase(GatewayTestCase):
         return {}
 
     def wait_ready(self):
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if Browser().get(self.public + "/.auth/login/google", follow=False)[0] == 302:
-                return
-            time.sleep(0.2)
-        self.fail("provider never became ready")
+        if not wait_login_ready(self.public):
+            self.fail("provider never became ready")
 
     def google(self, b, email, path="/.auth/login/google"):
         q = urllib.parse.urlencode({"return_to": "/app/x", "login_hint": email})

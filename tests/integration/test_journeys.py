@@ -11,8 +11,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import (JG_BIN, Browser, GatewayTestCase, base_config, free_port, native_id_token, parallel_gets,
-                    post_touchpoints, wait_login_ready)
+from jgtest import (JG_BIN, Browser, GatewayTestCase, admin_metrics, base_config, free_port, native_id_token,
+                    parallel_gets, post_touchpoints, wait_login_ready)
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
@@ -84,12 +84,9 @@ class JourneyTest(GatewayTestCase):
         return p.returncode, p.stdout, p.stderr
 
     def metric(self, name):
-        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
-                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
-        with urllib.request.urlopen(req, timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return int(line.split()[1])
+        for line in admin_metrics(self.admin_port, "admin-token-0123456789abcdef", timeout=5).splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
         return None
 
 
