@@ -3,9 +3,9 @@
 
 #include "crypto.h"
 #include "metrics.h"
+#include "workers.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,20 +46,6 @@ struct gw_auditq {
     int stopping;
     struct agg table[AGG_SLOTS];
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static size_t slen(const char *s)
 {
@@ -195,7 +181,7 @@ static struct arec *gap(const char *reason, uint64_t n)
     ev.event = "audit_gap";
     ev.outcome = "dropped";
     ev.reason = reason;
-    return arec_new(&ev, n, wall_ms(), 0);
+    return arec_new(&ev, n, gw_wall_ms(), 0);
 }
 
 static void *writer_main(void *arg)
@@ -207,27 +193,19 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&q->lock);
     for (;;) {
-        uint64_t now = mono_ms(), flush_gen = q->flush_asked;
+        uint64_t now = gw_mono_ms(), flush_gen = q->flush_asked;
         int end = q->stopping || q->flush_asked != q->flush_done || now >= q->interval_start + q->interval_ms;
         size_t n = 0;
         gw_status_t st;
 
         if (!end && q->queued == 0) {
-            struct timespec ts;
-            uint64_t wait = q->interval_start + q->interval_ms - now;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += (time_t)(wait / 1000);
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ++ts.tv_sec;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = gw_realtime_in(q->interval_start + q->interval_ms - now);
             pthread_cond_timedwait(&q->wake, &q->lock, &ts);
             continue;
         }
         if (end) {
             /* the interval's aggregates, then a new interval (its cap counts them), then the gaps */
-            uint64_t at = wall_ms();
+            uint64_t at = gw_wall_ms();
             q->written[0] = q->written[1] = 0;
             for (size_t i = 0; i < AGG_SLOTS; ++i)
                 close_slot(q, &q->table[i], at);
@@ -285,7 +263,6 @@ static void *writer_main(void *arg)
 gw_auditq_t *gw_auditq_create(store_t *st, uint64_t interval_ms, unsigned per_interval, size_t queue)
 {
     gw_auditq_t *q = calloc(1, sizeof(*q));
-    sigset_t all, old;
 
     if (q == NULL || (q->queue = calloc(queue > 0 ? queue : 1, sizeof(*q->queue))) == NULL) {
         free(q);
@@ -295,20 +272,15 @@ gw_auditq_t *gw_auditq_create(store_t *st, uint64_t interval_ms, unsigned per_in
     q->interval_ms = interval_ms >= 10 ? interval_ms : 10;
     q->per_interval = per_interval > 0 ? per_interval : 1;
     q->cap = queue > 0 ? queue : 1;
-    q->interval_start = mono_ms();
+    q->interval_start = gw_mono_ms();
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->wake, NULL);
     pthread_cond_init(&q->done, NULL);
-    /* signals belong to the main thread */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    if (pthread_create(&q->tid, NULL, writer_main, q) != 0) {
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (gw_thread_start(&q->tid, writer_main, q) != 0) {
         free(q->queue);
         free(q);
         return NULL;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return q;
 }
 

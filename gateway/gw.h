@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define GW_VERSION "0.1.0"
 
@@ -37,6 +38,36 @@ static inline uint64_t gw_fnv1a(uint64_t h, const void *p, size_t n)
     for (size_t i = 0; i < n; ++i)
         h = (h ^ b[i]) * 1099511628211ULL;
     return h;
+}
+
+/** The wall clock (CLOCK_REALTIME) in ms since the epoch: for times that are stored or shown. */
+static inline uint64_t gw_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/** A monotonic clock in ms: for intervals and deadlines, which a change of the wall clock must not move. */
+static inline uint64_t gw_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/** The CLOCK_REALTIME instant ms from now: the deadline pthread_cond_timedwait() takes. */
+static inline struct timespec gw_realtime_in(uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ++ts.tv_sec;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
 }
 
 /** Short stable name of a status ("ok", "invalid", ...). Never NULL. */

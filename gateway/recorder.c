@@ -3,9 +3,9 @@
 #include "crypto.h"
 #include "metrics.h"
 #include "route.h"
+#include "workers.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -164,20 +164,6 @@ static void tp_id(char out[24], uint64_t at_ms)
     id_chars(out + 15, 8);
 }
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* the visit the touchpoint belongs to (per customer and channel); the first of a visit keeps its attribution */
 static void assign_visit(gw_recorder_t *r, store_tp_t *tp, char visit_id[24])
 {
@@ -249,7 +235,7 @@ static void count_lost(gw_recorder_t *r, size_t n, const char *why)
 /* appends a batch, trying again while the failure may pass (see RETRY_FOR_MS); the store's last answer */
 static gw_status_t append_retrying(gw_recorder_t *r, const uint8_t *block, size_t len, size_t n)
 {
-    uint64_t start = mono_ms(), delay = RETRY_FIRST_MS;
+    uint64_t start = gw_mono_ms(), delay = RETRY_FIRST_MS;
     gw_status_t s;
 
     while ((s = store_touchpoints_append(r->st, block, len, n)) != GW_OK) {
@@ -260,7 +246,7 @@ static gw_status_t append_retrying(gw_recorder_t *r, const uint8_t *block, size_
         pthread_mutex_lock(&r->lock);
         stopping = r->stopping;
         pthread_mutex_unlock(&r->lock);
-        if (mono_ms() + delay > start + (stopping ? RETRY_STOPPING_MS : RETRY_FOR_MS))
+        if (gw_mono_ms() + delay > start + (stopping ? RETRY_STOPPING_MS : RETRY_FOR_MS))
             break;
         atomic_fetch_add(&r->retries, 1);
         GW_LOG_WARNING(MODULE, "could not write %zu touchpoints (%s): trying again in %llu ms", n, gw_status_str(s),
@@ -276,7 +262,7 @@ static void *writer_main(void *arg)
     gw_recorder_t *r = arg;
     uint8_t *block = malloc((size_t)BATCH * (SLOT_INLINE + 64));
     size_t block_cap = (size_t)BATCH * (SLOT_INLINE + 64);
-    uint64_t unmerged = 0, last_write = mono_ms();
+    uint64_t unmerged = 0, last_write = gw_mono_ms();
 
     lower_priority();
 
@@ -288,7 +274,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&r->lock);
         for (;;) {
             struct timespec ts;
-            uint64_t now = mono_ms(), wait_ms;
+            uint64_t now = gw_mono_ms(), wait_ms;
             if (r->stopping || r->count >= r->wake_at || (r->count > 0 && now >= last_write + COMMIT_EVERY_MS))
                 break;
             if (r->count == 0 && unmerged > 0 && now >= last_write + IDLE_MERGE_MS) {
@@ -298,13 +284,7 @@ static void *writer_main(void *arg)
             wait_ms = r->count > 0   ? last_write + COMMIT_EVERY_MS - now
                       : unmerged > 0 ? last_write + IDLE_MERGE_MS - now
                                      : 3600 * 1000;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += (time_t)(wait_ms / 1000);
-            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec += 1;
-                ts.tv_nsec -= 1000000000;
-            }
+            ts = gw_realtime_in(wait_ms);
             r->writer_waiting = 1;
             pthread_cond_timedwait(&r->cond, &r->lock, &ts);
             r->writer_waiting = 0;
@@ -318,7 +298,7 @@ static void *writer_main(void *arg)
             if (unmerged > 0 && store_touchpoints_merge(r->st, &merged) != GW_OK)
                 GW_LOG_ERR(MODULE, "could not merge the touchpoint log");
             unmerged = 0;
-            last_write = mono_ms();
+            last_write = gw_mono_ms();
             if (stop)
                 break;
             continue;
@@ -364,7 +344,7 @@ static void *writer_main(void *arg)
         }
         if (m < n)
             count_lost(r, n - m, "could not be encoded for the store");
-        last_write = mono_ms();
+        last_write = gw_mono_ms();
         if (unmerged >= MERGE_AT) {
             uint64_t merged = 0;
             if (store_touchpoints_merge(r->st, &merged) != GW_OK)
@@ -379,7 +359,6 @@ static void *writer_main(void *arg)
 gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
 {
     gw_recorder_t *r = calloc(1, sizeof(*r));
-    sigset_t all, old;
 
     if (r == NULL || (r->ring = calloc(capacity, sizeof(*r->ring))) == NULL) {
         free(r);
@@ -397,10 +376,7 @@ gw_recorder_t *gw_recorder_create(store_t *st, size_t capacity)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     pthread_cond_init(&r->prune_cond, NULL);
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    pthread_create(&r->tid, NULL, writer_main, r);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    gw_thread_start(&r->tid, writer_main, r);
     return r;
 }
 
@@ -543,7 +519,7 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
     tp.customer_id = t->customer_id;
     tp.visitor_id = t->customer_id == NULL ? t->visitor_id : NULL;
     tp.occurred_at_ms = t->occurred_at_ms;
-    tp.received_at_ms = wall_ms();
+    tp.received_at_ms = gw_wall_ms();
     tp.channel = t->channel;
     tp.touchpoint = t->touchpoint;
     tp.stage = t->stage;
@@ -658,8 +634,7 @@ static void *pruner_main(void *arg)
     for (;;) {
         struct timespec ts;
         uint64_t now, deleted = 0;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        now = gw_wall_ms();
         if (store_touchpoints_prune(r->st, now - (uint64_t)r->retention_days * 86400000ULL, &deleted) == GW_OK &&
             deleted > 0)
             GW_LOG_INF(MODULE, "retention: %llu touchpoints older than %u days deleted", (unsigned long long)deleted,
@@ -682,14 +657,10 @@ static void *pruner_main(void *arg)
 
 void gw_recorder_set_retention(gw_recorder_t *r, unsigned retention_days)
 {
-    sigset_t all, old;
     if (retention_days == 0 || r->has_pruner)
         return;
     r->retention_days = retention_days;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    r->has_pruner = pthread_create(&r->pruner, NULL, pruner_main, r) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    r->has_pruner = gw_thread_start(&r->pruner, pruner_main, r) == 0;
 }
 
 void gw_recorder_stop(gw_recorder_t *r)

@@ -7,7 +7,14 @@
 
 #include "gw.h"
 
+#include <pthread.h>
 #include <stddef.h>
+
+/**
+ * pthread_create(tid, NULL, fn, arg) with every signal blocked in the new thread: signals belong to
+ * the main thread (SIGTERM, SIGHUP). Returns pthread_create()'s result (0 when the thread runs).
+ */
+int gw_thread_start(pthread_t *tid, void *(*fn)(void *), void *arg);
 
 typedef struct gw_workers gw_workers_t;
 typedef void (*gw_job_fn)(void *arg);

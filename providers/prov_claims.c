@@ -6,6 +6,8 @@
  */
 #include "prov.h"
 
+#include "ingest.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,45 +84,13 @@ int prov_email_ok(const char *s)
 
 int prov_display_ok(const char *s, size_t max_bytes)
 {
-    const unsigned char *p = (const unsigned char *)s;
     size_t len;
 
     if (s == NULL || (len = strlen(s)) == 0 || len > max_bytes)
         return 0;
-    while (*p != '\0') {
-        uint32_t cp;
-        int extra;
-        if (*p < 0x80) {
-            if (*p < 0x20 || *p == 0x7f)
-                return 0;
-            ++p;
-            continue;
-        }
-        if ((*p & 0xe0) == 0xc0) {
-            cp = *p & 0x1f;
-            extra = 1;
-        } else if ((*p & 0xf0) == 0xe0) {
-            cp = *p & 0x0f;
-            extra = 2;
-        } else if ((*p & 0xf8) == 0xf0) {
-            cp = *p & 0x07;
-            extra = 3;
-        } else {
-            return 0;
-        }
-        for (int i = 1; i <= extra; ++i) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0; /* also stops at the NUL */
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond Unicode; C1 controls and the line/paragraph separators */
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 ||
-            cp == 0x2029)
-            return 0;
-        p += extra + 1;
-    }
-    return 1;
+    /* clean text as ingested touchpoints have it, and no line or paragraph separator (U+2028, U+2029):
+     * in valid UTF-8 their three bytes stand for nothing else */
+    return gw_text_ok(s, len, 0) && strstr(s, "\xe2\x80\xa8") == NULL && strstr(s, "\xe2\x80\xa9") == NULL;
 }
 
 /* a picture is an http(s) URL of visible ASCII */

@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import http.cookiejar
 import urllib.error
+import urllib.parse
 import urllib.request
 import json
 import os
@@ -330,6 +331,26 @@ def post_touchpoints(base_url, key, events=ONE_EVENT, raw=None, headers=None):
         return e.code, e.headers, json.loads(e.read() or b"{}")
 
 
+def post_token(base_url, body, headers=None):
+    """POSTs body to base_url/.auth/token (bytes as they are, anything else as JSON) with headers:
+    (status, headers with lower-case names, the JSON answer; {} when there is no body)."""
+    req = urllib.request.Request(base_url + "/.auth/token", method="POST", headers=headers or {},
+                                 data=body if isinstance(body, bytes) else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict((k.lower(), v) for k, v in r.headers.items()), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict((k.lower(), v) for k, v in e.headers.items()), json.loads(e.read() or b"{}")
+
+
+def admin_metrics(admin_port, token, timeout=10):
+    """The text of /metrics from the admin listener on admin_port, asked for with the admin token."""
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % admin_port,
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read().decode()
+
+
 def raw_request(port, data, timeout=5.0, read_all=True):
     """Sends raw bytes and returns what the server answered until it closed (or timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -373,6 +394,20 @@ class GatewayTestCase(unittest.TestCase):
         u = Upstream(name)
         self.upstreams.append(u)
         return u
+
+    def start_op(self, client_id, client_secret, public, extra_clients=(), redirect_uris=()):
+        """Starts the test OP (tests/peers/rogue-op.mjs) for client_id, redirecting to the gateway's Google
+        callback at public and to redirect_uris; extra_clients are (id, secret) pairs it also knows.
+        It stops when the test ends."""
+        args = ["--client-id", client_id, "--client-secret", client_secret]
+        for cid, secret in extra_clients:
+            args += ["--extra-client", "%s:%s" % (cid, secret)]
+        args += ["--redirect-uri", public + "/.auth/login/google/callback"]
+        for uri in redirect_uris:
+            args += ["--redirect-uri", uri]
+        op = Peer("rogue-op.mjs", args, self.tmpdir)
+        self.addCleanup(op.stop)
+        return op
 
     def start(self, config):
         d = os.path.join(self.tmpdir, "gw%d" % len(self.gateways))
@@ -472,3 +507,56 @@ class ReturnEverything(urllib.request.HTTPErrorProcessor):
         return response
 
     https_response = http_response
+
+
+def wait_login_ready(public, provider="google", timeout=15.0):
+    """Polls the provider's sign-in start until the gateway redirects to it (the provider's metadata
+    is loaded); True when it did within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Browser().get(public + "/.auth/login/" + provider, follow=False)[0] == 302:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def native_id_token(op_url, client_id, client_secret, email, scope="openid email profile"):
+    """An ID token for client_id from the test OP (rogue-op.mjs), as a phone's native Google sign-in
+    hands it to the app: an authorization code with PKCE to the app's redirect URI, then the token call."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    q = urllib.parse.urlencode({"client_id": client_id, "redirect_uri": "com.example.app:/oauth",
+                                "response_type": "code", "scope": scope, "state": "s", "nonce": "n",
+                                "login_hint": email, "code_challenge": challenge, "code_challenge_method": "S256"})
+    _, hdrs, _, _ = Browser().get(op_url + "/authorize?" + q, follow=False)
+    code = parse_qs(urlsplit(hdrs["location"]).query)["code"][0]
+    form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
+                                   "redirect_uri": "com.example.app:/oauth", "code_verifier": verifier,
+                                   "client_id": client_id, "client_secret": client_secret}).encode()
+    with urllib.request.urlopen(urllib.request.Request(op_url + "/token", data=form), timeout=10) as r:
+        return json.loads(r.read())["id_token"]
+
+
+def parallel_gets(gw, paths, headers, threads, timeout=120):
+    """From `threads` threads at once, each on a connection of its own, GETs every one of paths in turn
+    from the gateway gw; the statuses of all answers, in the order they came (threads still running after
+    timeout seconds are left to go on)."""
+    statuses = []
+    guard = threading.Lock()
+
+    def burst():
+        conn = gw.conn()
+        for path in paths:
+            conn.request("GET", path, headers=headers)
+            r = conn.getresponse()
+            r.read()
+            with guard:
+                statuses.append(r.status)
+        conn.close()
+
+    started = [threading.Thread(target=burst) for _ in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join(timeout)
+    return statuses

@@ -3,16 +3,12 @@ characters in sub, email, name, hd; over-long sub), a JWS header with `crit`, st
 the provider's auth_time (not from the gateway's session), and stale Facebook signed_requests,
 against the hostile OP (rogue-op.mjs) and the Facebook stand-in."""
 
-import base64
-import hashlib
 import json
-import os
 import time
 import unittest
 import urllib.parse
-import urllib.request
 
-from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port
+from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token, post_token, wait_login_ready
 
 APP_ID, APP_SECRET = "1234567890", "fb-app-secret-abcdef"
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
@@ -39,11 +35,8 @@ class ClaimsTest(GatewayTestCase):
         self.up = self.upstream()
         port = free_port()
         self.public = "http://127.0.0.1:%d" % port
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--extra-client", "%s:%s" % (MOBILE_ID, MOBILE_SECRET),
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback",
-                                        "--redirect-uri", "com.example.app:/oauth"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public, extra_clients=[(MOBILE_ID, MOBILE_SECRET)],
+                                redirect_uris=["com.example.app:/oauth"])
         self.fb = Peer("facebook.mjs", ["--app-id", APP_ID, "--app-secret", APP_SECRET,
                                         "--redirect-uri", self.public + "/.auth/login/facebook/callback",
                                         "--persona", "7001:Fay Good:fay@example.com",
@@ -69,10 +62,7 @@ class ClaimsTest(GatewayTestCase):
         cfg["listen"][0]["port"] = port
         cfg["public_url"] = self.public
         self.gw = self.start(cfg)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and Browser().get(self.public + "/.auth/login/google",
-                                                            follow=False)[0] != 302:
-            time.sleep(0.2)
+        wait_login_ready(self.public)
 
     # ------------------------------------------------------------------ helpers
 
@@ -96,28 +86,11 @@ class ClaimsTest(GatewayTestCase):
 
     def native_id_token(self, email="nat@example.com"):
         """An ID token for the mobile client, as a phone's native Google sign-in hands it over."""
-        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        q = urllib.parse.urlencode({"client_id": MOBILE_ID, "redirect_uri": "com.example.app:/oauth",
-                                    "response_type": "code", "scope": "openid email profile", "state": "s",
-                                    "nonce": "n", "login_hint": email, "code_challenge": challenge,
-                                    "code_challenge_method": "S256"})
-        _, hdrs, _, _ = Browser().get(self.op.url + "/authorize?" + q, follow=False)
-        code = urllib.parse.parse_qs(urllib.parse.urlsplit(hdrs["location"]).query)["code"][0]
-        form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": "com.example.app:/oauth", "code_verifier": verifier,
-                                       "client_id": MOBILE_ID, "client_secret": MOBILE_SECRET}).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.op.url + "/token", data=form), timeout=10) as r:
-            return json.loads(r.read())["id_token"]
+        return native_id_token(self.op.url, MOBILE_ID, MOBILE_SECRET, email)
 
     def token_exchange(self, body):
-        req = urllib.request.Request(self.public + "/.auth/token", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+        status, _, answer = post_token(self.public, body, {"Content-Type": "application/json"})
+        return status, answer
 
     def bearer_get(self, token, path):
         return self.gw.request("GET", path, headers={"Authorization": "Bearer " + token, "Accept": "application/json"})

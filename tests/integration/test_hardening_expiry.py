@@ -10,7 +10,7 @@ import time
 import unittest
 import urllib.parse
 
-from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port
+from jgtest import Browser, GatewayTestCase, base_config, free_port
 
 CLIENT_ID, CLIENT_SECRET = "jg-sess-client", "jg-sess-secret-0123456789"
 
@@ -29,9 +29,7 @@ class SessionTestCase(GatewayTestCase):
         super().setUp()
         self.port = free_port()
         self.public = "%s://127.0.0.1:%d" % (self.scheme, self.port)
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public)
         cfg = base_config({"up": {"url": self.upstream().url}}, routes(),
                           providers={"google": {"type": "oidc", "client_id": CLIENT_ID,
                                                 "client_secret": CLIENT_SECRET, "issuer": self.op.url,

@@ -10,9 +10,8 @@ import re
 import subprocess
 import time
 import unittest
-import urllib.request
 
-from jgtest import JG_BIN, Browser, GatewayTestCase, base_config, free_port
+from jgtest import JG_BIN, Browser, GatewayTestCase, admin_metrics, base_config, free_port
 from test_identity import IdentityTestCase
 
 INTERVAL_S = 1
@@ -49,9 +48,7 @@ class FloodTest(IdentityTestCase):
         self.assertIn("audit chain OK", p.stdout)
 
     def metric(self, name, labels):
-        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
-                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
-        text = urllib.request.urlopen(req, timeout=10).read().decode()
+        text = admin_metrics(self.admin_port, "admin-token-0123456789abcdef")
         m = re.search(r"^%s%s (\d+)$" % (re.escape(name), re.escape(labels)), text, re.M)
         self.assertIsNotNone(m, name + labels)
         return int(m.group(1))
@@ -198,9 +195,7 @@ class VisitorMemoryTest(GatewayTestCase):
             return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
 
     def evicted(self):
-        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
-                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
-        text = urllib.request.urlopen(req, timeout=10).read().decode()
+        text = admin_metrics(self.admin_port, "admin-token-0123456789abcdef")
         return int(re.search(r'^journeygate_visitors_forgotten_total\{why="evicted"\} (\d+)$', text, re.M).group(1))
 
     def flood(self, n, threads=16):

@@ -6,7 +6,7 @@ import json
 import unittest
 import urllib.request
 
-from jgtest import post_touchpoints
+from jgtest import post_token, post_touchpoints
 from test_journeys import JourneyTest
 
 KEY = "cc-key-0123456789abcdef"
@@ -149,13 +149,8 @@ class HostileIngestTest(JourneyTest):
 
     def test_token_bodies(self):
         def token(body):
-            req = urllib.request.Request(self.public + "/.auth/token", method="POST",
-                                         data=body if isinstance(body, bytes) else json.dumps(body).encode())
-            try:
-                with urllib.request.urlopen(req, timeout=10) as r:
-                    return r.status, json.loads(r.read())
-            except urllib.error.HTTPError as e:
-                return e.code, json.loads(e.read() or b"{}")
+            status, _, answer = post_token(self.public, body)
+            return status, answer
 
         for body, why in [({"provider": "nosuch", "id_token": "a.b.c"}, "unknown provider"),
                           ({"provider": ["google"], "id_token": "a.b.c"}, "unknown provider"),

@@ -5,12 +5,11 @@ and the drops) before the signal; once the lock is let go, every queued touchpoi
 import ctypes
 import ctypes.util
 import signal
-import threading
 import time
 import unittest
-import urllib.request
 
 import test_journeys
+from jgtest import admin_metrics, parallel_gets
 
 
 class StoreWriteLock:
@@ -44,15 +43,12 @@ class FullQueueSigtermTest(test_journeys.JourneyTest):
     queue_size = 64
 
     def metrics(self):
-        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
-                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            out = {}
-            for line in r.read().decode().splitlines():
-                if line.startswith("journeygate_touchpoints_"):
-                    name, value = line.split()
-                    out[name] = int(float(value))
-            return out
+        out = {}
+        for line in admin_metrics(self.admin_port, "admin-token-0123456789abcdef").splitlines():
+            if line.startswith("journeygate_touchpoints_"):
+                name, value = line.split()
+                out[name] = int(float(value))
+        return out
 
     def stored(self):
         code, out, err = self.cli("export", "touchpoints", "--format", "ndjson")
@@ -74,24 +70,7 @@ class FullQueueSigtermTest(test_journeys.JourneyTest):
         lock = StoreWriteLock(self.store)
         self.addCleanup(lock.release)
 
-        statuses = []
-        guard = threading.Lock()
-
-        def burst():
-            conn = self.gw.conn()
-            for i in range(40):
-                conn.request("GET", "/shop/item/%d" % i, headers={"Cookie": cookie})
-                r = conn.getresponse()
-                r.read()
-                with guard:
-                    statuses.append(r.status)
-            conn.close()
-
-        threads = [threading.Thread(target=burst) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        statuses = parallel_gets(self.gw, ["/shop/item/%d" % i for i in range(40)], {"Cookie": cookie}, threads=4)
         # proxying never waited for the store
         self.assertEqual(statuses, [200] * 160)
         m = self.metrics()

@@ -11,7 +11,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, Browser, Gateway, GatewayTestCase, Peer, base_config, free_port
+from jgtest import JG_BIN, Browser, Gateway, GatewayTestCase, Peer, base_config, free_port, wait_login_ready
 
 APP_ID, APP_SECRET = "1234567890", "fb-app-secret-abcdef"
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
@@ -34,9 +34,7 @@ class IdentityTestCase(GatewayTestCase):
                                         "--persona", "2003:Bob FB:bob@example.com",
                                         "--persona", "2004:Test FB:shared@test.example"], self.tmpdir)
         self.addCleanup(self.fb.stop)
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public)
         self.admin_port = free_port()
         token_file = os.path.join(self.tmpdir, "admin.token")
         with open(token_file, "w") as f:
@@ -70,12 +68,8 @@ class IdentityTestCase(GatewayTestCase):
         return {}
 
     def wait_ready(self):
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if Browser().get(self.public + "/.auth/login/google", follow=False)[0] == 302:
-                return
-            time.sleep(0.2)
-        self.fail("provider never became ready")
+        if not wait_login_ready(self.public):
+            self.fail("provider never became ready")
 
     def google(self, b, email, path="/.auth/login/google"):
         q = urllib.parse.urlencode({"return_to": "/app/x", "login_hint": email})

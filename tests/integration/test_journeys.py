@@ -2,19 +2,17 @@
 mobile app (bearer token); the journey shows both channels in order under one customer; the
 recording queue drops and counts when full without touching proxying; SIGTERM loses nothing."""
 
-import base64
-import hashlib
 import json
 import os
 import signal
 import subprocess
-import threading
 import time
 import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, Browser, GatewayTestCase, Peer, base_config, free_port, post_touchpoints
+from jgtest import (JG_BIN, Browser, GatewayTestCase, admin_metrics, base_config, free_port, native_id_token,
+                    parallel_gets, post_touchpoints, wait_login_ready)
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
@@ -29,11 +27,8 @@ class JourneyTest(GatewayTestCase):
         self.up = self.upstream()
         port = free_port()
         self.public = "http://127.0.0.1:%d" % port
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--extra-client", "%s:%s" % (MOBILE_ID, MOBILE_SECRET),
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback",
-                                        "--redirect-uri", "com.example.app:/oauth"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public, extra_clients=[(MOBILE_ID, MOBILE_SECRET)],
+                                redirect_uris=["com.example.app:/oauth"])
         self.admin_port = free_port()
         self.store = os.path.join(self.tmpdir, "store")
         cfg = base_config(
@@ -68,10 +63,7 @@ class JourneyTest(GatewayTestCase):
         cfg["listen"][0]["port"] = port
         cfg["public_url"] = self.public
         self.gw = self.start(cfg)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and Browser().get(self.public + "/.auth/login/google",
-                                                            follow=False)[0] != 302:
-            time.sleep(0.2)
+        wait_login_ready(self.public)
 
     def web_login(self, email):
         b = Browser()
@@ -80,19 +72,7 @@ class JourneyTest(GatewayTestCase):
         return b
 
     def mobile_token(self, email):
-        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        q = urllib.parse.urlencode({"client_id": MOBILE_ID, "redirect_uri": "com.example.app:/oauth",
-                                    "response_type": "code", "scope": "openid email", "state": "s", "nonce": "n",
-                                    "login_hint": email, "code_challenge": challenge,
-                                    "code_challenge_method": "S256"})
-        _, hdrs, _, _ = Browser().get(self.op.url + "/authorize?" + q, follow=False)
-        code = urllib.parse.parse_qs(urllib.parse.urlsplit(hdrs["location"]).query)["code"][0]
-        form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": "com.example.app:/oauth", "code_verifier": verifier,
-                                       "client_id": MOBILE_ID, "client_secret": MOBILE_SECRET}).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.op.url + "/token", data=form), timeout=10) as r:
-            id_token = json.loads(r.read())["id_token"]
+        id_token = native_id_token(self.op.url, MOBILE_ID, MOBILE_SECRET, email, scope="openid email")
         req = urllib.request.Request(self.public + "/.auth/token", method="POST",
                                      data=json.dumps({"provider": "google", "id_token": id_token}).encode())
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -104,12 +84,9 @@ class JourneyTest(GatewayTestCase):
         return p.returncode, p.stdout, p.stderr
 
     def metric(self, name):
-        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.admin_port,
-                                     headers={"Authorization": "Bearer admin-token-0123456789abcdef"})
-        with urllib.request.urlopen(req, timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return int(line.split()[1])
+        for line in admin_metrics(self.admin_port, "admin-token-0123456789abcdef", timeout=5).splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
         return None
 
 
@@ -378,26 +355,9 @@ class OverflowTest(JourneyTest):
     def test_full_queue_drops_and_counts_without_hurting_proxying(self):
         b = self.web_login("burst@example.com")
         cookie = "jg_session=" + b.cookie("jg_session")
-        statuses = []
-        lock = threading.Lock()
         time.sleep(0.3)
         base = self.metric("journeygate_touchpoints_recorded_total") or 0
-
-        def burst():
-            conn = self.gw.conn()
-            for i in range(50):
-                conn.request("GET", "/shop/x", headers={"Cookie": cookie})
-                r = conn.getresponse()
-                r.read()
-                with lock:
-                    statuses.append(r.status)
-            conn.close()
-
-        threads = [threading.Thread(target=burst) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        statuses = parallel_gets(self.gw, ["/shop/x"] * 50, {"Cookie": cookie}, threads=8, timeout=60)
         self.assertEqual(statuses, [200] * 400)
         time.sleep(0.5)
         recorded = self.metric("journeygate_touchpoints_recorded_total")

@@ -12,7 +12,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import JG_BIN, PEERS_DIR, Browser, GatewayTestCase, Peer, base_config, free_port, post_touchpoints
+from jgtest import (JG_BIN, PEERS_DIR, Browser, GatewayTestCase, base_config, free_port, post_touchpoints,
+                    wait_login_ready)
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 
@@ -25,9 +26,7 @@ class PolicyTest(GatewayTestCase):
         self.up = self.upstream()
         port = free_port()
         self.public = "http://127.0.0.1:%d" % port
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public)
         staff_file = os.path.join(self.tmpdir, "staff.json")
         with open(staff_file, "w") as f:
             json.dump({"description": "staff by verified email domain",
@@ -60,10 +59,7 @@ class PolicyTest(GatewayTestCase):
         cfg["listen"][0]["port"] = port
         cfg["public_url"] = self.public
         self.gw = self.start(cfg)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and Browser().get(self.public + "/.auth/login/google",
-                                                            follow=False)[0] != 302:
-            time.sleep(0.2)
+        wait_login_ready(self.public)
 
     def configure(self, cfg):
         """What a test class adds to the configuration before the gateway starts."""

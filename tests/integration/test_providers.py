@@ -2,17 +2,14 @@
 Google native-sign-in ID tokens for the mobile token endpoint, bearer routes, and a
 provider that hangs while proxied traffic keeps its latency."""
 
-import base64
-import hashlib
 import json
-import os
 import threading
 import time
 import unittest
 import urllib.parse
 import urllib.request
 
-from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port
+from jgtest import Browser, GatewayTestCase, Peer, base_config, free_port, native_id_token, post_token
 
 APP_ID, APP_SECRET = "1234567890", "fb-app-secret-abcdef"
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
@@ -39,12 +36,9 @@ class ProvidersTest(GatewayTestCase):
                                         "--persona", "1001:Dana Example:dana@example.com",
                                         "--persona", "1002:Eli NoEmail:"], self.tmpdir)
         self.addCleanup(self.fb.stop)
-        self.op = Peer("rogue-op.mjs", ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-                                        "--extra-client", "%s:%s" % (MOBILE_ID, MOBILE_SECRET),
-                                        "--extra-client", "someone-else:x",
-                                        "--redirect-uri", self.public + "/.auth/login/google/callback",
-                                        "--redirect-uri", "com.example.app:/oauth"], self.tmpdir)
-        self.addCleanup(self.op.stop)
+        self.op = self.start_op(CLIENT_ID, CLIENT_SECRET, self.public,
+                                extra_clients=[(MOBILE_ID, MOBILE_SECRET), ("someone-else", "x")],
+                                redirect_uris=["com.example.app:/oauth"])
         cfg = base_config({"up": {"url": self.up.url}}, routes(),
                           providers={
                               "facebook": {"type": "facebook", "app_id": APP_ID, "app_secret": APP_SECRET,
@@ -65,29 +59,11 @@ class ProvidersTest(GatewayTestCase):
             time.sleep(0.2)
 
     def token_exchange(self, body):
-        req = urllib.request.Request(self.public + "/.auth/token", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, dict((k.lower(), v) for k, v in r.headers.items()), json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, dict((k.lower(), v) for k, v in e.headers.items()), json.loads(e.read() or b"{}")
+        return post_token(self.public, body, {"Content-Type": "application/json"})
 
     def native_id_token(self, client_id, secret, email="frank@example.com"):
         """What a phone's native Google sign-in hands the app: an ID token for its own client id."""
-        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        q = urllib.parse.urlencode({"client_id": client_id, "redirect_uri": "com.example.app:/oauth",
-                                    "response_type": "code", "scope": "openid email profile", "state": "s", "nonce": "n",
-                                    "login_hint": email,
-                                    "code_challenge": challenge, "code_challenge_method": "S256"})
-        status, hdrs, _, _ = Browser().get(self.op.url + "/authorize?" + q, follow=False)
-        code = urllib.parse.parse_qs(urllib.parse.urlsplit(hdrs["location"]).query)["code"][0]
-        form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": "com.example.app:/oauth", "code_verifier": verifier,
-                                       "client_id": client_id, "client_secret": secret}).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.op.url + "/token", data=form), timeout=10) as r:
-            return json.loads(r.read())["id_token"]
+        return native_id_token(self.op.url, client_id, secret, email)
 
     def call_api(self, token, path="/api/orders"):
         return self.gw.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})

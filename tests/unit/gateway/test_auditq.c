@@ -3,6 +3,7 @@
 #include "metrics.h"
 
 #include "../check_run.h"
+#include "temp_store.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -15,19 +16,13 @@ static store_t *st;
 static void setup(void)
 {
     static const uint8_t key[32] = {1, 2, 3};
-    snprintf(dir, sizeof(dir), "/tmp/jg-auditq-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    jg_temp_store_open(dir, sizeof(dir), "jg-auditq", &st);
     store_audit_key(st, key);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    store_close(st);
-    st = NULL;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    jg_temp_store_close(&st, dir);
 }
 
 /* the trail's records, oldest first */

@@ -4,6 +4,7 @@
 #include "recorder.h"
 
 #include "../check_run.h"
+#include "temp_store.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -19,9 +20,7 @@ static char query[2048];
 static void setup(void)
 {
     char v[201];
-    snprintf(dir, sizeof(dir), "/tmp/jg-recorder-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    jg_temp_store_open(dir, sizeof(dir), "jg-recorder", &st);
     ck_assert_ptr_nonnull(rec = gw_recorder_create(st, 1024));
     /* a client-chosen campaign: five UTM values at the longest kept (200 bytes) */
     memset(v, 'x', 200);
@@ -32,12 +31,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
     gw_recorder_stop(rec);
     gw_recorder_free(rec);
-    store_close(st);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    jg_temp_store_close(&st, dir);
 }
 
 static uint64_t wall_ms(void)

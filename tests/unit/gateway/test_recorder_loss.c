@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include "../check_run.h"
+#include "temp_store.h"
 
 #include <check.h>
 #include <signal.h>
@@ -27,21 +28,15 @@ static unsigned nkept;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/jg-rec-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    jg_temp_store_open(dir, sizeof(dir), "jg-rec", &st);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
     if (r != NULL && nkept < sizeof(kept) / sizeof(kept[0]))
         kept[nkept++] = r;
     r = NULL;
-    store_close(st);
-    st = NULL;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    jg_temp_store_close(&st, dir);
 }
 
 /* n touchpoints of about 1.5 KB each: any batch of 50 or more needs the data file to grow by more than 64 KB */

@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include "../check_run.h"
+#include "temp_store.h"
 
 #include <check.h>
 #include <lmdb.h>
@@ -15,18 +16,12 @@ static store_t *st;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/jg-store-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    jg_temp_store_open(dir, sizeof(dir), "jg-store", &st);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    store_close(st);
-    st = NULL;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    jg_temp_store_close(&st, dir);
 }
 
 static store_login_info_t info;

@@ -6,6 +6,7 @@
 #include "store.h"
 
 #include "../check_run.h"
+#include "temp_store.h"
 
 #include <check.h>
 #include <lmdb.h>
@@ -22,9 +23,7 @@ static char cust[3][STORE_ID_LEN + 1];
 static void setup(void)
 {
     store_login_info_t info;
-    snprintf(dir, sizeof(dir), "/tmp/jg-tp-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    jg_temp_store_open(dir, sizeof(dir), "jg-tp", &st);
     for (int i = 0; i < 3; ++i) {
         char sub[8];
         store_identity_t id = {"google", sub, NULL, 0, NULL, NULL};
@@ -36,11 +35,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    store_close(st);
-    st = NULL;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    jg_temp_store_close(&st, dir);
 }
 
 /* appends one block: touchpoint k of customer c at time at (channel by k) */
