@@ -715,62 +715,64 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
 
 /* ----------------------------------------------------- admin and demo pages */
 
-/* whether the request carries "Authorization: Bearer TOKEN" with the admin token (constant time) */
-static int admin_bearer_ok(h2o_req_t *req, const char *token)
+/*
+ * The one admin token gate: answers 401 and returns 1 unless the request carries
+ * "Authorization: Bearer TOKEN" with the admin token (compared in constant time). Without a
+ * configured token, `open_without_token` decides: /metrics stays open, the admin API is closed.
+ */
+static int admin_refused(h2o_req_t *req, const char *token, int open_without_token)
 {
     ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    size_t len = strlen(token);
 
-    return cur != -1 && req->headers.entries[cur].value.len == len + 7 &&
-           h2o_lcstris(req->headers.entries[cur].value.base, 7, H2O_STRLIT("bearer ")) &&
-           gw_ct_equal(req->headers.entries[cur].value.base + 7, token, len);
+    if (token == NULL ? open_without_token
+                      : cur != -1 && req->headers.entries[cur].value.len == strlen(token) + 7 &&
+                            h2o_lcstris(req->headers.entries[cur].value.base, 7, H2O_STRLIT("bearer ")) &&
+                            gw_ct_equal(req->headers.entries[cur].value.base + 7, token, strlen(token)))
+        return 0;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                   H2O_STRLIT("Bearer realm=\"journeygate-admin\""));
+    gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "admin token required");
+    return 1;
 }
 
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    (void)self;
-    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
-        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
-        size_t len;
-        char *text;
+    struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
+    int metrics = h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics")),
+        api = req->path_normalized.len > 7 && memcmp(req->path_normalized.base, "/admin/", 7) == 0;
 
-        if (th->holder == NULL || atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation)
-            thread_refresh_config(th);
-        /* with admin.token_file set, the metrics (route names, traffic, sign-in outcomes) need the token too */
-        if (th->holder->cfg->admin_token != NULL && !admin_bearer_ok(req, th->holder->cfg->admin_token)) {
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                           H2O_STRLIT("Bearer realm=\"journeygate-admin\""));
-            gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "admin token required");
-            return 0;
-        }
-        text = gw_metrics_render(&len);
-        if (text == NULL) {
-            h2o_send_error_500(req, "Internal Server Error", "metrics unavailable", 0);
-            return 0;
-        }
-        h2o_iovec_t body = h2o_strdup(&req->pool, text, len);
-        free(text);
-        req->res.status = 200;
-        req->res.reason = "OK";
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                       H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
-        h2o_send_inline(req, body.base, body.len);
-        return 0;
-    }
+    (void)self;
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/.auth/health"))) {
         gw_send_json(req, atomic_load(&srv.draining) ? 503 : 200,
                      atomic_load(&srv.draining) ? "Service Unavailable" : "OK",
                      json_pack("{s:s}", "status", atomic_load(&srv.draining) ? "draining" : "ok"));
         return 0;
     }
-    if (req->path_normalized.len > 7 && memcmp(req->path_normalized.base, "/admin/", 7) == 0) {
-        struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
-        if (th->holder == NULL || atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation)
-            thread_refresh_config(th);
-        return auth_admin_customers(req, th, th->holder->cfg->admin_token, req->path_normalized.base,
-                                    req->path_normalized.len);
+    if (!metrics && !api) {
+        gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
+        return 0;
     }
-    gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
+    if (th->holder == NULL || atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation)
+        thread_refresh_config(th);
+    /* with admin.token_file set, the metrics (route names, traffic, sign-in outcomes) need the token too */
+    if (admin_refused(req, th->holder->cfg->admin_token, metrics))
+        return 0;
+    if (api)
+        return auth_admin_customers(req, th, req->path_normalized.base, req->path_normalized.len);
+
+    size_t len;
+    char *text = gw_metrics_render(&len);
+    if (text == NULL) {
+        h2o_send_error_500(req, "Internal Server Error", "metrics unavailable", 0);
+        return 0;
+    }
+    h2o_iovec_t body = h2o_strdup(&req->pool, text, len);
+    free(text);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+    h2o_send_inline(req, body.base, body.len);
     return 0;
 }
 

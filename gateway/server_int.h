@@ -140,8 +140,11 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
  */
 void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route);
 
-/** The admin API on customers (GET/DELETE /admin/customers/ID), bearer admin token required. */
-int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *admin_token, const char *path, size_t path_len);
+/**
+ * The admin API (/admin/customers/ID, /admin/audit, /admin/figures, ...). The caller has checked
+ * the admin token (server.c's admin_refused).
+ */
+int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, size_t path_len);
 
 /** Sends a small HTML page (title, message) with status. */
 void gw_send_page(h2o_req_t *req, int status, const char *reason, const char *title, const char *message_html);
