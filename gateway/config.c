@@ -1059,8 +1059,11 @@ gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **ou
                     verr(&v, sub, "same address and port as listen[%zu]", j);
         }
     }
-    if (get_url(&v, doc, "", "public_url", 1, 1, &s))
-        cfg->public_url = strdup(s);
+    if (get_url(&v, doc, "", "public_url", 1, 1, &s) && (cfg->public_url = strdup(s)) != NULL &&
+        (cfg->public_authority = strstr(cfg->public_url, "://")) != NULL) {
+        cfg->public_authority += 3;
+        cfg->public_authority_len = strcspn(cfg->public_authority, "/?#");
+    }
     cfg->threads = 0;
     if (get_int(&v, doc, "", "threads", 0, 256, &n))
         cfg->threads = (unsigned)n;

@@ -75,6 +75,8 @@ typedef struct gw_config {
     gw_listen_t *listens;
     size_t num_listens;
     char *public_url;
+    const char *public_authority; /* public_url's host[:port], pointing into public_url (not NUL-ended) */
+    size_t public_authority_len;
     unsigned threads;
     char *access_log; /* "-" stdout, a path, or NULL (off) */
     gw_cidr_t *trusted_proxies;

@@ -500,21 +500,15 @@ int gw_host_valid(const char *host, size_t len)
     return 1;
 }
 
-int gw_host_known(const gw_route_t *routes, size_t num_routes, const char *public_url, const char *host,
-                  size_t host_len)
+int gw_host_known(const gw_config_t *cfg, const char *host, size_t host_len)
 {
-    const char *p = public_url != NULL ? strstr(public_url, "://") : NULL;
+    size_t plen = cfg->public_authority != NULL ? strip_port(cfg->public_authority, cfg->public_authority_len) : 0;
 
     host_len = strip_port(host, host_len);
-    if (p != NULL) {
-        size_t plen;
-        p += 3;
-        plen = strip_port(p, strcspn(p, "/?#"));
-        if (plen == host_len && strncasecmp(p, host, plen) == 0)
-            return 1;
-    }
-    for (size_t i = 0; i < num_routes; ++i)
-        if (routes[i].host != NULL && host_matches(routes[i].host, host, host_len))
+    if (cfg->public_authority != NULL && plen == host_len && strncasecmp(cfg->public_authority, host, plen) == 0)
+        return 1;
+    for (size_t i = 0; i < cfg->num_routes; ++i)
+        if (cfg->routes[i].host != NULL && host_matches(cfg->routes[i].host, host, host_len))
             return 1;
     return 0;
 }

@@ -116,11 +116,10 @@ int gw_header_is_override(const char *name, size_t len);
 int gw_host_valid(const char *host, size_t len);
 
 /**
- * Whether a (valid) Host value names this gateway: public_url's host or a route's match.host
- * (ports ignored, case-insensitive, wildcards as in routing).
+ * Whether a (valid) Host value names this gateway: public_url's host (cfg->public_authority) or
+ * a route's match.host (ports ignored, case-insensitive, wildcards as in routing).
  */
-int gw_host_known(const gw_route_t *routes, size_t num_routes, const char *public_url, const char *host,
-                  size_t host_len);
+int gw_host_known(const gw_config_t *cfg, const char *host, size_t host_len);
 
 /** Body limits of the /.auth/ endpoints that take a body: the ingestion batch, and the forms and token calls. */
 #define GW_AUTH_INGEST_BODY_MAX (1024 * 1024)

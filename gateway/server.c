@@ -233,17 +233,6 @@ static int is_forwarded_header(const h2o_iovec_t *name)
            h2o_lcstris(name->base, name->len, H2O_STRLIT("forwarded"));
 }
 
-/* public_url's host[:port] */
-static h2o_iovec_t public_authority(const gw_config_t *cfg)
-{
-    const char *p = cfg->public_url != NULL ? strstr(cfg->public_url, "://") : NULL;
-
-    if (p == NULL)
-        return h2o_iovec_init(NULL, 0);
-    p += 3;
-    return h2o_iovec_init(p, strcspn(p, "/?#"));
-}
-
 /*
  * Removes identity headers a client may not assert and rebuilds X-Forwarded-*
  * from what this gateway saw. A trusted proxy's X-Forwarded-For chain is kept
@@ -290,11 +279,10 @@ static void clean_and_forward_headers(h2o_req_t *req, struct gw_req *gr, const g
      * The host the upstream builds links with: the client's (or a trusted proxy's) only when it
      * names this gateway, else public_url's, so a made-up Host never reaches a generated link.
      */
-    if (xfh.base == NULL || !gw_host_valid(xfh.base, xfh.len) ||
-        !gw_host_known(cfg->routes, cfg->num_routes, cfg->public_url, xfh.base, xfh.len)) {
+    if (xfh.base == NULL || !gw_host_valid(xfh.base, xfh.len) || !gw_host_known(cfg, xfh.base, xfh.len)) {
         xfh = req->input.authority;
-        if (xfh.len == 0 || !gw_host_known(cfg->routes, cfg->num_routes, cfg->public_url, xfh.base, xfh.len))
-            xfh = public_authority(cfg);
+        if (xfh.len == 0 || !gw_host_known(cfg, xfh.base, xfh.len))
+            xfh = h2o_iovec_init(cfg->public_authority, cfg->public_authority_len);
     }
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-for"), 0, "X-Forwarded-For", xff.base,
                           xff.len);

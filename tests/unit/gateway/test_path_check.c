@@ -175,18 +175,27 @@ END_TEST
 START_TEST(test_host_known)
 {
     gw_route_t routes[2];
-    const char *pub = "https://shop.example.com:8443/base";
+    gw_config_t cfg;
+    const char *pub = "shop.example.com:8443"; /* public_url https://shop.example.com:8443/base */
 
     memset(routes, 0, sizeof(routes));
+    memset(&cfg, 0, sizeof(cfg));
     routes[0].host = "*.api.example.com";
     routes[1].host = NULL;
-    ck_assert(gw_host_known(routes, 2, pub, "shop.example.com", 16));
-    ck_assert(gw_host_known(routes, 2, pub, "SHOP.example.com:443", 20));
-    ck_assert(gw_host_known(routes, 2, pub, "v1.api.example.com", 18));
-    ck_assert(!gw_host_known(routes, 2, pub, "api.example.com", 15));
-    ck_assert(!gw_host_known(routes, 2, pub, "evil.example", 12));
-    ck_assert(!gw_host_known(routes, 2, pub, "shop.example.com.evil", 21));
-    ck_assert(!gw_host_known(routes, 1, NULL, "shop.example.com", 16));
+    cfg.routes = routes;
+    cfg.num_routes = 2;
+    cfg.public_authority = pub;
+    cfg.public_authority_len = strlen(pub);
+    ck_assert(gw_host_known(&cfg, "shop.example.com", 16));
+    ck_assert(gw_host_known(&cfg, "SHOP.example.com:443", 20));
+    ck_assert(gw_host_known(&cfg, "v1.api.example.com", 18));
+    ck_assert(!gw_host_known(&cfg, "api.example.com", 15));
+    ck_assert(!gw_host_known(&cfg, "evil.example", 12));
+    ck_assert(!gw_host_known(&cfg, "shop.example.com.evil", 21));
+    cfg.num_routes = 1;
+    cfg.public_authority = NULL;
+    cfg.public_authority_len = 0;
+    ck_assert(!gw_host_known(&cfg, "shop.example.com", 16));
 }
 END_TEST
 
