@@ -478,7 +478,7 @@ int cli_policy(int argc, char **argv)
             ri = gw_route_match(cfg->routes, cfg->num_routes, host, host != NULL ? strlen(host) : 0, norm, len);
         free(norm);
         /* the server's rule: such a path is refused before any policy, unless its route opts out */
-        if (pv != GW_PATH_OK && (ri < 0 || !cfg->routes[ri].path_check_off)) {
+        if (gw_path_refused(cfg, ri, pv)) {
             printf("refused before routing: 400 invalid_path (%s)\n", gw_path_verdict_str(pv));
             rc = 0;
             goto Exit;

@@ -392,6 +392,11 @@ gw_path_verdict_t gw_path_check(const char *path, size_t len)
     return GW_PATH_OK;
 }
 
+int gw_path_refused(const gw_config_t *cfg, long ri, gw_path_verdict_t pv)
+{
+    return pv != GW_PATH_OK && (ri < 0 || !cfg->routes[ri].path_check_off);
+}
+
 const char *gw_path_verdict_str(gw_path_verdict_t v)
 {
     switch (v) {

@@ -98,6 +98,12 @@ typedef enum gw_path_verdict {
  */
 gw_path_verdict_t gw_path_check(const char *path, size_t len);
 
+/**
+ * Whether a path with verdict pv is refused (400) rather than routed to route ri (-1: no route):
+ * every verdict but GW_PATH_OK is, unless the route the path normalises to has path_check "off".
+ */
+int gw_path_refused(const gw_config_t *cfg, long ri, gw_path_verdict_t pv);
+
 /** A short English name of a verdict for logs and error descriptions (static string). */
 const char *gw_path_verdict_str(gw_path_verdict_t v);
 

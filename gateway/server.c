@@ -516,7 +516,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     ri = gw_route_match(cfg->routes, cfg->num_routes, req->input.authority.base, req->input.authority.len, norm,
                         norm_len);
     /* before the route is known to have opted out, a path an upstream could read otherwise is refused */
-    if (pv != GW_PATH_OK && (ri < 0 || !cfg->routes[ri].path_check_off))
+    if (gw_path_refused(cfg, ri, pv))
         return send_path_refused(req, pv);
     if (ri < 0) {
         gw_send_error_json(req, 404, "Not Found", "no_route", "no route for this host and path");
@@ -900,7 +900,7 @@ static uint64_t body_limit_for(const gw_config_t *cfg, h2o_iovec_t host, h2o_iov
             if (pv == GW_PATH_OK)
                 limit = gw_auth_body_limit(norm, norm_len);
         } else if ((ri = gw_route_match(cfg->routes, cfg->num_routes, host.base, host.len, norm, norm_len)) >= 0 &&
-                   (pv == GW_PATH_OK || cfg->routes[ri].path_check_off)) {
+                   !gw_path_refused(cfg, ri, pv)) {
             limit = cfg->routes[ri].max_body_bytes;
         }
     }
