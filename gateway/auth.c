@@ -86,7 +86,7 @@ struct job {
     char confirmation[48];
     /* for the audit trail: where the request came from (never tokens, codes or cookies) */
     char client[48], user_agent[256], request_id[40], flow_id[32];
-    const char *audit_event, *audit_reason, *audit_outcome; /* JOB_AUDIT: a record on its own */
+    const char *audit_event, *audit_reason, *audit_outcome; /* JOB_AUDIT: a record on its own (auth_audit_event) */
     gw_ingest_batch_t batch;                                /* JOB_INGEST: the request's validated events (owned) */
     json_t *results;                                        /* JOB_INGEST: per-event results (owned) */
     char source[64];                                        /* JOB_INGEST: the ingest key's name */
@@ -875,8 +875,6 @@ static void job_run(void *arg)
         store_audit_event_t ev =
             job_event(j, j->audit_event, j->audit_outcome != NULL ? j->audit_outcome : "refused", j->audit_reason);
         store_audit_write(A.store, &ev, j->now_ms);
-        if (strcmp(j->audit_event, "callback_refused") == 0)
-            gw_metrics_login(j->prov != NULL ? prov_name(j->prov) : NULL, "refused", j->audit_reason);
         break;
     }
     case JOB_TOUCH: {
@@ -963,12 +961,6 @@ static void audit_refusal(h2o_req_t *req, struct gw_req *gr, prov_t *p, const ch
     refusal_record(&j, event, reason, route);
     if (strcmp(event, "callback_refused") == 0)
         gw_metrics_login(p != NULL ? prov_name(p) : NULL, "refused", reason);
-}
-
-static void audit_async(h2o_req_t *req, struct gw_req *gr, prov_t *p, const char *event, const char *reason,
-                        const char *flow_id)
-{
-    audit_refusal(req, gr, p, event, reason, flow_id, NULL, NULL);
 }
 
 static int job_submit(h2o_req_t *req, struct job *j)
@@ -1390,7 +1382,7 @@ static int rate_limited(h2o_req_t *req, struct gw_req *gr, enum rate_kind kind, 
     gw_metrics_count(gr->thread->metrics,
                      kind == RATE_INGEST ? GW_CTR_RATE_LIMITED_INGEST : GW_CTR_RATE_LIMITED_SIGNIN);
     if (first)
-        audit_async(req, gr, NULL, "rate_limited", what, NULL);
+        audit_refusal(req, gr, NULL, "rate_limited", what, NULL, NULL, NULL);
     snprintf(secs, sizeof(secs), "%u", wait);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, secs, SIZE_MAX).base, strlen(secs));
@@ -1513,8 +1505,8 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     struct job *j;
 #define REFUSE(status, code, text)                                                                                     \
     do {                                                                                                               \
-        audit_async(req, gr, p, "callback_refused", code,                                                              \
-                    entry != NULL ? json_string_value(json_object_get(entry, "f")) : NULL);                            \
+        audit_refusal(req, gr, p, "callback_refused", code,                                                            \
+                      entry != NULL ? json_string_value(json_object_get(entry, "f")) : NULL, NULL, NULL);              \
         rate_charge_failed_callback(gr->client);                                                                       \
         refuse_page(req, status, code, text);                                                                          \
     } while (0)
