@@ -424,9 +424,7 @@ static void view_of(json_t *s, struct session_view *v)
         const h2o_iovec_t *f[] = {&v->customer_id, &v->email, &v->provider, &v->subject, &v->sid, &v->hd, &v->channel};
         v->unsafe = 0;
         for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); ++i)
-            for (size_t k = 0; f[i]->base != NULL && k < f[i]->len; ++k)
-                if ((unsigned char)f[i]->base[k] < 0x20 || f[i]->base[k] == 0x7f)
-                    v->unsafe = 1;
+            v->unsafe |= f[i]->base != NULL && gw_has_control(f[i]->base, f[i]->len);
     }
 }
 
@@ -2280,9 +2278,8 @@ static void add_upstream_header(h2o_req_t *req, h2o_iovec_t *name, const char *o
     if (value.base == NULL)
         return;
     /* never a line break (or any control character) upstream, whatever a record holds */
-    for (size_t i = 0; i < value.len; ++i)
-        if ((unsigned char)value.base[i] < 0x20 || value.base[i] == 0x7f)
-            return;
+    if (gw_has_control(value.base, value.len))
+        return;
     h2o_vector_reserve(&req->pool, &req->headers, req->headers.size + 1);
     h = &req->headers.entries[req->headers.size++];
     h->name = name;

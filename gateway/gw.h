@@ -40,6 +40,15 @@ static inline uint64_t gw_fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+/** Whether n bytes hold a C0 control character or DEL: what may never reach a header line or a log. */
+static inline int gw_has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; ++i)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
 /** The wall clock (CLOCK_REALTIME) in ms since the epoch: for times that are stored or shown. */
 static inline uint64_t gw_wall_ms(void)
 {
