@@ -575,24 +575,10 @@ static int audit_append(store_t *st, MDB_txn *txn, const store_audit_event_t *ev
 }
 
 struct audit_ctx {
-    const store_audit_event_t *ev;
-    uint64_t now;
     const store_audit_event_t *const *evs;
     const uint64_t *counts, *times;
     size_t n;
 };
-
-static int audit_write_txn(store_t *st, MDB_txn *txn, void *arg)
-{
-    struct audit_ctx *c = arg;
-    return audit_append(st, txn, c->ev, c->now);
-}
-
-gw_status_t store_audit_write(store_t *st, const store_audit_event_t *ev, uint64_t now_ms)
-{
-    struct audit_ctx c = {ev, now_ms, NULL, NULL, NULL, 0};
-    return store_with_write(st, audit_write_txn, &c);
-}
 
 static int audit_batch_txn(store_t *st, MDB_txn *txn, void *arg)
 {
@@ -603,10 +589,15 @@ static int audit_batch_txn(store_t *st, MDB_txn *txn, void *arg)
     return rc;
 }
 
+gw_status_t store_audit_write(store_t *st, const store_audit_event_t *ev, uint64_t now_ms)
+{
+    return store_audit_write_batch(st, &ev, NULL, &now_ms, 1);
+}
+
 gw_status_t store_audit_write_batch(store_t *st, const store_audit_event_t *const *evs, const uint64_t *counts,
                                     const uint64_t *times_ms, size_t n)
 {
-    struct audit_ctx c = {NULL, 0, evs, counts, times_ms, n};
+    struct audit_ctx c = {evs, counts, times_ms, n};
     return n == 0 ? GW_OK : store_with_write(st, audit_batch_txn, &c);
 }
 
