@@ -666,10 +666,8 @@ static void identity_from_claims(json_t *c, prov_identity_t *out)
     out->name = dup_json_str(c, "name");
     out->picture = dup_json_str(c, "picture");
     out->hd = dup_json_str(c, "hd");
-    /* check_claims() let through only an integer auth_time that is not in the future */
+    /* check_claims() let through only a positive integer auth_time, at most the clock skew ahead */
     out->auth_time = (int64_t)json_integer_value(json_object_get(c, "auth_time"));
-    if (out->auth_time > (int64_t)time(NULL))
-        out->auth_time = (int64_t)time(NULL); /* within the skew: not later than now */
 }
 
 static gw_status_t oidc_finish(prov_t *p, const char *code, const char *verifier, const char *nonce, int64_t auth_since,

@@ -26,7 +26,8 @@ typedef struct prov_identity {
     char *hd;
     /* when the person last authenticated at the provider (seconds since the epoch), as the provider
        proved it (the ID token's auth_time, or a Facebook reauthentication the gateway asked for);
-       0 when nothing proves it */
+       0 when nothing proves it. It may be up to the allowed clock skew ahead of this machine's clock:
+       the session that records it takes no time later than its own now (auth.c new_session) */
     int64_t auth_time;
 } prov_identity_t;
 
