@@ -530,6 +530,9 @@ static int audit_append_n(store_t *st, MDB_txn *txn, const store_audit_event_t *
     set_field(rec, "user_agent", ev->user_agent);
     set_field(rec, "flow_id", ev->flow_id);
     set_field(rec, "request_id", ev->request_id);
+    set_field(rec, "actor", ev->actor);
+    set_field(rec, "route", ev->route);
+    set_field(rec, "detail", ev->detail);
     if (count > 0)
         json_object_set_new(rec, "count", json_integer((json_int_t)(count < INT64_MAX ? count : INT64_MAX)));
     if (ev->subject != NULL) {

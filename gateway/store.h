@@ -71,10 +71,14 @@ typedef struct store_login_info {
 /**
  * One audit event. The store adds seq, ts_ms, prev and hash, and replaces `subject` by a salted
  * hash (never stored in clear). Every field may be NULL except event and outcome.
+ * actor: the person who did it when not the customer ("staff:google:alice@example.com",
+ * "admin-token@127.0.0.1", "cli:root"); route: the route concerned (refusals); detail: a short
+ * free text (what a staff member looked at, an export's filters), never a secret.
  */
 typedef struct store_audit_event {
     const char *event, *outcome, *reason, *provider, *customer_id, *subject;
     const char *client, *user_agent, *flow_id, *request_id;
+    const char *actor, *route, *detail;
 } store_audit_event_t;
 
 /**
