@@ -189,7 +189,7 @@ int cli_customer(int argc, char **argv)
     }
     if (strcmp(verb, "delete") == 0) {
         unsigned sessions = 0;
-        store_audit_event_t ev = {"erasure", "success", "cli", NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+        store_audit_event_t ev = {.event = "erasure", .outcome = "success", .reason = "cli"};
         s = store_customer_delete(st, id, &sessions, &ev);
         if (s == GW_ENOTFOUND) {
             fprintf(stderr, "journeygate: no customer %s\n", id);
