@@ -13,6 +13,7 @@
  * their SHA-256.
  */
 #include "crypto.h"
+#include "demo_seed.h"
 #include "ingest.h"
 #include "metrics.h"
 #include "pol.h"
@@ -1315,6 +1316,21 @@ gw_status_t auth_init(const gw_config_t *cfg)
                 (json_is_string(vm) && gw_parse_size(json_string_value(vm), &bytes) == 0))
                 gw_recorder_set_visitor_memory(A.recorder, (size_t)bytes);
         }
+    }
+    if (strcmp(cfg->path, "<demo>") == 0) {
+        /* `journeygate demo` opens on live views: an empty demo store gets sample customers (demo_seed.c) */
+        const char *names[8];
+        size_t n = 0, created = 0;
+        json_object_foreach(provs, name, pc)
+        {
+            if (n < sizeof(names) / sizeof(names[0]))
+                names[n++] = name;
+        }
+        if (n > 0 && gw_demo_seed(A.store, A.recorder, names, n, 300, now_ms(), &created) != GW_OK)
+            GW_LOG_WARNING("demo", "the sample data could not be written");
+        else if (created > 0)
+            GW_LOG_INF("demo", "%zu sample customers with 30 days of journeys added (source \"sample\")",
+                   created);
     }
     A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
     json_object_foreach(provs, name, pc)

@@ -322,6 +322,26 @@ class DemoTest(GatewayTestCase):
         self.assertTrue(url.endswith("/account/"), url)
         self.assertIn(b"X-Customer-Id", body)
         self.stop_demo(p)
+    def test_demo_store_opens_with_sample_journeys_once(self):
+        # a newcomer's console has live views: the demo's empty store gets sample customers with
+        # 30 days of journeys on four channels, marked as sample; a second start adds none
+        store = os.path.join(self.tmpdir, "journeygate-demo")
+        for _ in range(2):
+            p, _ = self.start_demo()
+            self.stop_demo(p)  # stopping flushes the recorder: every queued touchpoint is written
+            out = subprocess.run([JG_BIN, "export", "customers", "--format", "ndjson", "--store", store],
+                                 capture_output=True, text=True, timeout=30, check=True).stdout
+            customers = [json.loads(x) for x in out.splitlines() if x.strip()]
+            self.assertEqual(len(customers), 300)
+            self.assertTrue(all(c["identities"][0]["subject"].startswith("sample-") for c in customers))
+            self.assertTrue(all(c["identities"][0]["email"].endswith("@sample.example") for c in customers))
+        out = subprocess.run([JG_BIN, "export", "touchpoints", "--format", "ndjson", "--store", store],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        tps = [json.loads(x) for x in out.splitlines() if x.strip()]
+        self.assertGreater(len(tps), 600)
+        self.assertEqual({t["source"] for t in tps}, {"sample"})
+        self.assertEqual({t["channel"] for t in tps}, {"web", "mobile-app", "contact-centre", "email"})
+
 
 if __name__ == "__main__":
     unittest.main()
