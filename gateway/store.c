@@ -1605,6 +1605,17 @@ Exit:
     return store_from_mdb(rc);
 }
 
+gw_status_t store_unlink_counted(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
+                                 const store_audit_event_t *audit, unsigned *sessions_ended)
+{
+    struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK, audit, 0};
+    gw_status_t s = strlen(customer_id) == STORE_ID_LEN ? store_with_write(st, unlink_txn, &c) : GW_ENOTFOUND;
+
+    if (s == GW_OK && sessions_ended != NULL)
+        *sessions_ended = c.sessions_ended;
+    return s == GW_EDENIED ? c.why : s;
+}
+
 /* ------------------------------------------------------------------ purge */
 
 #define PURGE_SCAN 4096 /* sessions read per read transaction */

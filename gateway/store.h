@@ -180,6 +180,13 @@ gw_status_t store_customer_sessions(store_t *st, const char *customer_id,
  */
 gw_status_t store_sessions_purge(store_t *st, uint64_t now_ms, uint64_t *purged);
 
+/**
+ * store_unlink() that also says how many sessions it ended (*sessions_ended, may be NULL; written on
+ * GW_OK only): those made through the identity removed. Same errors as store_unlink().
+ */
+gw_status_t store_unlink_counted(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
+                                 const store_audit_event_t *audit, unsigned *sessions_ended);
+
 /** Records / reads a data-deletion status under its confirmation code. */
 gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status);
 gw_status_t store_deletion_get(store_t *st, const char *code, json_t **out);
