@@ -25,7 +25,8 @@
 
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX 500
-#define SCAN_MAX 100000     /* audit records examined per call at most */
+/* audit records examined per call at most: 100,000 took ~290 ms here, this stays under 200 ms per answer */
+#define SCAN_MAX 50000
 #define CUSTOMER_EVENTS 100 /* the latest events on a customer's security page */
 #define FLOW_STEPS_MAX 1000 /* a flow has a handful of steps; more is not a flow anyone reads */
 /* a sign-in flow's steps lie within its pending sign-in's life (10 minutes): an hour is ample */
