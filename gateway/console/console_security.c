@@ -439,13 +439,14 @@ static struct {
     uint64_t seq; /* 0: nothing verified yet */
     char hash[65];
     uint64_t full_at_ms;
-} chain_cache = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, "", 0};
+    uint64_t breaks; /* broken answers so far: a walk that began before one may not set a mark after it */
+} chain_cache = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, "", 0, 0};
 
 void console_api_audit_chain(const console_call_t *call, console_answer_t *ans)
 {
     store_t *st = call->ctx->store;
     char full_s[PARAM_MAX], from_hash[65], last_hash[65], head_hash[65], mac[65], t[25];
-    uint64_t from = 0, full_at = 0, count = 0, first_bad = 0, head_seq = 0;
+    uint64_t from = 0, full_at = 0, count = 0, first_bad = 0, head_seq = 0, breaks;
     const char *why = NULL;
     gw_status_t vs, hs;
     int r, full;
@@ -458,6 +459,7 @@ void console_api_audit_chain(const console_call_t *call, console_answer_t *ans)
     }
     full = r && full_s[0] == '1';
     pthread_mutex_lock(&chain_cache.lock);
+    breaks = chain_cache.breaks;
     if (!full && chain_cache.st == st && chain_cache.seq > 0 && call->now_ms >= chain_cache.full_at_ms &&
         call->now_ms - chain_cache.full_at_ms < CHAIN_FULL_EVERY_MS) {
         from = chain_cache.seq;
@@ -474,14 +476,15 @@ void console_api_audit_chain(const console_call_t *call, console_answer_t *ans)
     if (from == 0)
         full_at = call->now_ms;
     pthread_mutex_lock(&chain_cache.lock);
-    if (vs == GW_OK && count > 0) {
+    if (vs == GW_OK && count > 0 && breaks == chain_cache.breaks) {
         chain_cache.st = st;
         chain_cache.seq = count;
         memcpy(chain_cache.hash, last_hash, sizeof(chain_cache.hash));
         chain_cache.full_at_ms = full_at;
-    } else if (chain_cache.st == st || chain_cache.st == NULL) {
+    } else if (vs != GW_OK) {
         chain_cache.st = st;
         chain_cache.seq = 0;
+        ++chain_cache.breaks;
     }
     pthread_mutex_unlock(&chain_cache.lock);
     /* the head as it is now: records appended since the walk are past verified_up_to, and say so */
