@@ -723,6 +723,7 @@ END_TEST
 START_TEST(test_policies_and_explain)
 {
     char cid[STORE_ID_LEN + 1], two[STORE_ID_LEN + 1], q[128];
+    uint8_t h[32];
     console_answer_t a;
     json_t *p, *r;
     size_t i;
@@ -753,6 +754,14 @@ START_TEST(test_policies_and_explain)
 
     snprintf(q, sizeof(q), "customer=%s&route=staff", cid);
     a = call_ep(console_api_explain, "policies/explain", q, NULL);
+    ck_assert(json_is_null(json_object_get(json_object_get(a.json, "facts"), "hd")));
+    json_decref(a.json);
+    /* hd comes from a session through the identity: it came from a signed ID token */
+    session(cid, "google", "g-7", "cookie", NOW_MS + 3600000, h);
+    a = call_ep(console_api_explain, "policies/explain", q, NULL);
+    ck_assert_str_eq(sget(json_object_get(a.json, "facts"), "hd"), "example.com");
+    ck_assert_str_eq(sget(json_object_get(a.json, "facts"), "email"), "ivy@example.com");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(a.json, "facts"), "session_age_s")), 0);
     ck_assert_int_eq(a.status, 200);
     ck_assert_str_eq(sget(a.json, "decision"), "allow");
     ck_assert_str_eq(sget(a.json, "policy"), "staff_only");
