@@ -281,6 +281,23 @@ START_TEST(test_audit_pages_newest_first_with_filters)
 }
 END_TEST
 
+START_TEST(test_audit_period_waits_for_late_refusals)
+{
+    uint64_t day = NOW_MS - NOW_MS % 86400000ull; /* 2026-12-07T00:00:00Z */
+    console_answer_t a;
+
+    write_event("too_old", "success", NULL, day - 3 * 3600000ull);
+    write_event("in_period", "success", NULL, day + 10000);
+    /* a refusal held back by its aggregation interval is written after it, with its own earlier time */
+    write_event("rate_limited", "refused", NULL, day - 30000);
+    a = call_ep(console_api_audit, "audit", "from=2026-12-07&to=2026-12-07", NULL);
+    ck_assert_uint_eq(json_array_size(json_object_get(a.json, "records")), 1);
+    ck_assert_str_eq(sget(json_array_get(json_object_get(a.json, "records"), 0), "event"), "in_period");
+    ck_assert(json_is_null(json_object_get(a.json, "next_before")));
+    json_decref(a.json);
+}
+END_TEST
+
 START_TEST(test_audit_hostile_parameters)
 {
     static const char *const bad[] = {
@@ -810,6 +827,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_audit_pages_newest_first_with_filters);
+    tcase_add_test(tc, test_audit_period_waits_for_late_refusals);
     tcase_add_test(tc, test_audit_hostile_parameters);
     tcase_add_test(tc, test_audit_scan_is_bounded);
     tcase_add_test(tc, test_chain_verified_then_broken);
