@@ -516,6 +516,7 @@ struct flow_scan {
     uint64_t oldest_ms; /* of the steps found so far */
     uint64_t slack_ms;
     int complete; /* the walk reached a point no step of the flow can be before */
+    int cut;      /* a bound stopped the walk first (records examined, or steps) */
 };
 
 static int flow_cb(uint64_t seq, json_t *r, void *arg)
@@ -535,9 +536,9 @@ static int flow_cb(uint64_t seq, json_t *r, void *arg)
         if (ts >= 0 && (f->oldest_ms == 0 || (uint64_t)ts < f->oldest_ms))
             f->oldest_ms = (uint64_t)ts;
         if (json_array_size(f->steps) == FLOW_STEPS_MAX)
-            return 1;
+            return f->cut = 1;
     }
-    return f->examined >= SCAN_MAX;
+    return f->cut = f->examined >= SCAN_MAX;
 }
 
 void console_api_audit_flow(const console_call_t *call, console_answer_t *ans)
@@ -564,7 +565,7 @@ void console_api_audit_flow(const console_call_t *call, console_answer_t *ans)
         store_failed(ans);
         goto Exit;
     }
-    if (f.examined < SCAN_MAX)
+    if (!f.cut)
         f.complete = 1; /* the whole trail was read, or the flow's start was passed */
     n = json_array_size(f.steps);
     if (n == 0) {
