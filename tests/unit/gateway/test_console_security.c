@@ -500,6 +500,87 @@ START_TEST(test_chain_resume_catches_a_rewritten_mark)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the store's walks */
+
+struct seqs {
+    uint64_t seq[64];
+    size_t n, stop_after;
+};
+
+static int seqs_cb(uint64_t seq, json_t *r, void *arg)
+{
+    struct seqs *c = arg;
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "seq")), (json_int_t)seq);
+    c->seq[c->n++] = seq;
+    return c->n == c->stop_after;
+}
+
+START_TEST(test_store_audit_walks_backwards)
+{
+    struct seqs c;
+    static const uint64_t befores[] = {0, 11, 1000, 6, 1, 2};
+    static const size_t firsts[] = {10, 10, 10, 5, 0, 1};
+
+    for (int i = 0; i < 10; ++i)
+        write_event("e", "success", NULL, NOW_MS + (uint64_t)i);
+    for (size_t t = 0; t < sizeof(befores) / sizeof(befores[0]); ++t) {
+        memset(&c, 0, sizeof(c));
+        ck_assert_int_eq(store_audit_foreach_reverse(st, befores[t], seqs_cb, &c), GW_OK);
+        ck_assert_uint_eq(c.n, firsts[t]);
+        for (size_t i = 0; i < c.n; ++i)
+            ck_assert_uint_eq(c.seq[i], firsts[t] - i);
+    }
+    /* a record missing (removed behind the store's back): the walk goes past the gap */
+    tamper("delete", 5);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(store_audit_foreach_reverse(st, 5, seqs_cb, &c), GW_OK);
+    ck_assert_uint_eq(c.n, 4);
+    ck_assert_uint_eq(c.seq[0], 4);
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 3;
+    ck_assert_int_eq(store_audit_foreach_reverse(st, 0, seqs_cb, &c), GW_OK);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert_uint_eq(c.seq[2], 8);
+}
+END_TEST
+
+struct hashes {
+    uint8_t h[8][32];
+    size_t n;
+};
+
+static int hashes_cb(const uint8_t token_hash[32], json_t *session, void *arg)
+{
+    struct hashes *c = arg;
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(session, "customer_id")));
+    memcpy(c->h[c->n++], token_hash, 32);
+    return 0;
+}
+
+START_TEST(test_store_customer_sessions_lists_only_theirs)
+{
+    char a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+    uint8_t h[3][32];
+    struct hashes c;
+
+    login("google", "s-1", "kim@example.com", "Kim", NULL, a, NOW_MS - 9000);
+    login("google", "s-2", "lee@example.com", "Lee", NULL, b, NOW_MS - 9000);
+    session(a, "google", "s-1", "cookie", NOW_MS + 1000, h[0]);
+    session(a, "google", "s-1", "bearer", NOW_MS + 1000, h[1]);
+    session(b, "google", "s-2", "cookie", NOW_MS + 1000, h[2]);
+    ck_assert_int_eq(store_session_delete(st, h[1], NULL), GW_OK);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(store_customer_sessions(st, a, hashes_cb, &c), GW_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_int_eq(memcmp(c.h[0], h[0], 32), 0);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(store_customer_sessions(st, "c_aaaaaaaaaaaaaaaaaaaaaaaa", hashes_cb, &c), GW_OK);
+    ck_assert_int_eq(store_customer_sessions(st, "short", hashes_cb, &c), GW_OK);
+    ck_assert_uint_eq(c.n, 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ one flow */
 
 START_TEST(test_flow_in_order_with_durations)
@@ -839,6 +920,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_audit_scan_is_bounded);
     tcase_add_test(tc, test_chain_verified_then_broken);
     tcase_add_test(tc, test_chain_resume_catches_a_rewritten_mark);
+    tcase_add_test(tc, test_store_audit_walks_backwards);
+    tcase_add_test(tc, test_store_customer_sessions_lists_only_theirs);
     tcase_add_test(tc, test_flow_in_order_with_durations);
     tcase_add_test(tc, test_customer_security_page);
     tcase_add_test(tc, test_revoke_one_then_all);
