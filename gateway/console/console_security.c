@@ -734,6 +734,30 @@ static int session_cb(const uint8_t hash[32], json_t *s, void *arg)
     return 0;
 }
 
+/* most recently used first (ISO times sort as text; a session never seen sorts last) */
+static int last_seen_desc(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "last_seen"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "last_seen"));
+    return strcmp(y != NULL ? y : "", x != NULL ? x : "");
+}
+
+static void sort_sessions(json_t *sessions)
+{
+    size_t n = json_array_size(sessions);
+    json_t **v = n > 1 ? calloc(n, sizeof(*v)) : NULL;
+
+    if (v == NULL)
+        return; /* one session, or out of memory: the store's order stands */
+    for (size_t i = 0; i < n; ++i)
+        v[i] = json_incref(json_array_get(sessions, i));
+    qsort(v, n, sizeof(*v), last_seen_desc);
+    json_array_clear(sessions);
+    for (size_t i = 0; i < n; ++i)
+        json_array_append_new(sessions, v[i]);
+    free(v);
+}
+
 /* identity_linked records among the events: provider -> reason (for identities_json()) */
 static json_t *link_reasons(json_t *records)
 {
@@ -760,7 +784,6 @@ void console_api_customer_security(const console_call_t *call, console_answer_t 
     struct scan s;
     json_t *cust = NULL, *events = NULL, *name, *email, *reasons;
     uint64_t next = 0;
-    gw_status_t st;
 
     memset(&s, 0, sizeof(s));
     if (path_customer(call, ans, &cust) != 0)
@@ -773,11 +796,12 @@ void console_api_customer_security(const console_call_t *call, console_answer_t 
     s.customer = call->segs[1];
     s.limit = CUSTOMER_EVENTS;
     if (l.sessions == NULL || nm.cache == NULL ||
-        (st = store_customer_sessions(call->ctx->store, call->segs[1], session_cb, &l)) != GW_OK ||
+        store_customer_sessions(call->ctx->store, call->segs[1], session_cb, &l) != GW_OK ||
         scan_run(call->ctx->store, &s, 0, &next) != GW_OK || (events = scan_records(&s, &nm)) == NULL) {
         store_failed(ans);
         goto Exit;
     }
+    sort_sessions(l.sessions);
     reasons = link_reasons(s.hits);
     customer_label(cust, &name, &email);
     ans->json =
