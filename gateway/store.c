@@ -604,13 +604,20 @@ gw_status_t store_audit_write_batch(store_t *st, const store_audit_event_t *cons
     return n == 0 ? GW_OK : store_with_write(st, audit_batch_txn, &c);
 }
 
-gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad, const char **why)
+/*
+ * store_audit_verify(), and store_audit_verify_from() resumed after record from_seq (0: from the
+ * start) whose hash was from_hash: that record must still hash to from_hash, the ones after it
+ * link on from it. last_hash (may be NULL) receives the hash of the last record verified.
+ */
+static gw_status_t audit_verify(store_t *st, uint64_t from_seq, const char *from_hash, uint64_t *count,
+                                uint64_t *first_bad, const char **why, char *last_hash)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val k, v, hk = {sizeof(AUDIT_HEAD) - 1, AUDIT_HEAD}, hv;
     char prev[65], hash[65], mac[65];
     uint64_t expect = 1, head_seq = 0;
+    uint8_t from_key[8];
     json_t *head = NULL;
     gw_status_t result = GW_OK;
     int rc;
@@ -625,7 +632,38 @@ gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad
         result = store_from_mdb(rc);
         goto Exit;
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), ++expect) {
+    if (from_seq > 0) {
+        /* the record verified last time must still be there, unchanged: the rest links on from it */
+        json_t *rec;
+        const char *h;
+        store_be64(from_seq, from_key);
+        k.mv_size = 8;
+        k.mv_data = from_key;
+        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY)) != 0) {
+            if (rc != MDB_NOTFOUND) {
+                result = store_from_mdb(rc);
+                goto Exit;
+            }
+            *why = "a record verified before is missing";
+            expect = from_seq;
+            goto Bad;
+        }
+        rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        h = json_string_value(json_object_get(rec, "hash"));
+        if (rec == NULL || h == NULL || record_hash(rec, hash) != 0 || strcmp(hash, h) != 0 || from_hash == NULL ||
+            strcmp(h, from_hash) != 0) {
+            json_decref(rec);
+            *why = "a record verified before was changed";
+            expect = from_seq;
+            goto Bad;
+        }
+        json_decref(rec);
+        memcpy(prev, from_hash, 64);
+        *count = from_seq;
+        expect = from_seq + 1;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, from_seq > 0 ? MDB_NEXT : MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), ++expect) {
         json_t *rec;
         const char *h, *p;
         if (k.mv_size != 8 || store_from_be64(k.mv_data) != expect) {
@@ -691,6 +729,8 @@ Bad:
     *first_bad = expect;
     result = GW_EINVAL;
 Exit:
+    if (result == GW_OK && last_hash != NULL)
+        memcpy(last_hash, *count > 0 ? prev : "", *count > 0 ? 65 : 1);
     json_decref(head);
     if (cur != NULL)
         mdb_cursor_close(cur);
@@ -698,6 +738,11 @@ Exit:
         mdb_txn_abort(txn);
     pthread_rwlock_unlock(&st->resize);
     return result;
+}
+
+gw_status_t store_audit_verify(store_t *st, uint64_t *count, uint64_t *first_bad, const char **why)
+{
+    return audit_verify(st, 0, NULL, count, first_bad, why, NULL);
 }
 
 /*
@@ -751,6 +796,73 @@ gw_status_t store_audit_last(store_t *st, uint64_t *seq)
     *seq = s == GW_OK ? (uint64_t)json_integer_value(json_object_get(head, "seq")) : 0;
     json_decref(head);
     return s == GW_ENOTFOUND ? GW_OK : s;
+}
+
+gw_status_t store_audit_verify_from(store_t *st, uint64_t from_seq, const char *from_hash, uint64_t *count,
+                                    uint64_t *first_bad, const char **why, char last_hash[65])
+{
+    return audit_verify(st, from_seq, from_hash, count, first_bad, why, last_hash);
+}
+
+gw_status_t store_audit_head(store_t *st, uint64_t *seq, char hash[65], char mac[65])
+{
+    json_t *head = NULL;
+    gw_status_t s = get_json(st, st->meta, AUDIT_HEAD, sizeof(AUDIT_HEAD) - 1, &head);
+    const char *h = json_string_value(json_object_get(head, "hash"));
+    const char *m = json_string_value(json_object_get(head, "mac"));
+
+    if (s == GW_OK) {
+        /* an unreadable head is shown as it is (empty), never made up: verification says why */
+        *seq = (uint64_t)json_integer_value(json_object_get(head, "seq"));
+        snprintf(hash, 65, "%s", h != NULL && strlen(h) == 64 ? h : "");
+        snprintf(mac, 65, "%s", m != NULL && strlen(m) == 64 ? m : "");
+    }
+    json_decref(head);
+    return s;
+}
+
+gw_status_t store_audit_foreach_reverse(store_t *st, uint64_t before,
+                                        int (*cb)(uint64_t seq, json_t *record, void *ctx), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    uint8_t start[8];
+    MDB_val k = {8, start}, v;
+    int rc;
+
+    if ((rc = store_read_begin(st, &txn)) != 0)
+        return store_from_mdb(rc);
+    if ((rc = mdb_cursor_open(txn, st->audit, &cur)) != 0)
+        goto Exit;
+    if (before == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    } else {
+        /* the first key at or after `before`, then one back; none at or after: the last one */
+        store_be64(before, start);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        rc = rc == 0              ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+             : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST)
+                                  : rc;
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+        uint64_t seq = k.mv_size == 8 ? store_from_be64(k.mv_data) : 0;
+        json_t *rec;
+        int stop;
+        if (seq == 0 || (before != 0 && seq >= before))
+            continue;
+        rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        stop = cb(seq, rec, ctx);
+        json_decref(rec);
+        if (stop)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+Exit:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_read_end(st, txn);
+    return store_from_mdb(rc);
 }
 
 /* ------------------------------------------------------------------ login */
@@ -1445,6 +1557,63 @@ gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], cons
 {
     struct session_ctx c = {token_hash, NULL, audit};
     return store_with_write(st, session_delete_txn, &c);
+}
+
+gw_status_t store_customer_sessions(store_t *st, const char *customer_id,
+                                    int (*cb)(const uint8_t token_hash[32], json_t *session, void *ctx), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val key = {STORE_ID_LEN, (void *)customer_id}, val;
+    int rc;
+
+    if (strlen(customer_id) != STORE_ID_LEN)
+        return GW_OK; /* no such customer: no sessions */
+    if ((rc = store_read_begin(st, &txn)) != 0)
+        return store_from_mdb(rc);
+    if ((rc = mdb_cursor_open(txn, st->customer_sessions, &cur)) != 0)
+        goto Exit;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_DUP)) {
+        MDB_val sk, sv;
+        json_t *s;
+        int stop;
+        if (val.mv_size != 32)
+            continue;
+        sk.mv_size = 32;
+        sk.mv_data = val.mv_data;
+        /* an index entry whose session is gone (or unreadable) is no session: the next write drops it */
+        if ((rc = mdb_get(txn, st->sessions, &sk, &sv)) == MDB_NOTFOUND)
+            continue;
+        if (rc != 0)
+            break;
+        if ((s = json_loadb(sv.mv_data, sv.mv_size, 0, NULL)) == NULL)
+            continue;
+        stop = cb(val.mv_data, s, ctx);
+        json_decref(s);
+        if (stop) {
+            rc = MDB_NOTFOUND;
+            break;
+        }
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+Exit:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_read_end(st, txn);
+    return store_from_mdb(rc);
+}
+
+gw_status_t store_unlink_counted(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
+                                 const store_audit_event_t *audit, unsigned *sessions_ended)
+{
+    struct unlink_ctx c = {customer_id, provider, now_ms, GW_OK, audit, 0};
+    gw_status_t s = strlen(customer_id) == STORE_ID_LEN ? store_with_write(st, unlink_txn, &c) : GW_ENOTFOUND;
+
+    if (s == GW_OK && sessions_ended != NULL)
+        *sessions_ended = c.sessions_ended;
+    return s == GW_EDENIED ? c.why : s;
 }
 
 /* ------------------------------------------------------------------ purge */

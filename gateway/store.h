@@ -151,8 +151,22 @@ gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t 
 /** The session stored under token_hash (new reference), or GW_ENOTFOUND. */
 gw_status_t store_session_get(store_t *st, const uint8_t token_hash[32], json_t **out);
 
-/** Deletes a session (with its audit record, when audit is not NULL); GW_ENOTFOUND when there was none. */
+/**
+ * Deletes a session (with its audit record, when audit is not NULL: its customer_id and provider are
+ * the session's); GW_ENOTFOUND when there was none. The session generation moves
+ * (store_session_generation()), so every thread's cache of sessions reads again.
+ */
 gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], const store_audit_event_t *audit);
+
+/**
+ * Calls cb for every session of the customer (through the customer_sessions index), in token-hash
+ * order, inside one read transaction, until cb returns non-zero. token_hash and session are borrowed
+ * for the call (json_incref() the session to keep it). Index entries without a readable session are
+ * skipped. GW_OK also when the customer has no session or does not exist; the store's errors otherwise.
+ * Expired sessions not purged yet are included: the caller decides what it shows.
+ */
+gw_status_t store_customer_sessions(store_t *st, const char *customer_id,
+                                    int (*cb)(const uint8_t token_hash[32], json_t *session, void *ctx), void *ctx);
 
 /**
  * Deletes every session that can no longer be used at now_ms: past its absolute expiry (expires_ms),
@@ -165,6 +179,13 @@ gw_status_t store_session_delete(store_t *st, const uint8_t token_hash[32], cons
  * Blocks on the store: call it from a background thread, never an event loop.
  */
 gw_status_t store_sessions_purge(store_t *st, uint64_t now_ms, uint64_t *purged);
+
+/**
+ * store_unlink() that also says how many sessions it ended (*sessions_ended, may be NULL; written on
+ * GW_OK only): those made through the identity removed. Same errors as store_unlink().
+ */
+gw_status_t store_unlink_counted(store_t *st, const char *customer_id, const char *provider, uint64_t now_ms,
+                                 const store_audit_event_t *audit, unsigned *sessions_ended);
 
 /** Records / reads a data-deletion status under its confirmation code. */
 gw_status_t store_deletion_put(store_t *st, const char *code, json_t *status);
@@ -214,6 +235,35 @@ gw_status_t store_audit_foreach(store_t *st, uint64_t after, int (*cb)(json_t *r
 
 /** The sequence number of the last record (0 when none). */
 gw_status_t store_audit_last(store_t *st, uint64_t *seq);
+
+/**
+ * store_audit_verify() resumed where an earlier verification ended: from_seq (>= 1) is the last
+ * record it verified and from_hash (64 hex characters) that record's hash. Checks that the record
+ * still hashes to from_hash, then every record after it, their links and the signed head, as
+ * store_audit_verify() does; from_seq 0 verifies the whole chain. Records before from_seq are NOT
+ * read again: a change to them is found only by a walk from the start. On GW_OK *count is the number
+ * of records in the chain and last_hash receives the hash of the last one ("" when none), for the
+ * next resumption. Errors as store_audit_verify() (GW_EINVAL with *first_bad and *why: a static string).
+ */
+gw_status_t store_audit_verify_from(store_t *st, uint64_t from_seq, const char *from_hash, uint64_t *count,
+                                    uint64_t *first_bad, const char **why, char last_hash[65]);
+
+/**
+ * The chain's head as stored: the last record's sequence number, its hash and the head's HMAC
+ * signature (hex, NUL-terminated; "" when the stored head is unreadable: store_audit_verify() says
+ * why). GW_ENOTFOUND when the trail is empty; the store's errors otherwise. Does not verify anything.
+ */
+gw_status_t store_audit_head(store_t *st, uint64_t *seq, char hash[65], char mac[65]);
+
+/**
+ * Calls cb for each record with seq < before (before 0: every record), newest first, inside one
+ * read transaction, until cb returns non-zero. cb gets the record's sequence number and the record
+ * (borrowed for the call; NULL when the stored record is unreadable, so a caller that bounds its
+ * scan counts it too). Keep the walk bounded (cb stops it): a read transaction holds the store's
+ * map at its size while it runs. Errors: the store's (GW_EUNAVAIL, GW_EIO).
+ */
+gw_status_t store_audit_foreach_reverse(store_t *st, uint64_t before,
+                                        int (*cb)(uint64_t seq, json_t *record, void *ctx), void *ctx);
 
 /*
  * Touchpoints. A touchpoint is a fixed set of short strings and numbers (store_tp_t), kept in a

@@ -107,9 +107,10 @@ int64_t pol_stable_until_age(const pol_set_t *s, const char *name, int64_t age_s
 pol_decision_t pol_eval(const pol_set_t *s, const char *policy, const pol_facts_t *f);
 
 /**
- * A human explanation of pol_eval()'s decision for `journeygate policy explain`: the facts, each
- * rule tried with why it did or did not match, and the decision. It shows personal data (the
- * email) and the rules' internals: for the operator's terminal, never for an HTTP answer.
+ * A human explanation of pol_eval()'s decision for `journeygate policy explain` and the console's
+ * explain (gateway/console/console_security.c: security staff only, and recorded in the audit trail
+ * before it is shown): the facts, each rule tried with why it did or did not match, and the decision.
+ * It shows personal data (the email) and the rules' internals: never for a customer's answer or a log.
  * Returns a malloc'ed string the caller frees with free(), or NULL when out of memory. Thread-safe.
  */
 char *pol_explain(const pol_set_t *s, const char *policy, const pol_facts_t *f);
