@@ -1329,8 +1329,7 @@ gw_status_t auth_init(const gw_config_t *cfg)
         if (n > 0 && gw_demo_seed(A.store, A.recorder, names, n, 300, now_ms(), &created) != GW_OK)
             GW_LOG_WARNING("demo", "the sample data could not be written");
         else if (created > 0)
-            GW_LOG_INF("demo", "%zu sample customers with 30 days of journeys added (source \"sample\")",
-                   created);
+            GW_LOG_INF("demo", "%zu sample customers with 30 days of journeys added (source \"sample\")", created);
     }
     A.provs = calloc(json_object_size(provs) + 1, sizeof(*A.provs));
     json_object_foreach(provs, name, pc)

@@ -34,12 +34,12 @@ static unsigned pick(uint64_t *s, unsigned n)
     return (unsigned)(next_rand(s) % n);
 }
 
-static const char *const first_names[] = {"Ada",   "Bruno", "Chloe", "Dev",   "Elena", "Farid", "Greta", "Hugo",
-                                          "Ines",  "Jonas", "Keiko", "Liam",  "Maya",  "Nils",  "Olga",  "Priya",
-                                          "Quinn", "Rosa",  "Sami",  "Tara",  "Umar",  "Vera",  "Wen",   "Yusuf"};
-static const char *const last_names[] = {"Almeida", "Berg",   "Costa",  "Duarte", "Eriksen", "Fischer", "Garcia",
-                                         "Horvat",  "Ivanova", "Jensen", "Kowalski", "Larsen", "Moreau",  "Novak",
-                                         "Okafor",  "Petrov", "Rossi",  "Silva",  "Tanaka",  "Weber"};
+static const char *const first_names[] = {"Ada",   "Bruno", "Chloe", "Dev",  "Elena", "Farid", "Greta", "Hugo",
+                                          "Ines",  "Jonas", "Keiko", "Liam", "Maya",  "Nils",  "Olga",  "Priya",
+                                          "Quinn", "Rosa",  "Sami",  "Tara", "Umar",  "Vera",  "Wen",   "Yusuf"};
+static const char *const last_names[] = {"Almeida", "Berg",    "Costa",  "Duarte",   "Eriksen", "Fischer", "Garcia",
+                                         "Horvat",  "Ivanova", "Jensen", "Kowalski", "Larsen",  "Moreau",  "Novak",
+                                         "Okafor",  "Petrov",  "Rossi",  "Silva",    "Tanaka",  "Weber"};
 
 /* one step of a journey: a channel, what the customer did there, the stage it belongs to */
 struct step {
@@ -106,8 +106,9 @@ static const char *user_agent_for(const char *channel, uint64_t *s)
         return "journeygate-sample-contact-centre/1.0";
     if (strcmp(channel, "email") == 0)
         return "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
-    return pick(s, 3) == 0 ? "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
-                           : "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36";
+    return pick(s, 3) == 0
+               ? "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
+               : "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36";
 }
 
 /* campaigns that bring customers in: the query of the entry touchpoint, and its referrer */

@@ -70,8 +70,8 @@ typedef struct console_call {
 typedef struct console_stream console_stream_t; /* console.c's, for streamed answers */
 
 typedef struct console_answer {
-    int status;   /* HTTP status; 200 when left 0 */
-    json_t *json; /* the answer (console.c takes the reference), or NULL when streamed */
+    int status;               /* HTTP status; 200 when left 0 */
+    json_t *json;             /* the answer (console.c takes the reference), or NULL when streamed */
     console_stream_t *stream; /* set by console_stream_begin() */
 } console_answer_t;
 
@@ -108,8 +108,8 @@ void console_iso_time(uint64_t ms, char out[25]);
  * personal data is shown only after its viewing is on record. Returns GW_OK or the store's error
  * (the endpoint then answers 503 and shows nothing).
  */
-gw_status_t console_audit(const console_call_t *call, const char *event, const char *outcome,
-                          const char *customer_id, const char *detail);
+gw_status_t console_audit(const console_call_t *call, const char *event, const char *outcome, const char *customer_id,
+                          const char *detail);
 
 /**
  * Streamed answers (CSV exports). console_stream_begin() sets the answer's headers (content type,
@@ -134,23 +134,24 @@ void console_api_journey(const console_call_t *call, console_answer_t *ans);    
 void console_api_export(const console_call_t *call, console_answer_t *ans);           /* GET export/KIND.csv */
 
 /* console_figures.c: aggregates (analytics snapshot) */
-void console_api_overview(const console_call_t *call, console_answer_t *ans);    /* GET overview */
-void console_api_transitions(const console_call_t *call, console_answer_t *ans); /* GET transitions */
-void console_api_paths(const console_call_t *call, console_answer_t *ans);       /* GET paths */
-void console_api_funnel(const console_call_t *call, console_answer_t *ans);      /* GET funnel */
-void console_api_stages(const console_call_t *call, console_answer_t *ans);      /* GET stages */
-void console_api_inventory(const console_call_t *call, console_answer_t *ans);   /* GET inventory */
+void console_api_overview(const console_call_t *call, console_answer_t *ans);      /* GET overview */
+void console_api_transitions(const console_call_t *call, console_answer_t *ans);   /* GET transitions */
+void console_api_paths(const console_call_t *call, console_answer_t *ans);         /* GET paths */
+void console_api_funnel(const console_call_t *call, console_answer_t *ans);        /* GET funnel */
+void console_api_stages(const console_call_t *call, console_answer_t *ans);        /* GET stages */
+void console_api_inventory(const console_call_t *call, console_answer_t *ans);     /* GET inventory */
 void console_api_signin_volume(const console_call_t *call, console_answer_t *ans); /* GET signins/volume */
 
 /* console_security.c: the trail, sessions, identities, policies */
-void console_api_audit(const console_call_t *call, console_answer_t *ans);          /* GET audit */
-void console_api_audit_chain(const console_call_t *call, console_answer_t *ans);    /* GET audit/chain */
-void console_api_audit_flow(const console_call_t *call, console_answer_t *ans);     /* GET audit/flow/FLOW */
+void console_api_audit(const console_call_t *call, console_answer_t *ans);             /* GET audit */
+void console_api_audit_chain(const console_call_t *call, console_answer_t *ans);       /* GET audit/chain */
+void console_api_audit_flow(const console_call_t *call, console_answer_t *ans);        /* GET audit/flow/FLOW */
 void console_api_customer_security(const console_call_t *call, console_answer_t *ans); /* GET customers/ID/security */
-void console_api_revoke_sessions(const console_call_t *call, console_answer_t *ans);   /* POST customers/ID/sessions/revoke */
-void console_api_unlink(const console_call_t *call, console_answer_t *ans);            /* POST customers/ID/unlink (admin) */
-void console_api_erase(const console_call_t *call, console_answer_t *ans);             /* POST customers/ID/erase (admin) */
-void console_api_policies(const console_call_t *call, console_answer_t *ans);          /* GET policies */
-void console_api_explain(const console_call_t *call, console_answer_t *ans);           /* GET policies/explain */
+void console_api_revoke_sessions(const console_call_t *call,
+                                 console_answer_t *ans);                      /* POST customers/ID/sessions/revoke */
+void console_api_unlink(const console_call_t *call, console_answer_t *ans);   /* POST customers/ID/unlink (admin) */
+void console_api_erase(const console_call_t *call, console_answer_t *ans);    /* POST customers/ID/erase (admin) */
+void console_api_policies(const console_call_t *call, console_answer_t *ans); /* GET policies */
+void console_api_explain(const console_call_t *call, console_answer_t *ans);  /* GET policies/explain */
 
 #endif
