@@ -6,7 +6,9 @@
  *   meta               "format" -> version; "session_gen" -> sessions-removed counter; "tp_next" -> next block
  *   customers          customer id -> profile JSON
  *   identities         provider "\0" subject -> customer id (unique)
- *   emails             lower-case verified email -> customer id
+ *   emails             lower-case verified email -> customer id (linking: only proved addresses)
+ *   identity_emails    lower-case email "\0" customer id -> "" for EVERY email any identity carries,
+ *                      verified or not (finding only: store_customers_find(); never used to link)
  *   sessions           SHA-256(session token) -> session JSON
  *   customer_sessions  customer id -> SHA-256(token) (many per customer)
  *   deletions          confirmation code -> status JSON (no personal data)
@@ -32,7 +34,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define STORE_FORMAT_VERSION 3
+#define STORE_FORMAT_VERSION 4 /* 4: identity_emails (a format-3 store is migrated at open) */
 #define STORE_ID_LEN 26 /* customer ids: "c_" + 24 base32 characters */
 
 typedef struct store store_t;
@@ -141,6 +143,22 @@ gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned
  */
 gw_status_t store_identity_erase(store_t *st, const char *provider, const char *subject, char *customer_id,
                                  int *customer_erased, const store_audit_event_t *audit);
+
+#define STORE_FIND_QUERY_MAX 1024 /* longest query store_customers_find() takes */
+
+/**
+ * Finds customers (never links anything): `query` is read as each of these that it can be, and
+ * the customers found by any are returned once each, in the order found:
+ *   - a customer id ("c_" + 24 base32 characters) of an existing customer;
+ *   - "provider:subject" (split at the first ':'): the identity's owner;
+ *   - an email (holds '@'), case-insensitive: every customer one of whose identities carries it,
+ *     verified or not (the identity_emails index; a Facebook-only customer is found by the address
+ *     Facebook gave, although it never links on it).
+ * ids receives up to max NUL-terminated customer ids; *n how many. Nothing found is GW_OK with
+ * *n = 0. Errors: GW_EINVAL (query NULL, empty or longer than STORE_FIND_QUERY_MAX), the store's
+ * (GW_EUNAVAIL, GW_EIO). One short read transaction: safe from any thread, never on an event loop.
+ */
+gw_status_t store_customers_find(store_t *st, const char *query, char (*ids)[STORE_ID_LEN + 1], size_t max, size_t *n);
 
 /** Calls cb for every customer in id order inside one read transaction (streaming, constant memory). */
 gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx);
