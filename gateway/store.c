@@ -1544,6 +1544,35 @@ gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, voi
     return foreach_json(st, st->customers, NULL, cb, ctx);
 }
 
+struct after_ctx {
+    const char *after;
+    int (*cb)(json_t *, void *);
+    void *ctx;
+};
+
+static int skip_after(json_t *customer, void *arg)
+{
+    struct after_ctx *a = arg;
+    const char *id = json_string_value(json_object_get(customer, "id"));
+    /* SET_RANGE lands on after_id itself when it still exists: it was done */
+    if (id != NULL && strcmp(id, a->after) == 0)
+        return 0;
+    return a->cb(customer, a->ctx);
+}
+
+gw_status_t store_customers_foreach_after(store_t *st, const char *after_id, int (*cb)(json_t *customer, void *ctx),
+                                          void *ctx)
+{
+    struct after_ctx a = {after_id, cb, ctx};
+    MDB_val k;
+
+    if (after_id == NULL || after_id[0] == '\0')
+        return foreach_json(st, st->customers, NULL, cb, ctx);
+    k.mv_size = strlen(after_id);
+    k.mv_data = (void *)after_id;
+    return foreach_json(st, st->customers, &k, skip_after, &a);
+}
+
 gw_status_t store_count_customers(store_t *st, uint64_t *count)
 {
     MDB_txn *txn = NULL;

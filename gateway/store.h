@@ -163,6 +163,13 @@ gw_status_t store_customers_find(store_t *st, const char *query, char (*ids)[STO
 /** Calls cb for every customer in id order inside one read transaction (streaming, constant memory). */
 gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx);
 
+/**
+ * store_customers_foreach() from the first customer whose id sorts after after_id (NULL: from the
+ * first): a long reader goes on in a new, short read transaction where the previous one stopped.
+ */
+gw_status_t store_customers_foreach_after(store_t *st, const char *after_id, int (*cb)(json_t *customer, void *ctx),
+                                          void *ctx);
+
 /** Stores a session under the SHA-256 of its token (and indexes it by its customer_id). */
 gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t *session);
 
@@ -308,6 +315,15 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
 
 /** Calls cb for every touchpoint with occurred_at_ms >= since_ms: customer by customer, each in time order. */
 gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_cb cb, void *ctx);
+
+/**
+ * store_touchpoints_foreach() for the customers whose id sorts after after_customer (STORE_ID_LEN
+ * bytes; NULL: every customer). Lets a long reader (a streamed export) work in short read
+ * transactions: stop at a customer boundary, write out what was read with no transaction open,
+ * and go on after the last customer done. A customer's touchpoints come in one call.
+ */
+gw_status_t store_touchpoints_foreach_after(store_t *st, uint64_t since_ms, const char *after_customer, store_tp_cb cb,
+                                            void *ctx);
 
 /** Deletes touchpoints that occurred before before_ms (retention), in batches; *deleted counts them. */
 gw_status_t store_touchpoints_prune(store_t *st, uint64_t before_ms, uint64_t *deleted);
