@@ -145,7 +145,7 @@ static json_t *iso_or_null(json_t *ms)
 
 static json_t *string_or_null(json_t *v)
 {
-    return json_is_string(v) ? json_string(json_string_value(v)) : json_null();
+    return json_is_string(v) ? json_stringn(json_string_value(v), json_string_length(v)) : json_null();
 }
 
 static json_t *field_time(json_t *obj, const char *key)
@@ -436,9 +436,11 @@ void console_api_customer(const console_call_t *call, console_answer_t *ans)
 
 /* ------------------------------------------------------------------ touchpoints as shown */
 
+/* a record's text, or null when absent or not UTF-8 (one bad record must not take the page down) */
 static json_t *str_or_null(const char *s)
 {
-    return s != NULL ? json_string(s) : json_null();
+    json_t *v = s != NULL ? json_string(s) : NULL;
+    return v != NULL ? v : json_null();
 }
 
 /* the ingestion's extra object (attributes, a status given as text), or NULL */

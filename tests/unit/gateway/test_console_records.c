@@ -502,6 +502,7 @@ START_TEST(test_journey_fields_and_anonymous)
     tp[2].source = "callcentre";
     tp[2].extra = extra;
     tp[2].extra_len = strlen(extra);
+    tp[2].route = "not \xff UTF-8"; /* a damaged record shows as null, not as a failed page */
     append(tp, 3);
 
     snprintf(path, sizeof(path), "customers/%s/journey", ann);
@@ -527,6 +528,7 @@ START_TEST(test_journey_fields_and_anonymous)
     ck_assert(json_is_null(json_object_get(b, "click_id")));
     ck_assert_str_eq(json_string_value(json_object_get(b, "session")), "s_abc");
     ck_assert_str_eq(json_string_value(json_object_get(c, "status")), "resolved");
+    ck_assert(json_is_null(json_object_get(c, "route")));
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(c, "attributes"), "agent")), "42");
     harness_answer_clear(&ans);
     rec = last_audit();
