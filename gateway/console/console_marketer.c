@@ -464,8 +464,30 @@ static json_t *tp_extra(const store_tp_t *tp)
  */
 static json_t *tp_json(const store_tp_t *tp)
 {
+    /* the record's texts in API.md's order (keys are constants: set without jansson's key check) */
+    const struct {
+        const char *key, *value;
+    } texts[] = {{"id", tp->id},
+                 {"channel", tp->channel},
+                 {"touchpoint", tp->touchpoint},
+                 {"stage", tp->stage},
+                 {"route", tp->route},
+                 {"method", tp->method},
+                 {"device", tp->device},
+                 {"provider", tp->provider},
+                 {"source", tp->source},
+                 {"session", tp->session},
+                 {"visit_id", tp->visit_id},
+                 {"visitor_id", tp->visitor_id},
+                 {"referrer_host", tp->referrer_host},
+                 {"utm_source", tp->utm_source},
+                 {"utm_medium", tp->utm_medium},
+                 {"utm_campaign", tp->utm_campaign},
+                 {"utm_term", tp->utm_term},
+                 {"utm_content", tp->utm_content}};
     char occ[25], rec[25];
-    json_t *o, *x = tp_extra(tp), *status, *attrs;
+    json_t *o = json_object(), *x = tp_extra(tp), *status, *attrs;
+    int failed = o == NULL;
 
     console_iso_time(tp->occurred_at_ms, occ);
     console_iso_time(tp->received_at_ms, rec);
@@ -477,29 +499,22 @@ static json_t *tp_json(const store_tp_t *tp)
         status = json_null();
     attrs = json_object_get(x, "attributes");
     attrs = json_is_object(attrs) ? json_deep_copy(attrs) : json_null();
-    o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "id",
-                  str_or_null(tp->id), "occurred_at", occ, "received_at", rec, "channel", str_or_null(tp->channel),
-                  "touchpoint", str_or_null(tp->touchpoint), "stage", str_or_null(tp->stage), "route",
-                  str_or_null(tp->route), "method", str_or_null(tp->method), "status", status, "device",
-                  str_or_null(tp->device), "provider", str_or_null(tp->provider), "source", str_or_null(tp->source),
-                  "session", str_or_null(tp->session), "visit_id", str_or_null(tp->visit_id), "visit_start",
-                  tp->visit_start != 0, "visitor_id", str_or_null(tp->visitor_id));
     json_decref(x);
-    if (o == NULL) {
-        json_decref(attrs);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); ++i)
+        failed |= json_object_set_new_nocheck(o, texts[i].key, str_or_null(texts[i].value));
+    failed |= json_object_set_new_nocheck(o, "occurred_at", json_string_nocheck(occ));
+    failed |= json_object_set_new_nocheck(o, "received_at", json_string_nocheck(rec));
+    failed |= json_object_set_new_nocheck(o, "status", status);
+    failed |= json_object_set_new_nocheck(o, "visit_start", json_boolean(tp->visit_start != 0));
+    /* 0: the visit's first request had no query string to tell; 1: it had none; 2: it had one */
+    failed |= json_object_set_new_nocheck(o, "click_id", tp->click_id == 0 ? json_null() : json_boolean(tp->click_id == 2));
+    failed |= json_object_set_new_nocheck(o, "attributes", attrs);
+    if (tp->visitor_id != NULL && tp->visitor_id[0] != '\0')
+        failed |= json_object_set_new_nocheck(o, "anonymous", json_true());
+    if (failed) {
+        json_decref(o);
         return NULL;
     }
-    json_object_set_new(o, "referrer_host", str_or_null(tp->referrer_host));
-    json_object_set_new(o, "utm_source", str_or_null(tp->utm_source));
-    json_object_set_new(o, "utm_medium", str_or_null(tp->utm_medium));
-    json_object_set_new(o, "utm_campaign", str_or_null(tp->utm_campaign));
-    json_object_set_new(o, "utm_term", str_or_null(tp->utm_term));
-    json_object_set_new(o, "utm_content", str_or_null(tp->utm_content));
-    /* 0: the visit's first request had no query string to tell; 1: it had none; 2: it had one */
-    json_object_set_new(o, "click_id", tp->click_id == 0 ? json_null() : json_boolean(tp->click_id == 2));
-    json_object_set_new(o, "attributes", attrs);
-    if (tp->visitor_id != NULL && tp->visitor_id[0] != '\0')
-        json_object_set_new(o, "anonymous", json_true());
     return o;
 }
 
