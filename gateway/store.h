@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define STORE_FORMAT_VERSION 4 /* 4: identity_emails (a format-3 store is migrated at open) */
-#define STORE_ID_LEN 26 /* customer ids: "c_" + 24 base32 characters */
+#define STORE_ID_LEN 26        /* customer ids: "c_" + 24 base32 characters */
 
 typedef struct store store_t;
 

@@ -186,8 +186,7 @@ static struct seen *seen_list(json_t *obj, int (*cmp)(const void *, const void *
     json_t *e;
 
     *n = 0;
-    if (!json_is_object(obj) || json_object_size(obj) == 0 ||
-        (v = calloc(json_object_size(obj), sizeof(*v))) == NULL)
+    if (!json_is_object(obj) || json_object_size(obj) == 0 || (v = calloc(json_object_size(obj), sizeof(*v))) == NULL)
         return NULL;
     json_object_foreach(obj, name, e)
     {
@@ -306,15 +305,15 @@ static json_t *profile_json(json_t *cust)
     json_object_set_new(out, "stages_reached", reached);
     json_array_foreach(json_object_get(cust, "identities"), i, ident)
     {
-        json_array_append_new(
-            idents, json_pack("{s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o}", "provider",
-                              string_or_null(json_object_get(ident, "provider")), "subject",
-                              string_or_null(json_object_get(ident, "subject")), "email",
-                              string_or_null(json_object_get(ident, "email")), "email_verified",
-                              json_is_true(json_object_get(ident, "email_verified")), "name",
-                              string_or_null(json_object_get(ident, "name")), "linked_at",
-                              field_time(ident, "linked_at_ms"), "linked_by", linked_by(cust, ident, i), "last_login",
-                              field_time(ident, "last_login_ms")));
+        json_array_append_new(idents,
+                              json_pack("{s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o}", "provider",
+                                        string_or_null(json_object_get(ident, "provider")), "subject",
+                                        string_or_null(json_object_get(ident, "subject")), "email",
+                                        string_or_null(json_object_get(ident, "email")), "email_verified",
+                                        json_is_true(json_object_get(ident, "email_verified")), "name",
+                                        string_or_null(json_object_get(ident, "name")), "linked_at",
+                                        field_time(ident, "linked_at_ms"), "linked_by", linked_by(cust, ident, i),
+                                        "last_login", field_time(ident, "last_login_ms")));
     }
     json_object_set_new(out, "identities", idents);
     if ((v = seen_list(json_object_get(cust, "channels"), by_first_seen, &n)) != NULL) {
@@ -333,8 +332,8 @@ static json_t *profile_json(json_t *cust)
     json_object_set_new(out, "channels", chans);
     if ((v = seen_list(json_object_get(cust, "devices"), by_last_seen_desc, &n)) != NULL) {
         for (i = 0; i < n; ++i)
-            json_array_append_new(devs, json_pack("{s:s, s:o}", "device", v[i].name, "last_seen",
-                                                  iso_or_null(json_integer(v[i].last))));
+            json_array_append_new(
+                devs, json_pack("{s:s, s:o}", "device", v[i].name, "last_seen", iso_or_null(json_integer(v[i].last))));
         free(v);
     }
     json_object_set_new(out, "devices", devs);
@@ -507,7 +506,8 @@ static json_t *tp_json(const store_tp_t *tp)
     failed |= json_object_set_new_nocheck(o, "status", status);
     failed |= json_object_set_new_nocheck(o, "visit_start", json_boolean(tp->visit_start != 0));
     /* 0: the visit's first request had no query string to tell; 1: it had none; 2: it had one */
-    failed |= json_object_set_new_nocheck(o, "click_id", tp->click_id == 0 ? json_null() : json_boolean(tp->click_id == 2));
+    failed |=
+        json_object_set_new_nocheck(o, "click_id", tp->click_id == 0 ? json_null() : json_boolean(tp->click_id == 2));
     failed |= json_object_set_new_nocheck(o, "attributes", attrs);
     if (tp->visitor_id != NULL && tp->visitor_id[0] != '\0')
         failed |= json_object_set_new_nocheck(o, "anonymous", json_true());
@@ -561,8 +561,8 @@ static int page_cb(const store_tp_t *tp, void *arg)
     json_t *o;
 
     /* store_journey() began at the cursor's millisecond: what the last page showed is skipped */
-    if (p->has_after && (tp->occurred_at_ms < p->after_at ||
-                         (tp->occurred_at_ms == p->after_at && tp->seq <= p->after_seq)))
+    if (p->has_after &&
+        (tp->occurred_at_ms < p->after_at || (tp->occurred_at_ms == p->after_at && tp->seq <= p->after_seq)))
         return 0;
     if (p->n == p->limit) {
         p->more = 1; /* one more exists: the page gets a next cursor */
@@ -709,10 +709,10 @@ static int csv_flush(console_answer_t *ans, struct csv *c)
 }
 
 static const char *const tp_header[] = {
-    "id",           "customer_id", "occurred_at", "received_at", "channel",    "touchpoint",   "stage",
-    "route",        "method",      "status",      "device",      "provider",   "source",       "session",
+    "id",           "customer_id", "occurred_at", "received_at", "channel",       "touchpoint", "stage",
+    "route",        "method",      "status",      "device",      "provider",      "source",     "session",
     "visit_id",     "visit_start", "visitor_id",  "anonymous",   "referrer_host", "utm_source", "utm_medium",
-    "utm_campaign", "utm_term",    "utm_content", "click_id",    "attributes", NULL};
+    "utm_campaign", "utm_term",    "utm_content", "click_id",    "attributes",    NULL};
 
 static void csv_header(struct csv *c, const char *const *names)
 {
@@ -771,9 +771,9 @@ struct tp_export {
     uint64_t from, to;
     const char *channel, *stage;
     struct csv csv;
-    char cid[STORE_ID_LEN + 1]; /* the customer whose touchpoints are being read */
+    char cid[STORE_ID_LEN + 1];  /* the customer whose touchpoints are being read */
     char done[STORE_ID_LEN + 1]; /* the last customer written in full ("" none) */
-    int stopped;                  /* the read stopped at a customer boundary with a part to write */
+    int stopped;                 /* the read stopped at a customer boundary with a part to write */
 };
 
 static int tp_export_cb(const store_tp_t *tp, void *arg)
@@ -790,7 +790,8 @@ static int tp_export_cb(const store_tp_t *tp, void *arg)
         }
         snprintf(x->cid, sizeof(x->cid), "%s", tp->customer_id);
     }
-    if (tp->occurred_at_ms >= x->to || (x->channel != NULL && (tp->channel == NULL || strcmp(tp->channel, x->channel) != 0)) ||
+    if (tp->occurred_at_ms >= x->to ||
+        (x->channel != NULL && (tp->channel == NULL || strcmp(tp->channel, x->channel) != 0)) ||
         (x->stage != NULL && (tp->stage == NULL || strcmp(tp->stage, x->stage) != 0)))
         return 0;
     csv_tp_row(&x->csv, tp);
@@ -900,8 +901,9 @@ static void export_touchpoints(const console_call_t *call, console_answer_t *ans
 /* ------------------------------------------------------------------ GET export/customers.csv */
 
 static const char *const customer_header[] = {
-    "id",       "name",    "email",      "email_verified", "picture", "created", "first_seen", "last_seen", "stage",
-    "stages_reached", "providers", "identity_emails", "channels", "devices", "consent", "attributes", NULL};
+    "id",         "name",      "email",   "email_verified", "picture",   "created",
+    "first_seen", "last_seen", "stage",   "stages_reached", "providers", "identity_emails",
+    "channels",   "devices",   "consent", "attributes",     NULL};
 
 /* the strings of a JSON array (or an object's keys) joined by "; " into a new string ("" when none) */
 static char *joined(json_t *v)

@@ -172,7 +172,7 @@ static void has_keys(json_t *obj, const char *const *keys)
 
 START_TEST(test_search_finds_by_any_email_id_and_identity)
 {
-    static const char *const summary_keys[] = {"id",        "name",      "email", "providers", "channels",
+    static const char *const summary_keys[] = {"id",         "name",      "email", "providers", "channels",
                                                "first_seen", "last_seen", "stage", NULL};
     console_answer_t ans;
     json_t *c;
@@ -196,8 +196,8 @@ START_TEST(test_search_finds_by_any_email_id_and_identity)
 
     /* Ann by the unverified address of her second identity, by id, and by provider:subject */
     run(console_api_customers_search, "customers", "q=ann.fb%40EXAMPLE.com", &ans);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(ans.json, "customers"), 0), "id")),
-                     ann);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(ans.json, "customers"), 0), "id")), ann);
     ck_assert_uint_eq(
         json_array_size(json_object_get(json_array_get(json_object_get(ans.json, "customers"), 0), "providers")), 2);
     harness_answer_clear(&ans);
@@ -209,8 +209,8 @@ START_TEST(test_search_finds_by_any_email_id_and_identity)
         harness_answer_clear(&ans);
     }
     run(console_api_customers_search, "customers", "q=facebook%3Af-bob", &ans);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(ans.json, "customers"), 0), "id")),
-                     bob);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(ans.json, "customers"), 0), "id")), bob);
     harness_answer_clear(&ans);
     run(console_api_customers_search, "customers", "q=+nobody%40example.com+", &ans);
     ck_assert_int_eq(ans.status, 0);
@@ -266,18 +266,19 @@ static void enrich(const char *cid)
     c = json_loadb(v.mv_data, v.mv_size, 0, NULL);
     ck_assert_ptr_nonnull(c);
     json_object_set_new(c, "channels",
-                        json_pack("{s:{s:I,s:I}, s:{s:I,s:I}}", "mobile", "first_seen_ms", (json_int_t)(NOW_MS - 5 * DAY_MS),
-                                  "last_seen_ms", (json_int_t)(NOW_MS - DAY_MS), "web", "first_seen_ms",
-                                  (json_int_t)(NOW_MS - 20 * DAY_MS), "last_seen_ms", (json_int_t)(NOW_MS - 2 * DAY_MS)));
-    json_object_set_new(c, "devices", json_pack("{s:{s:I}, s:{s:I}}", "desktop", "last_seen_ms",
-                                                (json_int_t)(NOW_MS - 2 * DAY_MS), "mobile", "last_seen_ms",
-                                                (json_int_t)(NOW_MS - DAY_MS)));
-    json_object_set_new(c, "stages_reached", json_pack("{s:I, s:I}", "research", (json_int_t)(NOW_MS - 3 * DAY_MS),
-                                                       "need", (json_int_t)(NOW_MS - 20 * DAY_MS)));
+                        json_pack("{s:{s:I,s:I}, s:{s:I,s:I}}", "mobile", "first_seen_ms",
+                                  (json_int_t)(NOW_MS - 5 * DAY_MS), "last_seen_ms", (json_int_t)(NOW_MS - DAY_MS),
+                                  "web", "first_seen_ms", (json_int_t)(NOW_MS - 20 * DAY_MS), "last_seen_ms",
+                                  (json_int_t)(NOW_MS - 2 * DAY_MS)));
+    json_object_set_new(c, "devices",
+                        json_pack("{s:{s:I}, s:{s:I}}", "desktop", "last_seen_ms", (json_int_t)(NOW_MS - 2 * DAY_MS),
+                                  "mobile", "last_seen_ms", (json_int_t)(NOW_MS - DAY_MS)));
+    json_object_set_new(c, "stages_reached",
+                        json_pack("{s:I, s:I}", "research", (json_int_t)(NOW_MS - 3 * DAY_MS), "need",
+                                  (json_int_t)(NOW_MS - 20 * DAY_MS)));
     json_object_set_new(c, "stage", json_string("research"));
     json_object_set_new(c, "consent", json_pack("{s:s}", "analytics", "granted"));
-    json_object_set_new(json_array_get(json_object_get(c, "identities"), 1), "linked_by",
-                        json_string("explicit_link"));
+    json_object_set_new(json_array_get(json_object_get(c, "identities"), 1), "linked_by", json_string("explicit_link"));
     text = json_dumps(c, JSON_COMPACT);
     v.mv_size = strlen(text);
     v.mv_data = text;
@@ -292,11 +293,11 @@ static void enrich(const char *cid)
 
 START_TEST(test_profile_shape_and_view_on_record)
 {
-    static const char *const keys[] = {"id",          "name",     "email",    "picture",    "created",
-                                       "first_seen",  "last_seen", "stage",   "stages_reached", "identities",
-                                       "channels",    "devices",  "consent",  NULL};
-    static const char *const ident_keys[] = {"provider",  "subject",   "email",     "email_verified",
-                                             "name",      "linked_at", "linked_by", "last_login", NULL};
+    static const char *const keys[] = {"id",        "name",  "email",          "picture",    "created",  "first_seen",
+                                       "last_seen", "stage", "stages_reached", "identities", "channels", "devices",
+                                       "consent",   NULL};
+    static const char *const ident_keys[] = {"provider",  "subject",    "email", "email_verified", "name", "linked_at",
+                                             "linked_by", "last_login", NULL};
     static const uint8_t key[32] = {42};
     char path[64];
     console_answer_t ans;
@@ -309,7 +310,7 @@ START_TEST(test_profile_shape_and_view_on_record)
     ck_assert_int_eq(ans.status, 0);
     p = ans.json;
     has_keys(p, keys);
-    ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "Ann FB"); /* the latest sign-in's name */
+    ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "Ann FB");           /* the latest sign-in's name */
     ck_assert_str_eq(json_string_value(json_object_get(p, "email")), "ann@example.com"); /* the verified one */
     ck_assert_str_eq(json_string_value(json_object_get(p, "created")), "2026-11-17T12:00:00.000Z");
     ck_assert_str_eq(json_string_value(json_object_get(p, "stage")), "research");
@@ -322,7 +323,8 @@ START_TEST(test_profile_shape_and_view_on_record)
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ids, 1), "linked_by")), "explicit_link");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ids, 1), "email")), "Ann.FB@example.com");
     ck_assert(json_is_false(json_object_get(json_array_get(ids, 1), "email_verified")));
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ids, 1), "linked_at")), "2026-11-17T12:00:00.000Z");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ids, 1), "linked_at")),
+                     "2026-11-17T12:00:00.000Z");
     /* channels by first seen, with their times; devices latest first */
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(p, "channels"), 0), "channel")),
                      "web");
@@ -452,11 +454,11 @@ END_TEST
 
 START_TEST(test_journey_fields_and_anonymous)
 {
-    static const char *const keys[] = {
-        "id",       "occurred_at", "received_at",   "channel",    "touchpoint", "stage",        "route",
-        "method",   "status",      "device",        "provider",   "source",     "session",      "visit_id",
-        "visit_start", "visitor_id", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term",
-        "utm_content", "click_id", "attributes", NULL};
+    static const char *const keys[] = {"id",         "occurred_at",   "received_at", "channel",    "touchpoint",
+                                       "stage",      "route",         "method",      "status",     "device",
+                                       "provider",   "source",        "session",     "visit_id",   "visit_start",
+                                       "visitor_id", "referrer_host", "utm_source",  "utm_medium", "utm_campaign",
+                                       "utm_term",   "utm_content",   "click_id",    "attributes", NULL};
     static const char extra[] = "{\"status\":\"resolved\",\"attributes\":{\"agent\":\"42\"}}";
     store_tp_t tp[3];
     char path[96];
@@ -763,8 +765,9 @@ START_TEST(test_export_customers_csv)
     ck_assert_int_eq(ans.status, 200);
     ck_assert_str_eq(ans.stream->filename, "customers.csv");
     csv = ans.stream->data;
-    ck_assert(strncmp(csv, "id,name,email,email_verified,picture,created,first_seen,last_seen,stage,stages_reached,"
-                           "providers,identity_emails,channels,devices,consent,attributes\r\n",
+    ck_assert(strncmp(csv,
+                      "id,name,email,email_verified,picture,created,first_seen,last_seen,stage,stages_reached,"
+                      "providers,identity_emails,channels,devices,consent,attributes\r\n",
                       150) == 0);
     ck_assert_uint_eq(csv_rows(csv), 2);
     ck_assert_ptr_nonnull(strstr(csv, bob));

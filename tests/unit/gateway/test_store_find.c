@@ -28,8 +28,8 @@ static void teardown(void)
 
 static store_login_info_t info;
 
-static gw_status_t login(const char *provider, const char *subject, const char *email, int verified, const char *link_to,
-                         char *cid)
+static gw_status_t login(const char *provider, const char *subject, const char *email, int verified,
+                         const char *link_to, char *cid)
 {
     store_identity_t id = {provider, subject, email, verified, "Name", NULL};
     store_login_opts_t o = {1 /* auto-link on: finding must still never link */, NULL, link_to, "web"};
