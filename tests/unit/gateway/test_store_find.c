@@ -2,6 +2,7 @@
  * Unit tests: store_customers_find() and the identity_emails index it reads — a customer is found by
  * any email any of its identities carries (verified or not), by its id, or by provider:subject;
  * finding never links; the index follows sign-ins, unlinks and erasures; a format-3 store gets it.
+ * And the console's resumable reads: customers and touchpoints after a given customer.
  */
 #include "store.h"
 
@@ -179,6 +180,81 @@ START_TEST(test_find_index_built_by_migration_from_format_3)
 }
 END_TEST
 
+struct walk {
+    char ids[64][STORE_ID_LEN + 1];
+    size_t n, stop_at;
+};
+
+static int walk_customer(json_t *c, void *arg)
+{
+    struct walk *w = arg;
+    ck_assert_uint_lt(w->n, 64);
+    snprintf(w->ids[w->n++], STORE_ID_LEN + 1, "%s", json_string_value(json_object_get(c, "id")));
+    return w->stop_at != 0 && w->n == w->stop_at;
+}
+
+static int walk_tp(const store_tp_t *tp, void *arg)
+{
+    struct walk *w = arg;
+    ck_assert_uint_lt(w->n, 64);
+    snprintf(w->ids[w->n++], STORE_ID_LEN + 1, "%s", tp->customer_id);
+    return 0;
+}
+
+START_TEST(test_reads_resume_after_a_customer)
+{
+    char cids[6][STORE_ID_LEN + 1], sub[8];
+    struct walk all, part, rest;
+    uint64_t merged;
+
+    for (int i = 0; i < 6; ++i) {
+        snprintf(sub, sizeof(sub), "r%d", i);
+        ck_assert_int_eq(login("google", sub, NULL, 0, NULL, cids[i]), GW_OK);
+    }
+    memset(&all, 0, sizeof(all));
+    ck_assert_int_eq(store_customers_foreach_after(st, NULL, walk_customer, &all), GW_OK);
+    ck_assert_uint_eq(all.n, 6);
+    /* stop after 2, go on after the second: the rest, none twice */
+    memset(&part, 0, sizeof(part));
+    part.stop_at = 2;
+    ck_assert_int_eq(store_customers_foreach_after(st, NULL, walk_customer, &part), GW_OK);
+    memset(&rest, 0, sizeof(rest));
+    ck_assert_int_eq(store_customers_foreach_after(st, part.ids[1], walk_customer, &rest), GW_OK);
+    ck_assert_uint_eq(rest.n, 4);
+    for (size_t i = 0; i < 4; ++i)
+        ck_assert_str_eq(rest.ids[i], all.ids[i + 2]);
+
+    /* touchpoints: two per customer, half merged into chunks and half in the log */
+    for (int round = 0; round < 2; ++round) {
+        uint8_t buf[8192];
+        size_t len = 0;
+        for (int i = 0; i < 6; ++i) {
+            store_tp_t tp;
+            memset(&tp, 0, sizeof(tp));
+            tp.id = "tp";
+            tp.customer_id = cids[i];
+            tp.occurred_at_ms = 5000 + (uint64_t)round;
+            tp.received_at_ms = tp.occurred_at_ms;
+            tp.channel = "web";
+            tp.touchpoint = "t";
+            len += store_tp_encode(&tp, buf + len, sizeof(buf) - len);
+        }
+        ck_assert_int_eq(store_touchpoints_append(st, buf, len, 6), GW_OK);
+        if (round == 0)
+            ck_assert_int_eq(store_touchpoints_merge(st, &merged), GW_OK);
+    }
+    memset(&rest, 0, sizeof(rest));
+    ck_assert_int_eq(store_touchpoints_foreach_after(st, 0, all.ids[3], walk_tp, &rest), GW_OK);
+    ck_assert_uint_eq(rest.n, 4); /* customers 4 and 5, both touchpoints each */
+    ck_assert_str_eq(rest.ids[0], all.ids[4]);
+    ck_assert_str_eq(rest.ids[1], all.ids[4]);
+    ck_assert_str_eq(rest.ids[3], all.ids[5]);
+    memset(&rest, 0, sizeof(rest));
+    ck_assert_int_eq(store_touchpoints_foreach_after(st, 0, all.ids[5], walk_tp, &rest), GW_OK);
+    ck_assert_uint_eq(rest.n, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_find");
@@ -191,6 +267,7 @@ int main(void)
     tcase_add_test(tc, test_find_by_id_and_identity);
     tcase_add_test(tc, test_find_follows_email_change_unlink_and_erase);
     tcase_add_test(tc, test_find_index_built_by_migration_from_format_3);
+    tcase_add_test(tc, test_reads_resume_after_a_customer);
     suite_add_tcase(s, tc);
     return jg_check_run(s);
 }
