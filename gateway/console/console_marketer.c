@@ -700,12 +700,18 @@ static void csv_end_row(struct csv *c)
     csv_raw(c, "\r\n", 2);
 }
 
-/* writes out what is buffered; -1 when the client went away */
-static int csv_flush(console_answer_t *ans, struct csv *c)
+/* writes out the buffer in chunks of CHUNK_BYTES; -1 when the client went away */
+static int csv_flush_chunks(console_answer_t *ans, struct csv *c)
 {
-    int rc = c->len > 0 ? console_stream_write(ans, c->b, c->len) : 0;
+    for (size_t off = 0; off < c->len; off += CHUNK_BYTES) {
+        size_t n = c->len - off < CHUNK_BYTES ? c->len - off : CHUNK_BYTES;
+        if (console_stream_write(ans, c->b + off, n) != 0) {
+            c->len = 0;
+            return -1;
+        }
+    }
     c->len = 0;
-    return rc;
+    return 0;
 }
 
 static const char *const tp_header[] = {
@@ -811,20 +817,6 @@ static int tp_one_cb(const store_tp_t *tp, void *arg)
     return x->csv.failed;
 }
 
-/* writes out the buffer in chunks of CHUNK_BYTES; -1 when the client went away */
-static int csv_flush_chunks(console_answer_t *ans, struct csv *c)
-{
-    for (size_t off = 0; off < c->len; off += CHUNK_BYTES) {
-        size_t n = c->len - off < CHUNK_BYTES ? c->len - off : CHUNK_BYTES;
-        if (console_stream_write(ans, c->b + off, n) != 0) {
-            c->len = 0;
-            return -1;
-        }
-    }
-    c->len = 0;
-    return 0;
-}
-
 static void export_touchpoints(const console_call_t *call, console_answer_t *ans)
 {
     char channel[CHANNEL_MAX + 1], stage[16], customer[STORE_ID_LEN + 2], detail[256], f[25], t[25];
@@ -892,7 +884,7 @@ static void export_touchpoints(const console_call_t *call, console_answer_t *ans
             break; /* the stream has begun: it ends short, which the client sees as a cut download */
         if (!x.stopped && x.cid[0] != '\0')
             memcpy(x.done, x.cid, sizeof(x.done));
-        if (csv_flush(ans, &x.csv) != 0 || !x.stopped)
+        if (csv_flush_chunks(ans, &x.csv) != 0 || !x.stopped)
             break;
     }
     free(x.csv.b);
@@ -1072,7 +1064,7 @@ static void export_customers(const console_call_t *call, console_answer_t *ans)
         s = store_customers_foreach_after(call->ctx->store, x.done[0] != '\0' ? x.done : NULL, cust_export_cb, &x);
         if (s != GW_OK || x.csv.failed)
             break;
-        if (csv_flush(ans, &x.csv) != 0 || !x.stopped)
+        if (csv_flush_chunks(ans, &x.csv) != 0 || !x.stopped)
             break;
     }
     free(x.csv.b);
