@@ -134,13 +134,19 @@ static int path_customer(const console_call_t *call, console_answer_t *ans, json
 
 /* ------------------------------------------------------------------ the customer's record as shown */
 
-static json_t *iso_or_null(json_t *ms)
+/* ms since the epoch as ISO 8601, or null when not known (0 or less) */
+static json_t *iso_ms(json_int_t ms)
 {
     char t[25];
-    if (!json_is_integer(ms) || json_integer_value(ms) <= 0)
+    if (ms <= 0)
         return json_null();
-    console_iso_time((uint64_t)json_integer_value(ms), t);
+    console_iso_time((uint64_t)ms, t);
     return json_string(t);
+}
+
+static json_t *iso_or_null(json_t *ms)
+{
+    return json_is_integer(ms) ? iso_ms(json_integer_value(ms)) : json_null();
 }
 
 static json_t *string_or_null(json_t *v)
@@ -319,8 +325,7 @@ static json_t *profile_json(json_t *cust)
     if ((v = seen_list(json_object_get(cust, "channels"), by_first_seen, &n)) != NULL) {
         for (i = 0; i < n; ++i)
             json_array_append_new(chans, json_pack("{s:s, s:o, s:o}", "channel", v[i].name, "first_seen",
-                                                   iso_or_null(json_integer(v[i].first)), "last_seen",
-                                                   iso_or_null(json_integer(v[i].last))));
+                                                   iso_ms(v[i].first), "last_seen", iso_ms(v[i].last)));
         free(v);
     } else {
         /* a record from before channels were kept with their times: the names only */
@@ -332,8 +337,7 @@ static json_t *profile_json(json_t *cust)
     json_object_set_new(out, "channels", chans);
     if ((v = seen_list(json_object_get(cust, "devices"), by_last_seen_desc, &n)) != NULL) {
         for (i = 0; i < n; ++i)
-            json_array_append_new(
-                devs, json_pack("{s:s, s:o}", "device", v[i].name, "last_seen", iso_or_null(json_integer(v[i].last))));
+            json_array_append_new(devs, json_pack("{s:s, s:o}", "device", v[i].name, "last_seen", iso_ms(v[i].last)));
         free(v);
     }
     json_object_set_new(out, "devices", devs);
