@@ -28,7 +28,7 @@
 #define JOURNEY_LIMIT_MAX 2000
 #define CURSOR_LEN 32 /* 16 hex digits of occurred_at_ms, 16 of seq */
 #define CHUNK_BYTES (64 * 1024)
-#define CHANNEL_MAX 64 /* as routes and ingestion allow */
+#define CHANNEL_MAX STORE_TP_STR_MAX /* the longest channel a touchpoint record keeps (as the figures views) */
 
 static const char *const stages[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy", NULL};
 

@@ -676,7 +676,7 @@ END_TEST
 
 START_TEST(test_export_refuses_hostile_parameters)
 {
-    char q[200];
+    char q[300];
     size_t exports = audits("console_export");
 
     expect_400(console_api_export, "export/touchpoints.csv", "stage=nirvana", "stage");
