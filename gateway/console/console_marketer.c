@@ -14,7 +14,6 @@
  */
 #include "console_api.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,14 +61,14 @@ static int int_param(const console_call_t *call, console_answer_t *ans, const ch
                      long *v)
 {
     char buf[16], why[64];
-    int n = text_param(call, ans, name, buf, sizeof(buf));
+    int n = console_query(call, name, buf, sizeof(buf));
     long x = 0;
 
     *v = def;
-    if (n == -1)
+    if (n == -1 || n == 0)
         return 0;
     snprintf(why, sizeof(why), "must be a whole number from %ld to %ld", lo, hi);
-    if (n == -2) {
+    if (n < 0) {
         bad_param(ans, name, why);
         return -1;
     }
