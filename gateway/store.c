@@ -84,6 +84,7 @@ static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "customers", flags, &st->customers)) != 0 ||
         (rc = mdb_dbi_open(txn, "identities", flags, &st->identities)) != 0 ||
         (rc = mdb_dbi_open(txn, "emails", flags, &st->emails)) != 0 ||
+        (rc = mdb_dbi_open(txn, "identity_emails", flags, &st->identity_emails)) != 0 ||
         (rc = mdb_dbi_open(txn, "sessions", flags, &st->sessions)) != 0 ||
         (rc = mdb_dbi_open(txn, "customer_sessions", flags | MDB_DUPSORT, &st->customer_sessions)) != 0 ||
         (rc = mdb_dbi_open(txn, "deletions", flags, &st->deletions)) != 0 ||
@@ -137,6 +138,8 @@ static int migrate_1_to_2(store_t *st, MDB_txn *txn)
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
+
+static int migrate_3_to_4(store_t *st, MDB_txn *txn); /* with the finding index, below */
 
 static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly, store_t **out)
 {
@@ -215,6 +218,11 @@ static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly
         if ((rc = store_tp_migrate_json(st, txn)) != 0)
             goto Exit;
         GW_LOG_INF(MODULE, "store %s migrated from format 2 to 3 (touchpoints in chunks)", path);
+    }
+    if (found && version <= 3) {
+        if ((rc = migrate_3_to_4(st, txn)) != 0)
+            goto Exit;
+        GW_LOG_INF(MODULE, "store %s migrated from format 3 to 4 (every identity's email indexed for search)", path);
     }
     if (!found || version < STORE_FORMAT_VERSION) {
         char v[16];
@@ -427,6 +435,86 @@ static size_t identity_key(const char *provider, const char *subject, char *buf,
     buf[p] = '\0';
     memcpy(buf + p + 1, subject, s);
     return p + 1 + s;
+}
+
+/* ------------------------------------------------------------------ the finding index */
+
+/*
+ * identity_emails: lower-case email "\0" customer id -> "" for every email of every identity of
+ * every customer, verified or not. It only ever FINDS customers (store_customers_find()); linking
+ * reads `emails`, which holds verified addresses only. Every transaction that changes a customer's
+ * identities drops the customer's entries as they were (email_index_drop) and puts them as they
+ * are (email_index_put), so the index cannot drift from the records.
+ */
+static size_t email_index_key(const char *email, const char *customer_id, char *buf, size_t cap)
+{
+    size_t e = strlen(email);
+    if (e == 0 || e > MAX_EMAIL || e + 1 + STORE_ID_LEN > cap)
+        return 0;
+    lower_email(email, buf, cap);
+    buf[e] = '\0';
+    memcpy(buf + e + 1, customer_id, STORE_ID_LEN);
+    return e + 1 + STORE_ID_LEN;
+}
+
+/* puts (del = 0) or deletes (del = 1) the entries of every email the customer's identities carry */
+static int email_index_each(store_t *st, MDB_txn *txn, json_t *cust, const char *customer_id, int del)
+{
+    json_t *ident;
+    size_t i;
+
+    json_array_foreach(json_object_get(cust, "identities"), i, ident)
+    {
+        const char *e = json_string_value(json_object_get(ident, "email"));
+        char kbuf[MAX_EMAIL + 1 + STORE_ID_LEN];
+        size_t klen = e != NULL ? email_index_key(e, customer_id, kbuf, sizeof(kbuf)) : 0;
+        MDB_val key = {klen, kbuf}, val = {0, ""};
+        int rc;
+        if (klen == 0)
+            continue; /* no email, or one too long to be an address: nothing to find it by */
+        rc = del ? mdb_del(txn, st->identity_emails, &key, NULL) : mdb_put(txn, st->identity_emails, &key, &val, 0);
+        if (rc != 0 && !(del && rc == MDB_NOTFOUND)) /* two identities with one address: deleted once */
+            return rc;
+    }
+    return 0;
+}
+
+static int email_index_drop(store_t *st, MDB_txn *txn, json_t *cust, const char *customer_id)
+{
+    return email_index_each(st, txn, cust, customer_id, 1);
+}
+
+static int email_index_put(store_t *st, MDB_txn *txn, json_t *cust, const char *customer_id)
+{
+    return email_index_each(st, txn, cust, customer_id, 0);
+}
+
+/* format 3 -> 4: the index from every customer's identities */
+static int migrate_3_to_4(store_t *st, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, first = 1;
+
+    if ((rc = mdb_cursor_open(txn, st->customers, &cur)) != 0)
+        return rc;
+    while ((rc = mdb_cursor_get(cur, &k, &v, first ? MDB_FIRST : MDB_NEXT)) == 0) {
+        json_t *cust;
+        char cid[STORE_ID_LEN + 1];
+        first = 0;
+        if (k.mv_size != STORE_ID_LEN)
+            continue;
+        memcpy(cid, k.mv_data, STORE_ID_LEN);
+        cid[STORE_ID_LEN] = '\0';
+        if ((cust = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+            continue; /* unreadable: nothing to index (it could not be shown either) */
+        rc = email_index_put(st, txn, cust, cid);
+        json_decref(cust);
+        if (rc != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* ------------------------------------------------------------------ audit */
@@ -1003,6 +1091,11 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
     if (c->info->result != STORE_LOGIN_CREATED) {
         if ((rc = load_json(txn, st->customers, c->customer_id, STORE_ID_LEN, &cust)) != 0)
             return rc == MDB_NOTFOUND && c->info->result == STORE_LOGIN_LINKED ? EINVAL : rc;
+        /* the finding index as the record was: put back below as it will be (an email may change) */
+        if ((rc = email_index_drop(st, txn, cust, c->customer_id)) != 0) {
+            json_decref(cust);
+            return rc;
+        }
     } else {
         cust = json_pack("{s:s, s:I, s:I, s:I, s:[], s:[], s:{}, s:{}}", "id", c->customer_id, "created_ms",
                          (json_int_t)c->now, "first_seen_ms", (json_int_t)c->now, "last_seen_ms", (json_int_t)c->now,
@@ -1059,6 +1152,8 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
             json_array_append_new(channels, json_string(c->opts->channel));
     }
     rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
+    if (rc == 0)
+        rc = email_index_put(st, txn, cust, c->customer_id);
     json_decref(cust);
     /* a link: the customer's sessions count one identity more from now on */
     if (rc == 0 && (c->info->result == STORE_LOGIN_LINKED || c->info->result == STORE_LOGIN_AUTO_LINKED))
@@ -1253,11 +1348,13 @@ static int unlink_txn(store_t *st, MDB_txn *txn, void *arg)
         return -1;
     }
     ident = json_array_get(idents, found);
-    if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0) {
+    if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0 &&
+        (rc = email_index_drop(st, txn, cust, c->customer_id)) == 0) {
         /* the subject outlives the removal from the array: the customer record holds it */
         json_t *gone = json_incref(ident);
         json_array_remove(idents, found);
-        if ((rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust)) == 0)
+        if ((rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust)) == 0 &&
+            (rc = email_index_put(st, txn, cust, c->customer_id)) == 0)
             rc = sessions_follow_identities(st, txn, c->customer_id, c->provider,
                                             json_string_value(json_object_get(gone, "subject")),
                                             json_array_size(idents), &c->sessions_ended);
@@ -1295,7 +1392,10 @@ static int erase_customer(store_t *st, MDB_txn *txn, const char *customer_id, un
             return rc;
         }
     }
+    rc = email_index_drop(st, txn, cust, customer_id);
     json_decref(cust);
+    if (rc != 0)
+        return rc;
     /* every session of the customer, through the index */
     if ((rc = mdb_cursor_open(txn, st->customer_sessions, &cur)) != 0)
         return rc;
@@ -1416,9 +1516,11 @@ static int identity_erase_inner(store_t *st, MDB_txn *txn, struct identity_erase
         const char *p = json_string_value(json_object_get(ident, "provider"));
         const char *s = json_string_value(json_object_get(ident, "subject"));
         if (p != NULL && s != NULL && strcmp(p, c->provider) == 0 && strcmp(s, c->subject) == 0) {
-            if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0) {
+            if ((rc = drop_identity_indexes(st, txn, cust, ident, c->customer_id)) == 0 &&
+                (rc = email_index_drop(st, txn, cust, c->customer_id)) == 0) {
                 json_array_remove(idents, i);
-                if ((rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust)) == 0)
+                if ((rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust)) == 0 &&
+                    (rc = email_index_put(st, txn, cust, c->customer_id)) == 0)
                     rc = sessions_follow_identities(st, txn, c->customer_id, c->provider, c->subject,
                                                     json_array_size(idents), &sessions);
             }
@@ -1464,9 +1566,123 @@ gw_status_t store_customer_by_identity(store_t *st, const char *provider, const 
     return n == 0 ? GW_ENOTFOUND : get_id(st, st->identities, ikey, n, customer_id);
 }
 
+/* adds cid (STORE_ID_LEN bytes) to the answer unless it is there already */
+static void found_add(char (*ids)[STORE_ID_LEN + 1], size_t max, size_t *n, const void *cid)
+{
+    for (size_t i = 0; i < *n; ++i)
+        if (memcmp(ids[i], cid, STORE_ID_LEN) == 0)
+            return;
+    if (*n < max) {
+        memcpy(ids[*n], cid, STORE_ID_LEN);
+        ids[(*n)++][STORE_ID_LEN] = '\0';
+    }
+}
+
+static int is_customer_id(const char *s)
+{
+    if (strlen(s) != STORE_ID_LEN || s[0] != 'c' || s[1] != '_')
+        return 0;
+    for (size_t i = 2; i < STORE_ID_LEN; ++i)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
+            return 0;
+    return 1;
+}
+
+gw_status_t store_customers_find(store_t *st, const char *query, char (*ids)[STORE_ID_LEN + 1], size_t max, size_t *n)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    const char *colon;
+    size_t qlen;
+    int rc = 0;
+
+    *n = 0;
+    if (query == NULL || (qlen = strlen(query)) == 0 || qlen > STORE_FIND_QUERY_MAX)
+        return GW_EINVAL;
+    if ((rc = store_read_begin(st, &txn)) != 0)
+        return store_from_mdb(rc);
+    if (is_customer_id(query)) {
+        k.mv_size = STORE_ID_LEN;
+        k.mv_data = (void *)query;
+        if ((rc = mdb_get(txn, st->customers, &k, &v)) == 0)
+            found_add(ids, max, n, query);
+        else if (rc != MDB_NOTFOUND)
+            goto Exit;
+    }
+    if ((colon = strchr(query, ':')) != NULL && colon > query && colon[1] != '\0') {
+        char ikey[1024];
+        size_t plen = (size_t)(colon - query), slen = qlen - plen - 1;
+        if (plen + 1 + slen <= sizeof(ikey)) {
+            memcpy(ikey, query, plen);
+            ikey[plen] = '\0';
+            memcpy(ikey + plen + 1, colon + 1, slen);
+            k.mv_size = plen + 1 + slen;
+            k.mv_data = ikey;
+            if ((rc = mdb_get(txn, st->identities, &k, &v)) == 0 && v.mv_size == STORE_ID_LEN)
+                found_add(ids, max, n, v.mv_data);
+            else if (rc != 0 && rc != MDB_NOTFOUND)
+                goto Exit;
+        }
+    }
+    if (strchr(query, '@') != NULL && qlen <= MAX_EMAIL) {
+        /* every entry under "email\0": one per customer carrying the address */
+        char prefix[MAX_EMAIL + 1];
+        lower_email(query, prefix, sizeof(prefix));
+        k.mv_size = qlen + 1; /* with its NUL: "a@x" never finds "a@x.org" */
+        k.mv_data = prefix;
+        if ((rc = mdb_cursor_open(txn, st->identity_emails, &cur)) != 0)
+            goto Exit;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && *n < max;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size < qlen + 1 || memcmp(k.mv_data, prefix, qlen + 1) != 0)
+                break;
+            if (k.mv_size == qlen + 1 + STORE_ID_LEN)
+                found_add(ids, max, n, (const char *)k.mv_data + qlen + 1);
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            goto Exit;
+    }
+    rc = 0;
+Exit:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_read_end(st, txn);
+    return store_from_mdb(rc);
+}
+
 gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx)
 {
     return foreach_json(st, st->customers, NULL, cb, ctx);
+}
+
+struct after_ctx {
+    const char *after;
+    int (*cb)(json_t *, void *);
+    void *ctx;
+};
+
+static int skip_after(json_t *customer, void *arg)
+{
+    struct after_ctx *a = arg;
+    const char *id = json_string_value(json_object_get(customer, "id"));
+    /* SET_RANGE lands on after_id itself when it still exists: it was done */
+    if (id != NULL && strcmp(id, a->after) == 0)
+        return 0;
+    return a->cb(customer, a->ctx);
+}
+
+gw_status_t store_customers_foreach_after(store_t *st, const char *after_id, int (*cb)(json_t *customer, void *ctx),
+                                          void *ctx)
+{
+    struct after_ctx a = {after_id, cb, ctx};
+    MDB_val k;
+
+    if (after_id == NULL || after_id[0] == '\0')
+        return foreach_json(st, st->customers, NULL, cb, ctx);
+    k.mv_size = strlen(after_id);
+    k.mv_data = (void *)after_id;
+    return foreach_json(st, st->customers, &k, skip_after, &a);
 }
 
 gw_status_t store_count_customers(store_t *st, uint64_t *count)

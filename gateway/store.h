@@ -6,7 +6,9 @@
  *   meta               "format" -> version; "session_gen" -> sessions-removed counter; "tp_next" -> next block
  *   customers          customer id -> profile JSON
  *   identities         provider "\0" subject -> customer id (unique)
- *   emails             lower-case verified email -> customer id
+ *   emails             lower-case verified email -> customer id (linking: only proved addresses)
+ *   identity_emails    lower-case email "\0" customer id -> "" for EVERY email any identity carries,
+ *                      verified or not (finding only: store_customers_find(); never used to link)
  *   sessions           SHA-256(session token) -> session JSON
  *   customer_sessions  customer id -> SHA-256(token) (many per customer)
  *   deletions          confirmation code -> status JSON (no personal data)
@@ -32,8 +34,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define STORE_FORMAT_VERSION 3
-#define STORE_ID_LEN 26 /* customer ids: "c_" + 24 base32 characters */
+#define STORE_FORMAT_VERSION 4 /* 4: identity_emails (a format-3 store is migrated at open) */
+#define STORE_ID_LEN 26        /* customer ids: "c_" + 24 base32 characters */
 
 typedef struct store store_t;
 
@@ -142,8 +144,31 @@ gw_status_t store_customer_delete(store_t *st, const char *customer_id, unsigned
 gw_status_t store_identity_erase(store_t *st, const char *provider, const char *subject, char *customer_id,
                                  int *customer_erased, const store_audit_event_t *audit);
 
+#define STORE_FIND_QUERY_MAX 1024 /* longest query store_customers_find() takes */
+
+/**
+ * Finds customers (never links anything): `query` is read as each of these that it can be, and
+ * the customers found by any are returned once each, in the order found:
+ *   - a customer id ("c_" + 24 base32 characters) of an existing customer;
+ *   - "provider:subject" (split at the first ':'): the identity's owner;
+ *   - an email (holds '@'), case-insensitive: every customer one of whose identities carries it,
+ *     verified or not (the identity_emails index; a Facebook-only customer is found by the address
+ *     Facebook gave, although it never links on it).
+ * ids receives up to max NUL-terminated customer ids; *n how many. Nothing found is GW_OK with
+ * *n = 0. Errors: GW_EINVAL (query NULL, empty or longer than STORE_FIND_QUERY_MAX), the store's
+ * (GW_EUNAVAIL, GW_EIO). One short read transaction: safe from any thread, never on an event loop.
+ */
+gw_status_t store_customers_find(store_t *st, const char *query, char (*ids)[STORE_ID_LEN + 1], size_t max, size_t *n);
+
 /** Calls cb for every customer in id order inside one read transaction (streaming, constant memory). */
 gw_status_t store_customers_foreach(store_t *st, int (*cb)(json_t *customer, void *ctx), void *ctx);
+
+/**
+ * store_customers_foreach() from the first customer whose id sorts after after_id (NULL: from the
+ * first): a long reader goes on in a new, short read transaction where the previous one stopped.
+ */
+gw_status_t store_customers_foreach_after(store_t *st, const char *after_id, int (*cb)(json_t *customer, void *ctx),
+                                          void *ctx);
 
 /** Stores a session under the SHA-256 of its token (and indexes it by its customer_id). */
 gw_status_t store_session_put(store_t *st, const uint8_t token_hash[32], json_t *session);
@@ -340,6 +365,15 @@ gw_status_t store_journey(store_t *st, const char *customer_id, uint64_t since_m
 
 /** Calls cb for every touchpoint with occurred_at_ms >= since_ms: customer by customer, each in time order. */
 gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_cb cb, void *ctx);
+
+/**
+ * store_touchpoints_foreach() for the customers whose id sorts after after_customer (STORE_ID_LEN
+ * bytes; NULL: every customer). Lets a long reader (a streamed export) work in short read
+ * transactions: stop at a customer boundary, write out what was read with no transaction open,
+ * and go on after the last customer done. A customer's touchpoints come in one call.
+ */
+gw_status_t store_touchpoints_foreach_after(store_t *st, uint64_t since_ms, const char *after_customer, store_tp_cb cb,
+                                            void *ctx);
 
 /** Deletes touchpoints that occurred before before_ms (retention), in batches; *deleted counts them. */
 gw_status_t store_touchpoints_prune(store_t *st, uint64_t before_ms, uint64_t *deleted);

@@ -13,7 +13,8 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, customers, identities, emails, sessions, customer_sessions, deletions, audit, idempotency;
+    MDB_dbi meta, customers, identities, emails, identity_emails, sessions, customer_sessions, deletions, audit,
+        idempotency;
     MDB_dbi tp_log;  /* be64(block number) -> a block of touchpoints as one commit wrote them (store_tp.c) */
     MDB_dbi tp_cust; /* "touchpoints": customer id + be64(time) + be64(seq) -> a chunk of the customer's touchpoints */
     int readonly;

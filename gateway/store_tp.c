@@ -429,6 +429,12 @@ Exit:
 
 gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_cb cb, void *ctx)
 {
+    return store_touchpoints_foreach_after(st, since_ms, NULL, cb, ctx);
+}
+
+gw_status_t store_touchpoints_foreach_after(store_t *st, uint64_t since_ms, const char *after_customer, store_tp_cb cb,
+                                            void *ctx)
+{
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
@@ -451,7 +457,8 @@ gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_c
         /* drop what is before since_ms, then order by customer and time */
         size_t w = 0;
         for (size_t i = 0; i < log.n; ++i)
-            if (log.v[i].at >= since_ms)
+            if (log.v[i].at >= since_ms &&
+                (after_customer == NULL || memcmp(log.v[i].cid, after_customer, STORE_ID_LEN) > 0))
                 log.v[w++] = log.v[i];
         log.n = w;
         if (log.n > 1) /* qsort's base must not be NULL, even for nothing */
@@ -459,7 +466,19 @@ gw_status_t store_touchpoints_foreach(store_t *st, uint64_t since_ms, store_tp_c
     }
     if ((rc = mdb_cursor_open(txn, st->tp_cust, &cur)) != 0)
         goto Exit;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    if (after_customer != NULL) {
+        /* past every chunk of after_customer: its id, then the largest time and sequence */
+        uint8_t start[CHUNK_KEY];
+        memcpy(start, after_customer, STORE_ID_LEN);
+        memset(start + STORE_ID_LEN, 0xff, CHUNK_KEY - STORE_ID_LEN);
+        k.mv_size = sizeof(start);
+        k.mv_data = start;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0 && k.mv_size >= STORE_ID_LEN && memcmp(k.mv_data, after_customer, STORE_ID_LEN) == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    } else {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
     more = rc == 0;
     while (!stop && (more || li < log.n)) {
         size_t lj;
