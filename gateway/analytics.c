@@ -446,6 +446,11 @@ gw_status_t analytics_snap_build(store_t *st, const analytics_snap_t *prev, uint
         goto Exit;
     }
     s->off[s->ncust] = (uint32_t)s->ntp;
+    /* the columns at their size: growth left up to half of them unused */
+    if (s->ntp > 0 && s->ntp < s->cap_tp && grow_u32(&s->t_s, s->ntp) == 0 && grow_u32(&s->kind, s->ntp) == 0)
+        s->cap_tp = s->ntp;
+    if (s->ncust + 1 < s->cap_cust && grow_u32(&s->off, s->ncust + 1) == 0)
+        s->cap_cust = s->ncust;
     if ((rc = store_audit_foreach(st, s->audit_seq, on_audit, &b)) != GW_OK)
         goto Exit;
     if (b.failed) {
@@ -1228,10 +1233,36 @@ static int lifecycle_order(const char *stage)
     return -1;
 }
 
-static int cmp_u32(const void *x, const void *y)
+/* the k-th smallest of v[0..n) (quickselect: linear on average; v is reordered) */
+static uint32_t kth(uint32_t *v, size_t n, size_t k)
 {
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    return a < b ? -1 : a > b;
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        uint32_t pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                ++i;
+            while (v[j] > pivot)
+                --j;
+            if (i <= j) {
+                uint32_t t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                ++i;
+                if (j == 0)
+                    break;
+                --j;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
 struct u32vec {
@@ -1319,9 +1350,9 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
         uint32_t st = order[i];
         json_t *median = json_null();
         if (dur[st].n > 0) {
-            qsort(dur[st].v, dur[st].n, sizeof(uint32_t), cmp_u32);
-            double m = dur[st].n % 2 == 1 ? dur[st].v[dur[st].n / 2]
-                                          : ((double)dur[st].v[dur[st].n / 2 - 1] + dur[st].v[dur[st].n / 2]) / 2;
+            size_t n = dur[st].n;
+            double m = n % 2 == 1 ? kth(dur[st].v, n, n / 2)
+                                  : ((double)kth(dur[st].v, n, n / 2 - 1) + kth(dur[st].v, n, n / 2)) / 2;
             median = json_real(m / DAY_S);
         }
         json_array_append_new(jst, json_pack("{s:s, s:I, s:o}", "stage", s->stages.v[st], "entered",
