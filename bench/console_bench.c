@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *bench_prog = "console_bench"; /* bench_util.h */
 
@@ -52,6 +53,14 @@ static uint64_t rss_kb(void)
             v = strtoull(line + 6, NULL, 10);
     fclose(f);
     return v;
+}
+
+/* CPU time of the calling thread in ns: on a shared machine, what a query costs whatever else runs */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void seed(store_t *st, uint64_t customers, uint64_t avg, uint64_t days, uint64_t block, uint64_t signins,
@@ -250,19 +259,24 @@ int main(int argc, char **argv)
 {
     uint64_t touchpoints = 1000000, customers = 100000, days = 35, repeats = 5, block = 10000, signins = 200000;
     uint64_t seedv = 1, map_mb = 65536;
-    const char *dir = NULL;
+    const char *dir = NULL, *only = NULL;
+    int reuse = 0;
     store_t *st;
     analytics_snap_t *snap;
     gw_config_t *cfg;
     gw_status_t s;
-    uint64_t now, from, to, written, rss0, rss1, t0, build_ns;
+    uint64_t now, from, to, written, rss0, rss1, t0, build_ns, build_cpu;
     int failed = 0;
 
     for (int i = 1; i < argc; ++i) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--reuse") == 0) { /* the store of an earlier run, as it is (no seeding) */
+            reuse = 1;
+            continue;
+        }
         if (v == NULL)
             die("usage: console_bench --dir DIR [--touchpoints N] [--customers N] [--days N] [--repeats N] "
-                "[--signins N] [--map-mb N] [--seed N]");
+                "[--signins N] [--map-mb N] [--seed N] [--reuse] [--only QUERY]");
         if (strcmp(argv[i], "--dir") == 0)
             dir = v;
         else if (strcmp(argv[i], "--touchpoints") == 0)
@@ -277,6 +291,8 @@ int main(int argc, char **argv)
             signins = parse_u64("--signins", v, 0, 10000000);
         else if (strcmp(argv[i], "--map-mb") == 0)
             map_mb = parse_u64("--map-mb", v, 64, 1048576);
+        else if (strcmp(argv[i], "--only") == 0) /* the queries whose name starts so */
+            only = v;
         else if (strcmp(argv[i], "--seed") == 0)
             seedv = parse_u64("--seed", v, 0, UINT64_MAX);
         else
@@ -297,22 +313,29 @@ int main(int argc, char **argv)
     now = wall_ms() / DAY_MS * DAY_MS + DAY_MS / 2;
     printf("== console_bench: %" PRIu64 " touchpoints over %" PRIu64 " customers, %" PRIu64 " days ==\n",
            touchpoints, customers, days);
-    seed(st, customers, (touchpoints + customers / 2) / customers, days, block, signins, now, seedv, &written);
+    if (reuse) {
+        written = 0;
+        printf("reusing the store in %s (no seeding)\n", dir);
+    } else {
+        seed(st, customers, (touchpoints + customers / 2) / customers, days, block, signins, now, seedv, &written);
+    }
     if ((s = store_set_durable(st, 1)) != GW_OK)
         die("store_set_durable(1): %s", gw_status_str(s));
 
     rss0 = rss_kb();
     t0 = now_ns();
+    build_cpu = cpu_ns();
     if ((s = analytics_snap_build(st, NULL, now, &snap)) != GW_OK)
         die("analytics_snap_build: %s", gw_status_str(s));
     build_ns = now_ns() - t0;
+    build_cpu = cpu_ns() - build_cpu;
     rss1 = rss_kb();
-    if (analytics_snap_touchpoints(snap) != written) {
+    if (!reuse && analytics_snap_touchpoints(snap) != written) {
         fprintf(stderr, "console_bench: the snapshot holds %zu touchpoints, %" PRIu64 " were written\n",
                 analytics_snap_touchpoints(snap), written);
         failed = 1;
     }
-    printf("snapshot build: %.2f s for %zu touchpoints, %zu customers (%.0f touchpoints/s)\n", secs(build_ns),
+    printf("snapshot build: %.2f s (CPU %.2f s) for %zu touchpoints, %zu customers (%.0f touchpoints/s)\n", secs(build_ns), secs(build_cpu),
            analytics_snap_touchpoints(snap), analytics_snap_customers(snap),
            (double)analytics_snap_touchpoints(snap) / secs(build_ns));
     printf("snapshot memory: %zu bytes = %.2f bytes per touchpoint; process RSS %" PRIu64 " kB before the build, %"
@@ -323,18 +346,24 @@ int main(int argc, char **argv)
     cfg = bench_config();
     to = now / DAY_MS * DAY_MS + DAY_MS;
     from = to - 30 * DAY_MS;
-    printf("\nqueries for the 30 days ending today, %" PRIu64 " repeats each (query + json_dumps):\n", repeats);
-    printf("%-58s %10s %10s %10s %10s\n", "query", "first ms", "p50 ms", "max ms", "bytes");
+    printf("\nqueries for the 30 days ending today, %" PRIu64 " repeats each (query + json_dumps; wall clock, and the thread's CPU time):\n", repeats);
+    printf("%-58s %9s %9s %9s %9s %9s %8s\n", "query", "first ms", "p50 ms", "max ms", "cpu p50", "cpu max",
+           "bytes");
     for (size_t q = 0; q < sizeof(queries) / sizeof(queries[0]); ++q) {
-        uint64_t *ns = calloc(repeats, sizeof(uint64_t)), first = 0;
+        uint64_t *ns, *cpu, first = 0;
         size_t bytes = 0;
-        if (ns == NULL)
+        if (only != NULL && strncmp(queries[q].name, only, strlen(only)) != 0)
+            continue;
+        ns = calloc(repeats, sizeof(uint64_t));
+        cpu = calloc(repeats, sizeof(uint64_t));
+        if (ns == NULL || cpu == NULL)
             die("out of memory");
         for (uint64_t r = 0; r < repeats; ++r) {
-            uint64_t a = now_ns();
+            uint64_t a = now_ns(), ca = cpu_ns();
             json_t *out = queries[q].run(snap, from, to, cfg);
             char *text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
             ns[r] = now_ns() - a;
+            cpu[r] = cpu_ns() - ca;
             if (r == 0)
                 first = ns[r];
             if (text == NULL) {
@@ -347,9 +376,12 @@ int main(int argc, char **argv)
             json_decref(out);
         }
         qsort(ns, repeats, sizeof(uint64_t), cmp_u64);
-        printf("%-58s %10.1f %10.1f %10.1f %10zu\n", queries[q].name, (double)first / 1e6,
-               (double)ns[repeats / 2] / 1e6, (double)ns[repeats - 1] / 1e6, bytes);
+        qsort(cpu, repeats, sizeof(uint64_t), cmp_u64);
+        printf("%-58s %9.1f %9.1f %9.1f %9.1f %9.1f %8zu\n", queries[q].name, (double)first / 1e6,
+               (double)ns[repeats / 2] / 1e6, (double)ns[repeats - 1] / 1e6, (double)cpu[repeats / 2] / 1e6,
+               (double)cpu[repeats - 1] / 1e6, bytes);
         free(ns);
+        free(cpu);
     }
     printf("process RSS at the end: %" PRIu64 " kB\n", rss_kb());
     gw_config_unref(cfg);

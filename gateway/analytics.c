@@ -9,6 +9,9 @@
 #include "analytics.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +23,13 @@
 #define F_ANON (1u << 30)  /* recorded before sign-in (a visitor's), joined at sign-in */
 #define F_VISIT (1u << 31) /* the first touchpoint of a visit */
 #define DAY_S 86400u
-#define SEQ_MAX 12          /* channels kept of a sequence; longer ones end with "…" */
-#define SEQ_TOP 20          /* sequences listed */
-#define DROPOFF_NEXT_TOP 5  /* what the drop-offs of a step did next: the most common touchpoints */
-#define SIGNIN_STR_MAX 255  /* providers and reasons kept by name; the rest count as "other" */
-#define ANOMALY_K 3.0       /* a bucket is an anomaly when its failures exceed K x the trailing median */
+#define SEQ_MAX 12         /* channels kept of a sequence; longer ones end with "…" */
+#define SEQ_TOP 20         /* sequences listed */
+#define DROPOFF_NEXT_TOP 5 /* what the drop-offs of a step did next: the most common touchpoints */
+#define SIGNIN_STR_MAX 255 /* providers and reasons kept by name; the rest count as "other" */
+#define ANOMALY_K 3.0      /* a bucket is an anomaly when its failures exceed K x the trailing median */
 #define INVENTORY_DAYS 30
+#define ANALYTICS_NICE 10 /* the builder thread's nice value */
 
 static const char *const lifecycle[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy"};
 #define LIFECYCLE_N (sizeof(lifecycle) / sizeof(lifecycle[0]))
@@ -143,9 +147,9 @@ enum signin_what { SIGNIN_SUCCESS = 0, SIGNIN_FAILURE, SIGNIN_REFUSAL };
 
 struct signin {
     uint32_t t_s;
-    uint8_t what;              /* enum signin_what */
-    uint8_t provider, reason;  /* ids (0: absent; SIGNIN_STR_MAX: "other") */
-    uint32_t count;            /* events this record stands for (aggregated refusals) */
+    uint8_t what;             /* enum signin_what */
+    uint8_t provider, reason; /* ids (0: absent; SIGNIN_STR_MAX: "other") */
+    uint32_t count;           /* events this record stands for (aggregated refusals) */
 };
 
 struct analytics_snap {
@@ -213,9 +217,8 @@ size_t analytics_snap_bytes(const analytics_snap_t *s)
 {
     return sizeof(*s) + s->cap_tp * 2 * sizeof(uint32_t) + (s->cap_cust + 1) * sizeof(uint32_t) +
            s->cap_kinds * sizeof(struct kind) + s->kind_hcap * sizeof(uint32_t) + s->cap_sign * sizeof(struct signin) +
-           strtab_bytes(&s->channels) + strtab_bytes(&s->stages) + strtab_bytes(&s->names) +
-           strtab_bytes(&s->routes) + strtab_bytes(&s->sources) + strtab_bytes(&s->providers) +
-           strtab_bytes(&s->reasons);
+           strtab_bytes(&s->channels) + strtab_bytes(&s->stages) + strtab_bytes(&s->names) + strtab_bytes(&s->routes) +
+           strtab_bytes(&s->sources) + strtab_bytes(&s->providers) + strtab_bytes(&s->reasons);
 }
 
 /* ------------------------------------------------------------------ building */
@@ -315,9 +318,10 @@ static int on_touchpoint(const store_tp_t *tp, void *arg)
             goto Fail;
         s->cap_tp = ncap;
     }
-    if ((ids[0] = strtab_intern(&s->channels, tp->channel)) < 0 || (ids[1] = strtab_intern(&s->stages, tp->stage)) < 0 ||
-        (ids[2] = strtab_intern(&s->names, tp->touchpoint)) < 0 || (ids[3] = strtab_intern(&s->routes, tp->route)) < 0 ||
-        (ids[4] = strtab_intern(&s->sources, tp->source)) < 0)
+    if ((ids[0] = strtab_intern(&s->channels, tp->channel)) < 0 ||
+        (ids[1] = strtab_intern(&s->stages, tp->stage)) < 0 ||
+        (ids[2] = strtab_intern(&s->names, tp->touchpoint)) < 0 ||
+        (ids[3] = strtab_intern(&s->routes, tp->route)) < 0 || (ids[4] = strtab_intern(&s->sources, tp->source)) < 0)
         goto Fail;
     k = (struct kind){(uint32_t)ids[0], (uint32_t)ids[1], (uint32_t)ids[2], (uint32_t)ids[3], (uint32_t)ids[4]};
     if ((kid = kind_intern(s, &k)) < 0)
@@ -500,6 +504,11 @@ static void *builder(void *arg)
 {
     analytics_t *a = arg;
 
+    /* a rebuild is seconds of CPU at ten million touchpoints: the event loops and workers come first
+       (Linux: a thread's nice value is its own) */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ANALYTICS_NICE) != 0)
+        GW_LOG(GW_LOG_DEBUG, MODULE, "cannot lower the builder thread's priority");
+
     for (;;) {
         struct timespec until = gw_realtime_in((uint64_t)a->refresh_s * 1000);
         int kick;
@@ -528,8 +537,8 @@ static void *builder(void *arg)
             GW_LOG_ERR(MODULE, "rebuilding the figures failed (%s): the previous ones stay", gw_status_str(rc));
             continue;
         }
-        GW_LOG(GW_LOG_DEBUG, MODULE, "figures rebuilt: %zu touchpoints, %zu customers, %zu bytes, %llu ms",
-               next->ntp, next->ncust, analytics_snap_bytes(next), (unsigned long long)(gw_mono_ms() - t0));
+        GW_LOG(GW_LOG_DEBUG, MODULE, "figures rebuilt: %zu touchpoints, %zu customers, %zu bytes, %llu ms", next->ntp,
+               next->ncust, analytics_snap_bytes(next), (unsigned long long)(gw_mono_ms() - t0));
         pthread_mutex_lock(&a->mu);
         old = a->cur;
         a->cur = next;
@@ -760,9 +769,8 @@ static json_t *compare_list(const struct strtab *t, const char *label, const uin
             r[n++] = (struct ranked){i, cur[i]};
     qsort(r, n, sizeof(*r), by_count_desc);
     for (size_t i = 0; i < n; ++i)
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", label, r[i].id == 0 ? "(none)" : t->v[r[i].id],
-                                             "value", (json_int_t)cur[r[i].id], "previous",
-                                             (json_int_t)prev[r[i].id]));
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", label, r[i].id == 0 ? "(none)" : t->v[r[i].id], "value",
+                                             (json_int_t)cur[r[i].id], "previous", (json_int_t)prev[r[i].id]));
     free(r);
     return arr;
 }
@@ -786,12 +794,12 @@ json_t *analytics_overview(const analytics_snap_t *s, uint64_t from_ms, uint64_t
     iso_day(a > 0 ? a - 1 : 0, p1);
     iso_time(s->as_of_ms, asof);
     metrics = json_array();
-    json_array_append_new(metrics, metric("customers_seen", json_integer((json_int_t)cur.seen),
-                                          json_integer((json_int_t)prev.seen)));
+    json_array_append_new(
+        metrics, metric("customers_seen", json_integer((json_int_t)cur.seen), json_integer((json_int_t)prev.seen)));
     json_array_append_new(metrics, metric("multi_channel_share", json_real(share(cur.multi, cur.seen)),
                                           json_real(share(prev.multi, prev.seen))));
-    json_array_append_new(metrics, metric("new_customers", json_integer((json_int_t)cur.fresh),
-                                          json_integer((json_int_t)prev.fresh)));
+    json_array_append_new(
+        metrics, metric("new_customers", json_integer((json_int_t)cur.fresh), json_integer((json_int_t)prev.fresh)));
     json_array_append_new(metrics, metric("returning_customers", json_integer((json_int_t)cur.returning),
                                           json_integer((json_int_t)prev.returning)));
     json_array_append_new(metrics, metric("touchpoints", json_integer((json_int_t)cur.touchpoints),
@@ -804,10 +812,9 @@ json_t *analytics_overview(const analytics_snap_t *s, uint64_t from_ms, uint64_t
             if (cur.by_day[(size_t)d * nch + ch] > 0) {
                 char day[11];
                 iso_day((uint64_t)a + (uint64_t)d * DAY_S, day);
-                json_array_append_new(by_day,
-                                      json_pack("{s:s, s:s, s:I}", "day", day, "channel",
-                                                ch == 0 ? "(none)" : s->channels.v[ch], "count",
-                                                (json_int_t)cur.by_day[(size_t)d * nch + ch]));
+                json_array_append_new(by_day, json_pack("{s:s, s:s, s:I}", "day", day, "channel",
+                                                        ch == 0 ? "(none)" : s->channels.v[ch], "count",
+                                                        (json_int_t)cur.by_day[(size_t)d * nch + ch]));
             }
     defs = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "customers_seen",
@@ -888,7 +895,8 @@ json_t *analytics_transitions(const analytics_snap_t *s, uint64_t from_ms, uint6
     uint32_t a = sec_of(from_ms), b = sec_of(to_ms);
     struct seg g = seg_of(s, channel, stage);
     int64_t conv = strtab_find(&s->stages, ANALYTICS_CONVERTED_STAGE);
-    size_t nch = s->channels.n, ncol = nch + 2; /* rows: 0 = (start), 1 + ch; cols: ch, nch = (converted), nch + 1 = (lost) */
+    size_t nch = s->channels.n,
+           ncol = nch + 2; /* rows: 0 = (start), 1 + ch; cols: ch, nch = (converted), nch + 1 = (lost) */
     uint64_t *m = calloc((nch + 1) * ncol, sizeof(uint64_t));
     uint32_t *cmap = malloc(nch * sizeof(uint32_t));
     struct seq_table seqs = {NULL, 0, 0};
@@ -978,8 +986,8 @@ json_t *analytics_transitions(const analytics_snap_t *s, uint64_t from_ms, uint6
                                                        : k == 1   ? "(none)"
                                                                   : s->channels.v[k - 1]));
             }
-            json_array_append_new(sequences, json_pack("{s:o, s:I}", "channels", chs, "customers",
-                                                       (json_int_t)seqs.v[i].count));
+            json_array_append_new(sequences,
+                                  json_pack("{s:o, s:I}", "channels", chs, "customers", (json_int_t)seqs.v[i].count));
         }
     }
     out = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:s}", "rows", rows, "cols", cols, "counts", counts, "shares",
@@ -1004,8 +1012,8 @@ Exit:
  * customer c's path in the period: touchpoint names with consecutive repeats collapsed, from the
  * first `start` (any when start < 0), at most steps; names[] and times[] receive it. Returns its length.
  */
-static size_t path_of(const analytics_snap_t *s, size_t i0, size_t i1, int64_t start, unsigned steps,
-                      uint32_t *names, uint32_t *times)
+static size_t path_of(const analytics_snap_t *s, size_t i0, size_t i1, int64_t start, unsigned steps, uint32_t *names,
+                      uint32_t *times)
 {
     size_t len = 0;
     size_t i = i0;
@@ -1037,7 +1045,7 @@ json_t *analytics_paths(const analytics_snap_t *s, uint64_t from_ms, uint64_t to
     uint32_t *cnt = NULL, *map = NULL;
     uint64_t *lc = NULL, *lsec = NULL, *ncount = NULL, started = 0;
     uint32_t names[PATH_STEPS_MAX], times[PATH_STEPS_MAX];
-    uint32_t (*topid)[PATH_TOP_MAX] = NULL;
+    uint32_t(*topid)[PATH_TOP_MAX] = NULL;
     unsigned ntop[PATH_STEPS_MAX];
     struct ranked *r = NULL;
     json_t *out = NULL, *jn, *jl;
@@ -1108,9 +1116,9 @@ json_t *analytics_paths(const analytics_snap_t *s, uint64_t from_ms, uint64_t to
             if (n == 0 || (i >= ntop[k] && i < top))
                 continue;
             snprintf(id, sizeof(id), "%u_%s", k + 1, label);
-            json_array_append_new(jn, json_pack("{s:s, s:i, s:s, s:I, s:f}", "id", id, "step", (int)(k + 1),
-                                                "touchpoint", label, "customers", (json_int_t)n, "share",
-                                                share(n, started)));
+            json_array_append_new(jn,
+                                  json_pack("{s:s, s:i, s:s, s:I, s:f}", "id", id, "step", (int)(k + 1), "touchpoint",
+                                            label, "customers", (json_int_t)n, "share", share(n, started)));
             if (i == top + 1 || k + 1 == steps)
                 continue;
             for (unsigned j = 0; j < nodes; ++j) {
@@ -1120,8 +1128,11 @@ json_t *analytics_paths(const analytics_snap_t *s, uint64_t from_ms, uint64_t to
                 if (lcount == 0)
                     continue;
                 snprintf(to, sizeof(to), "%u_%s", k + 2,
-                         j < ntop[k + 1] ? s->names.v[topid[k + 1][j]] : j == top ? "Other" : "(drop-off)");
-                avg = j == top + 1 ? json_null() : json_real((double)lsec[(k * nodes + i) * nodes + j] / (double)lcount);
+                         j < ntop[k + 1] ? s->names.v[topid[k + 1][j]]
+                         : j == top      ? "Other"
+                                         : "(drop-off)");
+                avg =
+                    j == top + 1 ? json_null() : json_real((double)lsec[(k * nodes + i) * nodes + j] / (double)lcount);
                 json_array_append_new(jl, json_pack("{s:s, s:s, s:I, s:o}", "source", id, "target", to, "customers",
                                                     (json_int_t)lcount, "avg_seconds", avg));
             }
@@ -1193,10 +1204,11 @@ json_t *analytics_funnel(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
     jsteps = json_array();
     jnext = json_array();
     for (size_t k = 0; k < n; ++k) {
-        json_array_append_new(jsteps, json_pack("{s:s, s:I, s:f, s:f, s:I}", "stage", stages[k], "reached",
-                                                (json_int_t)reached[k], "overall", share(reached[k], reached[0]),
-                                                "step", k == 0 ? share(reached[0], reached[0]) : share(reached[k], reached[k - 1]),
-                                                "dropoff", (json_int_t)(k == 0 ? 0 : reached[k - 1] - reached[k])));
+        json_array_append_new(jsteps,
+                              json_pack("{s:s, s:I, s:f, s:f, s:I}", "stage", stages[k], "reached",
+                                        (json_int_t)reached[k], "overall", share(reached[k], reached[0]), "step",
+                                        k == 0 ? share(reached[0], reached[0]) : share(reached[k], reached[k - 1]),
+                                        "dropoff", (json_int_t)(k == 0 ? 0 : reached[k - 1] - reached[k])));
         if (k + 1 < n) {
             size_t m = 0;
             for (size_t i = 0; i < nn; ++i)
@@ -1284,6 +1296,43 @@ static int u32vec_push(struct u32vec *v, uint32_t x)
     return 0;
 }
 
+/*
+ * durations in whole minutes, counted per minute up to HIST_MINUTES (91 days) and kept one by one
+ * beyond: a median in linear time without keeping millions of values
+ */
+#define HIST_MINUTES (1u << 17)
+
+struct hist {
+    uint32_t *bins;
+    struct u32vec big;
+    uint64_t n;
+};
+
+static int hist_add(struct hist *h, uint32_t seconds)
+{
+    uint32_t m = seconds / 60;
+    if (m >= HIST_MINUTES) {
+        if (u32vec_push(&h->big, m) != 0)
+            return -1;
+    } else {
+        if (h->bins == NULL && (h->bins = calloc(HIST_MINUTES, sizeof(uint32_t))) == NULL)
+            return -1;
+        ++h->bins[m];
+    }
+    ++h->n;
+    return 0;
+}
+
+/* the k-th smallest duration (from 0), in minutes */
+static uint32_t hist_kth(struct hist *h, uint64_t k)
+{
+    uint64_t below = 0;
+    for (uint32_t m = 0; h->bins != NULL && m < HIST_MINUTES; ++m)
+        if (k < (below += h->bins[m]))
+            return m;
+    return kth(h->big.v, h->big.n, k - below);
+}
+
 /* stages in display order: the lifecycle first, then the others in id order */
 static size_t stage_order(const analytics_snap_t *s, uint32_t *order)
 {
@@ -1307,7 +1356,7 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
     uint64_t *entered = calloc(ns, sizeof(uint64_t)), *pairs = calloc(ns * ns, sizeof(uint64_t));
     uint32_t *seen = malloc(ns * sizeof(uint32_t)), *pseen = malloc(ns * ns * sizeof(uint32_t));
     uint32_t *order = malloc(ns * sizeof(uint32_t));
-    struct u32vec *dur = calloc(ns, sizeof(*dur));
+    struct hist *dur = calloc(ns, sizeof(*dur));
     json_t *out = NULL, *jst, *jtr;
     size_t no;
 
@@ -1320,12 +1369,17 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
         uint32_t cur = 0, since = 0;
         if (!in_seg(s, c, a, b, g, &i0, &i1))
             continue;
-        /* the whole history: the stage before the period, and stays entered in it that end after it */
-        for (size_t i = s->off[c]; i < s->off[c + 1]; ++i) {
+        /* from the period on: stays entered in it may end after it */
+        /* the stage held when the period begins: the last staged touchpoint before it */
+        for (size_t i = i0; i > s->off[c] && cur == 0; --i) {
+            cur = kind_of(s, i - 1)->stage;
+            since = s->t_s[i - 1];
+        }
+        for (size_t i = i0; i < s->off[c + 1]; ++i) {
             uint32_t st = kind_of(s, i)->stage, t = s->t_s[i];
             if (st == 0 || st == cur)
                 continue;
-            if (cur != 0 && since >= a && since < b && u32vec_push(&dur[cur], t - since) != 0)
+            if (cur != 0 && since >= a && since < b && hist_add(&dur[cur], t - since) != 0)
                 goto Exit;
             if (t >= b)
                 break; /* the stay entered in the period, if any, has its duration: nothing else counts */
@@ -1350,10 +1404,10 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
         uint32_t st = order[i];
         json_t *median = json_null();
         if (dur[st].n > 0) {
-            size_t n = dur[st].n;
-            double m = n % 2 == 1 ? kth(dur[st].v, n, n / 2)
-                                  : ((double)kth(dur[st].v, n, n / 2 - 1) + kth(dur[st].v, n, n / 2)) / 2;
-            median = json_real(m / DAY_S);
+            uint64_t n = dur[st].n;
+            double m = n % 2 == 1 ? hist_kth(&dur[st], n / 2)
+                                  : ((double)hist_kth(&dur[st], n / 2 - 1) + hist_kth(&dur[st], n / 2)) / 2;
+            median = json_real(m * 60 / DAY_S);
         }
         json_array_append_new(jst, json_pack("{s:s, s:I, s:o}", "stage", s->stages.v[st], "entered",
                                              (json_int_t)entered[st], "median_days", median));
@@ -1364,16 +1418,17 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
             int of = lifecycle_order(s->stages.v[f]), ot = lifecycle_order(s->stages.v[t]);
             if (pairs[f * ns + t] == 0)
                 continue;
-            json_array_append_new(jtr, json_pack("{s:s, s:s, s:I, s:b}", "from", s->stages.v[f], "to",
-                                                 s->stages.v[t], "customers", (json_int_t)pairs[f * ns + t],
-                                                 "regression", of >= 0 && ot >= 0 && ot < of));
+            json_array_append_new(jtr, json_pack("{s:s, s:s, s:I, s:b}", "from", s->stages.v[f], "to", s->stages.v[t],
+                                                 "customers", (json_int_t)pairs[f * ns + t], "regression",
+                                                 of >= 0 && ot >= 0 && ot < of));
         }
-    out = json_pack("{s:o, s:o, s:s}", "stages", jst, "transitions", jtr, "definition",
-                    "a customer enters a stage with a touchpoint of that stage when their previous staged touchpoint "
-                    "(ever) had another stage; entered counts customers entering in the period; transitions count "
-                    "customers per change in the period (regression: back to an earlier lifecycle stage); "
-                    "median_days: the median time from entering a stage in the period to entering the next one "
-                    "(stays not ended yet are left out)");
+    out = json_pack(
+        "{s:o, s:o, s:s}", "stages", jst, "transitions", jtr, "definition",
+        "a customer enters a stage with a touchpoint of that stage when their previous staged touchpoint "
+        "(ever) had another stage; entered counts customers entering in the period; transitions count "
+        "customers per change in the period (regression: back to an earlier lifecycle stage); "
+        "median_days: the median time (to the minute) from entering a stage in the period to entering the next one "
+        "(stays not ended yet are left out)");
 Exit:
     free(entered);
     free(pairs);
@@ -1382,7 +1437,7 @@ Exit:
     free(order);
     if (dur != NULL)
         for (size_t i = 0; i < ns; ++i)
-            free(dur[i].v);
+            free(dur[i].bins), free(dur[i].big.v);
     free(dur);
     return out;
 }
@@ -1425,8 +1480,8 @@ json_t *analytics_inventory(const analytics_snap_t *s, const gw_config_t *cfg, u
         int sends = rt->auth != GW_AUTH_NONE || rt->policy != NULL;
         json_t *hdrs = json_array();
         if (sends) {
-            static const char *const names[] = {"X-Customer-Id",     "X-Customer-Email",  "X-Auth-Provider",
-                                                "X-Auth-Subject",    "X-Journey-Channel", "X-Journey-Session"};
+            static const char *const names[] = {"X-Customer-Id",  "X-Customer-Email",  "X-Auth-Provider",
+                                                "X-Auth-Subject", "X-Journey-Channel", "X-Journey-Session"};
             for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); ++i)
                 json_array_append_new(hdrs, json_string(names[i]));
             if (assertion)
@@ -1435,23 +1490,23 @@ json_t *analytics_inventory(const analytics_snap_t *s, const gw_config_t *cfg, u
         for (uint32_t k = 0; rid > 0 && k < s->nkinds; ++k)
             if (s->kinds[k].route == rid)
                 n += per_kind[k];
-        json_array_append_new(
-            routes, json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s, s:o, s:b, s:I}", "name", rt->name,
-                              "host", rt->host, "path_prefix", rt->path_prefix, "channel", rt->channel, "stage",
-                              rt->stage, "touchpoint", rt->touchpoint, "auth", auth_name(rt->auth), "policy", rt->policy,
-                              "upstream", cfg->upstreams[rt->upstream].name, "identity_headers", hdrs, "assertion",
-                              sends && assertion, "touchpoints_30d", (json_int_t)n));
+        json_array_append_new(routes, json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s, s:o, s:b, s:I}",
+                                                "name", rt->name, "host", rt->host, "path_prefix", rt->path_prefix,
+                                                "channel", rt->channel, "stage", rt->stage, "touchpoint",
+                                                rt->touchpoint, "auth", auth_name(rt->auth), "policy", rt->policy,
+                                                "upstream", cfg->upstreams[rt->upstream].name, "identity_headers", hdrs,
+                                                "assertion", sends && assertion, "touchpoints_30d", (json_int_t)n));
     }
     ingested = json_array();
     for (uint32_t k = 0; k < s->nkinds; ++k) {
         const struct kind *kd = &s->kinds[k];
         if (kd->source == 0)
             continue;
-        json_array_append_new(ingested, json_pack("{s:s, s:s, s:s, s:s?, s:I}", "source", s->sources.v[kd->source],
-                                                  "channel", s->channels.v[kd->channel], "touchpoint",
-                                                  s->names.v[kd->name], "stage",
-                                                  kd->stage != 0 ? s->stages.v[kd->stage] : NULL, "touchpoints_30d",
-                                                  (json_int_t)per_kind[k]));
+        json_array_append_new(ingested,
+                              json_pack("{s:s, s:s, s:s, s:s?, s:I}", "source", s->sources.v[kd->source], "channel",
+                                        s->channels.v[kd->channel], "touchpoint", s->names.v[kd->name], "stage",
+                                        kd->stage != 0 ? s->stages.v[kd->stage] : NULL, "touchpoints_30d",
+                                        (json_int_t)per_kind[k]));
     }
     out = json_pack("{s:o, s:o}", "routes", routes, "ingested", ingested);
     free(per_kind);
@@ -1521,7 +1576,8 @@ json_t *analytics_signin_volume(const analytics_snap_t *s, uint64_t from_ms, uin
         iso_time(((uint64_t)a + (uint64_t)j * bucket_s) * 1000, t);
         for (size_t r = 0; r < nr; ++r)
             if (byr[j * nr + r] > 0)
-                json_object_set_new(reasons, r == 0 ? "(none)" : s->reasons.v[r], json_integer((json_int_t)byr[j * nr + r]));
+                json_object_set_new(reasons, r == 0 ? "(none)" : s->reasons.v[r],
+                                    json_integer((json_int_t)byr[j * nr + r]));
         for (size_t p = 0; p < np; ++p)
             if (byp[(j * np + p) * 2] > 0 || byp[(j * np + p) * 2 + 1] > 0)
                 json_object_set_new(provs, p == 0 ? "(none)" : s->providers.v[p],
@@ -1536,12 +1592,12 @@ json_t *analytics_signin_volume(const analytics_snap_t *s, uint64_t from_ms, uin
         baseline = trailing % 2 == 1 ? (double)win[trailing / 2]
                                      : ((double)win[trailing / 2 - 1] + (double)win[trailing / 2]) / 2;
         if ((double)fail[k] > ANOMALY_K * (baseline < 1 ? 1 : baseline))
-            json_array_append_new(ja, json_pack("{s:s, s:I, s:f, s:f}", "t", t, "failures", (json_int_t)fail[k],
-                                                "baseline", baseline, "factor",
-                                                (double)fail[k] / (baseline < 1 ? 1 : baseline)));
+            json_array_append_new(ja,
+                                  json_pack("{s:s, s:I, s:f, s:f}", "t", t, "failures", (json_int_t)fail[k], "baseline",
+                                            baseline, "factor", (double)fail[k] / (baseline < 1 ? 1 : baseline)));
     }
-    out = json_pack("{s:s, s:o, s:o, s:s}", "bucket", bucket_s == 3600 ? "hour" : "day", "buckets", jb, "anomalies",
-                    ja, "definition",
+    out = json_pack("{s:s, s:o, s:o, s:s}", "bucket", bucket_s == 3600 ? "hour" : "day", "buckets", jb, "anomalies", ja,
+                    "definition",
                     "success: callback_succeeded and token_accepted; failure: callback_refused, token_refused and "
                     "link_refused (by_reason: their reasons); refusals: rate_limited; an anomaly is a bucket whose "
                     "failures exceed 3 x the median of the 24 hours (7 days) before it, taken as at least 1");

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct analytics analytics_t;          /* the builder thread and the current snapshot */
+typedef struct analytics analytics_t;           /* the builder thread and the current snapshot */
 typedef struct analytics_snap analytics_snap_t; /* one immutable snapshot (reference counted) */
 
 /**
