@@ -30,6 +30,9 @@
 #define ANOMALY_K 3.0      /* a bucket is an anomaly when its failures exceed K x the trailing median */
 #define INVENTORY_DAYS 30
 #define ANALYTICS_NICE 10 /* the builder thread's nice value */
+/* the quadratic tables (channel x channel, stage x stage) fold ids past these into one "(other)" */
+#define FOLD_CHANNELS 255
+#define FOLD_STAGES 63
 
 static const char *const lifecycle[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy"};
 #define LIFECYCLE_N (sizeof(lifecycle) / sizeof(lifecycle[0]))
@@ -895,7 +898,7 @@ json_t *analytics_transitions(const analytics_snap_t *s, uint64_t from_ms, uint6
     uint32_t a = sec_of(from_ms), b = sec_of(to_ms);
     struct seg g = seg_of(s, channel, stage);
     int64_t conv = strtab_find(&s->stages, ANALYTICS_CONVERTED_STAGE);
-    size_t nch = s->channels.n,
+    size_t nch = s->channels.n < FOLD_CHANNELS + 1 ? s->channels.n : FOLD_CHANNELS + 1,
            ncol = nch + 2; /* rows: 0 = (start), 1 + ch; cols: ch, nch = (converted), nch + 1 = (lost) */
     uint64_t *m = calloc((nch + 1) * ncol, sizeof(uint64_t));
     uint32_t *cmap = malloc(nch * sizeof(uint32_t));
@@ -915,14 +918,15 @@ json_t *analytics_transitions(const analytics_snap_t *s, uint64_t from_ms, uint6
         memset(key, 0, sizeof(key));
         for (size_t i = i0; i < i1; ++i) {
             const struct kind *k = kind_of(s, i);
-            if ((int64_t)k->channel != prev) { /* consecutive touchpoints on one channel are one step */
-                ++m[(size_t)(prev + 1) * ncol + k->channel];
+            uint32_t ch = k->channel < FOLD_CHANNELS ? k->channel : FOLD_CHANNELS;
+            if ((int64_t)ch != prev) { /* consecutive touchpoints on one channel are one step */
+                ++m[(size_t)(prev + 1) * ncol + ch];
                 if (len < SEQ_MAX)
-                    key[len] = k->channel < 254 ? (uint8_t)(k->channel + 1) : 254;
+                    key[len] = ch < 254 ? (uint8_t)(ch + 1) : 254;
                 else
                     key[SEQ_MAX - 1] = 255;
                 ++len;
-                prev = k->channel;
+                prev = ch;
             }
             if (conv > 0 && (int64_t)k->stage == conv) { /* the journey ends at its conversion */
                 converted = 1;
@@ -949,8 +953,9 @@ json_t *analytics_transitions(const analytics_snap_t *s, uint64_t from_ms, uint6
     shares = json_array();
     json_array_append_new(rows, json_string("(start)"));
     for (size_t i = 0; i < nused; ++i) {
-        json_array_append_new(rows, json_string(cmap[i] == 0 ? "(none)" : s->channels.v[cmap[i]]));
-        json_array_append_new(cols, json_string(cmap[i] == 0 ? "(none)" : s->channels.v[cmap[i]]));
+        const char *label = cmap[i] == 0 ? "(none)" : cmap[i] == FOLD_CHANNELS ? "(other)" : s->channels.v[cmap[i]];
+        json_array_append_new(rows, json_string(label));
+        json_array_append_new(cols, json_string(label));
     }
     json_array_append_new(cols, json_string("(converted)"));
     json_array_append_new(cols, json_string("(lost)"));
@@ -1333,18 +1338,30 @@ static uint32_t hist_kth(struct hist *h, uint64_t k)
     return kth(h->big.v, h->big.n, k - below);
 }
 
-/* stages in display order: the lifecycle first, then the others in id order */
+static uint32_t stage_fold(uint32_t id)
+{
+    return id < FOLD_STAGES ? id : FOLD_STAGES;
+}
+
+static const char *stage_label(const analytics_snap_t *s, uint32_t id)
+{
+    return id == FOLD_STAGES ? "(other)" : s->stages.v[id];
+}
+
+/* stages (folded ids) in display order: the lifecycle first, then the others in id order, "(other)" last */
 static size_t stage_order(const analytics_snap_t *s, uint32_t *order)
 {
     size_t n = 0;
     for (size_t l = 0; l < LIFECYCLE_N; ++l) {
         int64_t id = strtab_find(&s->stages, lifecycle[l]);
-        if (id > 0)
+        if (id > 0 && id < FOLD_STAGES)
             order[n++] = (uint32_t)id;
     }
-    for (uint32_t i = 1; i < s->stages.n; ++i)
+    for (uint32_t i = 1; i < s->stages.n && i < FOLD_STAGES; ++i)
         if (lifecycle_order(s->stages.v[i]) < 0)
             order[n++] = i;
+    if (s->stages.n > FOLD_STAGES)
+        order[n++] = FOLD_STAGES;
     return n;
 }
 
@@ -1352,7 +1369,7 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
 {
     uint32_t a = sec_of(from_ms), b = sec_of(to_ms);
     struct seg g = seg_of(s, channel, NULL);
-    size_t ns = s->stages.n;
+    size_t ns = s->stages.n < FOLD_STAGES + 1 ? s->stages.n : FOLD_STAGES + 1;
     uint64_t *entered = calloc(ns, sizeof(uint64_t)), *pairs = calloc(ns * ns, sizeof(uint64_t));
     uint32_t *seen = malloc(ns * sizeof(uint32_t)), *pseen = malloc(ns * ns * sizeof(uint32_t));
     uint32_t *order = malloc(ns * sizeof(uint32_t));
@@ -1372,11 +1389,11 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
         /* from the period on: stays entered in it may end after it */
         /* the stage held when the period begins: the last staged touchpoint before it */
         for (size_t i = i0; i > s->off[c] && cur == 0; --i) {
-            cur = kind_of(s, i - 1)->stage;
+            cur = stage_fold(kind_of(s, i - 1)->stage);
             since = s->t_s[i - 1];
         }
         for (size_t i = i0; i < s->off[c + 1]; ++i) {
-            uint32_t st = kind_of(s, i)->stage, t = s->t_s[i];
+            uint32_t st = stage_fold(kind_of(s, i)->stage), t = s->t_s[i];
             if (st == 0 || st == cur)
                 continue;
             if (cur != 0 && since >= a && since < b && hist_add(&dur[cur], t - since) != 0)
@@ -1409,18 +1426,18 @@ json_t *analytics_stages(const analytics_snap_t *s, uint64_t from_ms, uint64_t t
                                   : ((double)hist_kth(&dur[st], n / 2 - 1) + hist_kth(&dur[st], n / 2)) / 2;
             median = json_real(m * 60 / DAY_S);
         }
-        json_array_append_new(jst, json_pack("{s:s, s:I, s:o}", "stage", s->stages.v[st], "entered",
+        json_array_append_new(jst, json_pack("{s:s, s:I, s:o}", "stage", stage_label(s, st), "entered",
                                              (json_int_t)entered[st], "median_days", median));
     }
     for (size_t i = 0; i < no; ++i)
         for (size_t j = 0; j < no; ++j) {
             uint32_t f = order[i], t = order[j];
-            int of = lifecycle_order(s->stages.v[f]), ot = lifecycle_order(s->stages.v[t]);
+            int of = lifecycle_order(stage_label(s, f)), ot = lifecycle_order(stage_label(s, t));
             if (pairs[f * ns + t] == 0)
                 continue;
-            json_array_append_new(jtr, json_pack("{s:s, s:s, s:I, s:b}", "from", s->stages.v[f], "to", s->stages.v[t],
-                                                 "customers", (json_int_t)pairs[f * ns + t], "regression",
-                                                 of >= 0 && ot >= 0 && ot < of));
+            json_array_append_new(jtr, json_pack("{s:s, s:s, s:I, s:b}", "from", stage_label(s, f), "to",
+                                                 stage_label(s, t), "customers", (json_int_t)pairs[f * ns + t],
+                                                 "regression", of >= 0 && ot >= 0 && ot < of));
         }
     out = json_pack(
         "{s:o, s:o, s:s}", "stages", jst, "transitions", jtr, "definition",

@@ -501,6 +501,45 @@ START_TEST(test_snapshot_rebuild_reads_audit_incrementally)
 }
 END_TEST
 
+START_TEST(test_many_channels_and_stages_fold_into_other)
+{
+    static uint8_t buf[300 * 256];
+    size_t len = 0;
+    analytics_snap_t *big;
+    json_t *o;
+
+    /* D walks 300 channels and 300 stages on day 17: the quadratic tables stay bounded */
+    for (int i = 0; i < 300; ++i) {
+        char id[16], ch[16], stg[16];
+        store_tp_t tp;
+        memset(&tp, 0, sizeof(tp));
+        snprintf(id, sizeof(id), "tp_many_%d", i);
+        snprintf(ch, sizeof(ch), "ch%d", i);
+        snprintf(stg, sizeof(stg), "st%d", i);
+        tp.id = id;
+        tp.customer_id = cust[3];
+        tp.occurred_at_ms = tp.received_at_ms = AT(17, 0) + (uint64_t)i * 1000;
+        tp.channel = ch;
+        tp.stage = stg;
+        tp.touchpoint = "x";
+        len += store_tp_encode(&tp, buf + len, sizeof(buf) - len);
+    }
+    ck_assert_int_eq(store_touchpoints_append(st, buf, len, 300), GW_OK);
+    ck_assert_int_eq(analytics_snap_build(st, NULL, AT(20, 0), &big), GW_OK);
+    o = analytics_transitions(big, FROM, TO, NULL, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_ge(index_of(json_object_get(o, "rows"), "(other)"), 0);
+    ck_assert_int_le(json_array_size(json_object_get(o, "rows")), 257);
+    json_decref(o);
+    o = analytics_stages(big, FROM, TO, NULL);
+    ck_assert_ptr_nonnull(find(json_object_get(o, "stages"), "stage", "(other)"));
+    ck_assert_int_le(json_array_size(json_object_get(o, "stages")), 64);
+    ck_assert_int_eq(ival(find(json_object_get(o, "stages"), "stage", "need"), "entered"), 3); /* unchanged */
+    json_decref(o);
+    analytics_release(big);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ the endpoints, through the harness */
 
 static json_t *call(analytics_t *a, const gw_config_t *cfg, console_endpoint_fn fn, const char *query, int *status)
@@ -663,6 +702,7 @@ int main(void)
     tcase_add_test(tc, test_inventory_routes_and_ingested);
     tcase_add_test(tc, test_signin_volume_buckets_and_anomalies);
     tcase_add_test(tc, test_snapshot_rebuild_reads_audit_incrementally);
+    tcase_add_test(tc, test_many_channels_and_stages_fold_into_other);
     tcase_add_test(tc, test_endpoints_shapes_and_refusals);
     tcase_add_test(tc, test_background_rebuild_publishes_a_new_snapshot);
     suite_add_tcase(s, tc);
