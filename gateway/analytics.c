@@ -704,7 +704,7 @@ struct period_figures {
     uint64_t *signins;    /* [providers.n] successful sign-ins */
 };
 
-static int period_figures(const analytics_snap_t *s, uint32_t a, uint32_t b, int days, struct period_figures *f)
+static int period_alloc(const analytics_snap_t *s, int days, struct period_figures *f)
 {
     size_t nch = s->channels.n;
 
@@ -713,33 +713,55 @@ static int period_figures(const analytics_snap_t *s, uint32_t a, uint32_t b, int
         (f->signins = calloc(s->providers.n + 1, sizeof(uint64_t))) == NULL ||
         (days > 0 && (f->by_day = calloc((size_t)days * nch, sizeof(uint64_t))) == NULL))
         return -1;
-    for (size_t c = 0; c < s->ncust; ++c) {
-        size_t i0 = lower(s->t_s, s->off[c], s->off[c + 1], a), i1 = lower(s->t_s, i0, s->off[c + 1], b);
-        uint32_t first;
-        int multi = 0, anon = 0;
-        if (i0 == i1)
-            continue;
-        ++f->seen;
-        first = kind_of(s, i0)->channel;
-        for (size_t i = i0; i < i1; ++i) {
-            uint32_t k = s->kind[i], ch = s->kinds[k & KIND_MASK].channel;
-            multi |= ch != first;
-            anon |= (k & F_ANON) != 0;
-            ++f->by_channel[ch];
-            if (f->by_day != NULL)
-                ++f->by_day[(size_t)((s->t_s[i] - a) / DAY_S) * nch + ch];
-        }
-        f->touchpoints += i1 - i0;
-        f->multi += multi;
-        f->anonymous += anon;
-        if (s->t_s[s->off[c]] >= a)
-            ++f->fresh;
-        else
-            ++f->returning;
+    return 0;
+}
+
+/* customer c's touchpoints [i0, i1) of the period that begins at a, counted into f */
+static void period_tally(const analytics_snap_t *s, size_t c, size_t i0, size_t i1, uint32_t a,
+                         struct period_figures *f)
+{
+    size_t nch = s->channels.n;
+    uint32_t first;
+    int multi = 0, anon = 0;
+
+    if (i0 == i1)
+        return;
+    ++f->seen;
+    first = kind_of(s, i0)->channel;
+    for (size_t i = i0; i < i1; ++i) {
+        uint32_t k = s->kind[i], ch = s->kinds[k & KIND_MASK].channel;
+        multi |= ch != first;
+        anon |= (k & F_ANON) != 0;
+        ++f->by_channel[ch];
+        if (f->by_day != NULL)
+            ++f->by_day[(size_t)((s->t_s[i] - a) / DAY_S) * nch + ch];
     }
-    for (size_t i = 0; i < s->nsign; ++i)
-        if (s->sign[i].what == SIGNIN_SUCCESS && s->sign[i].t_s >= a && s->sign[i].t_s < b)
-            f->signins[s->sign[i].provider] += s->sign[i].count;
+    f->touchpoints += i1 - i0;
+    f->multi += multi;
+    f->anonymous += anon;
+    if (s->t_s[s->off[c]] >= a)
+        ++f->fresh;
+    else
+        ++f->returning;
+}
+
+/* the period [a, b) into cur (with days by day) and the one before it [pa, a) into prev, in one pass */
+static int period_figures(const analytics_snap_t *s, uint32_t pa, uint32_t a, uint32_t b, int days,
+                          struct period_figures *cur, struct period_figures *prev)
+{
+    if (period_alloc(s, days, cur) != 0 || period_alloc(s, 0, prev) != 0)
+        return -1;
+    for (size_t c = 0; c < s->ncust; ++c) {
+        size_t end = s->off[c + 1], p0 = lower(s->t_s, s->off[c], end, pa), i0 = lower(s->t_s, p0, end, a),
+               i1 = lower(s->t_s, i0, end, b);
+        period_tally(s, c, p0, i0, pa, prev);
+        period_tally(s, c, i0, i1, a, cur);
+    }
+    for (size_t i = 0; i < s->nsign; ++i) {
+        const struct signin *e = &s->sign[i];
+        if (e->what == SIGNIN_SUCCESS && e->t_s >= pa && e->t_s < b)
+            (e->t_s >= a ? cur : prev)->signins[e->provider] += e->count;
+    }
     return 0;
 }
 
@@ -788,8 +810,9 @@ json_t *analytics_overview(const analytics_snap_t *s, uint64_t from_ms, uint64_t
     char d0[11], d1[11], p0[11], p1[11], asof[25];
     size_t nch = s->channels.n;
 
+    memset(&cur, 0, sizeof(cur));
     memset(&prev, 0, sizeof(prev));
-    if (period_figures(s, a, b, days, &cur) != 0 || period_figures(s, pa, a, 0, &prev) != 0)
+    if (period_figures(s, pa, a, b, days, &cur, &prev) != 0)
         goto Exit;
     iso_day(a, d0);
     iso_day(b > a ? b - 1 : a, d1);
