@@ -606,6 +606,11 @@ static uint32_t sec_of(uint64_t ms)
 /* the first index in [lo, hi) whose time is >= x (hi when none) */
 static size_t lower(const uint32_t *t, size_t lo, size_t hi, uint32_t x)
 {
+    /* most journeys lie wholly inside or outside a long period: no search then */
+    if (lo == hi || t[lo] >= x)
+        return lo;
+    if (t[hi - 1] < x)
+        return hi;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (t[mid] < x)
