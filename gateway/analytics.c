@@ -228,6 +228,7 @@ size_t analytics_snap_bytes(const analytics_snap_t *s)
 
 struct build {
     analytics_snap_t *s;
+    const atomic_int *cancel; /* set: stop reading (the analytics are stopping), or NULL */
     char cust[STORE_ID_LEN + 1];
     int failed;
     /* the last kind's strings: consecutive touchpoints of a customer often share them */
@@ -305,6 +306,10 @@ static int on_touchpoint(const store_tp_t *tp, void *arg)
         return 0;
     if (s->ntp == UINT32_MAX - 1) /* the columns' offsets are 32-bit: further touchpoints are left out */
         return 1;
+    if ((s->ntp & 0xffff) == 0 && b->cancel != NULL && atomic_load(b->cancel)) {
+        b->failed = 1;
+        return 1;
+    }
     if (s->ncust == 0 || strncmp(tp->customer_id, b->cust, sizeof(b->cust)) != 0) {
         if (s->ncust + 2 > s->cap_cust) {
             size_t ncap = s->cap_cust != 0 ? 2 * s->cap_cust : 1024;
@@ -422,7 +427,8 @@ static int copy_signins(analytics_snap_t *s, const analytics_snap_t *prev)
     return 0;
 }
 
-gw_status_t analytics_snap_build(store_t *st, const analytics_snap_t *prev, uint64_t now_ms, analytics_snap_t **out)
+static gw_status_t snap_build(store_t *st, const analytics_snap_t *prev, uint64_t now_ms, const atomic_int *cancel,
+                              analytics_snap_t **out)
 {
     struct build b;
     analytics_snap_t *s = calloc(1, sizeof(*s));
@@ -434,6 +440,7 @@ gw_status_t analytics_snap_build(store_t *st, const analytics_snap_t *prev, uint
     atomic_init(&s->refcnt, 1);
     s->as_of_ms = now_ms;
     b.s = s;
+    b.cancel = cancel;
     /* the string tables' id 0 exists even when empty */
     if (strtab_intern(&s->channels, NULL) < 0 || strtab_intern(&s->stages, NULL) < 0 ||
         strtab_intern(&s->names, NULL) < 0 || strtab_intern(&s->routes, NULL) < 0 ||
@@ -471,6 +478,11 @@ Exit:
     return rc;
 }
 
+gw_status_t analytics_snap_build(store_t *st, const analytics_snap_t *prev, uint64_t now_ms, analytics_snap_t **out)
+{
+    return snap_build(st, prev, now_ms, NULL, out);
+}
+
 /* ------------------------------------------------------------------ the builder thread */
 
 struct analytics {
@@ -479,7 +491,8 @@ struct analytics {
     pthread_t tid;
     pthread_mutex_t mu; /* guards cur (the pointer and taking a reference: never held while building) */
     pthread_cond_t cv;
-    int stop, kick;
+    atomic_int stop; /* read by a build under way too (it gives up) */
+    int kick;
     analytics_snap_t *cur;
     uint64_t gen; /* store_generation() the current snapshot was built at */
 };
@@ -490,7 +503,8 @@ analytics_snap_t *analytics_acquire(analytics_t *a)
 
     pthread_mutex_lock(&a->mu);
     s = a->cur;
-    atomic_fetch_add(&s->refcnt, 1);
+    if (s != NULL)
+        atomic_fetch_add(&s->refcnt, 1);
     pthread_mutex_unlock(&a->mu);
     return s;
 }
@@ -530,12 +544,14 @@ static void *builder(void *arg)
         }
         pthread_mutex_unlock(&a->mu);
         gen = store_generation(a->st);
-        if (!kick && gen == a->gen)
+        if (!kick && gen == a->gen && a->cur != NULL) /* only this thread writes cur */
             continue;
         prev = analytics_acquire(a);
         t0 = gw_mono_ms();
-        rc = analytics_snap_build(a->st, prev, gw_wall_ms(), &next);
+        rc = snap_build(a->st, prev, gw_wall_ms(), &a->stop, &next);
         analytics_release(prev);
+        if (rc != GW_OK && atomic_load(&a->stop))
+            break;
         if (rc != GW_OK) {
             GW_LOG_ERR(MODULE, "rebuilding the figures failed (%s): the previous ones stay", gw_status_str(rc));
             continue;
@@ -555,7 +571,6 @@ static void *builder(void *arg)
 gw_status_t analytics_start(store_t *st, unsigned refresh_s, analytics_t **out)
 {
     analytics_t *a;
-    gw_status_t rc;
 
     if (refresh_s < 1 || refresh_s > 86400)
         return GW_EINVAL;
@@ -563,17 +578,12 @@ gw_status_t analytics_start(store_t *st, unsigned refresh_s, analytics_t **out)
         return GW_ENOMEM;
     a->st = st;
     a->refresh_s = refresh_s;
-    a->gen = store_generation(st);
-    if ((rc = analytics_snap_build(st, NULL, gw_wall_ms(), &a->cur)) != GW_OK) {
-        free(a);
-        return rc;
-    }
+    a->kick = 1; /* the first build, at once, on the thread: the gateway does not wait for it */
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     if (pthread_create(&a->tid, NULL, builder, a) != 0) {
         pthread_cond_destroy(&a->cv);
         pthread_mutex_destroy(&a->mu);
-        analytics_release(a->cur);
         free(a);
         return GW_ENOMEM;
     }

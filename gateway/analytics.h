@@ -40,20 +40,22 @@ typedef struct analytics analytics_t;           /* the builder thread and the cu
 typedef struct analytics_snap analytics_snap_t; /* one immutable snapshot (reference counted) */
 
 /**
- * Builds the first snapshot (synchronously, so figures exist as soon as the gateway serves) and
- * starts the background thread that rebuilds it every refresh_s seconds (1..86400) when the store
- * changed. st must outlive the analytics (call analytics_stop() before store_close()).
- * Returns GW_OK with *out, GW_EINVAL (refresh_s out of range), GW_ENOMEM, or the store's error.
+ * Starts the background thread (at nice 10: the event loops come first): it builds the first
+ * snapshot at once, then rebuilds it every refresh_s seconds (1..86400) when the store changed
+ * (store_generation()). Does not wait for the first build (seconds at ten million touchpoints):
+ * until it is done analytics_acquire() returns NULL. st must outlive the analytics (call
+ * analytics_stop() before store_close()). Returns GW_OK with *out, GW_EINVAL (refresh_s out of
+ * range) or GW_ENOMEM. A failed build is logged and the previous snapshot stays.
  */
 gw_status_t analytics_start(store_t *st, unsigned refresh_s, analytics_t **out);
 
-/** Stops the thread (waits for a build under way to finish) and frees the analytics; NULL is a no-op.
- *  Snapshots still acquired stay valid until released. */
+/** Stops the thread (a build under way gives up within a few ms) and frees the analytics; NULL is a
+ *  no-op. Snapshots still acquired stay valid until released. */
 void analytics_stop(analytics_t *a);
 
 /**
- * The current snapshot with a reference for the caller (never NULL after analytics_start()).
- * Takes a lock only for the pointer load and the increment: never waits for a build.
+ * The current snapshot with a reference for the caller, or NULL while the first build runs (answer
+ * 503, retry). Takes a lock only for the pointer load and the increment: never waits for a build.
  */
 analytics_snap_t *analytics_acquire(analytics_t *a);
 

@@ -23,7 +23,10 @@ static analytics_snap_t *snap_of(const console_call_t *call, console_answer_t *a
         console_error(ans, 503, "unavailable", "the figures are not available");
         return NULL;
     }
-    return analytics_acquire(call->ctx->analytics);
+    analytics_snap_t *s = analytics_acquire(call->ctx->analytics);
+    if (s == NULL) /* the first build since the gateway started is under way */
+        console_error(ans, 503, "unavailable", "the figures are being computed: retry in a few seconds");
+    return s;
 }
 
 /* the answer, or a 503 when the query ran out of memory; releases the snapshot */

@@ -542,6 +542,21 @@ END_TEST
 
 /* ------------------------------------------------------------------ the endpoints, through the harness */
 
+/* waits (bounded) for the analytics' first snapshot: analytics_start() does not build it itself */
+static void wait_ready(analytics_t *a)
+{
+    for (int i = 0; i < 6000; ++i) {
+        analytics_snap_t *s = analytics_acquire(a);
+        struct timespec ts = {0, 10000000};
+        if (s != NULL) {
+            analytics_release(s);
+            return;
+        }
+        nanosleep(&ts, NULL);
+    }
+    ck_abort_msg("no snapshot after 60 s");
+}
+
 static json_t *call(analytics_t *a, const gw_config_t *cfg, console_endpoint_fn fn, const char *query, int *status)
 {
     console_ctx_t ctx = {st, a, cfg};
@@ -571,6 +586,7 @@ START_TEST(test_endpoints_shapes_and_refusals)
     json_t *o;
 
     ck_assert_int_eq(analytics_start(st, 3600, &a), GW_OK);
+    wait_ready(a);
     o = call(a, cfg, console_api_overview, "from=2026-11-11&to=2026-11-20", &status);
     ck_assert_int_eq(status, 200);
     ck_assert_int_eq(metric(o, "customers_seen", "value"), 4);
@@ -654,6 +670,7 @@ START_TEST(test_background_rebuild_publishes_a_new_snapshot)
     size_t len;
 
     ck_assert_int_eq(analytics_start(st, 3600, &a), GW_OK);
+    wait_ready(a);
     s0 = analytics_acquire(a);
     ck_assert_uint_eq(analytics_snap_touchpoints(s0), NJ);
     memset(&tp, 0, sizeof(tp));
