@@ -27,7 +27,7 @@
 
 #define BASE_S 1793491200ULL /* 2026-11-01T00:00:00Z */
 #define DAY_S 86400ULL
-#define AT(d, h) ((BASE_S + (uint64_t)(d) * DAY_S + (uint64_t)(h) * 3600) * 1000)
+#define AT(d, h) ((BASE_S + (uint64_t)(d)*DAY_S + (uint64_t)(h)*3600) * 1000)
 #define FROM AT(10, 0)
 #define TO AT(20, 0)
 
@@ -44,14 +44,22 @@ struct tpdef {
 };
 
 static const struct tpdef journeys[] = {
-    {0, 2, 0, "home", "web", "need", 0},         {0, 12, 0, "home", "web", "need", 0},
-    {0, 12, 1, "pricing", "web", "research", 0}, {0, 13, 0, "newsletter", "email", NULL, 0},
-    {0, 14, 0, "checkout", "web", "convert", 0}, {0, 15, 0, "docs", "web", "research", 0},
-    {1, 11, 0, "home", "web", "need", 0},        {1, 11, 1, "home", "web", "need", 0},
-    {1, 11, 2, "pricing", "mobile", "research", 0}, {1, 15, 0, "app", "mobile", NULL, 0},
-    {2, 18, 0, "home", "web", "need", 0},        {2, 21, 0, "pricing", "web", "research", 0},
-    {2, 22, 0, "plan", "web", "select", 0},      {2, 23, 0, "checkout", "web", "convert", 0},
-    {3, 5, 0, "home", "web", "need", 0},         {4, 16, 0, "home", "web", "need", 1},
+    {0, 2, 0, "home", "web", "need", 0},
+    {0, 12, 0, "home", "web", "need", 0},
+    {0, 12, 1, "pricing", "web", "research", 0},
+    {0, 13, 0, "newsletter", "email", NULL, 0},
+    {0, 14, 0, "checkout", "web", "convert", 0},
+    {0, 15, 0, "docs", "web", "research", 0},
+    {1, 11, 0, "home", "web", "need", 0},
+    {1, 11, 1, "home", "web", "need", 0},
+    {1, 11, 2, "pricing", "mobile", "research", 0},
+    {1, 15, 0, "app", "mobile", NULL, 0},
+    {2, 18, 0, "home", "web", "need", 0},
+    {2, 21, 0, "pricing", "web", "research", 0},
+    {2, 22, 0, "plan", "web", "select", 0},
+    {2, 23, 0, "checkout", "web", "convert", 0},
+    {3, 5, 0, "home", "web", "need", 0},
+    {4, 16, 0, "home", "web", "need", 1},
 };
 #define NJ (sizeof(journeys) / sizeof(journeys[0]))
 
@@ -141,7 +149,9 @@ static json_int_t metric(json_t *o, const char *key, const char *which)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(o, "metrics"), i, m) if (strcmp(json_string_value(json_object_get(m, "key")), key) == 0) return json_integer_value(json_object_get(m, which));
+    json_array_foreach(json_object_get(o, "metrics"), i,
+                       m) if (strcmp(json_string_value(json_object_get(m, "key")), key) ==
+                              0) return json_integer_value(json_object_get(m, which));
     ck_abort_msg("no metric %s", key);
     return -1;
 }
@@ -150,7 +160,9 @@ static double metric_real(json_t *o, const char *key, const char *which)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(o, "metrics"), i, m) if (strcmp(json_string_value(json_object_get(m, "key")), key) == 0) return json_number_value(json_object_get(m, which));
+    json_array_foreach(json_object_get(o, "metrics"), i,
+                       m) if (strcmp(json_string_value(json_object_get(m, "key")), key) ==
+                              0) return json_number_value(json_object_get(m, which));
     ck_abort_msg("no metric %s", key);
     return -1;
 }
@@ -204,7 +216,8 @@ static double rval(json_t *o, const char *key)
     return json_number_value(json_object_get(o, key));
 }
 
-#define ck_assert_near(x, y) ck_assert_msg(fabs((double)(x) - (double)(y)) < 1e-9, "%.12g != %.12g", (double)(x), (double)(y))
+#define ck_assert_near(x, y)                                                                                           \
+    ck_assert_msg(fabs((double)(x) - (double)(y)) < 1e-9, "%.12g != %.12g", (double)(x), (double)(y))
 
 /* ------------------------------------------------------------------ the snapshot */
 
@@ -227,8 +240,8 @@ START_TEST(test_overview_new_returning_across_the_boundary)
     ck_assert_int_eq(ival(json_object_get(o, "period"), "days"), 10);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(o, "previous"), "from")), "2026-11-01");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(o, "previous"), "to")), "2026-11-10");
-    ck_assert_int_eq(metric(o, "customers_seen", "value"), 4);    /* A B C E */
-    ck_assert_int_eq(metric(o, "customers_seen", "previous"), 2); /* A D */
+    ck_assert_int_eq(metric(o, "customers_seen", "value"), 4);           /* A B C E */
+    ck_assert_int_eq(metric(o, "customers_seen", "previous"), 2);        /* A D */
     ck_assert_near(metric_real(o, "multi_channel_share", "value"), 0.5); /* A (web, email), B (web, mobile) */
     ck_assert_near(metric_real(o, "multi_channel_share", "previous"), 0.0);
     ck_assert_int_eq(metric(o, "new_customers", "value"), 3);       /* B C E: first touchpoint ever in the period */
@@ -245,8 +258,10 @@ START_TEST(test_overview_new_returning_across_the_boundary)
     ck_assert_int_eq(ival(find(json_object_get(o, "signins_by_provider"), "provider", "google"), "value"), 1);
     ck_assert_int_eq(ival(find(json_object_get(o, "signins_by_provider"), "provider", "google"), "previous"), 1);
     /* day 11: B's two web touchpoints (the mobile one is another row) */
-    ck_assert_int_eq(ival(find2(json_object_get(o, "touchpoints_by_day"), "day", "2026-11-12", "channel", "web"), "count"), 2);
-    ck_assert_int_eq(ival(find2(json_object_get(o, "touchpoints_by_day"), "day", "2026-11-12", "channel", "mobile"), "count"), 1);
+    ck_assert_int_eq(
+        ival(find2(json_object_get(o, "touchpoints_by_day"), "day", "2026-11-12", "channel", "web"), "count"), 2);
+    ck_assert_int_eq(
+        ival(find2(json_object_get(o, "touchpoints_by_day"), "day", "2026-11-12", "channel", "mobile"), "count"), 1);
     ck_assert_ptr_nonnull(json_object_get(json_object_get(o, "definitions"), "customers_seen"));
     ck_assert_str_eq(json_string_value(json_object_get(o, "as_of")), "2026-11-21T00:00:00.000Z");
     json_decref(o);
@@ -281,7 +296,8 @@ START_TEST(test_transitions_matrix_rows_sum_to_one)
     ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(counts, rweb), mobile)), 1);
     ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(counts, rweb), conv)), 1);
     ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(counts, rweb), lost)), 2);
-    ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(counts, rweb), web)), 0); /* repeats are one step */
+    ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(counts, rweb), web)),
+                     0); /* repeats are one step */
     json_array_foreach(json_array_get(shares, rweb), i, v) sum += json_number_value(v);
     ck_assert_near(sum, 1.0);
     ck_assert_near(json_number_value(json_array_get(json_array_get(shares, rweb), lost)), 0.4);
@@ -306,9 +322,9 @@ START_TEST(test_transitions_filters)
     counts = json_object_get(o, "counts");
     ck_assert_int_eq(index_of(cols, "email"), -1);
     ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(counts, 0), index_of(cols, "web"))), 1);
-    ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(counts, index_of(rows, "mobile")),
-                                                       index_of(cols, "(lost)"))),
-                     1);
+    ck_assert_int_eq(
+        json_integer_value(json_array_get(json_array_get(counts, index_of(rows, "mobile")), index_of(cols, "(lost)"))),
+        1);
     json_decref(o);
     /* stage convert in the period: only A */
     o = analytics_transitions(snap, FROM, TO, NULL, "convert");
@@ -370,7 +386,7 @@ START_TEST(test_funnel_late_converter_inside_window)
     ck_assert_int_eq(ival(json_array_get(s, 2), "dropoff"), 2);
     ck_assert_int_eq(ival(json_array_get(s, 0), "dropoff"), 0);
     next = json_object_get(o, "next_after_dropoff");
-    ck_assert_int_eq(ival(find2(next, "after", "need", "touchpoint", "(none)"), "customers"), 1);    /* E */
+    ck_assert_int_eq(ival(find2(next, "after", "need", "touchpoint", "(none)"), "customers"), 1);         /* E */
     ck_assert_int_eq(ival(find2(next, "after", "research", "touchpoint", "newsletter"), "customers"), 1); /* A */
     ck_assert_int_eq(ival(find2(next, "after", "research", "touchpoint", "app"), "customers"), 1);        /* B */
     json_decref(o);
@@ -645,9 +661,9 @@ START_TEST(test_endpoints_shapes_and_refusals)
             o = call(a, cfg, bad[i].fn, bad[i].query, &status);
             ck_assert_msg(status == 400, "%s: %d", bad[i].query, status);
             ck_assert_str_eq(json_string_value(json_object_get(o, "error")), "invalid_parameter");
-            ck_assert_msg(strncmp(json_string_value(json_object_get(o, "message")), bad[i].names,
-                                  strlen(bad[i].names)) == 0,
-                          "%s: %s", bad[i].query, json_string_value(json_object_get(o, "message")));
+            ck_assert_msg(
+                strncmp(json_string_value(json_object_get(o, "message")), bad[i].names, strlen(bad[i].names)) == 0,
+                "%s: %s", bad[i].query, json_string_value(json_object_get(o, "message")));
             json_decref(o);
         }
     }
