@@ -495,7 +495,25 @@ struct analytics {
     int kick;
     analytics_snap_t *cur;
     uint64_t gen; /* store_generation() the current snapshot was built at */
+    /* the query thread (nice 10 too): analytics_call() hands it queries and waits */
+    pthread_t qtid;
+    pthread_mutex_t qmu; /* guards the queue, qstop and every job's done */
+    pthread_cond_t qcv, donecv;
+    struct query_job *head, **tail;
+    unsigned queued;
+    int qstop;
 };
+
+struct query_job {
+    analytics_query_fn fn;
+    void *arg;
+    json_t *out;
+    gw_status_t st;
+    int done;
+    struct query_job *next;
+};
+
+#define QUERY_QUEUE_MAX 32 /* queries waiting; past it analytics_call() refuses (the endpoint answers 503) */
 
 analytics_snap_t *analytics_acquire(analytics_t *a)
 {
@@ -517,14 +535,19 @@ void analytics_refresh(analytics_t *a)
     pthread_mutex_unlock(&a->mu);
 }
 
+static void lower_priority(void)
+{
+    /* seconds of CPU per rebuild, tens of ms per query: the event loops and workers come first
+       (Linux: a thread's nice value is its own) */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ANALYTICS_NICE) != 0)
+        GW_LOG(GW_LOG_DEBUG, MODULE, "cannot lower a thread's priority");
+}
+
 static void *builder(void *arg)
 {
     analytics_t *a = arg;
 
-    /* a rebuild is seconds of CPU at ten million touchpoints: the event loops and workers come first
-       (Linux: a thread's nice value is its own) */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ANALYTICS_NICE) != 0)
-        GW_LOG(GW_LOG_DEBUG, MODULE, "cannot lower the builder thread's priority");
+    lower_priority();
 
     for (;;) {
         struct timespec until = gw_realtime_in((uint64_t)a->refresh_s * 1000);
@@ -568,6 +591,59 @@ static void *builder(void *arg)
     return NULL;
 }
 
+static void *query_thread(void *arg)
+{
+    analytics_t *a = arg;
+
+    lower_priority();
+    pthread_mutex_lock(&a->qmu);
+    for (;;) {
+        struct query_job *j;
+        analytics_snap_t *snap;
+        while (a->head == NULL && !a->qstop)
+            pthread_cond_wait(&a->qcv, &a->qmu);
+        if ((j = a->head) == NULL)
+            break; /* stopping, and nothing left */
+        if ((a->head = j->next) == NULL)
+            a->tail = &a->head;
+        --a->queued;
+        pthread_mutex_unlock(&a->qmu);
+        if ((snap = analytics_acquire(a)) == NULL) {
+            j->st = GW_EUNAVAIL;
+        } else {
+            j->out = j->fn(snap, j->arg);
+            j->st = j->out != NULL ? GW_OK : GW_ENOMEM;
+            analytics_release(snap);
+        }
+        pthread_mutex_lock(&a->qmu);
+        j->done = 1;
+        pthread_cond_broadcast(&a->donecv);
+    }
+    pthread_mutex_unlock(&a->qmu);
+    return NULL;
+}
+
+gw_status_t analytics_call(analytics_t *a, analytics_query_fn fn, void *arg, json_t **out)
+{
+    struct query_job j = {fn, arg, NULL, GW_OK, 0, NULL};
+
+    pthread_mutex_lock(&a->qmu);
+    if (a->qstop || a->queued >= QUERY_QUEUE_MAX) {
+        pthread_mutex_unlock(&a->qmu);
+        return GW_EUNAVAIL;
+    }
+    *a->tail = &j;
+    a->tail = &j.next;
+    ++a->queued;
+    pthread_cond_signal(&a->qcv);
+    while (!j.done)
+        pthread_cond_wait(&a->donecv, &a->qmu);
+    pthread_mutex_unlock(&a->qmu);
+    if (j.st == GW_OK)
+        *out = j.out;
+    return j.st;
+}
+
 gw_status_t analytics_start(store_t *st, unsigned refresh_s, analytics_t **out)
 {
     analytics_t *a;
@@ -579,16 +655,32 @@ gw_status_t analytics_start(store_t *st, unsigned refresh_s, analytics_t **out)
     a->st = st;
     a->refresh_s = refresh_s;
     a->kick = 1; /* the first build, at once, on the thread: the gateway does not wait for it */
+    a->tail = &a->head;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
+    pthread_mutex_init(&a->qmu, NULL);
+    pthread_cond_init(&a->qcv, NULL);
+    pthread_cond_init(&a->donecv, NULL);
+    if (pthread_create(&a->qtid, NULL, query_thread, a) != 0)
+        goto Fail;
     if (pthread_create(&a->tid, NULL, builder, a) != 0) {
-        pthread_cond_destroy(&a->cv);
-        pthread_mutex_destroy(&a->mu);
-        free(a);
-        return GW_ENOMEM;
+        pthread_mutex_lock(&a->qmu);
+        a->qstop = 1;
+        pthread_cond_signal(&a->qcv);
+        pthread_mutex_unlock(&a->qmu);
+        pthread_join(a->qtid, NULL);
+        goto Fail;
     }
     *out = a;
     return GW_OK;
+Fail:
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->qcv);
+    pthread_cond_destroy(&a->donecv);
+    pthread_mutex_destroy(&a->qmu);
+    free(a);
+    return GW_ENOMEM;
 }
 
 void analytics_stop(analytics_t *a)
@@ -600,8 +692,17 @@ void analytics_stop(analytics_t *a)
     pthread_cond_signal(&a->cv);
     pthread_mutex_unlock(&a->mu);
     pthread_join(a->tid, NULL);
+    /* the queries queued still run (their callers wait for them), then the thread ends */
+    pthread_mutex_lock(&a->qmu);
+    a->qstop = 1;
+    pthread_cond_signal(&a->qcv);
+    pthread_mutex_unlock(&a->qmu);
+    pthread_join(a->qtid, NULL);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->qcv);
+    pthread_cond_destroy(&a->donecv);
+    pthread_mutex_destroy(&a->qmu);
     analytics_release(a->cur);
     free(a);
 }

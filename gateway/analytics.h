@@ -5,8 +5,9 @@
  * own (no h2o, no event loop) reads every touchpoint (store_touchpoints_foreach) and the sign-in
  * records of the audit trail (store_audit_foreach, incrementally after the last sequence read)
  * into a SNAPSHOT of compact in-memory columns, and publishes it atomically. Queries are pure
- * functions over one snapshot: a console worker acquires the current snapshot, answers from it
- * and releases it; a new snapshot never changes one being read.
+ * functions over one snapshot (unit-testable); the console runs them through analytics_call() on a
+ * query thread of the analytics (nice 10, like the builder), so figures never take CPU from the
+ * proxy's event loops when it needs it. A new snapshot never changes one being read.
  *
  * The snapshot's layout (bytes per touchpoint: 8, plus 4 per customer):
  *   touchpoints, customer by customer, each customer's in time order:
@@ -61,6 +62,18 @@ analytics_snap_t *analytics_acquire(analytics_t *a);
 
 /** Drops a reference; the last one frees the snapshot. NULL is a no-op. */
 void analytics_release(analytics_snap_t *s);
+
+/** A query run by analytics_call(): a pure function of the snapshot and its argument (a new JSON object, or NULL). */
+typedef json_t *(*analytics_query_fn)(const analytics_snap_t *s, void *arg);
+
+/**
+ * Runs fn(current snapshot, arg) on the analytics' query thread, which runs at nice 10 like the
+ * builder (so the console's queries take CPU the proxy leaves over), and waits for it: one query at
+ * a time, at most 32 waiting. Call it from a worker thread, never an event loop. Returns GW_OK with
+ * *out (the caller owns it), GW_EUNAVAIL when there is no snapshot yet, the queue is full or the
+ * analytics are stopping (answer 503), GW_ENOMEM when fn returned NULL.
+ */
+gw_status_t analytics_call(analytics_t *a, analytics_query_fn fn, void *arg, json_t **out);
 
 /** Asks the thread to rebuild now, whatever refresh_s says (tests, and after bulk changes). Does not wait. */
 void analytics_refresh(analytics_t *a);

@@ -2,9 +2,11 @@
  * journeygate — the console's figure endpoints (console/API.md "Marketer": overview, transitions,
  * paths, funnel, stages, inventory; "Security": signins/volume).
  *
- * Each reads and checks its query parameters, takes the current analytics snapshot (never the
- * store: the figures are kept by analytics.c's own thread) and answers the query's JSON. Runs on
- * a worker thread (console_api.h); a snapshot is held only for the call.
+ * Each reads and checks its query parameters, then has the query run over the current analytics
+ * snapshot (never the store: analytics.c's builder thread keeps the figures) on the analytics'
+ * query thread, which runs at nice 10 so that the console's queries take only the CPU the proxy
+ * leaves; the worker thread (console_api.h) waits for the answer. Refusals: 400 for a parameter,
+ * 503 while the first snapshot is built, when the query queue is full or memory runs out.
  */
 #include "console_api.h"
 
@@ -16,24 +18,74 @@
 #define NAME_MAX_LEN 255 /* channel, stage and touchpoint names: STORE_TP_STR_MAX */
 #define DAY_MS 86400000ULL
 
-/* the snapshot, or NULL after a 503 (no analytics running) */
-static analytics_snap_t *snap_of(const console_call_t *call, console_answer_t *ans)
+/* what a query needs besides the snapshot (each endpoint fills its part) */
+struct q {
+    uint64_t from, to, now;
+    const char *channel, *stage, *start;
+    unsigned steps, top, window, bucket_s;
+    const char *const *list;
+    size_t n;
+    const gw_config_t *cfg;
+};
+
+static json_t *q_overview(const analytics_snap_t *s, void *arg)
 {
-    if (call->ctx == NULL || call->ctx->analytics == NULL) {
-        console_error(ans, 503, "unavailable", "the figures are not available");
-        return NULL;
-    }
-    analytics_snap_t *s = analytics_acquire(call->ctx->analytics);
-    if (s == NULL) /* the first build since the gateway started is under way */
-        console_error(ans, 503, "unavailable", "the figures are being computed: retry in a few seconds");
-    return s;
+    struct q *q = arg;
+    return analytics_overview(s, q->from, q->to);
 }
 
-/* the answer, or a 503 when the query ran out of memory; releases the snapshot */
-static void answer(console_answer_t *ans, analytics_snap_t *s, json_t *out)
+static json_t *q_transitions(const analytics_snap_t *s, void *arg)
 {
-    analytics_release(s);
-    if (out == NULL) {
+    struct q *q = arg;
+    return analytics_transitions(s, q->from, q->to, q->channel, q->stage);
+}
+
+static json_t *q_paths(const analytics_snap_t *s, void *arg)
+{
+    struct q *q = arg;
+    return analytics_paths(s, q->from, q->to, q->channel, q->stage, q->start, q->steps, q->top);
+}
+
+static json_t *q_funnel(const analytics_snap_t *s, void *arg)
+{
+    struct q *q = arg;
+    return analytics_funnel(s, q->from, q->to, q->channel, q->list, q->n, q->window);
+}
+
+static json_t *q_stages(const analytics_snap_t *s, void *arg)
+{
+    struct q *q = arg;
+    return analytics_stages(s, q->from, q->to, q->channel);
+}
+
+static json_t *q_inventory(const analytics_snap_t *s, void *arg)
+{
+    struct q *q = arg;
+    return analytics_inventory(s, q->cfg, q->now);
+}
+
+static json_t *q_signins(const analytics_snap_t *s, void *arg)
+{
+    struct q *q = arg;
+    return analytics_signin_volume(s, q->from, q->to, q->bucket_s);
+}
+
+/* runs the query on the analytics' query thread (nice 10: the proxy comes first) and answers */
+static void run(const console_call_t *call, console_answer_t *ans, analytics_query_fn fn, struct q *q)
+{
+    json_t *out = NULL;
+    gw_status_t st;
+
+    if (call->ctx == NULL || call->ctx->analytics == NULL) {
+        console_error(ans, 503, "unavailable", "the figures are not available");
+        return;
+    }
+    st = analytics_call(call->ctx->analytics, fn, q, &out);
+    if (st == GW_EUNAVAIL) {
+        console_error(ans, 503, "unavailable", "the figures are being computed or busy: retry in a few seconds");
+        return;
+    }
+    if (st != GW_OK) {
         console_error(ans, 503, "unavailable", "out of memory: try again");
         return;
     }
@@ -101,24 +153,23 @@ static int filters(const console_call_t *call, console_answer_t *ans, char chann
 
 void console_api_overview(const console_call_t *call, console_answer_t *ans)
 {
-    uint64_t from, to;
-    analytics_snap_t *s;
+    struct q q = {0};
 
-    if (console_period(call, ans, &from, &to) != 0 || (s = snap_of(call, ans)) == NULL)
+    if (console_period(call, ans, &q.from, &q.to) != 0)
         return;
-    answer(ans, s, analytics_overview(s, from, to));
+    run(call, ans, q_overview, &q);
 }
 
 void console_api_transitions(const console_call_t *call, console_answer_t *ans)
 {
-    uint64_t from, to;
+    struct q q = {0};
     char channel[NAME_MAX_LEN + 1], stage[NAME_MAX_LEN + 1];
-    analytics_snap_t *s;
 
-    if (console_period(call, ans, &from, &to) != 0 || filters(call, ans, channel, stage, 1) != 0 ||
-        (s = snap_of(call, ans)) == NULL)
+    if (console_period(call, ans, &q.from, &q.to) != 0 || filters(call, ans, channel, stage, 1) != 0)
         return;
-    answer(ans, s, analytics_transitions(s, from, to, channel, stage));
+    q.channel = channel;
+    q.stage = stage;
+    run(call, ans, q_transitions, &q);
 }
 
 void console_api_paths(const console_call_t *call, console_answer_t *ans)
@@ -126,16 +177,17 @@ void console_api_paths(const console_call_t *call, console_answer_t *ans)
     uint64_t from, to;
     char channel[NAME_MAX_LEN + 1], stage[NAME_MAX_LEN + 1], start[NAME_MAX_LEN + 1];
     unsigned steps, top;
-    analytics_snap_t *s;
+    struct q q = {0};
 
     if (console_period(call, ans, &from, &to) != 0 || filters(call, ans, channel, stage, 1) != 0 ||
         name_param(call, ans, "start", start, sizeof(start),
                    "start: a touchpoint name, at most 255 bytes of UTF-8 without control characters") != 0 ||
         uint_param(call, ans, "steps", 2, 10, 5, &steps, "steps: an integer from 2 to 10") != 0 ||
-        uint_param(call, ans, "top", 1, 20, 6, &top, "top: an integer from 1 to 20") != 0 ||
-        (s = snap_of(call, ans)) == NULL)
+        uint_param(call, ans, "top", 1, 20, 6, &top, "top: an integer from 1 to 20") != 0)
         return;
-    answer(ans, s, analytics_paths(s, from, to, channel, stage, start, steps, top));
+    q = (struct q){
+        .from = from, .to = to, .channel = channel, .stage = stage, .start = start, .steps = steps, .top = top};
+    run(call, ans, q_paths, &q);
 }
 
 void console_api_funnel(const console_call_t *call, console_answer_t *ans)
@@ -147,7 +199,7 @@ void console_api_funnel(const console_call_t *call, console_answer_t *ans)
     size_t n = 0;
     unsigned window;
     int len;
-    analytics_snap_t *s;
+    struct q q = {0};
 
     if (console_period(call, ans, &from, &to) != 0 || filters(call, ans, channel, NULL, 0) != 0 ||
         uint_param(call, ans, "window_days", 1, 365, 14, &window, "window_days: an integer from 1 to 365") != 0)
@@ -175,34 +227,33 @@ void console_api_funnel(const console_call_t *call, console_answer_t *ans)
             p = comma + 1;
         }
     }
-    if ((s = snap_of(call, ans)) == NULL)
-        return;
-    answer(ans, s, analytics_funnel(s, from, to, channel, steps, n, window));
+    q = (struct q){.from = from, .to = to, .channel = channel, .window = window, .list = steps, .n = n};
+    run(call, ans, q_funnel, &q);
 }
 
 void console_api_stages(const console_call_t *call, console_answer_t *ans)
 {
     uint64_t from, to;
     char channel[NAME_MAX_LEN + 1];
-    analytics_snap_t *s;
+    struct q q = {0};
 
-    if (console_period(call, ans, &from, &to) != 0 || filters(call, ans, channel, NULL, 0) != 0 ||
-        (s = snap_of(call, ans)) == NULL)
+    if (console_period(call, ans, &from, &to) != 0 || filters(call, ans, channel, NULL, 0) != 0)
         return;
-    answer(ans, s, analytics_stages(s, from, to, channel));
+    q = (struct q){.from = from, .to = to, .channel = channel};
+    run(call, ans, q_stages, &q);
 }
 
 void console_api_inventory(const console_call_t *call, console_answer_t *ans)
 {
-    analytics_snap_t *s;
+    struct q q = {0};
 
     if (call->ctx == NULL || call->ctx->cfg == NULL) {
         console_error(ans, 503, "unavailable", "no configuration");
         return;
     }
-    if ((s = snap_of(call, ans)) == NULL)
-        return;
-    answer(ans, s, analytics_inventory(s, call->ctx->cfg, call->now_ms));
+    q.cfg = call->ctx->cfg;
+    q.now = call->now_ms;
+    run(call, ans, q_inventory, &q);
 }
 
 void console_api_signin_volume(const console_call_t *call, console_answer_t *ans)
@@ -211,7 +262,7 @@ void console_api_signin_volume(const console_call_t *call, console_answer_t *ans
     char bucket[8];
     unsigned bucket_s;
     int n;
-    analytics_snap_t *s;
+    struct q q = {0};
 
     if (console_period(call, ans, &from, &to) != 0)
         return;
@@ -230,7 +281,6 @@ void console_api_signin_volume(const console_call_t *call, console_answer_t *ans
         bad(ans, "bucket: hour buckets cover at most 31 days");
         return;
     }
-    if ((s = snap_of(call, ans)) == NULL)
-        return;
-    answer(ans, s, analytics_signin_volume(s, from, to, bucket_s));
+    q = (struct q){.from = from, .to = to, .bucket_s = bucket_s};
+    run(call, ans, q_signins, &q);
 }
