@@ -50,8 +50,11 @@ typedef struct analytics_snap analytics_snap_t; /* one immutable snapshot (refer
  */
 gw_status_t analytics_start(store_t *st, unsigned refresh_s, analytics_t **out);
 
-/** Stops the thread (a build under way gives up within a few ms) and frees the analytics; NULL is a
- *  no-op. Snapshots still acquired stay valid until released. */
+/**
+ * Stops the threads (a build under way gives up within a few ms; queries already queued still run)
+ * and frees the analytics; NULL is a no-op. No analytics_call() may start after it: stop the
+ * console's workers first. Snapshots still acquired stay valid until released.
+ */
 void analytics_stop(analytics_t *a);
 
 /**
