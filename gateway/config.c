@@ -635,8 +635,8 @@ static int valid_token_chars(const char *s)
 
 /*
  * A route's "touchpoint_skip": a list of request paths that record no touchpoint, each starting
- * with '/', where '*' matches any characters ("/assets/*", "/apple-touch-icon*.png"); [] records
- * every request. Absent: GW_TOUCHPOINT_SKIP_DEFAULT.
+ * with '/', where '*' matches any characters (a trailing one makes a prefix); [] records every
+ * request. Absent: GW_TOUCHPOINT_SKIP_DEFAULT.
  */
 static void load_touchpoint_skip(vctx_t *v, json_t *obj, const char *path, gw_route_t *r)
 {
