@@ -295,9 +295,9 @@ static void entry_from(struct entry *e, uint64_t h, json_t *cust)
     json_object_foreach(json_object_get(cust, "channels"), k, x) {
         if (e->nch == CACHE_CH)
             break;
-        /* first seen rounded up, last seen down: the entry never claims more than the profile says */
+        /* in seconds: a touchpoint less than a second before a channel's first one may leave it as it is */
         e->ch_h[e->nch] = name_hash(k);
-        e->ch_first_s[e->nch] = (uint32_t)((get_ms(x, "first_seen_ms") + 999) / 1000);
+        e->ch_first_s[e->nch] = (uint32_t)(get_ms(x, "first_seen_ms") / 1000);
         e->ch_last_s[e->nch] = (uint32_t)(get_ms(x, "last_seen_ms") / 1000);
         ++e->nch;
     }
