@@ -19,7 +19,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define MODULE "store"
 #define REC_HDR 30
@@ -161,15 +163,27 @@ static void set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
+char *store_iso_time(uint64_t ms, char out[STORE_ISO_TIME_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[24];
+    if (gmtime_r(&secs, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(day, sizeof(day), "1970-01-01T00:00:00");
+    snprintf(out, STORE_ISO_TIME_LEN, "%.19s.%03uZ", day, (unsigned)(ms % 1000));
+    return out;
+}
+
 json_t *store_tp_json(const store_tp_t *tp)
 {
     json_t *o = json_object();
+    char at[STORE_ISO_TIME_LEN];
 
     set_str(o, "id", tp->id);
     set_str(o, "customer_id", tp->customer_id);
     set_str(o, "visitor_id", tp->visitor_id);
-    json_object_set_new(o, "occurred_at_ms", json_integer((json_int_t)tp->occurred_at_ms));
-    json_object_set_new(o, "received_at_ms", json_integer((json_int_t)tp->received_at_ms));
+    json_object_set_new(o, "occurred_at", json_string(store_iso_time(tp->occurred_at_ms, at)));
+    json_object_set_new(o, "received_at", json_string(store_iso_time(tp->received_at_ms, at)));
     set_str(o, "channel", tp->channel);
     set_str(o, "touchpoint", tp->touchpoint);
     set_str(o, "stage", tp->stage);
@@ -182,18 +196,19 @@ json_t *store_tp_json(const store_tp_t *tp)
     set_str(o, "source", tp->source);
     set_str(o, "session", tp->session);
     set_str(o, "visit_id", tp->visit_id);
+    json_object_set_new(o, "visit_start", json_boolean(tp->visit_start));
+    /* the visit's attribution, on its first touchpoint only */
     if (tp->visit_start) {
-        json_t *a = json_object();
-        set_str(a, "referrer_host", tp->referrer_host);
-        set_str(a, "utm_source", tp->utm_source);
-        set_str(a, "utm_medium", tp->utm_medium);
-        set_str(a, "utm_campaign", tp->utm_campaign);
-        set_str(a, "utm_term", tp->utm_term);
-        set_str(a, "utm_content", tp->utm_content);
+        set_str(o, "referrer_host", tp->referrer_host);
+        set_str(o, "utm_source", tp->utm_source);
+        set_str(o, "utm_medium", tp->utm_medium);
+        set_str(o, "utm_campaign", tp->utm_campaign);
+        set_str(o, "utm_term", tp->utm_term);
+        set_str(o, "utm_content", tp->utm_content);
         if (tp->click_id > 0)
-            json_object_set_new(a, "click_id", json_boolean(tp->click_id == 2));
-        json_object_set_new(o, "attribution", a);
+            json_object_set_new(o, "click_id", json_boolean(tp->click_id == 2));
     }
+    /* ingestion's "attributes" object and a status given as text */
     if (tp->extra != NULL) {
         json_t *x = json_loadb(tp->extra, tp->extra_len, 0, NULL);
         if (json_is_object(x))
