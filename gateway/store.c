@@ -946,7 +946,7 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
         store_seen_t seen;
         store_seen_reset(&seen);
         store_seen_add(&seen, c->opts->channel, NULL, NULL, c->now);
-        store_profile_seen(cust, &seen);
+        store_profile_seen(cust, &seen, 0);
     }
     rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
     json_decref(cust);

@@ -82,8 +82,11 @@ typedef struct store_seen_pending {
 void store_seen_reset(store_seen_t *s);
 /* adds one touchpoint; -1 (nothing added) when s holds STORE_SEEN_MAX channels or devices and this is a new one */
 int store_seen_add(store_seen_t *s, const char *channel, const char *device, const char *stage, uint64_t at_ms);
-/* applies s to a profile object; 1 when anything changed (see store_profile.c for the fields) */
-int store_profile_seen(json_t *cust, const store_seen_t *s);
+/*
+ * Applies s to a profile object (see store_profile.c for the fields). Returns 0 when nothing changed,
+ * 1 when only last-seen times moved, by at most slack_ms each, 2 for anything else (worth writing).
+ */
+int store_profile_seen(json_t *cust, const store_seen_t *s, uint64_t slack_ms);
 /* 0..6 for need ... advocacy, else -1 */
 int store_stage_index(const char *stage);
 /*

@@ -109,18 +109,30 @@ static json_t *child_object(json_t *o, const char *k)
     return c;
 }
 
-/* o[k] = v when o[k] is missing, not a number, or (earlier ? above v : below v); 1 when it changed */
-static int set_bound(json_t *o, const char *k, uint64_t v, int earlier)
+/*
+ * o[k] = v when o[k] is missing, not a number, or (earlier ? above v : below v). Returns 0 when
+ * nothing changed, 1 when a later time moved by at most slack_ms, 2 for any other change.
+ */
+static int set_bound(json_t *o, const char *k, uint64_t v, int earlier, uint64_t slack_ms)
 {
     json_t *x = json_object_get(o, k);
-    if (json_is_integer(x) && json_integer_value(x) >= 0 &&
-        (earlier ? (uint64_t)json_integer_value(x) <= v : (uint64_t)json_integer_value(x) >= v))
+    int has = json_is_integer(x) && json_integer_value(x) >= 0;
+    uint64_t old = has ? (uint64_t)json_integer_value(x) : 0;
+    if (has && (earlier ? old <= v : old >= v))
         return 0;
     json_object_set_new(o, k, json_integer((json_int_t)v));
-    return 1;
+    return has && !earlier && old + slack_ms >= v ? 1 : 2;
 }
 
-int store_profile_seen(json_t *cust, const store_seen_t *s)
+/* the largest of two set_bound() answers */
+#define CHANGED(c, r)                                                                                                  \
+    do {                                                                                                               \
+        int r_ = (r);                                                                                                  \
+        if (r_ > (c))                                                                                                  \
+            (c) = r_;                                                                                                  \
+    } while (0)
+
+int store_profile_seen(json_t *cust, const store_seen_t *s, uint64_t slack_ms)
 {
     json_t *seen = json_object_get(cust, "channels_seen"), *channels, *devices, *stages, *x;
     const char *key;
@@ -135,8 +147,8 @@ int store_profile_seen(json_t *cust, const store_seen_t *s)
     channels = child_object(cust, "channels");
     devices = child_object(cust, "devices");
     stages = child_object(cust, "stages_reached");
-    changed |= set_bound(cust, "first_seen_ms", s->first_ms, 1);
-    changed |= set_bound(cust, "last_seen_ms", s->last_ms, 0);
+    CHANGED(changed, set_bound(cust, "first_seen_ms", s->first_ms, 1, slack_ms));
+    CHANGED(changed, set_bound(cust, "last_seen_ms", s->last_ms, 0, slack_ms));
     for (size_t i = 0; i < s->nch; ++i) {
         json_t *c = json_object_get(channels, s->ch[i].name);
         size_t k;
@@ -144,14 +156,14 @@ int store_profile_seen(json_t *cust, const store_seen_t *s)
         json_array_foreach(seen, k, x) listed |= json_is_string(x) && strcmp(json_string_value(x), s->ch[i].name) == 0;
         if (!listed) {
             json_array_append_new(seen, json_string(s->ch[i].name));
-            changed = 1;
+            changed = 2;
         }
         if (!json_is_object(c)) {
             c = json_object();
             json_object_set_new(channels, s->ch[i].name, c);
         }
-        changed |= set_bound(c, "first_seen_ms", s->ch[i].first_ms, 1);
-        changed |= set_bound(c, "last_seen_ms", s->ch[i].last_ms, 0);
+        CHANGED(changed, set_bound(c, "first_seen_ms", s->ch[i].first_ms, 1, slack_ms));
+        CHANGED(changed, set_bound(c, "last_seen_ms", s->ch[i].last_ms, 0, slack_ms));
     }
     for (size_t i = 0; i < s->ndev; ++i) {
         json_t *d = json_object_get(devices, s->dev[i].name);
@@ -159,11 +171,11 @@ int store_profile_seen(json_t *cust, const store_seen_t *s)
             d = json_object();
             json_object_set_new(devices, s->dev[i].name, d);
         }
-        changed |= set_bound(d, "last_seen_ms", s->dev[i].last_ms, 0);
+        CHANGED(changed, set_bound(d, "last_seen_ms", s->dev[i].last_ms, 0, slack_ms));
     }
     for (size_t i = 0; i < NSTAGES; ++i)
         if (s->stage_ms[i] != 0)
-            changed |= set_bound(stages, lifecycle[i], s->stage_ms[i], 1);
+            CHANGED(changed, set_bound(stages, lifecycle[i], s->stage_ms[i], 1, slack_ms));
     json_object_foreach(stages, key, x) {
         int si = store_stage_index(key);
         if (si > furthest)
@@ -173,7 +185,7 @@ int store_profile_seen(json_t *cust, const store_seen_t *s)
         x = json_object_get(cust, "stage");
         if (!json_is_string(x) || strcmp(json_string_value(x), lifecycle[furthest]) != 0) {
             json_object_set_new(cust, "stage", json_string(lifecycle[furthest]));
-            changed = 1;
+            changed = 2;
         }
     }
     return changed;
@@ -375,7 +387,8 @@ int store_profiles_seen(store_t *st, MDB_txn *txn, const char *cid, const store_
         return rc == MDB_NOTFOUND ? 0 : rc; /* erased meanwhile: its touchpoints make no profile */
     if ((cust = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
         return 0; /* not a profile this version can read: left alone */
-    if (store_profile_seen(cust, s)) {
+    entry_from(&e, h, cust); /* what it says before: remembered when it is not rewritten */
+    if (store_profile_seen(cust, s, STORE_SEEN_SLACK_MS) == 2) {
         char *text = json_dumps(cust, JSON_COMPACT | JSON_SORT_KEYS);
         if (text == NULL) {
             json_decref(cust);
@@ -385,11 +398,10 @@ int store_profiles_seen(store_t *st, MDB_txn *txn, const char *cid, const store_
         v.mv_data = text;
         rc = mdb_put(txn, st->customers, &k, &v, 0);
         free(text);
-    }
-    if (rc == 0) {
         entry_from(&e, h, cust);
-        rc = pending_add(p, &e);
     }
+    if (rc == 0)
+        rc = pending_add(p, &e);
     json_decref(cust);
     return rc;
 }
