@@ -24,6 +24,7 @@ ATTRIBUTION = ("referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm
 class JourneyTest(GatewayTestCase):
     queue_size = None
     retention_days = None
+    extra_routes = ()  # routes a subclass adds before the catch-all ones
 
     def setUp(self):
         super().setUp()
@@ -42,6 +43,7 @@ class JourneyTest(GatewayTestCase):
               "policy": "signed", "touchpoint": "order", "stage": "convert"},
              {"name": "support", "match": {"path_prefix": "/api/support"}, "upstream": "shop", "auth": "any",
               "policy": "signed", "channel": "contact-centre", "touchpoint": "support", "stage": "own"},
+             *self.extra_routes,
              {"name": "plain", "match": {"path_prefix": "/plain/"}, "upstream": "shop", "auth": "none"},
              {"name": "site", "match": {"path_prefix": "/"}, "upstream": "shop", "auth": "none",
               "touchpoint": "landing"}],
