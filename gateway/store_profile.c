@@ -224,11 +224,13 @@ static pthread_mutex_t cache_make_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct store_seen_cache *cache_of(store_t *st)
 {
-    struct store_seen_cache *c;
+    struct store_seen_cache *c = __atomic_load_n(&st->seen_cache, __ATOMIC_ACQUIRE);
+    if (c != NULL)
+        return c; /* made once, freed only by store_close() */
     pthread_mutex_lock(&cache_make_lock);
     if ((c = st->seen_cache) == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
         pthread_mutex_init(&c->lock, NULL);
-        st->seen_cache = c;
+        __atomic_store_n(&st->seen_cache, c, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&cache_make_lock);
     return c;
