@@ -639,9 +639,9 @@ static int print_touchpoint(const store_tp_t *tp, void *arg)
         return print_touchpoint_csv(tp);
     if (ch != NULL && j->last_channel[0] != '\0' && strcmp(ch, j->last_channel) != 0)
         printf("        --- channel switch: %s -> %s ---\n", j->last_channel, ch);
-    printf("%-24s %-14s %-20s %-9s %-6s %6d  %-8s %-16s %s\n", store_iso_time(tp->occurred_at_ms, at), or_dash(ch),
+    printf("%-24s %-14s %-20s %-9s %-6s %6d  %-8s %s%s\n", store_iso_time(tp->occurred_at_ms, at), or_dash(ch),
            or_dash(tp->touchpoint), or_dash(tp->stage), or_dash(tp->method), tp->status, or_dash(tp->device),
-           or_dash(tp->visit_id), tp->visit_start ? "new visit" : "");
+           or_dash(tp->visit_id), tp->visit_start ? " (new visit)" : "");
     if (ch != NULL)
         snprintf(j->last_channel, sizeof(j->last_channel), "%s", ch);
     return 0;
@@ -722,8 +722,8 @@ int cli_journey(int argc, char **argv)
         json_decref(c);
     }
     if (!j.json)
-        printf("journey of %s (times in UTC)\n%-24s %-14s %-20s %-9s %-6s %6s  %-8s %-16s %s\n", id, "OCCURRED_AT",
-               "CHANNEL", "TOUCHPOINT", "STAGE", "METHOD", "STATUS", "DEVICE", "VISIT", "");
+        printf("journey of %s (times in UTC)\n%-24s %-14s %-20s %-9s %-6s %6s  %-8s %s\n", id, "OCCURRED_AT",
+               "CHANNEL", "TOUCHPOINT", "STAGE", "METHOD", "STATUS", "DEVICE", "VISIT");
     if (store_journey(st, id, since, print_touchpoint, &j) == GW_OK) {
         if (!j.json)
             printf("%u touchpoint(s)\n", j.count);
