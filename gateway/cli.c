@@ -128,9 +128,25 @@ static int open_audit(int argc, char **argv, store_t **st, char **dir_out)
     return 0;
 }
 
+static const char *or_dash(const char *s)
+{
+    return s != NULL ? s : "-";
+}
+
+/* obj[key], a time in ms, as ISO 8601 UTC into out; "-" when absent */
+static const char *iso_of(json_t *obj, const char *key, char out[STORE_ISO_TIME_LEN])
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return "-";
+    return store_iso_time((uint64_t)json_integer_value(v), out);
+}
+
 static void print_customer(json_t *c)
 {
-    json_t *ident, *profile = json_object_get(c, "profile");
+    json_t *ident, *profile = json_object_get(c, "profile"), *v;
+    const char *key;
+    char at[STORE_ISO_TIME_LEN];
     size_t i;
 
     printf("customer   %s\n", json_string_value(json_object_get(c, "id")));
@@ -139,17 +155,47 @@ static void print_customer(json_t *c)
     if (json_string_value(json_object_get(profile, "email")) != NULL)
         printf("email      %s (%s)\n", json_string_value(json_object_get(profile, "email")),
                json_is_true(json_object_get(profile, "email_verified")) ? "verified" : "not verified");
-    printf("created    %lld ms\nlast seen  %lld ms\n", (long long)json_integer_value(json_object_get(c, "created_ms")),
-           (long long)json_integer_value(json_object_get(c, "last_seen_ms")));
-    printf("identities\n");
+    printf("created    %s\n", iso_of(c, "created_ms", at));
+    printf("first seen %s\n", iso_of(c, "first_seen_ms", at));
+    printf("last seen  %s\n", iso_of(c, "last_seen_ms", at));
+    printf("stage      %s\n", or_dash(json_string_value(json_object_get(c, "stage"))));
+    printf("identities\n  %-10s %-14s %-24s %-24s %s\n", "PROVIDER", "LINKED_BY", "LINKED_AT", "LAST_LOGIN",
+           "SUBJECT  EMAIL");
     json_array_foreach(json_object_get(c, "identities"), i, ident)
     {
         const char *email = json_string_value(json_object_get(ident, "email"));
+        char last[STORE_ISO_TIME_LEN];
+        /* identities linked before linked_by was recorded say "unknown" */
         printf(
-            "  %-10s %s%s%s%s\n", json_string_value(json_object_get(ident, "provider")),
+            "  %-10s %-14s %-24s %-24s %s%s%s%s\n", json_string_value(json_object_get(ident, "provider")),
+            json_string_value(json_object_get(ident, "linked_by")) != NULL
+                ? json_string_value(json_object_get(ident, "linked_by"))
+                : "unknown",
+            iso_of(ident, "linked_at_ms", at), iso_of(ident, "last_login_ms", last),
             json_string_value(json_object_get(ident, "subject")), email != NULL ? "  " : "", email != NULL ? email : "",
             email != NULL ? (json_is_true(json_object_get(ident, "email_verified")) ? " (verified)" : " (not verified)")
                           : "");
+    }
+    if (json_object_size(json_object_get(c, "channels")) > 0) {
+        printf("channels\n  %-16s %-24s %s\n", "CHANNEL", "FIRST_SEEN", "LAST_SEEN");
+        json_object_foreach(json_object_get(c, "channels"), key, v)
+        {
+            char last[STORE_ISO_TIME_LEN];
+            printf("  %-16s %-24s %s\n", key, iso_of(v, "first_seen_ms", at), iso_of(v, "last_seen_ms", last));
+        }
+    }
+    if (json_object_size(json_object_get(c, "devices")) > 0) {
+        printf("devices\n  %-16s %s\n", "DEVICE", "LAST_SEEN");
+        json_object_foreach(json_object_get(c, "devices"), key, v)
+            printf("  %-16s %s\n", key, iso_of(v, "last_seen_ms", at));
+    }
+    if (json_object_size(json_object_get(c, "stages_reached")) > 0) {
+        printf("stages\n  %-16s %s\n", "STAGE", "FIRST_REACHED");
+        json_object_foreach(json_object_get(c, "stages_reached"), key, v)
+        {
+            char t[STORE_ISO_TIME_LEN];
+            printf("  %-16s %s\n", key, json_is_integer(v) ? store_iso_time((uint64_t)json_integer_value(v), t) : "-");
+        }
     }
 }
 
@@ -268,10 +314,10 @@ static int export_one(json_t *c, void *arg)
                 clen += (size_t)n;
         }
         csv_field(stdout, json_string_value(json_object_get(c, "id")), 0);
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(c, "created_ms")));
-        csv_field(stdout, num, 0);
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(c, "last_seen_ms")));
-        csv_field(stdout, num, 0);
+        csv_field(stdout, iso_of(c, "created_ms", num), 0);
+        csv_field(stdout, iso_of(c, "first_seen_ms", num), 0);
+        csv_field(stdout, iso_of(c, "last_seen_ms", num), 0);
+        csv_field(stdout, json_string_value(json_object_get(c, "stage")), 0);
         csv_field(stdout, json_string_value(json_object_get(profile, "name")), 0);
         csv_field(stdout, json_string_value(json_object_get(profile, "email")), 0);
         csv_field(stdout, json_is_true(json_object_get(profile, "email_verified")) ? "true" : "false", 0);
@@ -298,10 +344,11 @@ int cli_export(int argc, char **argv)
         return cli_export_touchpoints(argc, argv);
     if (has(argc, argv, "--help") || what == NULL || strcmp(what, "customers") != 0 ||
         (format != NULL && strcmp(format, "ndjson") != 0 && strcmp(format, "csv") != 0)) {
-        fprintf(has(argc, argv, "--help") ? stdout : stderr,
-                "usage: journeygate export customers --format ndjson|csv (--store DIR | --config FILE)\n"
-                "       journeygate export touchpoints --format ndjson|csv [--since MS] (--store DIR | --config FILE)\n"
-                "       journeygate export audit [--since MS] (--store DIR | --config FILE)\n");
+        fprintf(
+            has(argc, argv, "--help") ? stdout : stderr,
+            "usage: journeygate export customers --format ndjson|csv (--store DIR | --config FILE)\n"
+            "       journeygate export touchpoints --format ndjson|csv [--since MS|ISO] (--store DIR | --config FILE)\n"
+            "       journeygate export audit [--since MS] (--store DIR | --config FILE)\n");
         return has(argc, argv, "--help") ? 0 : 2;
     }
     x.csv = format != NULL && strcmp(format, "csv") == 0;
@@ -313,7 +360,7 @@ int cli_export(int argc, char **argv)
         return 1;
     }
     if (x.csv)
-        printf("customer_id,created_ms,last_seen_ms,name,email,email_verified,providers,channels_seen\n");
+        printf("customer_id,created,first_seen,last_seen,stage,name,email,email_verified,providers,channels_seen\n");
     if (store_customers_foreach(st, export_one, &x) == GW_OK && !x.failed && fflush(stdout) == 0)
         rc = 0;
     store_close(st);
@@ -325,11 +372,13 @@ struct tail_ctx {
     int json;
     uint64_t since_ms;
     uint64_t last; /* the last sequence number seen */
+    int header;    /* the text table's header was printed */
 };
 
 static int print_record(json_t *r, void *arg)
 {
     struct tail_ctx *t = arg;
+    char at[STORE_ISO_TIME_LEN];
     t->last = (uint64_t)json_integer_value(json_object_get(r, "seq"));
     if ((uint64_t)json_integer_value(json_object_get(r, "ts_ms")) < t->since_ms)
         return 0;
@@ -338,8 +387,13 @@ static int print_record(json_t *r, void *arg)
         putchar('\n');
         return 0;
     }
-    printf("%6lld %lld %-20s %-8s %-28s %-10s %s\n", (long long)json_integer_value(json_object_get(r, "seq")),
-           (long long)json_integer_value(json_object_get(r, "ts_ms")), json_string_value(json_object_get(r, "event")),
+    if (!t->header) {
+        printf("%6s %-24s %-20s %-8s %-28s %-10s %s\n", "SEQ", "TIME", "EVENT", "OUTCOME", "REASON", "PROVIDER",
+               "CUSTOMER");
+        t->header = 1;
+    }
+    printf("%6lld %-24s %-20s %-8s %-28s %-10s %s\n", (long long)json_integer_value(json_object_get(r, "seq")),
+           iso_of(r, "ts_ms", at), json_string_value(json_object_get(r, "event")),
            json_string_value(json_object_get(r, "outcome")),
            json_string_value(json_object_get(r, "reason")) != NULL ? json_string_value(json_object_get(r, "reason"))
                                                                    : "-",
@@ -383,7 +437,7 @@ int cli_audit(int argc, char **argv)
         }
     } else {
         uint64_t last = 0, n = 20;
-        struct tail_ctx t = {has(argc, argv, "--json"), 0, 0};
+        struct tail_ctx t = {has(argc, argv, "--json"), 0, 0, 0};
         char *end;
         if (n_opt != NULL) {
             n = strtoull(n_opt, &end, 10);
@@ -413,7 +467,7 @@ Exit:
 int cli_export_audit(int argc, char **argv)
 {
     const char *since = opt_value(argc, argv, "--since");
-    struct tail_ctx t = {1, 0, 0};
+    struct tail_ctx t = {1, 0, 0, 0};
     store_t *st = NULL;
     char *dir = NULL, *end;
     int rc;
@@ -540,15 +594,39 @@ struct journey_ctx {
     unsigned count;
 };
 
-static const char *or_dash(const char *s)
+/* the columns of `export touchpoints --format csv`: every field store_tp_json() gives, in this order */
+static const char *const tp_columns[] = {
+    "id",       "customer_id", "visitor_id",  "occurred_at",   "received_at", "channel",    "touchpoint",
+    "stage",    "route",       "method",      "status",        "device",      "provider",   "source",
+    "session",  "visit_id",    "visit_start", "referrer_host", "utm_source",  "utm_medium", "utm_campaign",
+    "utm_term", "utm_content", "click_id",    "attributes",    NULL};
+
+/* one CSV row from the touchpoint's JSON: strings as they are, numbers and booleans as JSON, objects as JSON text */
+static int print_touchpoint_csv(const store_tp_t *tp)
 {
-    return s != NULL ? s : "-";
+    json_t *o = store_tp_json(tp);
+    for (size_t i = 0; tp_columns[i] != NULL; ++i) {
+        json_t *v = json_object_get(o, tp_columns[i]);
+        int last = tp_columns[i + 1] == NULL;
+        if (json_is_string(v)) {
+            csv_field(stdout, json_string_value(v), last);
+        } else if (v != NULL && !json_is_null(v)) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+            csv_field(stdout, text, last);
+            free(text);
+        } else {
+            csv_field(stdout, NULL, last);
+        }
+    }
+    json_decref(o);
+    return ferror(stdout) ? 1 : 0;
 }
 
 static int print_touchpoint(const store_tp_t *tp, void *arg)
 {
     struct journey_ctx *j = arg;
     const char *ch = tp->channel;
+    char at[STORE_ISO_TIME_LEN];
 
     ++j->count;
     if (j->json) {
@@ -558,54 +636,52 @@ static int print_touchpoint(const store_tp_t *tp, void *arg)
         putchar('\n');
         return 0;
     }
-    if (j->csv) {
-        char num[32];
-        csv_field(stdout, tp->id, 0);
-        csv_field(stdout, tp->customer_id, 0);
-        snprintf(num, sizeof(num), "%llu", (unsigned long long)tp->occurred_at_ms);
-        csv_field(stdout, num, 0);
-        csv_field(stdout, ch, 0);
-        csv_field(stdout, tp->touchpoint, 0);
-        csv_field(stdout, tp->stage, 0);
-        csv_field(stdout, tp->route, 0);
-        csv_field(stdout, tp->method, 0);
-        snprintf(num, sizeof(num), "%d", tp->status);
-        csv_field(stdout, num, 0);
-        csv_field(stdout, tp->visit_id, 0);
-        csv_field(stdout, tp->device, 0);
-        csv_field(stdout, tp->provider, 0);
-        csv_field(stdout, tp->source, 1);
-        return 0;
-    }
+    if (j->csv)
+        return print_touchpoint_csv(tp);
     if (ch != NULL && j->last_channel[0] != '\0' && strcmp(ch, j->last_channel) != 0)
         printf("        --- channel switch: %s -> %s ---\n", j->last_channel, ch);
-    {
-        time_t secs = (time_t)(tp->occurred_at_ms / 1000);
-        struct tm tm;
-        char ts[32];
-        gmtime_r(&secs, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-        printf("%s  %-10s %-20s %-9s %-6s %3d  %s\n", ts, or_dash(ch), or_dash(tp->touchpoint), or_dash(tp->stage),
-               or_dash(tp->method), tp->status, or_dash(tp->device));
-    }
+    printf("%-24s %-14s %-20s %-9s %-6s %6d  %-8s %s%s\n", store_iso_time(tp->occurred_at_ms, at), or_dash(ch),
+           or_dash(tp->touchpoint), or_dash(tp->stage), or_dash(tp->method), tp->status, or_dash(tp->device),
+           or_dash(tp->visit_id), tp->visit_start ? " (new visit)" : "");
     if (ch != NULL)
         snprintf(j->last_channel, sizeof(j->last_channel), "%s", ch);
     return 0;
 }
 
+/* --since: milliseconds since the epoch, or an ISO 8601 UTC time ("2026-12-07", "2026-12-07T23:09:43.123Z") */
 static int parse_since(int argc, char **argv, uint64_t *since)
 {
     const char *v = opt_value(argc, argv, "--since");
     char *end;
+    struct tm tm;
+    unsigned ms = 0;
+    int n = 0, y, mo, d, h = 0, mi = 0, sec = 0;
     *since = 0;
     if (v == NULL)
         return 0;
-    *since = strtoull(v, &end, 10);
-    if (*end != '\0') {
-        fprintf(stderr, "journeygate: --since wants a time in milliseconds since the epoch\n");
-        return -1;
+    if (v[0] >= '0' && v[0] <= '9' && strchr(v, '-') == NULL) {
+        *since = strtoull(v, &end, 10);
+        if (*end == '\0')
+            return 0;
+    } else if (sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 &&
+               (v[n] == '\0' ||
+                (sscanf(v + n, "T%2d:%2d:%2d%n", &h, &mi, &sec, &n) == 3 &&
+                 (strcmp(v + 10 + n, "Z") == 0 ||
+                  (sscanf(v + 10 + n, ".%3u", &ms) == 1 && strlen(v + 10 + n) == 5 && v[strlen(v) - 1] == 'Z')))) &&
+               mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 61 && y >= 1970) {
+        memset(&tm, 0, sizeof(tm));
+        tm.tm_year = y - 1900;
+        tm.tm_mon = mo - 1;
+        tm.tm_mday = d;
+        tm.tm_hour = h;
+        tm.tm_min = mi;
+        tm.tm_sec = sec;
+        *since = (uint64_t)timegm(&tm) * 1000 + ms;
+        return 0;
     }
-    return 0;
+    fprintf(stderr, "journeygate: --since wants a time in milliseconds since the epoch or in ISO 8601 UTC "
+                    "(2026-12-07 or 2026-12-07T23:09:43.123Z)\n");
+    return -1;
 }
 
 int cli_journey(int argc, char **argv)
@@ -619,7 +695,7 @@ int cli_journey(int argc, char **argv)
 
     if (has(argc, argv, "--help") || who == NULL) {
         fprintf(has(argc, argv, "--help") ? stdout : stderr,
-                "usage: journeygate journey ID|EMAIL [--since MS] [--json] (--store DIR | --config FILE)\n"
+                "usage: journeygate journey ID|EMAIL [--since MS|ISO] [--json] (--store DIR | --config FILE)\n"
                 "The customer's touchpoints in time order, across channels.\n");
         return has(argc, argv, "--help") ? 0 : 2;
     }
@@ -647,7 +723,8 @@ int cli_journey(int argc, char **argv)
         json_decref(c);
     }
     if (!j.json)
-        printf("journey of %s\n", id);
+        printf("journey of %s (times in UTC)\n%-24s %-14s %-20s %-9s %-6s %6s  %-8s %s\n", id, "OCCURRED_AT", "CHANNEL",
+               "TOUCHPOINT", "STAGE", "METHOD", "STATUS", "DEVICE", "VISIT");
     if (store_journey(st, id, since, print_touchpoint, &j) == GW_OK) {
         if (!j.json)
             printf("%u touchpoint(s)\n", j.count);
@@ -669,7 +746,7 @@ int cli_export_touchpoints(int argc, char **argv)
     int rc;
 
     if (format != NULL && strcmp(format, "ndjson") != 0 && strcmp(format, "csv") != 0) {
-        fprintf(stderr, "usage: journeygate export touchpoints --format ndjson|csv [--since MS]\n");
+        fprintf(stderr, "usage: journeygate export touchpoints --format ndjson|csv [--since MS|ISO]\n");
         return 2;
     }
     j.csv = format != NULL && strcmp(format, "csv") == 0;
@@ -681,9 +758,8 @@ int cli_export_touchpoints(int argc, char **argv)
         free(dir);
         return 1;
     }
-    if (j.csv)
-        printf("id,customer_id,occurred_at_ms,channel,touchpoint,stage,route,method,status,visit_id,device,provider,"
-               "source\n");
+    for (size_t i = 0; j.csv && tp_columns[i] != NULL; ++i)
+        printf("%s%c", tp_columns[i], tp_columns[i + 1] != NULL ? ',' : '\n');
     rc = store_touchpoints_foreach(st, since, print_touchpoint, &j) == GW_OK && fflush(stdout) == 0 ? 0 : 1;
     store_close(st);
     free(dir);

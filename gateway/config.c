@@ -633,10 +633,63 @@ static int valid_token_chars(const char *s)
     return 1;
 }
 
+/*
+ * A route's "touchpoint_skip": a list of request paths that record no touchpoint, each starting
+ * with '/', where '*' matches any characters (a trailing one makes a prefix); [] records every
+ * request. Absent: GW_TOUCHPOINT_SKIP_DEFAULT.
+ */
+static void load_touchpoint_skip(vctx_t *v, json_t *obj, const char *path, gw_route_t *r)
+{
+    static const char *const defaults[] = GW_TOUCHPOINT_SKIP_DEFAULT;
+    json_t *list = json_object_get(obj, "touchpoint_skip"), *e;
+    char sub[128], esub[160];
+    size_t i, n = 0;
+
+    if (list == NULL) {
+        while (defaults[n] != NULL)
+            ++n;
+        if ((r->touchpoint_skip = calloc(n, sizeof(*r->touchpoint_skip))) != NULL)
+            for (i = 0; i < n; ++i)
+                if ((r->touchpoint_skip[r->num_touchpoint_skip] = strdup(defaults[i])) != NULL)
+                    ++r->num_touchpoint_skip;
+        return;
+    }
+    join(sub, sizeof(sub), path, "touchpoint_skip");
+    if (!json_is_array(list)) {
+        verr(v, sub, "must be a list of paths (\"/favicon.ico\", \"/assets/*\"), or [] to record every request");
+        return;
+    }
+    if (json_array_size(list) > GW_TOUCHPOINT_SKIP_MAX) {
+        verr(v, sub, "must hold at most %d paths", GW_TOUCHPOINT_SKIP_MAX);
+        return;
+    }
+    if (json_array_size(list) == 0 ||
+        (r->touchpoint_skip = calloc(json_array_size(list), sizeof(*r->touchpoint_skip))) == NULL)
+        return;
+    json_array_foreach(list, i, e)
+    {
+        const char *s = json_string_value(e);
+        int ok = s != NULL && s[0] == '/' && json_string_length(e) <= GW_TOUCHPOINT_SKIP_LEN &&
+                 strlen(s) == json_string_length(e);
+        for (const char *p = s; ok && *p != '\0'; ++p)
+            ok = (unsigned char)*p > 0x20 && *p != 0x7f && *p != '?' && *p != '#' && *p != '\\';
+        join_index(esub, sizeof(esub), sub, i);
+        if (!ok) {
+            verr(v, esub,
+                 "must be a path starting with '/' of at most %d bytes, without spaces, control characters, "
+                 "'?', '#' or '\\' ('*' matches any characters)",
+                 GW_TOUCHPOINT_SKIP_LEN);
+            continue;
+        }
+        if ((r->touchpoint_skip[r->num_touchpoint_skip] = strdup(s)) != NULL)
+            ++r->num_touchpoint_skip;
+    }
+}
+
 static void load_route(vctx_t *v, gw_config_t *cfg, json_t *obj, size_t index)
 {
-    static const char *const keys[] = {"name",   "match", "upstream",      "channel",    "touchpoint", "stage",
-                                       "policy", "auth",  "max_body_size", "path_check", NULL};
+    static const char *const keys[] = {"name",   "match", "upstream",      "channel",    "touchpoint",      "stage",
+                                       "policy", "auth",  "max_body_size", "path_check", "touchpoint_skip", NULL};
     static const char *const match_keys[] = {"host", "path_prefix", NULL};
     static const char *const stages[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy", NULL};
     gw_route_t *r = &cfg->routes[index];
@@ -743,6 +796,7 @@ static void load_route(vctx_t *v, gw_config_t *cfg, json_t *obj, size_t index)
             verr(v, sub, "must be \"strict\" (the default) or \"off\"");
         }
     }
+    load_touchpoint_skip(v, obj, path, r);
     if (r->name != NULL)
         r->metrics_index = gw_metrics_route_index(r->name);
 }
@@ -1178,6 +1232,9 @@ void gw_config_unref(gw_config_t *cfg)
         free(r->touchpoint);
         free(r->stage);
         free(r->policy);
+        for (size_t j = 0; j < r->num_touchpoint_skip; ++j)
+            free(r->touchpoint_skip[j]);
+        free(r->touchpoint_skip);
     }
     free(cfg->routes);
     free(cfg->trusted_proxies);

@@ -47,7 +47,23 @@ typedef struct gw_route {
     uint64_t max_body_bytes;
     int path_check_off;     /* "path_check": "off": paths gw_path_check() refuses are normalised and proxied */
     unsigned metrics_index; /* stable per route name, see gw_metrics_route_index() */
+    /*
+     * "touchpoint_skip": request paths (normalised, no query) that record no touchpoint: exact paths, or
+     * patterns where '*' matches any characters; GW_TOUCHPOINT_SKIP_DEFAULT when the key is absent,
+     * none for []. See gw_route_touchpoint_skipped().
+     */
+    char **touchpoint_skip;
+    size_t num_touchpoint_skip;
 } gw_route_t;
+
+/* browser noise no journey wants (icons, crawler and manifest files), NULL-terminated */
+#define GW_TOUCHPOINT_SKIP_DEFAULT                                                                                     \
+    {                                                                                                                  \
+        "/favicon.ico", "/robots.txt", "/apple-touch-icon*.png", "/sitemap.xml", "/.well-known/*", "/manifest.json",   \
+            "/browserconfig.xml", NULL                                                                                 \
+    }
+#define GW_TOUCHPOINT_SKIP_MAX 64  /* patterns per route */
+#define GW_TOUCHPOINT_SKIP_LEN 256 /* bytes per pattern */
 
 typedef struct gw_cidr {
     int family; /* AF_INET or AF_INET6 */

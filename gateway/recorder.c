@@ -24,8 +24,15 @@
 #define WAKE_AT 8192          /* queued touchpoints that wake the writer at once (at most a quarter of the queue) ... */
 #define WRITER_NICE 5         /* see lower_priority() */
 #define COMMIT_EVERY_MS 200   /* ... else it commits what is queued this often: one sync for many */
-#define VISIT_GAP_MS (30 * 60 * 1000) /* a visit ends after 30 minutes without a touchpoint on that channel */
-#define VISIT_SLOTS 65536             /* (customer, channel) pairs whose visit is remembered */
+#define VISIT_GAP_MS                                                                                                   \
+    (30 * 60 * 1000)      /* a visit ends after 30 minutes without a touchpoint on that channel and device */
+#define VISIT_SLOTS 65536 /* (customer, channel, device) triples whose visit is remembered */
+/*
+ * A campaign click's signature travels from gw_recorder_push() to the writer in the queued record's
+ * visit_id field (which the writer always overwrites with the real visit id): CAMPAIGN_MARK and 16 hex
+ * digits of a hash of the utm_* values and the gclid/fbclid value. The click id's value is never stored.
+ */
+#define CAMPAIGN_MARK '~'
 /*
  * A commit that fails for a reason that may pass (a full disk, an I/O error, no memory) is tried
  * again with the same batch after RETRY_FIRST_MS, doubling up to RETRY_MAX_MS apart, for RETRY_FOR_MS
@@ -70,9 +77,10 @@ struct gw_recorder {
     } * visitors;
     uint32_t newest, oldest; /* the list's ends: slot index + 1, 0 for none */
     size_t visitor_bytes, visitor_budget, visitor_count;
-    /* visits: per (customer, channel), owned by the writer thread only */
+    /* visits: per (customer, channel, device), owned by the writer thread only */
     struct {
         uint64_t key_hash, last_ms;
+        uint64_t campaign; /* the signature of the campaign click that started it, 0 for none */
         char visit_id[24];
     } visits[VISIT_SLOTS];
 };
@@ -164,15 +172,38 @@ static void tp_id(char out[24], uint64_t at_ms)
     id_chars(out + 15, 8);
 }
 
-/* the visit the touchpoint belongs to (per customer and channel); the first of a visit keeps its attribution */
+/* the campaign signature a queued record carries in its visit_id (see CAMPAIGN_MARK), 0 for none */
+static uint64_t campaign_of(const store_tp_t *tp)
+{
+    uint64_t sig = 0;
+    const char *v = tp->visit_id;
+    if (v == NULL || v[0] != CAMPAIGN_MARK || strlen(v) != 17)
+        return 0;
+    for (int i = 1; i <= 16; ++i)
+        sig = sig << 4 | (uint64_t)(v[i] <= '9' ? v[i] - '0' : v[i] - 'a' + 10);
+    return sig;
+}
+
+/*
+ * The visit the touchpoint belongs to, per customer (or visitor), channel and device (CONSOLE.md
+ * "Visits"): a new one after VISIT_GAP_MS without a touchpoint, or at a campaign click other than
+ * the one that started the current visit. The first touchpoint of a visit keeps its attribution.
+ */
 static void assign_visit(gw_recorder_t *r, store_tp_t *tp, char visit_id[24])
 {
-    uint64_t h = hash_str(tp->customer_id != NULL ? tp->customer_id : "", tp->channel != NULL ? tp->channel : "");
-    typeof(r->visits[0]) *v = &r->visits[h % VISIT_SLOTS];
-    int fresh = v->key_hash != h || tp->occurred_at_ms > v->last_ms + VISIT_GAP_MS;
+    const char *who = tp->customer_id != NULL ? tp->customer_id : tp->visitor_id != NULL ? tp->visitor_id : "";
+    uint64_t h = hash_str(who, tp->channel != NULL ? tp->channel : ""), campaign = campaign_of(tp);
+    typeof(r->visits[0]) *v;
+    int fresh;
 
+    h = gw_fnv1a(h, "\xff", 1);
+    h = gw_fnv1a(h, tp->device != NULL ? tp->device : "", tp->device != NULL ? strlen(tp->device) : 0) | 1;
+    v = &r->visits[h % VISIT_SLOTS];
+    fresh = v->key_hash != h || tp->occurred_at_ms > v->last_ms + VISIT_GAP_MS ||
+            (campaign != 0 && campaign != v->campaign);
     if (fresh) {
         v->key_hash = h;
+        v->campaign = campaign;
         id_chars(v->visit_id, 8);
         id_chars(v->visit_id + 8, 8);
     }
@@ -508,7 +539,7 @@ void gw_recorder_visitor_usage(gw_recorder_t *r, size_t *visitors, size_t *bytes
 int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
 {
     store_tp_t tp;
-    char id[24], host[256], us[201], um[201], uc[201], ut[201], uo[201];
+    char id[24], host[256], us[201], um[201], uc[201], ut[201], uo[201], campaign[18];
     uint8_t rec[8192], *heap = NULL;
     size_t len;
     int rc;
@@ -541,13 +572,28 @@ int gw_recorder_push(gw_recorder_t *r, const gw_touch_t *t)
         tp.utm_content = utm(t, "utm_content", uo, sizeof(uo));
     }
     if (t->query != NULL) {
-        char *v = NULL;
+        char *v = NULL, *w = NULL;
+        uint64_t sig = GW_FNV1A_SEED;
         int click = has(t, "gclid") && gw_query_param(t->query, t->query_len, "gclid", &v) > 0;
-        free(v);
-        v = NULL;
-        click = click || (has(t, "fbclid") && gw_query_param(t->query, t->query_len, "fbclid", &v) > 0);
-        free(v);
+        click = (has(t, "fbclid") && gw_query_param(t->query, t->query_len, "fbclid", &w) > 0) || click;
         tp.click_id = click ? 2 : 1;
+        if (click || tp.utm_source != NULL || tp.utm_medium != NULL || tp.utm_campaign != NULL || tp.utm_term != NULL ||
+            tp.utm_content != NULL) {
+            /* a campaign click: its signature tells the writer whether it starts a new visit */
+            const char *parts[] = {tp.utm_source, tp.utm_medium, tp.utm_campaign, tp.utm_term, tp.utm_content, v, w};
+            for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); ++i) {
+                sig = gw_fnv1a(sig, parts[i] != NULL ? parts[i] : "", parts[i] != NULL ? strlen(parts[i]) : 0);
+                sig = gw_fnv1a(sig, "\xff", 1);
+            }
+            sig |= 1; /* never 0, which means none */
+            campaign[0] = CAMPAIGN_MARK;
+            for (int i = 0; i < 16; ++i)
+                campaign[1 + i] = "0123456789abcdef"[(sig >> (60 - 4 * i)) & 15];
+            campaign[17] = '\0';
+            tp.visit_id = campaign;
+        }
+        free(v);
+        free(w);
     }
     if ((t->customer_id == NULL && t->visitor_id == NULL) || (len = store_tp_encode(&tp, rec, sizeof(rec))) == 0) {
         atomic_fetch_add(&r->dropped, 1);

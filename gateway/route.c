@@ -579,3 +579,38 @@ gw_framing_t gw_framing_check(const gw_header_view_t *headers, size_t num_header
     *chunked = num_te == 1;
     return GW_FRAMING_OK;
 }
+
+/* glob: '*' matches any run of characters; one backtrack point suffices (the latest star) */
+static int glob_match(const char *pat, const char *s, size_t len)
+{
+    const char *star = NULL;
+    size_t i = 0, retry = 0;
+
+    while (i < len) {
+        if (*pat == '*') {
+            star = ++pat;
+            retry = i;
+        } else if (*pat != '\0' && *pat == s[i]) {
+            ++pat;
+            ++i;
+        } else if (star != NULL) {
+            pat = star;
+            i = ++retry;
+        } else {
+            return 0;
+        }
+    }
+    while (*pat == '*')
+        ++pat;
+    return *pat == '\0';
+}
+
+int gw_route_touchpoint_skipped(const gw_route_t *r, const char *path, size_t len)
+{
+    if (r == NULL)
+        return 0;
+    for (size_t i = 0; i < r->num_touchpoint_skip; ++i)
+        if (glob_match(r->touchpoint_skip[i], path, len))
+            return 1;
+    return 0;
+}

@@ -36,6 +36,13 @@ long gw_route_match(const gw_route_t *routes, size_t num_routes, const char *hos
                     size_t path_len);
 
 /**
+ * Whether a request to `path` (normalised, no query, len bytes) on route `r` records no touchpoint:
+ * it matches one of the route's touchpoint_skip patterns (browser noise such as /favicon.ico by
+ * default), where '*' matches any run of characters and everything else itself. 0 for a NULL route.
+ */
+int gw_route_touchpoint_skipped(const gw_route_t *r, const char *path, size_t len);
+
+/**
  * Whether a client header name is reserved for identity the gateway asserts
  * (X-Customer-*, X-Auth-*, X-Journey-*, X-Identity-*, in any case, '_' for '-').
  * Such headers are removed from every request before it is proxied.

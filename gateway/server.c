@@ -523,6 +523,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     gr->route = &cfg->routes[ri];
+    gr->touch_skip = gr->route->touchpoint != NULL && gw_route_touchpoint_skipped(gr->route, norm, norm_len);
 
     if (req->entity.base != NULL && req->entity.len > gr->route->max_body_bytes)
         return send_body_too_large(req);
@@ -530,7 +531,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     /* auth "none" with a policy: the policy is enforced, with the session when one is presented */
     if ((gr->route->auth != GW_AUTH_NONE || gr->route->policy != NULL) && !auth_check_route(req, gr, gr->route))
         return 0;
-    if (gr->route->auth == GW_AUTH_NONE && gr->route->touchpoint != NULL)
+    if (gr->route->auth == GW_AUTH_NONE && gr->route->touchpoint != NULL && !gr->touch_skip)
         auth_visitor(req, gr);
 
     clean_and_forward_headers(req, gr, cfg, trusted, is_tls_conn(req));
@@ -690,7 +691,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         }
     }
 
-    if ((gr->session != NULL || gr->visitor_id[0] != '\0') && gr->route != NULL && gr->route->touchpoint != NULL) {
+    if ((gr->session != NULL || gr->visitor_id[0] != '\0') && gr->route != NULL && gr->route->touchpoint != NULL &&
+        !gr->touch_skip) {
         int r = auth_record_touchpoint(req, gr);
         if (r != 0)
             gw_metrics_count(th->metrics, r > 0 ? GW_CTR_TOUCHPOINTS_RECORDED : GW_CTR_TOUCHPOINTS_DROPPED);

@@ -92,6 +92,7 @@ struct gw_req {
     unsigned cache_slot; /* its slot in the thread's session cache + 1, or 0 */
     char visitor_id[32]; /* anonymous visitor on a touchpoint route without sign-in, or "" */
     int set_visitor;     /* the visitor cookie is new: send it with the response */
+    int touch_skip;      /* the route's touchpoint_skip matched the path: no touchpoint, no visitor */
 };
 
 /* ---- auth.c: sign-in, sessions, identity headers ---- */

@@ -262,6 +262,7 @@ void store_close(store_t *st)
         return;
     if (st->env != NULL)
         mdb_env_close(st->env);
+    store_seen_cache_free(st);
     pthread_rwlock_destroy(&st->resize);
     free(st);
 }
@@ -1114,8 +1115,12 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
 
     /* the identity's own fields: its provider's latest answer wins */
     if ((ident = find_identity(cust, id->provider, id->subject)) == NULL) {
-        ident = json_pack("{s:s, s:s, s:I}", "provider", id->provider, "subject", id->subject, "linked_at_ms",
-                          (json_int_t)c->now);
+        /* how it came to this customer (identities stored before this field read as unknown) */
+        ident = json_pack("{s:s, s:s, s:I, s:s}", "provider", id->provider, "subject", id->subject, "linked_at_ms",
+                          (json_int_t)c->now, "linked_by",
+                          c->info->result == STORE_LOGIN_LINKED        ? "explicit_link"
+                          : c->info->result == STORE_LOGIN_AUTO_LINKED ? "verified_email"
+                                                                       : "first_sign_in");
         json_array_append_new(json_object_get(cust, "identities"), ident);
     }
     set_opt_string(ident, "email", id->email);
@@ -1140,16 +1145,13 @@ static int login_txn(store_t *st, MDB_txn *txn, void *arg)
             json_object_set_new(profile, "email_verified", json_boolean(verified));
         }
     }
-    json_object_set_new(cust, "last_seen_ms", json_integer((json_int_t)c->now));
     linked = json_array_size(json_object_get(cust, "identities"));
-    if (c->opts->channel != NULL) {
-        json_t *channels = json_object_get(cust, "channels_seen"), *ch;
-        size_t i;
-        int seen = 0;
-        json_array_foreach(channels, i,
-                           ch) if (json_is_string(ch) && strcmp(json_string_value(ch), c->opts->channel) == 0) seen = 1;
-        if (!seen)
-            json_array_append_new(channels, json_string(c->opts->channel));
+    {
+        /* a sign-in is seen on its channel, as a touchpoint is (store_profile.c) */
+        store_seen_t seen;
+        store_seen_reset(&seen);
+        store_seen_add(&seen, c->opts->channel, NULL, NULL, c->now);
+        store_profile_seen(cust, &seen, 0);
     }
     rc = put_json(txn, st->customers, c->customer_id, STORE_ID_LEN, cust);
     if (rc == 0)

@@ -333,8 +333,19 @@ size_t store_tp_encode(const store_tp_t *tp, uint8_t *out, size_t cap);
 /** Decodes the record at p (avail bytes); tp's strings point into p. Returns its length, 0 when malformed. */
 size_t store_tp_decode(const uint8_t *p, size_t avail, store_tp_t *tp);
 
-/** The touchpoint as a JSON object (the shape of exports and of the admin API). */
+/**
+ * The touchpoint as a JSON object (the shape of exports, of the admin API and of the console's
+ * TOUCHPOINT, console/API.md): id, customer_id, visitor_id, occurred_at and received_at (ISO 8601
+ * UTC with milliseconds), channel, touchpoint, stage, route, method, status, device, provider,
+ * source, session, visit_id, visit_start and, on a visit's first touchpoint, its attribution
+ * (referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, click_id); then
+ * what ingestion recorded besides (attributes, a status given as text). Absent strings are left out.
+ */
 json_t *store_tp_json(const store_tp_t *tp);
+
+/** "2026-12-07T23:09:43.123Z" for a time in ms since the epoch, into out; returns out. */
+#define STORE_ISO_TIME_LEN 32
+char *store_iso_time(uint64_t ms, char out[STORE_ISO_TIME_LEN]);
 
 /**
  * Appends n encoded records (concatenated; each with customer_id) as one block, in ONE

@@ -27,6 +27,7 @@ struct store {
      * because LMDB allows mdb_env_set_mapsize() only while this process has no transaction.
      */
     pthread_rwlock_t resize;
+    struct store_seen_cache *seen_cache; /* store_profile.c: what recently touched profiles say (lazily made) */
 };
 
 typedef int (*store_write_fn)(store_t *st, MDB_txn *txn, void *ctx);
@@ -50,5 +51,53 @@ int store_tp_erase_customer(store_t *st, MDB_txn *txn, const char *cid); /* merg
 int store_tp_migrate_json(store_t *st, MDB_txn *txn); /* format 2's JSON touchpoints -> chunks (format 3) */
 /* bumps the meta counter that store_session_generation() reports (a session or customer removed) */
 int store_bump_session_generation(store_t *st, MDB_txn *txn);
+
+/*
+ * store_profile.c: profiles in step with touchpoints. A store_seen_t gathers what touchpoints of one
+ * customer say (channels with their first and last times, devices with their last, the lifecycle
+ * stages first reached, the first and last times); strings point into the records (not copied).
+ */
+#define STORE_SEEN_MAX 8             /* channels and devices per store_seen_t */
+#define STORE_SEEN_SLACK_MS 60000ULL /* a last-seen time moving by less does not rewrite a profile */
+typedef struct store_seen {
+    int any;
+    uint64_t first_ms, last_ms;
+    size_t nch, ndev;
+    struct {
+        const char *name;
+        uint64_t first_ms, last_ms;
+    } ch[STORE_SEEN_MAX];
+    struct {
+        const char *name;
+        uint64_t last_ms;
+    } dev[STORE_SEEN_MAX];
+    uint64_t stage_ms[7]; /* need ... advocacy: the first time reached; 0 none */
+} store_seen_t;
+
+/* cache entries to remember once their transaction committed (store_seen_pending_apply()) */
+typedef struct store_seen_pending {
+    void *v;
+    size_t n, cap;
+} store_seen_pending_t;
+
+void store_seen_reset(store_seen_t *s);
+/* adds one touchpoint; -1 (nothing added) when s holds STORE_SEEN_MAX channels or devices and this is a new one */
+int store_seen_add(store_seen_t *s, const char *channel, const char *device, const char *stage, uint64_t at_ms);
+/*
+ * Applies s to a profile object (see store_profile.c for the fields). Returns 0 when nothing changed,
+ * 1 when only last-seen times moved, by at most slack_ms each, 2 for anything else (worth writing).
+ */
+int store_profile_seen(json_t *cust, const store_seen_t *s, uint64_t slack_ms);
+/* 0..6 for need ... advocacy, else -1 */
+int store_stage_index(const char *stage);
+/*
+ * In a write transaction: rewrites customer cid's profile when s tells it anything new (see
+ * store_profile.c); a customer without a profile is left alone. An LMDB code (ENOMEM).
+ */
+int store_profiles_seen(store_t *st, MDB_txn *txn, const char *cid, const store_seen_t *s, store_seen_pending_t *p);
+/* after the transaction committed: its entries into the cache (p is emptied); after a failure: drop them */
+void store_seen_pending_apply(store_t *st, store_seen_pending_t *p);
+void store_seen_pending_free(store_seen_pending_t *p);
+void store_seen_cache_free(store_t *st); /* store_close() */
 
 #endif

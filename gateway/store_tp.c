@@ -19,7 +19,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define MODULE "store"
 #define REC_HDR 30
@@ -161,15 +163,27 @@ static void set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
+char *store_iso_time(uint64_t ms, char out[STORE_ISO_TIME_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[24];
+    if (gmtime_r(&secs, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(day, sizeof(day), "1970-01-01T00:00:00");
+    snprintf(out, STORE_ISO_TIME_LEN, "%.19s.%03uZ", day, (unsigned)(ms % 1000));
+    return out;
+}
+
 json_t *store_tp_json(const store_tp_t *tp)
 {
     json_t *o = json_object();
+    char at[STORE_ISO_TIME_LEN];
 
     set_str(o, "id", tp->id);
     set_str(o, "customer_id", tp->customer_id);
     set_str(o, "visitor_id", tp->visitor_id);
-    json_object_set_new(o, "occurred_at_ms", json_integer((json_int_t)tp->occurred_at_ms));
-    json_object_set_new(o, "received_at_ms", json_integer((json_int_t)tp->received_at_ms));
+    json_object_set_new(o, "occurred_at", json_string(store_iso_time(tp->occurred_at_ms, at)));
+    json_object_set_new(o, "received_at", json_string(store_iso_time(tp->received_at_ms, at)));
     set_str(o, "channel", tp->channel);
     set_str(o, "touchpoint", tp->touchpoint);
     set_str(o, "stage", tp->stage);
@@ -182,18 +196,19 @@ json_t *store_tp_json(const store_tp_t *tp)
     set_str(o, "source", tp->source);
     set_str(o, "session", tp->session);
     set_str(o, "visit_id", tp->visit_id);
+    json_object_set_new(o, "visit_start", json_boolean(tp->visit_start));
+    /* the visit's attribution, on its first touchpoint only */
     if (tp->visit_start) {
-        json_t *a = json_object();
-        set_str(a, "referrer_host", tp->referrer_host);
-        set_str(a, "utm_source", tp->utm_source);
-        set_str(a, "utm_medium", tp->utm_medium);
-        set_str(a, "utm_campaign", tp->utm_campaign);
-        set_str(a, "utm_term", tp->utm_term);
-        set_str(a, "utm_content", tp->utm_content);
+        set_str(o, "referrer_host", tp->referrer_host);
+        set_str(o, "utm_source", tp->utm_source);
+        set_str(o, "utm_medium", tp->utm_medium);
+        set_str(o, "utm_campaign", tp->utm_campaign);
+        set_str(o, "utm_term", tp->utm_term);
+        set_str(o, "utm_content", tp->utm_content);
         if (tp->click_id > 0)
-            json_object_set_new(a, "click_id", json_boolean(tp->click_id == 2));
-        json_object_set_new(o, "attribution", a);
+            json_object_set_new(o, "click_id", json_boolean(tp->click_id == 2));
     }
+    /* ingestion's "attributes" object and a status given as text */
     if (tp->extra != NULL) {
         json_t *x = json_loadb(tp->extra, tp->extra_len, 0, NULL);
         if (json_is_object(x))
@@ -583,10 +598,57 @@ static int set_next_block(store_t *st, MDB_txn *txn, uint64_t next)
 }
 
 /*
+ * The profiles of the customers of a block, in step with its touchpoints (store_profile.c): one
+ * store_seen_t per customer, so each profile is looked at, and rewritten when needed, once per block.
+ * e: the block's entries sorted by customer hash (customers of one hash are rare but told apart).
+ */
+static int block_profiles(store_t *st, MDB_txn *txn, const uint8_t *records, const struct entry *e, size_t m,
+                          store_seen_pending_t *pending)
+{
+    uint8_t *done = calloc(m > 0 ? m : 1, 1);
+    store_seen_t seen;
+    int rc = 0;
+
+    if (done == NULL)
+        return ENOMEM;
+    for (size_t i = 0, end; i < m && rc == 0; i = end) {
+        for (end = i + 1; end < m && e[end].hash == e[i].hash; ++end)
+            ;
+        for (size_t k = i; k < end && rc == 0; ++k) {
+            const char *cid;
+            if (done[k] || (cid = record_cid(records + e[k].off, e[k].len)) == NULL)
+                continue;
+            store_seen_reset(&seen);
+            for (size_t j = k; j < end && rc == 0; ++j) {
+                store_tp_t tp;
+                const char *other;
+                if (done[j] || (other = record_cid(records + e[j].off, e[j].len)) == NULL ||
+                    memcmp(other, cid, STORE_ID_LEN) != 0)
+                    continue;
+                done[j] = 1;
+                if (store_tp_decode(records + e[j].off, e[j].len, &tp) == 0)
+                    continue;
+                if (store_seen_add(&seen, tp.channel, tp.device, tp.stage, tp.occurred_at_ms) != 0) {
+                    /* more channels or devices than one store_seen_t holds: what it has first */
+                    rc = store_profiles_seen(st, txn, cid, &seen, pending);
+                    store_seen_reset(&seen);
+                    store_seen_add(&seen, tp.channel, tp.device, tp.stage, tp.occurred_at_ms);
+                }
+            }
+            if (rc == 0)
+                rc = store_profiles_seen(st, txn, cid, &seen, pending);
+        }
+    }
+    free(done);
+    return rc;
+}
+
+/*
  * Writes records (len bytes, n of them) as the next block. Records without a customer id are
  * left out. The records' seq fields are set in place.
  */
-static int append_block(store_t *st, MDB_txn *txn, uint8_t *records, size_t len, size_t n)
+static int append_block(store_t *st, MDB_txn *txn, uint8_t *records, size_t len, size_t n,
+                        store_seen_pending_t *pending)
 {
     struct entry *e;
     size_t off = 0, m = 0;
@@ -622,6 +684,11 @@ static int append_block(store_t *st, MDB_txn *txn, uint8_t *records, size_t len,
         return 0;
     }
     qsort(e, m, sizeof(*e), by_hash);
+    /* the customers' profiles in the same transaction: channels, devices, stages, first and last seen */
+    if ((rc = block_profiles(st, txn, records, e, m, pending)) != 0) {
+        free(e);
+        return rc;
+    }
     store_be64(block, kb);
     k.mv_size = 8;
     k.mv_data = kb;
@@ -651,27 +718,36 @@ struct append_ctx {
     const store_tp_t *tps;
     const char *const *idem;
     int *duplicate;
+    store_seen_pending_t pending; /* profiles' cache entries, remembered once committed */
 };
 
 static int append_txn(store_t *st, MDB_txn *txn, void *arg)
 {
     struct append_ctx *c = arg;
-    return append_block(st, txn, c->records, c->len, c->n);
+    c->pending.n = 0; /* a retry (the map grew) starts over */
+    return append_block(st, txn, c->records, c->len, c->n, &c->pending);
+}
+
+/* after the transaction: what the profiles now say is remembered only when it committed */
+static gw_status_t append_done(store_t *st, struct append_ctx *c, gw_status_t s)
+{
+    if (s == GW_OK)
+        store_seen_pending_apply(st, &c->pending);
+    store_seen_pending_free(&c->pending);
+    free(c->records);
+    return s;
 }
 
 gw_status_t store_touchpoints_append(store_t *st, const uint8_t *records, size_t len, size_t n)
 {
-    struct append_ctx c = {NULL, len, n, NULL, NULL, NULL};
-    gw_status_t s;
+    struct append_ctx c = {NULL, len, n, NULL, NULL, NULL, {NULL, 0, 0}};
     /* a copy: the seq fields are written into it, and a retry after a map growth needs the original */
     if (n == 0 || len == 0)
         return GW_OK;
     if ((c.records = malloc(len)) == NULL)
         return GW_ENOMEM;
     memcpy(c.records, records, len);
-    s = store_with_write(st, append_txn, &c);
-    free(c.records);
-    return s;
+    return append_done(st, &c, store_with_write(st, append_txn, &c));
 }
 
 static int ingest_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -680,6 +756,7 @@ static int ingest_txn(store_t *st, MDB_txn *txn, void *arg)
     size_t off = 0, m = 0;
     int rc;
 
+    c->pending.n = 0; /* a retry (the map grew) starts over */
     for (size_t i = 0; i < c->n; ++i) {
         size_t rl;
         c->duplicate[i] = 0;
@@ -707,21 +784,18 @@ static int ingest_txn(store_t *st, MDB_txn *txn, void *arg)
         off += rl;
         ++m;
     }
-    return append_block(st, txn, c->records, off, m);
+    return append_block(st, txn, c->records, off, m, &c->pending);
 }
 
 gw_status_t store_touchpoints_ingest(store_t *st, const store_tp_t *tps, const char *const *idempotency_keys, size_t n,
                                      int *duplicate)
 {
-    struct append_ctx c = {NULL, 0, n, tps, idempotency_keys, duplicate};
-    gw_status_t s;
+    struct append_ctx c = {NULL, 0, n, tps, idempotency_keys, duplicate, {NULL, 0, 0}};
     for (size_t i = 0; i < n; ++i)
         c.len += STORE_TP_RECORD_MAX;
     if ((c.records = malloc(c.len > 0 ? c.len : 1)) == NULL)
         return GW_ENOMEM;
-    s = store_with_write(st, ingest_txn, &c);
-    free(c.records);
-    return s;
+    return append_done(st, &c, store_with_write(st, ingest_txn, &c));
 }
 
 /* ------------------------------------------------------------------ merging the log into chunks */

@@ -4,6 +4,7 @@ recording queue drops and counts when full without touching proxying; SIGTERM lo
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,11 +17,14 @@ from jgtest import (JG_BIN, Browser, GatewayTestCase, admin_metrics, base_config
 
 CLIENT_ID, CLIENT_SECRET = "jg-web-client", "jg-web-secret-0123456789"
 MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
+# a visit's attribution: fields of its first touchpoint only
+ATTRIBUTION = ("referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id")
 
 
 class JourneyTest(GatewayTestCase):
     queue_size = None
     retention_days = None
+    extra_routes = ()  # routes a subclass adds before the catch-all ones
 
     def setUp(self):
         super().setUp()
@@ -39,6 +43,7 @@ class JourneyTest(GatewayTestCase):
               "policy": "signed", "touchpoint": "order", "stage": "convert"},
              {"name": "support", "match": {"path_prefix": "/api/support"}, "upstream": "shop", "auth": "any",
               "policy": "signed", "channel": "contact-centre", "touchpoint": "support", "stage": "own"},
+             *self.extra_routes,
              {"name": "plain", "match": {"path_prefix": "/plain/"}, "upstream": "shop", "auth": "none"},
              {"name": "site", "match": {"path_prefix": "/"}, "upstream": "shop", "auth": "none",
               "touchpoint": "landing"}],
@@ -116,15 +121,18 @@ class CrossChannelTest(JourneyTest):
         self.assertEqual([(t["channel"], t["touchpoint"]) for t in tps],
                          [("web", "browse"), ("web", "browse"), ("mobile", "order"), ("contact-centre", "support")])
         self.assertTrue(all(t["customer_id"] == tok["customer_id"] for t in tps))
-        times = [t["occurred_at_ms"] for t in tps]
-        self.assertEqual(times, sorted(times))
+        times = [t["occurred_at"] for t in tps]
+        self.assertEqual(times, sorted(times))  # ISO 8601 UTC with milliseconds sorts as time does
+        self.assertTrue(all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t) for t in times), times)
         first = tps[0]
         self.assertEqual((first["stage"], first["route"], first["method"], first["status"], first["device"],
                           first["provider"], first["source"]),
                          ("research", "shop", "GET", 200, "desktop", "google", "proxy"))
-        self.assertEqual(first["attribution"], {"referrer_host": "www.search.example", "utm_source": "newsletter",
-                                                "utm_campaign": "spring", "click_id": True})
-        self.assertNotIn("attribution", tps[1])  # only the first touchpoint of a visit
+        self.assertEqual({k: first[k] for k in first if k in ATTRIBUTION},
+                         {"referrer_host": "www.search.example", "utm_source": "newsletter",
+                          "utm_campaign": "spring", "click_id": True})
+        self.assertTrue(first["visit_start"])
+        self.assertFalse(any(k in tps[1] for k in ATTRIBUTION))  # only the first touchpoint of a visit
         self.assertEqual(tps[0]["visit_id"], tps[1]["visit_id"])
         self.assertNotEqual(tps[1]["visit_id"], tps[2]["visit_id"])  # another channel, another visit
         self.assertEqual(tps[2]["device"], "app")
@@ -144,7 +152,7 @@ class CrossChannelTest(JourneyTest):
         # exports
         code, out, _ = self.cli("export", "touchpoints", "--format", "ndjson")
         self.assertEqual(len(out.splitlines()), 4)
-        code, out, _ = self.cli("export", "touchpoints", "--format", "csv", "--since", str(times[2]))
+        code, out, _ = self.cli("export", "touchpoints", "--format", "csv", "--since", times[2])
         self.assertEqual(len(out.splitlines()), 3)  # header + 2
         # erasure takes the touchpoints with the customer
         self.assertEqual(self.cli("customer", "delete", tok["customer_id"])[0], 0)
@@ -235,7 +243,7 @@ class VisitorTest(JourneyTest):
             time.sleep(0.1)
         self.assertEqual([t["touchpoint"] for t in tps], ["landing", "landing", "landing", "browse"])
         self.assertTrue(all(t.get("visitor_id") == visitor for t in tps[:3]))
-        self.assertEqual(tps[0]["attribution"].get("utm_source"), "ad")
+        self.assertEqual(tps[0].get("utm_source"), "ad")
         # a shared device: the next person on this browser starts a new visitor and gets nothing of the first
         self.assertIsNone(b.cookie("jg_visitor"))
         b.get(self.public + "/.auth/logout")

@@ -127,9 +127,13 @@ START_TEST(test_tp_record_round_trip)
     {
         json_t *j = store_tp_json(&b);
         ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "attributes"), "x")), 1);
-        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "attribution"), "utm_source")), "news");
-        ck_assert(json_is_true(json_object_get(json_object_get(j, "attribution"), "click_id")));
+        ck_assert_str_eq(json_string_value(json_object_get(j, "utm_source")), "news");
+        ck_assert(json_is_true(json_object_get(j, "click_id")));
+        ck_assert(json_is_true(json_object_get(j, "visit_start")));
         ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 404);
+        /* times in ISO 8601 UTC with milliseconds, as console/API.md has them */
+        ck_assert_str_eq(json_string_value(json_object_get(j, "occurred_at")), "2023-11-14T22:13:20.123Z");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "received_at")), "2023-11-14T22:13:20.456Z");
         json_decref(j);
     }
     /* truncated or corrupted records are refused, never read past their end */
@@ -399,8 +403,8 @@ START_TEST(test_tp_migrated_fields)
     ck_assert_str_eq(json_string_value(json_object_get(j, "customer_id")), cust[2]);
     ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "done");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "attributes"), "plan")), "gold");
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "attribution"), "utm_source")), "ad");
-    ck_assert(json_is_false(json_object_get(json_object_get(j, "attribution"), "click_id")));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "utm_source")), "ad");
+    ck_assert(json_is_false(json_object_get(j, "click_id")));
     ck_assert_str_eq(json_string_value(json_object_get(j, "visit_id")), "v1");
     json_decref(j);
 }

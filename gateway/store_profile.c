@@ -1,0 +1,414 @@
+/*
+ * journeygate — a customer's profile kept in step with the customer's touchpoints: the channels,
+ * devices and lifecycle stages seen, and when (see store_int.h, store_seen_t).
+ *
+ * Owned by the store: store_tp.c calls store_profiles_seen() in the transaction that writes a block
+ * of touchpoints (the recorder's batches and ingestion alike), store.c calls store_profile_seen()
+ * at sign-in. A profile is rewritten at most once per block, and only when the block tells it
+ * something new: a channel, device or stage it did not have, first_seen moving earlier, or a last
+ * seen time (the customer's, a channel's, a device's) moving by more than STORE_SEEN_SLACK_MS.
+ * What each profile already says is remembered in memory (struct seen_cache below), so a block of
+ * touchpoints of customers whose profiles are up to date reads and parses no profile at all.
+ *
+ * Profile fields written here (names read by the console; see README "Customers"):
+ *   channels_seen   ["web", "email"]                       (in the order first seen)
+ *   first_seen_ms, last_seen_ms
+ *   channels        {"web": {"first_seen_ms": N, "last_seen_ms": N}}
+ *   devices         {"desktop": {"last_seen_ms": N}}
+ *   stages_reached  {"need": FIRST_MS, ...}                (lifecycle stages only)
+ *   stage           the furthest of stages_reached in the order need ... advocacy
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const lifecycle[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy"};
+/* the device classes gw_device_class() gives; a profile's other devices are never cached */
+static const char *const device_classes[] = {"mobile", "tablet", "desktop", "bot", "app", "unknown"};
+#define NSTAGES (sizeof(lifecycle) / sizeof(lifecycle[0]))
+#define NDEVICES (sizeof(device_classes) / sizeof(device_classes[0]))
+
+int store_stage_index(const char *stage)
+{
+    for (size_t i = 0; stage != NULL && i < NSTAGES; ++i)
+        if (strcmp(stage, lifecycle[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int device_index(const char *device)
+{
+    for (size_t i = 0; device != NULL && i < NDEVICES; ++i)
+        if (strcmp(device, device_classes[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ what one block says */
+
+void store_seen_reset(store_seen_t *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+int store_seen_add(store_seen_t *s, const char *channel, const char *device, const char *stage, uint64_t at_ms)
+{
+    size_t i;
+    int si = store_stage_index(stage);
+
+    if (channel != NULL) {
+        for (i = 0; i < s->nch && strcmp(s->ch[i].name, channel) != 0; ++i)
+            ;
+        if (i == s->nch) {
+            if (s->nch == STORE_SEEN_MAX)
+                return -1;
+            s->ch[s->nch].name = channel;
+            s->ch[s->nch].first_ms = s->ch[s->nch].last_ms = at_ms;
+            ++s->nch;
+        } else {
+            if (at_ms < s->ch[i].first_ms)
+                s->ch[i].first_ms = at_ms;
+            if (at_ms > s->ch[i].last_ms)
+                s->ch[i].last_ms = at_ms;
+        }
+    }
+    if (device != NULL) {
+        for (i = 0; i < s->ndev && strcmp(s->dev[i].name, device) != 0; ++i)
+            ;
+        if (i == s->ndev) {
+            if (s->ndev == STORE_SEEN_MAX)
+                return -1;
+            s->dev[s->ndev].name = device;
+            s->dev[s->ndev].last_ms = at_ms;
+            ++s->ndev;
+        } else if (at_ms > s->dev[i].last_ms) {
+            s->dev[i].last_ms = at_ms;
+        }
+    }
+    if (si >= 0 && (s->stage_ms[si] == 0 || at_ms < s->stage_ms[si]))
+        s->stage_ms[si] = at_ms;
+    if (s->first_ms == 0 || at_ms < s->first_ms)
+        s->first_ms = at_ms;
+    if (at_ms > s->last_ms)
+        s->last_ms = at_ms;
+    s->any = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the profile's JSON */
+
+static json_t *child_object(json_t *o, const char *k)
+{
+    json_t *c = json_object_get(o, k);
+    if (!json_is_object(c)) {
+        c = json_object();
+        json_object_set_new(o, k, c);
+    }
+    return c;
+}
+
+/*
+ * o[k] = v when o[k] is missing, not a number, or (earlier ? above v : below v). Returns 0 when
+ * nothing changed, 1 when a later time moved by at most slack_ms, 2 for any other change.
+ */
+static int set_bound(json_t *o, const char *k, uint64_t v, int earlier, uint64_t slack_ms)
+{
+    json_t *x = json_object_get(o, k);
+    int has = json_is_integer(x) && json_integer_value(x) >= 0;
+    uint64_t old = has ? (uint64_t)json_integer_value(x) : 0;
+    if (has && (earlier ? old <= v : old >= v))
+        return 0;
+    json_object_set_new(o, k, json_integer((json_int_t)v));
+    return has && !earlier && old + slack_ms >= v ? 1 : 2;
+}
+
+/* the largest of two set_bound() answers */
+#define CHANGED(c, r)                                                                                                  \
+    do {                                                                                                               \
+        int r_ = (r);                                                                                                  \
+        if (r_ > (c))                                                                                                  \
+            (c) = r_;                                                                                                  \
+    } while (0)
+
+int store_profile_seen(json_t *cust, const store_seen_t *s, uint64_t slack_ms)
+{
+    json_t *seen = json_object_get(cust, "channels_seen"), *channels, *devices, *stages, *x;
+    const char *key;
+    int changed = 0, furthest = -1;
+
+    if (!s->any)
+        return 0;
+    if (!json_is_array(seen)) {
+        seen = json_array();
+        json_object_set_new(cust, "channels_seen", seen);
+    }
+    channels = child_object(cust, "channels");
+    devices = child_object(cust, "devices");
+    stages = child_object(cust, "stages_reached");
+    CHANGED(changed, set_bound(cust, "first_seen_ms", s->first_ms, 1, slack_ms));
+    CHANGED(changed, set_bound(cust, "last_seen_ms", s->last_ms, 0, slack_ms));
+    for (size_t i = 0; i < s->nch; ++i) {
+        json_t *c = json_object_get(channels, s->ch[i].name);
+        size_t k;
+        int listed = 0;
+        json_array_foreach(seen, k, x) listed |= json_is_string(x) && strcmp(json_string_value(x), s->ch[i].name) == 0;
+        if (!listed) {
+            json_array_append_new(seen, json_string(s->ch[i].name));
+            changed = 2;
+        }
+        if (!json_is_object(c)) {
+            c = json_object();
+            json_object_set_new(channels, s->ch[i].name, c);
+        }
+        CHANGED(changed, set_bound(c, "first_seen_ms", s->ch[i].first_ms, 1, slack_ms));
+        CHANGED(changed, set_bound(c, "last_seen_ms", s->ch[i].last_ms, 0, slack_ms));
+    }
+    for (size_t i = 0; i < s->ndev; ++i) {
+        json_t *d = json_object_get(devices, s->dev[i].name);
+        if (!json_is_object(d)) {
+            d = json_object();
+            json_object_set_new(devices, s->dev[i].name, d);
+        }
+        CHANGED(changed, set_bound(d, "last_seen_ms", s->dev[i].last_ms, 0, slack_ms));
+    }
+    for (size_t i = 0; i < NSTAGES; ++i)
+        if (s->stage_ms[i] != 0)
+            CHANGED(changed, set_bound(stages, lifecycle[i], s->stage_ms[i], 1, slack_ms));
+    json_object_foreach(stages, key, x)
+    {
+        int si = store_stage_index(key);
+        if (si > furthest)
+            furthest = si;
+    }
+    if (furthest >= 0) {
+        x = json_object_get(cust, "stage");
+        if (!json_is_string(x) || strcmp(json_string_value(x), lifecycle[furthest]) != 0) {
+            json_object_set_new(cust, "stage", json_string(lifecycle[furthest]));
+            changed = 2;
+        }
+    }
+    return changed;
+}
+
+/* ------------------------------------------------------------------ what the profiles already say */
+
+/*
+ * A 2-way set-associative cache of what each recently touched customer's profile says, by the hash
+ * of the customer id: 65,536 sets of 2 entries of 128 bytes (16 MiB of address space, only the
+ * pages in use cost memory). An entry is a lower bound of the profile (profiles only gain channels,
+ * devices and stages, and their times only widen), so it can tell "nothing new" for sure; anything
+ * it cannot tell goes to the profile itself. Entries are updated only after their transaction
+ * committed (store_seen_pending_t). Guarded by its lock (the recorder's writer and ingestion
+ * workers write blocks, one write transaction at a time, but apply pending entries after it).
+ */
+#define SETS 65536
+#define WAYS 2
+#define CACHE_CH 6
+
+struct entry {
+    uint64_t h, first_ms, last_ms;
+    uint32_t tick;
+    uint8_t stages, nch, pad[2];
+    uint32_t ch_h[CACHE_CH], ch_first_s[CACHE_CH], ch_last_s[CACHE_CH];
+    uint32_t dev_last_s[NDEVICES]; /* 0: not on the profile */
+};
+
+struct store_seen_cache {
+    pthread_mutex_t lock;
+    uint32_t tick;
+    struct entry e[SETS * WAYS];
+};
+
+static pthread_mutex_t cache_make_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct store_seen_cache *cache_of(store_t *st)
+{
+    struct store_seen_cache *c = __atomic_load_n(&st->seen_cache, __ATOMIC_ACQUIRE);
+    if (c != NULL)
+        return c; /* made once, freed only by store_close() */
+    pthread_mutex_lock(&cache_make_lock);
+    if ((c = st->seen_cache) == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+        pthread_mutex_init(&c->lock, NULL);
+        __atomic_store_n(&st->seen_cache, c, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&cache_make_lock);
+    return c;
+}
+
+void store_seen_cache_free(store_t *st)
+{
+    if (st->seen_cache != NULL) {
+        pthread_mutex_destroy(&st->seen_cache->lock);
+        free(st->seen_cache);
+        st->seen_cache = NULL;
+    }
+}
+
+static uint32_t name_hash(const char *s)
+{
+    uint64_t h = gw_fnv1a(GW_FNV1A_SEED, s, strlen(s));
+    return (uint32_t)(h ^ (h >> 32)) | 1;
+}
+
+static struct entry *cache_find(struct store_seen_cache *c, uint64_t h)
+{
+    struct entry *set = &c->e[(h % SETS) * WAYS];
+    for (int w = 0; w < WAYS; ++w)
+        if (set[w].h == h)
+            return &set[w];
+    return NULL;
+}
+
+/* whether the entry already says everything s says (within the slack); the lock held */
+static int cache_covers(const struct entry *e, const store_seen_t *s)
+{
+    if (s->first_ms < e->first_ms || s->last_ms > e->last_ms + STORE_SEEN_SLACK_MS)
+        return 0;
+    for (size_t i = 0; i < s->nch; ++i) {
+        uint32_t h = name_hash(s->ch[i].name);
+        size_t k;
+        for (k = 0; k < e->nch && e->ch_h[k] != h; ++k)
+            ;
+        if (k == e->nch || s->ch[i].first_ms / 1000 < e->ch_first_s[k] ||
+            s->ch[i].last_ms > (uint64_t)e->ch_last_s[k] * 1000 + STORE_SEEN_SLACK_MS)
+            return 0;
+    }
+    for (size_t i = 0; i < s->ndev; ++i) {
+        int d = device_index(s->dev[i].name);
+        if (d < 0 || e->dev_last_s[d] == 0 ||
+            s->dev[i].last_ms > (uint64_t)e->dev_last_s[d] * 1000 + STORE_SEEN_SLACK_MS)
+            return 0;
+    }
+    for (size_t i = 0; i < NSTAGES; ++i)
+        if (s->stage_ms[i] != 0 && !(e->stages & (1u << i)))
+            return 0;
+    return 1;
+}
+
+static uint64_t get_ms(json_t *o, const char *k)
+{
+    json_t *x = json_object_get(o, k);
+    return json_is_integer(x) && json_integer_value(x) > 0 ? (uint64_t)json_integer_value(x) : 0;
+}
+
+/* what the profile says, as an entry for customer hash h */
+static void entry_from(struct entry *e, uint64_t h, json_t *cust)
+{
+    json_t *x;
+    const char *k;
+
+    memset(e, 0, sizeof(*e));
+    e->h = h;
+    e->first_ms = get_ms(cust, "first_seen_ms");
+    e->last_ms = get_ms(cust, "last_seen_ms");
+    json_object_foreach(json_object_get(cust, "stages_reached"), k, x)
+    {
+        int si = store_stage_index(k);
+        if (si >= 0)
+            e->stages |= (uint8_t)(1u << si);
+    }
+    json_object_foreach(json_object_get(cust, "channels"), k, x)
+    {
+        if (e->nch == CACHE_CH)
+            break;
+        /* in seconds: a touchpoint less than a second before a channel's first one may leave it as it is */
+        e->ch_h[e->nch] = name_hash(k);
+        e->ch_first_s[e->nch] = (uint32_t)(get_ms(x, "first_seen_ms") / 1000);
+        e->ch_last_s[e->nch] = (uint32_t)(get_ms(x, "last_seen_ms") / 1000);
+        ++e->nch;
+    }
+    json_object_foreach(json_object_get(cust, "devices"), k, x)
+    {
+        int d = device_index(k);
+        uint64_t at = get_ms(x, "last_seen_ms") / 1000;
+        if (d >= 0 && at > 0)
+            e->dev_last_s[d] = (uint32_t)at;
+    }
+}
+
+void store_seen_pending_free(store_seen_pending_t *p)
+{
+    free(p->v);
+    p->v = NULL;
+    p->n = p->cap = 0;
+}
+
+void store_seen_pending_apply(store_t *st, store_seen_pending_t *p)
+{
+    struct store_seen_cache *c = p->n > 0 ? cache_of(st) : NULL;
+    if (c != NULL) {
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < p->n; ++i) {
+            const struct entry *n = (const struct entry *)p->v + i;
+            struct entry *set = &c->e[(n->h % SETS) * WAYS], *to = cache_find(c, n->h);
+            if (to == NULL) /* the way used least recently */
+                to = set[0].h == 0 || (set[1].h != 0 && set[0].tick <= set[1].tick) ? &set[0] : &set[1];
+            *to = *n;
+            to->tick = ++c->tick;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    p->n = 0;
+}
+
+static int pending_add(store_seen_pending_t *p, const struct entry *e)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap > 0 ? p->cap * 2 : 256;
+        void *v = realloc(p->v, cap * sizeof(struct entry));
+        if (v == NULL)
+            return ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    ((struct entry *)p->v)[p->n++] = *e;
+    return 0;
+}
+
+int store_profiles_seen(store_t *st, MDB_txn *txn, const char *cid, const store_seen_t *s, store_seen_pending_t *p)
+{
+    struct store_seen_cache *c = cache_of(st);
+    uint64_t h = gw_fnv1a(GW_FNV1A_SEED, cid, STORE_ID_LEN);
+    MDB_val k = {STORE_ID_LEN, (void *)cid}, v;
+    struct entry e;
+    json_t *cust;
+    int rc = 0;
+
+    if (!s->any)
+        return 0;
+    if (c != NULL) {
+        struct entry *hit;
+        int covered;
+        pthread_mutex_lock(&c->lock);
+        hit = cache_find(c, h);
+        covered = hit != NULL && cache_covers(hit, s);
+        if (hit != NULL)
+            hit->tick = ++c->tick;
+        pthread_mutex_unlock(&c->lock);
+        if (covered)
+            return 0;
+    }
+    if ((rc = mdb_get(txn, st->customers, &k, &v)) != 0)
+        return rc == MDB_NOTFOUND ? 0 : rc; /* erased meanwhile: its touchpoints make no profile */
+    if ((cust = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+        return 0;            /* not a profile this version can read: left alone */
+    entry_from(&e, h, cust); /* what it says before: remembered when it is not rewritten */
+    if (store_profile_seen(cust, s, STORE_SEEN_SLACK_MS) == 2) {
+        char *text = json_dumps(cust, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text == NULL) {
+            json_decref(cust);
+            return ENOMEM;
+        }
+        v.mv_size = strlen(text);
+        v.mv_data = text;
+        rc = mdb_put(txn, st->customers, &k, &v, 0);
+        free(text);
+        entry_from(&e, h, cust);
+    }
+    if (rc == 0)
+        rc = pending_add(p, &e);
+    json_decref(cust);
+    return rc;
+}
