@@ -143,7 +143,7 @@ export function transitionsSankey(t: Transitions): ChartSpec {
   const links: SankeyLink[] = [];
   t.rows.forEach((r, i) => t.cols.forEach((c, j) => {
     const v = t.counts[i]?.[j] ?? 0;
-    if (v > 0) links.push({ source: 'from:' + r, target: 'to:' + c, value: v });
+    links.push({ source: 'from:' + r, target: 'to:' + c, value: v }); // sankeyChart leaves out zero links
   }));
   return sankeyChart('Channel transitions', nodes, links, 'transitions');
 }

@@ -112,6 +112,6 @@ export function withFilter(f: Filters, key: string, value: string | null | undef
 
 /** A return_to for the sign-in: only a /.console/ path of this app (never another origin). */
 export function safeReturnTo(v: string | null | undefined): string {
-  if (!v || !v.startsWith(BASE) || v.startsWith('//') || /[\\\u0000-\u001f]/.test(v)) return BASE;
+  if (!v || !v.startsWith(BASE) || /[\\\u0000-\u001f]/.test(v)) return BASE;
   return v;
 }
