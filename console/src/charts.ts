@@ -100,8 +100,9 @@ export function sankeyChart(title: string, nodes: SankeyNode[], links: SankeyLin
     tooltip: { trigger: 'item' },
     series: [{
       type: 'sankey',
-      left: 8, right: 120, top: 8, bottom: 8,
+      left: 8, right: 170, top: 8, bottom: 8,
       nodeGap: 10,
+      nodeAlign: 'left', // a node stays at its step (a drop-off at step 2 is not pushed to the last column)
       draggable: false,
       emphasis: { focus: 'adjacency' },
       lineStyle: { color: 'gradient', opacity: 0.35 },
@@ -177,8 +178,8 @@ export function funnelChart(steps: FunnelStep[], windowDays: number): ChartSpec 
     ...base,
     tooltip: { trigger: 'item' },
     series: [{
-      type: 'funnel', sort: 'none', left: '10%', right: '10%', top: 8, bottom: 8, min: 0, max: max || 1, gap: 2,
-      label: { position: 'inside', formatter: '{b}: {c}', color: '#fff' },
+      type: 'funnel', sort: 'none', left: '5%', right: '35%', top: 8, bottom: 8, min: 0, max: max || 1, gap: 2,
+      label: { position: 'right', formatter: '{b}: {c}', color: '#1b1f24' },
       data: steps.map((s) => ({ name: s.stage, value: s.reached })),
     }],
   };
