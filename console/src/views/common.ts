@@ -76,10 +76,9 @@ export function select(name: string, options: string[], value: string | undefine
   return s;
 }
 
-/** An error shown in the view, announced; 503 and network errors get a Retry button. */
+/** An error shown in the view (role=alert announces it once); 503 and network errors get a Retry button. */
 export function errorBlock(e: unknown, retry?: () => void): HTMLElement {
   const text = errorText(e);
-  announce(text, 'error');
   const again = e instanceof ApiError && (e.status === 503 || e.status === 0) && retry;
   return h('div', { class: 'error-box', role: 'alert', 'data-testid': 'error' },
     h('p', {}, text),
