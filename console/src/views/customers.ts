@@ -61,7 +61,7 @@ export async function customersView(ctx: ViewCtx): Promise<void> {
       const list = r.customers ?? [];
       announce(`${list.length} customer${list.length === 1 ? '' : 's'} found for “${q}”.`, 'ok');
       results.replaceChildren(dataTable(['Customer', 'Email', 'Providers', 'Channels', 'Stage', 'First seen', 'Last seen', 'Customer id'],
-        list.map((c) => [c.name || c.email || c.id, c.email, (c.providers ?? []).join(', '), (c.channels ?? []).join(', '), c.stage ?? '', c.first_seen, c.last_seen, c.id]),
+        list.map((c) => [c.name || c.email || '(no name or email)', c.email, (c.providers ?? []).join(', '), (c.channels ?? []).join(', '), c.stage ?? '', c.first_seen, c.last_seen, c.id]),
         {
           caption: `Customers matching “${q}”`, view: 'customers', testid: 'customers-table', empty: 'No customer matches.',
           render: (v, row, col) => {

@@ -95,13 +95,14 @@ export async function signinsView(ctx: ViewCtx): Promise<void> {
       value ? h('button', { type: 'button', class: 'linkish', title: `Filter by ${key} ${value}`, 'data-filter-key': key,
         onclick: () => ctx.setFilters(withFilter(ctx.filters, key, value)) }, text ?? value) : '–';
     const draw = () => {
+      const bySeq = new Map(records.map((x) => [x.seq, x]));
       wrap.replaceChildren(dataTable(['Time', 'Customer', 'Event', 'Outcome', 'Reason', 'Provider', 'Address', 'Flow', 'Actor', 'Route', 'Detail', 'User agent', 'Seq'],
         records.map((r) => [r.time, personLabel(r.customer_name, r.customer_email, r.customer_id), r.event, r.outcome, r.reason, r.provider, r.client,
           r.flow_id, r.actor, r.route, r.detail, r.user_agent, r.seq]),
         { caption: 'Audit records, newest first', view: 'signins', testid: 'audit-table', empty: 'No record matches the filters.',
           rowAttrs: (row) => ({ class: row[3] === 'failure' || row[3] === 'refused' ? 'row-fail' : null }),
           render: (v, row, col) => {
-            const r = records.find((x) => x.seq === row[12])!;
+            const r = bySeq.get(row[12] as number)!;
             switch (col) {
               case 0: return fmtTime(String(v));
               case 1: return r.customer_id ? h('span', {}, appLink(ctx, buildUrl({ name: 'security-customer', id: r.customer_id }), String(v)), ' ',
