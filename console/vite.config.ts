@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   base: '/.console/',
+  // an address, not "localhost": the dev server (and vitest, which starts one) then never asks the
+  // resolver for localhost, which a minimal machine without /etc/hosts cannot answer
+  server: { host: '127.0.0.1' },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
