@@ -152,7 +152,7 @@ export function transitionsSankey(t: Transitions): ChartSpec {
 export interface PathsAnswer {
   scope: string;
   nodes: { id: string; step: number; touchpoint: string; customers: number; share: number }[];
-  links: { source: string; target: string; customers: number; avg_seconds: number }[];
+  links: { source: string; target: string; customers: number; avg_seconds: number | null }[];
   started: number;
 }
 
@@ -162,7 +162,7 @@ export function pathsSankey(p: PathsAnswer): ChartSpec {
     id: n.id, label: `${n.step}. ${n.touchpoint} (${(n.share * 100).toFixed(0)}%)`, value: n.customers, share: n.share,
     sink: n.touchpoint === '(drop-off)',
   }));
-  const links = p.links.map((l) => ({ source: l.source, target: l.target, value: l.customers, avgSeconds: l.avg_seconds }));
+  const links = p.links.map((l) => ({ source: l.source, target: l.target, value: l.customers, avgSeconds: l.avg_seconds ?? undefined }));
   const spec = sankeyChart('Paths', nodes, links);
   spec.attrs.started = String(p.started);
   spec.attrs.scope = p.scope;

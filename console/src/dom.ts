@@ -98,6 +98,12 @@ export function field(label: string, control: HTMLElement, hint?: string): HTMLE
   return h('div', { class: 'field' }, h('label', { for: id }, label), control, hintEl);
 }
 
+/** The one-sentence definition a figure's answer carries ("definition"), shown beside it. */
+export function apiDefinition(answer: unknown): HTMLElement | null {
+  const d = (answer as { definition?: unknown } | null)?.definition;
+  return typeof d === 'string' && d ? h('p', { class: 'definition', 'data-testid': 'definition' }, h('strong', {}, 'Definition: '), d) : null;
+}
+
 /** A <details> block of definitions (what each figure means, as the API says). */
 export function definitions(defs: Record<string, string> | undefined, title = 'Definitions'): HTMLElement | null {
   if (!defs || Object.keys(defs).length === 0) return null;

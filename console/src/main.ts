@@ -117,6 +117,14 @@ async function render(focus = false): Promise<void> {
       if (e instanceof ApiError && e.status === 401) {
         history.replaceState(null, '', buildUrl({ name: 'signin' }, { return_to: currentUrl() }));
         route = { name: 'signin' };
+      } else if (e instanceof ApiError && e.status === 403) {
+        // signed in, but no role's policy allows this person any more (API.md: 403 everywhere, me included)
+        header(); nav('notfound'); clear(main);
+        main.setAttribute('data-testid', 'view-norole');
+        main.appendChild(h('h1', { id: 'page-title' }, 'No console role'));
+        main.appendChild(h('p', {}, 'You are signed in, but no console role allows you any more. Ask an administrator, or sign in with another account.'));
+        main.appendChild(h('p', {}, h('a', { class: 'btn inline', href: buildUrl({ name: 'signin' }) }, 'Sign in with another account')));
+        return;
       } else {
         header(); nav('notfound'); clear(main);
         main.appendChild(h('h1', { id: 'page-title' }, 'The console could not start'));

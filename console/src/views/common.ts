@@ -85,15 +85,15 @@ export function errorBlock(e: unknown, retry?: () => void): HTMLElement {
     again ? h('button', { type: 'button', onclick: retry }, 'Retry') : null);
 }
 
-/** Loads data for a section, showing a placeholder, then the content or the error. */
-export async function section(parent: HTMLElement, title: string, testid: string, load: () => Promise<HTMLElement[]>, level: 'h2' | 'h3' = 'h2'): Promise<void> {
+/** Loads data for a section, showing a placeholder, then the content or the error; load gets a reload. */
+export async function section(parent: HTMLElement, title: string, testid: string, load: (reload: () => Promise<void>) => Promise<(HTMLElement | string)[]>, level: 'h2' | 'h3' = 'h2'): Promise<void> {
   const body = h('div', { class: 'section-body' }, h('p', { class: 'muted' }, 'Loading…'));
   const sec = h('section', { class: 'card', 'aria-labelledby': testid + '-h', 'data-testid': testid }, h(level, { id: testid + '-h' }, title), body);
   parent.appendChild(sec);
   const run = async () => {
     body.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
     try {
-      body.replaceChildren(...(await load()));
+      body.replaceChildren(...(await load(run)));
     } catch (e) {
       body.replaceChildren(errorBlock(e, run));
     }

@@ -2,7 +2,7 @@
 // sequences), paths from a touchpoint (Sankey with drop-offs), the stage funnel with drop-off and
 // what those customers did next, and stage flow. Filters: period, channel, stage (in the URL).
 
-import { h, dataTable, field } from '../dom';
+import { h, dataTable, field, apiDefinition } from '../dom';
 import { fmtShare, fmtCount, fmtDuration } from '../format';
 import { transitionsSankey, pathsSankey, funnelChart, type Transitions, type PathsAnswer, type FunnelStep } from '../charts';
 import { chartFigure } from '../chartview';
@@ -35,6 +35,7 @@ export async function flowsView(ctx: ViewCtx): Promise<void> {
       { caption: 'Top channel sequences', view: 'flows', testid: 'sequences-table' });
     return [
       h('p', { class: 'muted defs-inline' }, `First-order Markov matrix over each customer's consecutive touchpoints: rows are the channel moved from (“(start)” for the first), columns the channel moved to, “(converted)” on reaching stage “${t.converted_stage}”, “(lost)” when the journey stops. Each row sums to 100%.`),
+      apiDefinition(t) ?? '',
       matrix,
       chartFigure(transitionsSankey(t), { view: 'flows', testid: 'chart-transitions', height: 360 }),
       h('details', {}, h('summary', {}, 'Counts'), counts),
@@ -58,9 +59,10 @@ export async function flowsView(ctx: ViewCtx): Promise<void> {
     const nodes = dataTable(['Step', 'Touchpoint', 'Customers', 'Share of those who started'], p.nodes.map((n) => [n.step, n.touchpoint, n.customers, n.share]),
       { caption: 'Path nodes', view: 'flows', testid: 'paths-nodes', render: (v, _r, c) => (c === 3 ? fmtShare(v as number) : String(v)) });
     const links = dataTable(['From', 'To', 'Customers', 'Average time between'], p.links.map((l) => [l.source, l.target, l.customers, l.avg_seconds]),
-      { caption: 'Path links', view: 'flows', testid: 'paths-links', render: (v, _r, c) => (c === 3 ? fmtDuration(v as number) : String(v)) });
+      { caption: 'Path links', view: 'flows', testid: 'paths-links', render: (v, _r, c) => (c === 3 ? fmtDuration(v as number | null) : String(v)) });
     return [form,
       h('p', { class: 'muted defs-inline' }, `Scope: ${p.scope} (each customer counted once per step). ${fmtCount(p.started)} customers started. Consecutive repeats collapse; beyond the top nodes of a step the rest is “Other”; “(drop-off)” ends a path.`),
+      apiDefinition(p) ?? '',
       chartFigure(pathsSankey(p), { view: 'flows', testid: 'chart-paths', height: 380 }),
       nodes, h('details', {}, h('summary', {}, 'Links with average time between steps'), links)];
   });
@@ -88,6 +90,7 @@ export async function flowsView(ctx: ViewCtx): Promise<void> {
       });
     return [
       h('p', { class: 'muted defs-inline' }, `Ordered steps within ${fa.window_days} days of the first (Mixpanel / GA4): overall conversion = reached step ÷ entered step 1; step conversion = reached ÷ reached the step before; drop-off = reached the step before − reached. The period bounds entry only, so late converters count.`),
+      apiDefinition(fa) ?? '',
       chartFigure(funnelChart(fa.steps, fa.window_days), { view: 'flows', testid: 'chart-funnel', height: 320, onClick: (name) => {
         const i = fa.steps.findIndex((s) => s.stage === name);
         if (i > 0) showNext(fa.steps[i - 1].stage);
@@ -99,6 +102,7 @@ export async function flowsView(ctx: ViewCtx): Promise<void> {
     const s = await ctx.api.get<StagesAnswer>('stages', { from: f.from, to: f.to, channel: f.channel });
     return [
       h('p', { class: 'muted defs-inline' }, 'Customers entering each lifecycle stage in the period, and median days spent in it; transitions include regressions (moving back to an earlier stage).'),
+      apiDefinition(s) ?? '',
       dataTable(['Stage', 'Entered', 'Median days in stage'], s.stages.map((x) => [x.stage, x.entered, x.median_days]),
         { caption: 'Stages', view: 'flows', testid: 'stages-table', render: (v, _r, c) => (c === 2 ? (typeof v === 'number' ? v.toFixed(1) : '–') : String(v)) }),
       dataTable(['From stage', 'To stage', 'Customers', 'Regression'], s.transitions.map((x) => [x.from, x.to, x.customers, x.regression ? 'yes' : 'no']),

@@ -1,7 +1,7 @@
 // Touchpoint inventory (DOMAIN.md question 6): every route and ingested touchpoint with its
 // channel and stage, its volume over 30 days, and the identity data each upstream receives.
 
-import { h, dataTable } from '../dom';
+import { h, dataTable, apiDefinition } from '../dom';
 import { fmtCount } from '../format';
 import { type ViewCtx, pageHead, section } from './common';
 
@@ -17,7 +17,7 @@ export async function inventoryView(ctx: ViewCtx): Promise<void> {
   let inv: Inventory | null = null;
   await section(ctx.main, 'Routes', 'inventory-routes', async () => {
     inv = await ctx.api.get<Inventory>('inventory');
-    return [dataTable(['Route', 'Host', 'Path', 'Channel', 'Stage', 'Touchpoint', 'Sign-in', 'Policy', 'Upstream', 'Identity headers sent', 'Signed assertion', 'Touchpoints (30 days)'],
+    return [apiDefinition(inv) ?? h('span'), dataTable(['Route', 'Host', 'Path', 'Channel', 'Stage', 'Touchpoint', 'Sign-in', 'Policy', 'Upstream', 'Identity headers sent', 'Signed assertion', 'Touchpoints (30 days)'],
       inv.routes.map((r) => [r.name, r.host || '*', r.path_prefix, r.channel, r.stage ?? '', r.touchpoint, r.auth, r.policy ?? '', r.upstream,
         (r.identity_headers ?? []).join(' '), r.assertion ? 'yes' : 'no', r.touchpoints_30d]),
       { caption: 'Routes', view: 'inventory', testid: 'inventory-routes-table',

@@ -3,7 +3,7 @@
 // the audit list with removable filter chips kept in the URL (click a value to filter by it).
 // Also one sign-in flow: every step of one flow id with its timing.
 
-import { h, dataTable, announce, field } from '../dom';
+import { h, dataTable, announce, field, apiDefinition } from '../dom';
 import { apiPath, type Params } from '../api';
 import { buildUrl, withFilter, type Filters } from '../urlstate';
 import { fmtTime, fmtCount } from '../format';
@@ -17,8 +17,8 @@ export interface AuditRecord {
   user_agent: string | null; flow_id: string | null; request_id: string | null; actor: string | null; route: string | null;
   detail: string | null; count: number | null;
 }
-interface Chain { state: 'verified' | 'broken'; count: number; verified_up_to: number; head_seq: number; signed_head: string; first_broken: number | null; why: string | null }
-interface Volume { buckets: VolumeBucket[]; anomalies: { t: string; failures: number; baseline: number; factor: number }[] }
+interface Chain { state: 'verified' | 'broken'; count: number; verified_up_to: number; head_seq: number; signed_head: string | null; first_broken: number | null; why: string | null; check?: string; full_check_at?: string }
+interface Volume { buckets: VolumeBucket[]; anomalies: { t: string; failures: number; baseline: number; factor: number }[]; bucket?: 'hour' | 'day'; definition?: string }
 
 export const AUDIT_FILTERS: { key: string; label: string }[] = [
   { key: 'event', label: 'Event' }, { key: 'provider', label: 'Provider' }, { key: 'outcome', label: 'Outcome' },
@@ -27,6 +27,8 @@ export const AUDIT_FILTERS: { key: string; label: string }[] = [
 
 /** The chain's state in one line: "verified up to N, signed head …" or the first broken sequence. */
 export function chainText(c: Chain): string {
+  if (c.state === 'broken' && c.first_broken === 0)
+    return `BROKEN: the signed head does not verify${c.why ? `: ${c.why}` : ''} (verified up to ${c.verified_up_to} of ${c.count})`;
   if (c.state === 'broken')
     return `BROKEN at sequence ${c.first_broken ?? '?'}${c.why ? `: ${c.why}` : ''} (verified up to ${c.verified_up_to} of ${c.count})`;
   return `Verified up to ${c.verified_up_to} of ${c.count} records, signed head ${c.signed_head ? c.signed_head.slice(0, 16) + '…' : '(none)'} at sequence ${c.head_seq}`;
@@ -59,23 +61,28 @@ export async function signinsView(ctx: ViewCtx): Promise<void> {
   ctx.main.appendChild(h('details', { class: 'filter-box', open: Object.keys(f).length === 0 ? null : true }, h('summary', {}, 'Filters'), form));
   if (chips.childElementCount) ctx.main.appendChild(chips);
 
-  await section(ctx.main, 'Audit chain', 'chain', async () => {
-    const c = await ctx.api.get<Chain>('audit/chain');
+  let fullCheck = false;
+  await section(ctx.main, 'Audit chain', 'chain', async (reload) => {
+    const c = await ctx.api.get<Chain>('audit/chain', { full: fullCheck ? 1 : null });
+    const again = h('button', { type: 'button', class: 'small', 'data-testid': 'chain-full' }, 'Verify the whole chain now');
+    again.addEventListener('click', () => { fullCheck = true; void reload().then(() => announce('Whole-chain check finished: its state is shown above.', 'ok')); });
     return [h('p', { class: c.state === 'broken' ? 'chain chain-broken' : 'chain chain-ok', 'data-testid': 'chain-state', 'data-state': c.state,
       'data-verified-up-to': c.verified_up_to, 'data-first-broken': c.first_broken ?? '' }, chainText(c)),
-    c.signed_head ? h('details', {}, h('summary', {}, 'Signed head'), h('code', { class: 'wrap' }, c.signed_head)) : h('span')];
+    h('p', { class: 'muted' }, c.check ? `This check: ${c.check}.` : '', c.full_check_at ? ` Whole chain last walked ${fmtTime(c.full_check_at)}.` : '', ' ', again),
+    c.signed_head ? h('details', {}, h('summary', {}, 'Signed head'), h('code', { class: 'wrap' }, c.signed_head)) : h('p', { class: 'muted' }, 'No signed head yet.')];
   });
 
-  const bucket = f.bucket === 'hour' ? 'hour' : 'day';
   await section(ctx.main, 'Sign-ins over time', 'volume', async () => {
-    const v = await ctx.api.get<Volume>('signins/volume', { from: f.from, to: f.to, bucket });
+    // no bucket asked: the gateway picks (hours for a week or less, else days) and says which
+    const v = await ctx.api.get<Volume>('signins/volume', { from: f.from, to: f.to, bucket: f.bucket === 'hour' || f.bucket === 'day' ? f.bucket : null });
+    const bucket = v.bucket === 'hour' || (!v.bucket && f.bucket === 'hour') ? 'hour' : 'day';
     const toggle = h('p', {}, 'Bucket: ',
       appLink(ctx, buildUrl(ctx.route, { ...ctx.filters, bucket: 'day' }), 'by day', { 'aria-current': bucket === 'day' ? 'true' : 'false' }), ' · ',
       appLink(ctx, buildUrl(ctx.route, { ...ctx.filters, bucket: 'hour' }), 'by hour', { 'aria-current': bucket === 'hour' ? 'true' : 'false' }));
     const anomalies = dataTable(['Hour', 'Failures', 'Baseline (median)', 'Factor'], (v.anomalies ?? []).map((a) => [fmtTime(a.t), a.failures, a.baseline, a.factor]),
       { caption: 'Anomalies: failures far above the trailing baseline', view: 'signins', testid: 'anomalies-table', empty: 'No anomaly in the period.',
         render: (x, _r, c) => (c === 3 ? `${(x as number).toFixed(1)}×` : String(x)) });
-    return [toggle,
+    return [toggle, apiDefinition(v) ?? '',
       h('p', { class: 'muted' }, bucket === 'day' ? 'Select a day (click its bar) to filter the list below to it.' : 'Successes and failures stacked per hour.'),
       chartFigure(volumeChart(v.buckets, bucket), { view: 'signins', testid: 'chart-volume', height: 280, onClick: (name) => {
         if (bucket === 'day' && /^\d{4}-\d{2}-\d{2}$/.test(name)) ctx.setFilters({ ...ctx.filters, from: name, to: name });
@@ -137,7 +144,7 @@ export async function signinsView(ctx: ViewCtx): Promise<void> {
   });
 }
 
-interface Flow { flow_id: string; steps: { seq: number; time: string; event: string; outcome: string; reason: string | null; provider: string | null; ms_since_start: number }[]; customer_id: string | null; customer_name: string | null }
+interface Flow { complete?: boolean; flow_id: string; steps: { seq: number; time: string; event: string; outcome: string; reason: string | null; provider: string | null; ms_since_start: number }[]; customer_id: string | null; customer_name: string | null }
 
 export async function flowView(ctx: ViewCtx): Promise<void> {
   const id = ctx.route.id!;
@@ -145,6 +152,7 @@ export async function flowView(ctx: ViewCtx): Promise<void> {
   await section(ctx.main, `Flow ${id}`, 'flow-steps', async () => {
     const fl = await ctx.api.get<Flow>(apiPath('audit', 'flow', id));
     return [
+      fl.complete === false ? h('p', { class: 'muted' }, 'The search for this flow stopped at its bound: older steps may be missing.') : '',
       h('p', {}, 'Customer: ', fl.customer_id ? appLink(ctx, buildUrl({ name: 'security-customer', id: fl.customer_id }), personLabel(fl.customer_name, null, fl.customer_id)) : 'none (the flow did not sign anyone in)'),
       dataTable(['Step', 'Time', 'Event', 'Outcome', 'Reason', 'Provider', 'Since start (ms)', 'Seq'],
         fl.steps.map((s, i) => [i + 1, s.time, s.event, s.outcome, s.reason, s.provider, s.ms_since_start, s.seq]),
