@@ -36,7 +36,7 @@ export async function customersView(ctx: ViewCtx): Promise<void> {
   ctx.main.appendChild(pageHead(ctx, 'Customers', 'view-customers',
     'Find a customer by any email their identities carry (verified or not), a customer id, or provider:subject. Finding never links.'));
   const input = h('input', { type: 'search', id: 'customer-search', name: 'q', value: ctx.filters.q ?? '',
-    placeholder: 'email, customer id or google:1234', autocomplete: 'off', spellcheck: 'false', maxlength: 320 });
+    placeholder: 'email, customer id or google:1234', autocomplete: 'off', spellcheck: 'false', maxlength: 512 });
   const form = h('form', { class: 'filters search', role: 'search', 'aria-label': 'Customer search', 'data-testid': 'customer-search' },
     h('div', { class: 'field grow' }, h('label', { for: 'customer-search' }, 'Search customers'), input),
     h('div', { class: 'field field-btn' }, h('button', { type: 'submit' }, 'Search')));

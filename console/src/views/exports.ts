@@ -18,7 +18,7 @@ export async function exportsView(ctx: ViewCtx): Promise<void> {
     field('Channel', select('channel', CHANNELS, f.channel, 'All channels')),
     field('Stage', select('stage', STAGES, f.stage, 'All stages')),
     field('Customer id', h('input', { name: 'customer', value: f.customer ?? '', maxlength: 64, placeholder: 'all customers' })),
-    field('Customer search', h('input', { name: 'q', value: f.q ?? '', maxlength: 320, placeholder: 'email, id or provider:subject' })),
+    field('Customer search', h('input', { name: 'q', value: f.q ?? '', maxlength: 512, placeholder: 'email, id or provider:subject' })),
   ], ['channel', 'stage', 'customer', 'q']));
   const tp = exportUrl('touchpoints', { from: f.from, to: f.to, channel: f.channel, stage: f.stage, customer: f.customer });
   const cu = exportUrl('customers', { q: f.q });
