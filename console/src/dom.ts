@@ -71,7 +71,7 @@ export function dataTable(header: string[], rows: Cell[][], o: TableOpts): HTMLE
   const btn = h('button', { type: 'button', class: 'small', onclick: () => download(csvFileName(o.view, o.caption), toCsv(header, rows)) },
     'Download CSV');
   btn.setAttribute('aria-label', `Download CSV: ${o.caption}`);
-  return h('div', { class: 'table-wrap' }, h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': o.caption }, table), h('div', { class: 'table-tools' }, btn));
+  return h('div', { class: 'table-wrap' }, h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': `Table: ${o.caption}` }, table), h('div', { class: 'table-tools' }, btn));
 }
 
 function cell(v: Cell, row: Cell[], col: number, o: TableOpts): Child {
