@@ -688,16 +688,15 @@ static void job_context(struct job *j, h2o_req_t *req, struct gw_req *gr)
 
 static store_audit_event_t job_event(const struct job *j, const char *event, const char *outcome, const char *reason)
 {
-    store_audit_event_t ev = {event,
-                              outcome,
-                              reason,
-                              j->prov != NULL ? prov_name(j->prov) : NULL,
-                              j->customer_id[0] != '\0' ? j->customer_id : NULL,
-                              NULL,
-                              j->client[0] != '\0' ? j->client : NULL,
-                              j->user_agent[0] != '\0' ? j->user_agent : NULL,
-                              j->flow_id[0] != '\0' ? j->flow_id : NULL,
-                              j->request_id[0] != '\0' ? j->request_id : NULL};
+    store_audit_event_t ev = {.event = event,
+                              .outcome = outcome,
+                              .reason = reason,
+                              .provider = j->prov != NULL ? prov_name(j->prov) : NULL,
+                              .customer_id = j->customer_id[0] != '\0' ? j->customer_id : NULL,
+                              .client = j->client[0] != '\0' ? j->client : NULL,
+                              .user_agent = j->user_agent[0] != '\0' ? j->user_agent : NULL,
+                              .flow_id = j->flow_id[0] != '\0' ? j->flow_id : NULL,
+                              .request_id = j->request_id[0] != '\0' ? j->request_id : NULL};
     return ev;
 }
 
