@@ -90,7 +90,10 @@ static store_audit_event_t login_event(const store_identity_t *id, uint64_t n, c
                                  "127.0.0.1",
                                  "Mozilla/5.0 (X11; Linux x86_64) store_bench",
                                  request_id,
-                                 request_id};
+                                 request_id,
+                                 NULL,
+                                 NULL,
+                                 NULL};
 }
 
 /* the same shape as the gateway's sessions (gateway/auth.c new_session) */

@@ -64,7 +64,8 @@ static size_t records(json_t *all, const char *event, const char *reason, uint64
 
 static store_audit_event_t denied(const char *customer, const char *client)
 {
-    store_audit_event_t ev = {"policy_denied", "refused", "staff", NULL, customer, NULL, client, "ua", NULL, "req"};
+    store_audit_event_t ev = {"policy_denied", "refused", "staff", NULL, customer, NULL, client, "ua", NULL, "req",
+                              NULL, NULL, NULL};
     return ev;
 }
 
@@ -112,7 +113,8 @@ START_TEST(test_the_cap_per_interval_leaves_a_counted_gap)
     /* 1,000 anonymous clients (spoofed addresses), each refused twice: 2,000 events */
     for (int i = 0; i < 1000; ++i) {
         store_audit_event_t ev = {
-            "callback_refused", "refused", "state_unknown", "google", NULL, NULL, client, NULL, NULL, NULL};
+            "callback_refused", "refused", "state_unknown", "google", NULL, NULL, client, NULL, NULL, NULL,
+            NULL, NULL, NULL};
         snprintf(client, sizeof(client), "10.0.%d.%d", i / 256, i % 256);
         snprintf(key, sizeof(key), "callback_refused|%s", client);
         gw_auditq_refusal(q, key, &ev, 1000);
