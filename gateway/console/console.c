@@ -427,8 +427,8 @@ static const char *cookie_name(const gw_config_t *cfg)
 static void set_cookie(h2o_req_t *req, const gw_config_t *cfg, const char *value, long max_age)
 {
     char buf[256];
-    int n = snprintf(buf, sizeof(buf), "%s=%s; Path=/; Max-Age=%ld; HttpOnly; SameSite=Lax%s", cookie_name(cfg),
-                     value, max_age, strncmp(cfg->public_url, "https://", 8) == 0 ? "; Secure" : "");
+    int n = snprintf(buf, sizeof(buf), "%s=%s; Path=/; Max-Age=%ld; HttpOnly; SameSite=Lax%s", cookie_name(cfg), value,
+                     max_age, strncmp(cfg->public_url, "https://", 8) == 0 ? "; Secure" : "");
     if (n > 0 && (size_t)n < sizeof(buf))
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, h2o_strdup(&req->pool, buf, n).base,
                        (size_t)n);
@@ -661,7 +661,8 @@ static job_t *job_new(h2o_req_t *req, struct gw_req *gr, enum job_kind kind, h2o
                 j->user_agent[i] = '?';
     }
     if ((cur = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1)) != -1)
-        j->csrf_given = h2o_strdup(NULL, req->headers.entries[cur].value.base, req->headers.entries[cur].value.len).base;
+        j->csrf_given =
+            h2o_strdup(NULL, req->headers.entries[cur].value.base, req->headers.entries[cur].value.len).base;
     if (req->entity.base != NULL && req->entity.len > 0) {
         if ((j->body = malloc(req->entity.len)) == NULL) {
             job_free(j);

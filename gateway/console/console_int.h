@@ -80,8 +80,8 @@ gw_status_t console_staff_sign_in(store_t *st, const gw_config_t *cfg, const con
  * staff session, expired or idle too long; the store's error otherwise. Slides the idle expiry
  * (writes last_seen at most once a minute).
  */
-gw_status_t console_session_load(store_t *st, const gw_config_t *cfg, const char *token, size_t len,
-                                 uint64_t now_ms, console_staff_t *staff, char *csrf);
+gw_status_t console_session_load(store_t *st, const gw_config_t *cfg, const char *token, size_t len, uint64_t now_ms,
+                                 console_staff_t *staff, char *csrf);
 
 /** BLOCKING (worker thread). Ends the staff session of token (audited `console_sign_out`). */
 gw_status_t console_session_end(store_t *st, const char *token, size_t len, const console_staff_t *staff,

@@ -74,8 +74,7 @@ static int token_ok(const char *t, size_t len)
 }
 
 /* the staff view of a stored record, roles decided now */
-static void staff_of(json_t *s, const gw_config_t *cfg, const uint8_t hash[32], uint64_t now_ms,
-                     console_staff_t *staff)
+static void staff_of(json_t *s, const gw_config_t *cfg, const uint8_t hash[32], uint64_t now_ms, console_staff_t *staff)
 {
     char hex[65];
 
@@ -154,7 +153,8 @@ gw_status_t console_staff_sign_in(store_t *st, const gw_config_t *cfg, const con
         for (size_t i = 0; i < 3; ++i)
             if (roles & role_bits[i]) {
                 size_t n = strlen(roles_txt);
-                snprintf(roles_txt + n, sizeof(roles_txt) - n, "%s%s", n > 6 ? "," : "", console_role_name(role_bits[i]));
+                snprintf(roles_txt + n, sizeof(roles_txt) - n, "%s%s", n > 6 ? "," : "",
+                         console_role_name(role_bits[i]));
             }
         ev.detail = roles_txt;
         if ((rc = store_audit_write(st, &ev, now_ms)) != GW_OK) {
@@ -167,8 +167,8 @@ gw_status_t console_staff_sign_in(store_t *st, const gw_config_t *cfg, const con
     return GW_OK;
 }
 
-gw_status_t console_session_load(store_t *st, const gw_config_t *cfg, const char *token, size_t len,
-                                 uint64_t now_ms, console_staff_t *staff, char *csrf)
+gw_status_t console_session_load(store_t *st, const gw_config_t *cfg, const char *token, size_t len, uint64_t now_ms,
+                                 console_staff_t *staff, char *csrf)
 {
     uint8_t hash[32];
     json_t *s = NULL;
@@ -235,8 +235,8 @@ void console_api_me(const console_call_t *call, console_answer_t *ans)
     for (size_t i = 0; i < 3; ++i)
         if (s->roles & role_bits[i])
             json_array_append_new(roles, json_string(console_role_name(role_bits[i])));
-    ans->json = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b}", "name", s->name, "email", s->email, "provider",
-                          s->provider, "roles", roles, "csrf", s->csrf, "demo", s->demo);
+    ans->json = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b}", "name", s->name, "email", s->email, "provider", s->provider,
+                          "roles", roles, "csrf", s->csrf, "demo", s->demo);
     if (ans->json == NULL)
         console_error(ans, 503, "unavailable", "out of memory");
 }

@@ -221,11 +221,13 @@ int console_period(const console_call_t *call, console_answer_t *ans, uint64_t *
 void console_actor(const char *provider, const char *email, const char *subject, char *out, size_t cap)
 {
     snprintf(out, cap, "staff:%s:%s", provider != NULL ? provider : "",
-             email != NULL && email[0] != '\0' ? email : subject != NULL ? subject : "");
+             email != NULL && email[0] != '\0' ? email
+             : subject != NULL                 ? subject
+                                               : "");
 }
 
-gw_status_t console_audit(const console_call_t *call, const char *event, const char *outcome,
-                          const char *customer_id, const char *detail)
+gw_status_t console_audit(const console_call_t *call, const char *event, const char *outcome, const char *customer_id,
+                          const char *detail)
 {
     char actor[600];
     store_audit_event_t ev;

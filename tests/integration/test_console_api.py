@@ -3,15 +3,17 @@ test OP plays Google), staff sessions that are not customer sessions, the API ga
 CSRF, 405/413/415, path segments), security headers, and the audit records that say who did what
 (console sign-ins, policy refusals with route and customer, admin reads and refused admin tokens)."""
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 import unittest
 import urllib.parse
 
-from jgtest import Browser, GatewayTestCase, base_config
+from jgtest import JG_BIN, Browser, GatewayTestCase, base_config, free_port, wait_port
 from test_identity import IdentityTestCase
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -59,9 +61,7 @@ class ConsoleTest(IdentityTestCase):
             return status, hdrs, data
 
     def records(self):
-        p = subprocess.run([os.environ.get("JG_BIN", os.path.join(os.path.dirname(__file__),
-                                                                    "../../build/journeygate")),
-                            "audit", "tail", "-n", "1000", "--json", "--store", self.store],
+        p = subprocess.run([JG_BIN, "audit", "tail", "-n", "1000", "--json", "--store", self.store],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         return [json.loads(line) for line in p.stdout.splitlines()]
@@ -262,6 +262,43 @@ class ConsoleTest(IdentityTestCase):
         trail = json.dumps(self.records())
         self.assertNotIn("wrong-token", trail)
         self.assertNotIn(ADMIN_TOKEN, trail)
+
+
+class ConsoleDemoTest(GatewayTestCase):
+    def test_demo_staff_persona_opens_the_console(self):
+        port, up_port, idp_port = free_port(), free_port(), free_port()
+        env = dict(os.environ, XDG_STATE_HOME=self.tmpdir)
+        p = subprocess.Popen([JG_BIN, "demo", "--port", str(port), "--upstream-port", str(up_port),
+                              "--idp-port", str(idp_port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.addCleanup(lambda: p.poll() is not None or (p.kill(), p.communicate()))
+        wait_port(port)
+        base = "http://127.0.0.1:%d" % port
+
+        def sign_in(persona):
+            b = Browser()
+            deadline = time.monotonic() + 15
+            while True:  # the stand-in's discovery loads in the background
+                status, _, page, url = b.get(base + "/.console/login/google?return_to=/.console/overview")
+                if status != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            m = re.search(r'data-persona="%s" href="([^"]+)"' % persona, page.decode())
+            self.assertIsNotNone(m, page[:400])
+            return b, b.get(urllib.parse.urljoin(url, html.unescape(m.group(1))))
+
+        b, (status, _, _, url) = sign_in("morgan")
+        self.assertEqual((status, url), (200, base + "/.console/overview"))
+        status, _, me, _ = b.get(base + "/.console/api/me", headers={"Accept": "application/json"})
+        me = json.loads(me)
+        self.assertEqual((me["name"], me["roles"], me["demo"]),
+                         ("Morgan (demo staff: console)", ["marketer", "security", "admin"], True))
+        # the demo's customers are not staff
+        b, (status, _, _, _) = sign_in("ada")
+        self.assertEqual(status, 403)
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(("console:        %s/.console/" % base).encode(), out)
 
 
 class ConsoleAbsentTest(GatewayTestCase):

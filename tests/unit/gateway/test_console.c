@@ -41,7 +41,7 @@ START_TEST(test_query_decodes_and_refuses)
     ck_assert_int_eq(console_query(&c, "q", out, sizeof(out)), 7); /* € and an emoji */
     c = call_with("q=%ED%A0%80");                                  /* a UTF-16 surrogate */
     ck_assert_int_eq(console_query(&c, "q", out, sizeof(out)), -2);
-    c = call_with("q=%E2%82");                                      /* cut short */
+    c = call_with("q=%E2%82"); /* cut short */
     ck_assert_int_eq(console_query(&c, "q", out, sizeof(out)), -2);
 }
 END_TEST
@@ -68,9 +68,14 @@ START_TEST(test_period_default_bounds_and_refusals)
     ck_assert_uint_eq((to - from) / DAY, 30); /* from and 30 days on */
     ck_assert_ptr_null(ans.json);
 
-    static const char *const bad[] = {"from=2026-02-29",           "from=2026-13-01", "to=2026-1-01",
-                                      "from=2026-12-07&to=2026-12-06", "from=2024-01-01&to=2026-01-01",
-                                      "from=x",                    "from=1&from=2",   "to=1969-12-31"};
+    static const char *const bad[] = {"from=2026-02-29",
+                                      "from=2026-13-01",
+                                      "to=2026-1-01",
+                                      "from=2026-12-07&to=2026-12-06",
+                                      "from=2024-01-01&to=2026-01-01",
+                                      "from=x",
+                                      "from=1&from=2",
+                                      "to=1969-12-31"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
         c = call_with(bad[i]);
         ck_assert_int_eq(console_period(&c, &ans, &from, &to), -1);
@@ -105,8 +110,8 @@ START_TEST(test_segments)
     ck_assert_int_eq(console_segment_decode("google%3A123", 12, out, sizeof(out)), 10);
     ck_assert_str_eq(out, "google:123");
     ck_assert_int_eq(console_segment_decode("%E2%82%AC", 9, out, sizeof(out)), 3);
-    static const char *const bad[] = {".", "..", "%2E", "%2e%2E", "a%2Fb", "a%00b", "a%0Ab", "%7F", "%C0%AF",
-                                      "%FF", "%4", "%zz", "%"};
+    static const char *const bad[] = {".",   "..",     "%2E", "%2e%2E", "a%2Fb", "a%00b", "a%0Ab",
+                                      "%7F", "%C0%AF", "%FF", "%4",     "%zz",   "%"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i)
         ck_assert_msg(console_segment_decode(bad[i], strlen(bad[i]), out, sizeof(out)) == -1, "%s", bad[i]);
     ck_assert_int_eq(console_segment_decode("", 0, out, sizeof(out)), -1);
