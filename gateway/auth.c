@@ -757,8 +757,8 @@ static void job_run(void *arg)
         }
         if (j->console) {
             /* a staff sign-in: a staff session or nothing; never a customer, a touchpoint or a customer session */
-            console_identity_t ci = {prov_name(j->prov), id.subject, id.email, id.name, id.hd, id.email_verified,
-                                     id.auth_time};
+            console_identity_t ci = {prov_name(j->prov), id.subject,  id.email, id.name, id.hd,
+                                     id.email_verified,  id.auth_time};
             console_origin_t from = {j->client[0] ? j->client : NULL, j->user_agent[0] ? j->user_agent : NULL,
                                      j->request_id[0] ? j->request_id : NULL, j->flow_id[0] ? j->flow_id : NULL};
             console_staff_t staff;
@@ -938,7 +938,8 @@ static void job_run(void *arg)
         json_t *c = NULL;
         j->st = store_customer_get(A.store, j->customer_id, &c);
         if (j->st == GW_OK) {
-            store_audit_event_t ev = job_event(j, profile ? "admin_view_profile" : "admin_view_journey", "success", NULL);
+            store_audit_event_t ev =
+                job_event(j, profile ? "admin_view_profile" : "admin_view_journey", "success", NULL);
             ev.actor = j->actor;
             j->st = store_audit_write(A.store, &ev, j->now_ms);
         }
@@ -1047,7 +1048,8 @@ static void complete_login(struct job *j)
     if (j->st != GW_OK && status_for(j->st) < 500) /* refused, not the provider's or our own trouble */
         rate_charge_failed_callback(j->client);
 
-    if (j->console && (j->st == GW_OK || (j->st == GW_EDENIED && j->reason != NULL && strcmp(j->reason, "no_role") == 0))) {
+    if (j->console &&
+        (j->st == GW_OK || (j->st == GW_EDENIED && j->reason != NULL && strcmp(j->reason, "no_role") == 0))) {
         console_sign_in_done(req, j->st == GW_OK, j->token, j->return_to);
         return;
     }
@@ -3043,8 +3045,8 @@ json_t *auth_providers_json(void)
 {
     json_t *list = json_array();
     for (size_t i = 0; list != NULL && i < A.num_provs; ++i)
-        json_array_append_new(list, json_pack("{s:s, s:s}", "name", prov_name(A.provs[i]), "label",
-                                              prov_display_name(A.provs[i])));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "name", prov_name(A.provs[i]), "label", prov_display_name(A.provs[i])));
     return list;
 }
 

@@ -211,10 +211,10 @@ static int cmd_demo(int argc, char **argv)
                     "policies", "signed_in", "rules", "allow", "signed_in", 1, "demo_staff", "description",
                     "the demo's staff persona (Morgan, at the Google stand-in)", "rules", "allow", "email_domain",
                     "staff.demo.test", "console", "roles", "marketer", "demo_staff", "security", "demo_staff", "admin",
-                    "demo_staff", "routes", "name", "account", "match",
-                    "path_prefix", "/account/", "upstream", "demo", "channel", "web", "touchpoint", "account", "auth",
-                    "session", "policy", "signed_in", "name", "site", "match", "path_prefix", "/", "upstream", "demo",
-                    "channel", "web", "touchpoint", "demo-page", "auth", "none");
+                    "demo_staff", "routes", "name", "account", "match", "path_prefix", "/account/", "upstream", "demo",
+                    "channel", "web", "touchpoint", "account", "auth", "session", "policy", "signed_in", "name", "site",
+                    "match", "path_prefix", "/", "upstream", "demo", "channel", "web", "touchpoint", "demo-page",
+                    "auth", "none");
     if (doc == NULL || gw_config_from_json(doc, "<demo>", &cfg, &errs) != GW_OK ||
         gw_policies_attach(cfg, &errs) != GW_OK) {
         json_decref(doc);
