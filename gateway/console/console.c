@@ -144,7 +144,9 @@ struct console_stream {
     pthread_cond_t cond;
     int msg_pending, worker_done, loop_done, gone, stream_begun, started, in_flight, final_sent;
     struct chunk *head, *tail, *sending;
-    size_t waiting; /* bytes queued or being sent */
+    h2o_iovec_t one;   /* ... or this one, when there was no memory for them */
+    h2o_iovec_t *bufs; /* the iovecs of what is being sent (malloc'ed: a long export must not grow the pool) */
+    size_t waiting;    /* bytes queued or being sent */
     char content_type[128], filename[128];
 };
 typedef struct console_stream job_t;
@@ -160,6 +162,7 @@ static void job_free(job_t *j)
         n = c->next;
         free(c);
     }
+    free(j->bufs);
     json_decref(j->ans.json);
     gw_config_unref(j->cfg);
     free(j->csrf_given);
@@ -376,11 +379,25 @@ static void pump(job_t *j)
         h2o_iovec_t *bufs;
         for (c = j->head; c != NULL; c = c->next)
             ++n;
-        bufs = h2o_mem_alloc_pool(&req->pool, n * sizeof(*bufs));
-        for (c = j->head; c != NULL; c = c->next)
+        free(j->bufs);
+        if ((j->bufs = bufs = malloc(n * sizeof(*bufs))) == NULL) {
+            /* out of memory: the first chunk alone, through the job's own iovec */
+            bufs = &j->one;
+            n = 1;
+        }
+        for (c = j->head; i < n; c = c->next)
             bufs[i++] = h2o_iovec_init(c->data, c->len);
         j->sending = j->head;
-        j->head = j->tail = NULL;
+        j->head = c;
+        if (c == NULL) /* c: the first chunk not sent */
+            j->tail = NULL;
+        {
+            /* the chunks being sent end the list at what stays queued */
+            struct chunk *last = j->sending;
+            for (size_t k = 1; k < n; ++k)
+                last = last->next;
+            last->next = NULL;
+        }
         j->in_flight = 1;
         pthread_mutex_unlock(&j->lock);
         h2o_send(req, bufs, n, H2O_SEND_STATE_IN_PROGRESS);
