@@ -81,14 +81,19 @@ static const store_login_opts_t login_opts = {0, NULL, NULL, "web"};
 static store_audit_event_t login_event(const store_identity_t *id, uint64_t n, char *request_id, size_t cap)
 {
     fmt(request_id, cap, "bench-%016" PRIx64, n);
-    return (store_audit_event_t){.event = "callback_succeeded",
-                                 .outcome = "success",
-                                 .provider = id->provider,
-                                 .subject = id->subject,
-                                 .client = "127.0.0.1",
-                                 .user_agent = "Mozilla/5.0 (X11; Linux x86_64) store_bench",
-                                 .flow_id = request_id,
-                                 .request_id = request_id};
+    return (store_audit_event_t){"callback_succeeded",
+                                 "success",
+                                 NULL,
+                                 id->provider,
+                                 NULL,
+                                 id->subject,
+                                 "127.0.0.1",
+                                 "Mozilla/5.0 (X11; Linux x86_64) store_bench",
+                                 request_id,
+                                 request_id,
+                                 NULL,
+                                 NULL,
+                                 NULL};
 }
 
 /* the same shape as the gateway's sessions (gateway/auth.c new_session) */

@@ -68,7 +68,8 @@ static const char *put(char **at, const char *s)
 static struct arec *arec_new(const store_audit_event_t *ev, uint64_t count, uint64_t at_ms, int keep_request)
 {
     size_t n = slen(ev->event) + slen(ev->outcome) + slen(ev->reason) + slen(ev->provider) + slen(ev->customer_id) +
-               slen(ev->subject) + slen(ev->client) + slen(ev->user_agent) + slen(ev->flow_id) + slen(ev->request_id);
+               slen(ev->subject) + slen(ev->client) + slen(ev->user_agent) + slen(ev->flow_id) + slen(ev->request_id) +
+               slen(ev->actor) + slen(ev->route) + slen(ev->detail);
     struct arec *r = malloc(sizeof(*r) + n);
     char *at;
     if (r == NULL)
@@ -82,6 +83,10 @@ static struct arec *arec_new(const store_audit_event_t *ev, uint64_t count, uint
     r->ev.customer_id = put(&at, ev->customer_id);
     r->ev.subject = put(&at, ev->subject);
     r->ev.client = put(&at, ev->client);
+    /* who was refused, and where: part of what repeats aggregate on (the caller's key holds them) */
+    r->ev.actor = put(&at, ev->actor);
+    r->ev.route = put(&at, ev->route);
+    r->ev.detail = put(&at, ev->detail);
     if (keep_request) {
         r->ev.user_agent = put(&at, ev->user_agent);
         r->ev.flow_id = put(&at, ev->flow_id);

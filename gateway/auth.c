@@ -25,6 +25,8 @@
 #include "server_int.h"
 #include "store.h"
 #include "workers.h"
+#include "console/console.h"
+#include "console/console_int.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -67,6 +69,7 @@ enum job_kind {
     JOB_UNLINK,
     JOB_FB_DELETE,
     JOB_ADMIN_DELETE,
+    JOB_ADMIN_VIEW, /* an admin API read of personal data: audited (synced) before it is shown */
     JOB_AUDIT,
     JOB_INGEST
 };
@@ -87,6 +90,7 @@ struct job {
     char confirmation[48];
     /* for the audit trail: where the request came from (never tokens, codes or cookies) */
     char client[48], user_agent[256], request_id[40], flow_id[32];
+    char actor[80]; /* admin API: "admin-token@CLIENT" (who used the shared token, as far as the gateway knows) */
     const char *audit_event, *audit_reason, *audit_outcome; /* JOB_AUDIT: a record on its own (auth_audit_event) */
     gw_ingest_batch_t batch;                                /* JOB_INGEST: the request's validated events (owned) */
     json_t *results;                                        /* JOB_INGEST: per-event results (owned) */
@@ -94,6 +98,8 @@ struct job {
     uint8_t session_hash[32];
     uint64_t now_ms;
     int64_t auth_since; /* JOB_LOGIN after a step-up: when the browser was sent to sign in again (s) */
+    int console;        /* JOB_LOGIN started at /.console/login/: makes a staff session, never a customer's */
+    gw_config_t *cfg;   /* console sign-ins: the snapshot whose roles decide (a reference) */
     /* results */
     gw_status_t st;
     const char *reason;
@@ -648,6 +654,8 @@ static struct ingest_keys *load_ingest_keys(const gw_config_t *cfg)
 
 /* ------------------------------------------------------------------ jobs */
 
+static int admin_journey(h2o_req_t *req, const char *id);
+
 static void on_guard_dispose(void *p)
 {
     struct job_guard *g = p;
@@ -657,6 +665,7 @@ static void on_guard_dispose(void *p)
 
 static void job_free(struct job *j)
 {
+    gw_config_unref(j->cfg);
     gw_ingest_batch_free(&j->batch);
     json_decref(j->results);
     free(j->code);
@@ -689,33 +698,38 @@ static void job_context(struct job *j, h2o_req_t *req, struct gw_req *gr)
 
 static store_audit_event_t job_event(const struct job *j, const char *event, const char *outcome, const char *reason)
 {
-    store_audit_event_t ev = {
-        .event = event,
-        .outcome = outcome,
-        .reason = reason,
-        .provider = j->prov != NULL ? prov_name(j->prov) : NULL,
-        .customer_id = j->customer_id[0] != '\0' ? j->customer_id : NULL,
-        .client = j->client[0] != '\0' ? j->client : NULL,
-        .user_agent = j->user_agent[0] != '\0' ? j->user_agent : NULL,
-        .flow_id = j->flow_id[0] != '\0' ? j->flow_id : NULL,
-        .request_id = j->request_id[0] != '\0' ? j->request_id : NULL,
-    };
+    store_audit_event_t ev = {.event = event,
+                              .outcome = outcome,
+                              .reason = reason,
+                              .provider = j->prov != NULL ? prov_name(j->prov) : NULL,
+                              .customer_id = j->customer_id[0] != '\0' ? j->customer_id : NULL,
+                              .client = j->client[0] != '\0' ? j->client : NULL,
+                              .user_agent = j->user_agent[0] != '\0' ? j->user_agent : NULL,
+                              .flow_id = j->flow_id[0] != '\0' ? j->flow_id : NULL,
+                              .request_id = j->request_id[0] != '\0' ? j->request_id : NULL};
     return ev;
 }
 
 /* a refusal's record for the refusal queue, from what the job knows of its request (see audit_refusal) */
-static void refusal_record(const struct job *j, const char *event, const char *reason, const char *route)
+static void refusal_record(const struct job *j, const char *event, const char *reason, const char *route,
+                           const char *provider, const char *actor)
 {
     store_audit_event_t ev = job_event(j, event, "refused", reason);
-    char key[512], who[64];
+    char key[1024], who[64];
+
+    /* who was refused where: the route, and the provider of the refused session */
+    ev.route = route;
+    if (ev.provider == NULL)
+        ev.provider = provider;
+    ev.actor = actor;
 
     /* an anonymous client by its network as the rate limits see it: a /64 is one IPv6 client */
     if (j->customer_id[0] != '\0')
         snprintf(who, sizeof(who), "c:%s", j->customer_id);
     else
         gw_ratelimit_key(j->client, who, sizeof(who));
-    snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%s\x1f%s", event, j->prov != NULL ? prov_name(j->prov) : "",
-             reason != NULL ? reason : "", who, route != NULL ? route : "");
+    snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", event, ev.provider != NULL ? ev.provider : "",
+             reason != NULL ? reason : "", who, route != NULL ? route : "", actor != NULL ? actor : "");
     gw_auditq_refusal(A.auditq, key, &ev, now_ms());
 }
 
@@ -738,8 +752,26 @@ static void job_run(void *arg)
         if (j->st != GW_OK) {
             /* a refusal changes nothing: aggregated and capped like the others (the job has no customer yet) */
             const char *why = j->reason != NULL ? j->reason : gw_status_str(j->st);
-            refusal_record(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused", why, NULL);
+            refusal_record(j, j->kind == JOB_LOGIN ? "callback_refused" : "token_refused", why, NULL, NULL, NULL);
             gw_metrics_login(prov_name(j->prov), "refused", why);
+            break;
+        }
+        if (j->console) {
+            /* a staff sign-in: a staff session or nothing; never a customer, a touchpoint or a customer session */
+            console_identity_t ci = {prov_name(j->prov), id.subject,  id.email, id.name, id.hd,
+                                     id.email_verified,  id.auth_time};
+            console_origin_t from = {j->client[0] ? j->client : NULL, j->user_agent[0] ? j->user_agent : NULL,
+                                     j->request_id[0] ? j->request_id : NULL, j->flow_id[0] ? j->flow_id : NULL};
+            console_staff_t staff;
+            j->st = console_staff_sign_in(A.store, j->cfg, &ci, &from, j->now_ms, j->token, sizeof(j->token), &staff);
+            if (j->st == GW_EDENIED) {
+                char actor[600];
+                console_actor(prov_name(j->prov), id.email, id.subject, actor, sizeof(actor));
+                j->reason = "no_role";
+                refusal_record(j, "console_sign_in", "no_role", NULL, NULL, actor);
+            } else if (j->st != GW_OK) {
+                j->reason = "store_unavailable";
+            }
             break;
         }
         sid = (store_identity_t){prov_name(j->prov), id.subject, id.email, id.email_verified, id.name, id.picture};
@@ -896,8 +928,26 @@ static void job_run(void *arg)
     case JOB_ADMIN_DELETE: {
         unsigned sessions = 0;
         store_audit_event_t ev = job_event(j, "erasure", "success", "admin");
+        ev.actor = j->actor[0] != '\0' ? j->actor : NULL;
         j->st = store_customer_delete(A.store, j->customer_id, &sessions, &ev);
         snprintf(j->subject, sizeof(j->subject), "%u", sessions);
+        break;
+    }
+    case JOB_ADMIN_VIEW: {
+        /* the profile is read first: a view of nobody is no view; the journey is read on the loop after */
+        int profile = strcmp(j->subject, "profile") == 0;
+        json_t *c = NULL;
+        j->st = store_customer_get(A.store, j->customer_id, &c);
+        if (j->st == GW_OK) {
+            store_audit_event_t ev =
+                job_event(j, profile ? "admin_view_profile" : "admin_view_journey", "success", NULL);
+            ev.actor = j->actor;
+            j->st = store_audit_write(A.store, &ev, j->now_ms);
+        }
+        if (j->st == GW_OK && profile)
+            j->results = c;
+        else
+            json_decref(c);
         break;
     }
     case JOB_FB_DELETE: {
@@ -947,7 +997,7 @@ static struct job *job_new(h2o_req_t *req, struct thread *th, enum job_kind kind
  * an interval become one record with a count, and the records per interval are capped (see auditq.h).
  */
 static void audit_refusal(h2o_req_t *req, struct gw_req *gr, prov_t *p, const char *event, const char *reason,
-                          const char *flow_id, const char *customer_id, const char *route)
+                          const char *flow_id, const char *customer_id, const char *route, const char *provider)
 {
     struct job j;
 
@@ -958,7 +1008,7 @@ static void audit_refusal(h2o_req_t *req, struct gw_req *gr, prov_t *p, const ch
     if (customer_id != NULL)
         snprintf(j.customer_id, sizeof(j.customer_id), "%s", customer_id);
     job_context(&j, req, gr);
-    refusal_record(&j, event, reason, route);
+    refusal_record(&j, event, reason, route, provider, NULL);
     if (strcmp(event, "callback_refused") == 0)
         gw_metrics_login(p != NULL ? prov_name(p) : NULL, "refused", reason);
 }
@@ -999,6 +1049,11 @@ static void complete_login(struct job *j)
     if (j->st != GW_OK && status_for(j->st) < 500) /* refused, not the provider's or our own trouble */
         rate_charge_failed_callback(j->client);
 
+    if (j->console &&
+        (j->st == GW_OK || (j->st == GW_EDENIED && j->reason != NULL && strcmp(j->reason, "no_role") == 0))) {
+        console_sign_in_done(req, j->st == GW_OK, j->token, j->return_to);
+        return;
+    }
     if (j->st == GW_EDENIED && j->link_to[0] != '\0' && j->info.conflict_customer[0] != '\0') {
         GW_LOG_INF(MODULE, "link refused: the %s identity belongs to another customer", prov_name(j->prov));
         refuse_page(req, 409, "identity_linked_elsewhere",
@@ -1137,6 +1192,16 @@ static void on_jobs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
                 } else {
                     gw_send_error_json(j->req, 503, "Service Unavailable", "store_unavailable", "try again");
                 }
+                break;
+            case JOB_ADMIN_VIEW:
+                if (j->st == GW_ENOTFOUND)
+                    gw_send_error_json(j->req, 404, "Not Found", "not_found", "no such customer");
+                else if (j->st != GW_OK)
+                    gw_send_error_json(j->req, 503, "Service Unavailable", "store_unavailable", "try again");
+                else if (strcmp(j->subject, "profile") == 0)
+                    gw_send_json(j->req, 200, "OK", json_incref(j->results));
+                else
+                    admin_journey(j->req, j->customer_id);
                 break;
             case JOB_INGEST: {
                 size_t accepted = 0, dups = 0, errors = 0, i;
@@ -1396,7 +1461,7 @@ static int rate_limited(h2o_req_t *req, struct gw_req *gr, enum rate_kind kind, 
     gw_metrics_count(gr->thread->metrics,
                      kind == RATE_INGEST ? GW_CTR_RATE_LIMITED_INGEST : GW_CTR_RATE_LIMITED_SIGNIN);
     if (first)
-        audit_refusal(req, gr, NULL, "rate_limited", what, NULL, NULL, NULL);
+        audit_refusal(req, gr, NULL, "rate_limited", what, NULL, NULL, NULL, NULL);
     snprintf(secs, sizeof(secs), "%u", wait);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, secs, SIZE_MAX).base, strlen(secs));
@@ -1436,10 +1501,10 @@ static char *safe_return_to(h2o_req_t *req)
     return strdup("/");
 }
 
-static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
+static int login_start(h2o_req_t *req, prov_t *p, const char *link_to, const char *console_return)
 {
     char state[TOKEN_BUF], nonce[TOKEN_BUF], verifier[TOKEN_BUF], challenge[TOKEN_BUF];
-    char *return_to = safe_return_to(req), *hint = NULL, *url = NULL;
+    char *return_to = console_return != NULL ? strdup(console_return) : safe_return_to(req), *hint = NULL, *url = NULL;
     uint8_t digest[32];
     h2o_iovec_t q = query_of(req);
     json_t *pending, *entry;
@@ -1491,6 +1556,9 @@ static int login_start(h2o_req_t *req, prov_t *p, const char *link_to)
             json_object_set_new(entry, "a", json_integer((json_int_t)(now / 1000)));
         if (link_to != NULL)
             json_object_set_new(entry, "l", json_string(link_to));
+        /* the console's mark: the callback makes a staff session (console_staff_sign_in), never a customer's */
+        if (console_return != NULL)
+            json_object_set_new(entry, "k", json_string("console"));
         {
             /* ties the steps of one login together in the audit trail */
             char flow[32];
@@ -1520,7 +1588,7 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
 #define REFUSE(status, code, text)                                                                                     \
     do {                                                                                                               \
         audit_refusal(req, gr, p, "callback_refused", code,                                                            \
-                      entry != NULL ? json_string_value(json_object_get(entry, "f")) : NULL, NULL, NULL);              \
+                      entry != NULL ? json_string_value(json_object_get(entry, "f")) : NULL, NULL, NULL, NULL);        \
         rate_charge_failed_callback(gr->client);                                                                       \
         refuse_page(req, status, code, text);                                                                          \
     } while (0)
@@ -1613,6 +1681,11 @@ static int login_callback(h2o_req_t *req, struct gw_req *gr, prov_t *p)
     j->nonce = strdup(json_string_value(json_object_get(entry, "n")));
     j->return_to = strdup(json_string_value(json_object_get(entry, "r")));
     j->auth_since = (int64_t)json_integer_value(json_object_get(entry, "a"));
+    if (json_string_value(json_object_get(entry, "k")) != NULL &&
+        strcmp(json_string_value(json_object_get(entry, "k")), "console") == 0) {
+        j->console = 1;
+        j->cfg = gw_config_ref(gr->holder->cfg);
+    }
     snprintf(j->channel, sizeof(j->channel), "%s", "web");
     job_submit(req, j);
 Exit:
@@ -1801,7 +1874,7 @@ static int link_start(h2o_req_t *req, prov_t *p)
                      "href=\"/.auth/signin\">Sign in</a></p>");
         return 0;
     }
-    r = login_start(req, p, json_string_value(json_object_get(s, "customer_id")));
+    r = login_start(req, p, json_string_value(json_object_get(s, "customer_id")), NULL);
     json_decref(s);
     return r;
 }
@@ -2008,7 +2081,7 @@ int auth_handle_endpoint(h2o_req_t *req, struct gw_req *gr, const char *path, si
             return 0;
         }
         if (slash == NULL)
-            return rate_limited(req, gr, RATE_SIGNIN, 1, 1, "login") ? 0 : login_start(req, p, NULL);
+            return rate_limited(req, gr, RATE_SIGNIN, 1, 1, "login") ? 0 : login_start(req, p, NULL, NULL);
         /* a callback is refused while its address has no token left; only a failed one takes one */
         if (strncmp(slash, "/callback", path + path_len - slash) == 0 && (size_t)(path + path_len - slash) == 9)
             return rate_limited(req, gr, RATE_SIGNIN, 1, 0, "callback") ? 0 : login_callback(req, gr, p);
@@ -2249,7 +2322,8 @@ int auth_check_route(h2o_req_t *req, struct gw_req *gr, const gw_route_t *route)
             char msg[200];
             snprintf(msg, sizeof(msg), "refused by policy \"%s\"", route->policy);
             audit_refusal(req, gr, NULL, "policy_denied", route->policy, NULL,
-                          json_string_value(json_object_get(s, "customer_id")), route->name);
+                          json_string_value(json_object_get(s, "customer_id")), route->name,
+                          json_string_value(json_object_get(s, "provider")));
             json_decref(s);
             if (wants_html(req)) {
                 char html[400];
@@ -2651,11 +2725,27 @@ static int admin_figures(h2o_req_t *req)
     return 0;
 }
 
-int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, size_t path_len)
+/* an admin API read of a customer's personal data (what: "profile" or "journey"): audited, then shown */
+static int admin_view(h2o_req_t *req, struct thread *th, const char *id, const char *what, const char *client)
+{
+    struct job *j = job_new(req, th, JOB_ADMIN_VIEW);
+    if (j == NULL) {
+        h2o_send_error_503(req, "Service Unavailable", "busy", 0);
+        return 0;
+    }
+    snprintf(j->customer_id, sizeof(j->customer_id), "%s", id);
+    snprintf(j->subject, sizeof(j->subject), "%s", what);
+    job_context(j, req, NULL);
+    snprintf(j->client, sizeof(j->client), "%s", client);
+    snprintf(j->actor, sizeof(j->actor), "admin-token@%s", client);
+    job_submit(req, j);
+    return 0;
+}
+
+int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, size_t path_len, const char *client)
 {
     static const char prefix[] = "/admin/customers/";
     char id[STORE_ID_LEN + 1];
-    json_t *c = NULL;
 
     if (path_len == sizeof("/admin/audit") - 1 && memcmp(path, "/admin/audit", path_len) == 0 &&
         h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
@@ -2669,7 +2759,7 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, si
         h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         memcpy(id, path + sizeof(prefix) - 1, STORE_ID_LEN);
         id[STORE_ID_LEN] = '\0';
-        return admin_journey(req, id);
+        return admin_view(req, th, id, "journey", client);
     }
     if (path_len != sizeof(prefix) - 1 + STORE_ID_LEN || memcmp(path, prefix, sizeof(prefix) - 1) != 0) {
         gw_send_error_json(req, 404, "Not Found", "not_found", "no such endpoint");
@@ -2677,14 +2767,8 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, si
     }
     memcpy(id, path + sizeof(prefix) - 1, STORE_ID_LEN);
     id[STORE_ID_LEN] = '\0';
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
-        if (store_customer_get(A.store, id, &c) != GW_OK) {
-            gw_send_error_json(req, 404, "Not Found", "not_found", "no such customer");
-            return 0;
-        }
-        gw_send_json(req, 200, "OK", c);
-        return 0;
-    }
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return admin_view(req, th, id, "profile", client);
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE"))) {
         struct job *j = job_new(req, th, JOB_ADMIN_DELETE);
         if (j == NULL) {
@@ -2693,6 +2777,8 @@ int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, si
         }
         memcpy(j->customer_id, id, sizeof(id));
         job_context(j, req, NULL);
+        snprintf(j->client, sizeof(j->client), "%s", client);
+        snprintf(j->actor, sizeof(j->actor), "admin-token@%s", client);
         job_submit(req, j);
         return 0;
     }
@@ -2945,4 +3031,54 @@ void auth_visitor(h2o_req_t *req, struct gw_req *gr)
 void auth_visitor_cookie(h2o_req_t *req, struct gw_req *gr)
 {
     add_cookie(req, A.visitor_cookie, gr->visitor_id, 400L * 86400);
+}
+
+/* ------------------------------------------------------------------ the console's use of the sign-in machinery */
+
+store_t *auth_store(void)
+{
+    return A.store;
+}
+
+gw_workers_t *auth_workers(void)
+{
+    return A.workers;
+}
+
+int auth_console_login(h2o_req_t *req, struct gw_req *gr, const char *name, size_t name_len, const char *return_to)
+{
+    prov_t *p = find_prov(name, name_len);
+
+    if (p == NULL) {
+        gw_send_page(req, 404, "Not Found", "Unknown sign-in method", "<p>This sign-in method does not exist.</p>");
+        return 0;
+    }
+    return rate_limited(req, gr, RATE_SIGNIN, 1, 1, "console_login") ? 0 : login_start(req, p, NULL, return_to);
+}
+
+json_t *auth_providers_json(void)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < A.num_provs; ++i)
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "name", prov_name(A.provs[i]), "label", prov_display_name(A.provs[i])));
+    return list;
+}
+
+void auth_admin_refused(h2o_req_t *req, const char *client, const char *reason)
+{
+    struct job j;
+    const char *path = req->path_normalized.base;
+    char route[128];
+
+    memset(&j, 0, sizeof(j));
+    job_context(&j, req, NULL);
+    snprintf(j.client, sizeof(j.client), "%s", client);
+    /* what was asked for (the API path without its query), as the refusal's route */
+    snprintf(route, sizeof(route), "admin:%.*s", (int)(req->path_normalized.len < 100 ? req->path_normalized.len : 100),
+             path);
+    for (char *c = route; *c != '\0'; ++c)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    refusal_record(&j, "admin_refused", reason, route, NULL, NULL);
 }

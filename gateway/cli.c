@@ -8,6 +8,7 @@
 #include "route.h"
 #include "store.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,7 +236,14 @@ int cli_customer(int argc, char **argv)
     }
     if (strcmp(verb, "delete") == 0) {
         unsigned sessions = 0;
-        store_audit_event_t ev = {.event = "erasure", .outcome = "success", .reason = "cli"};
+        /* the erasure names who ran it: the operating-system user, never just "the CLI" */
+        char actor[300];
+        struct passwd *pw = getpwuid(getuid());
+        store_audit_event_t ev = {.event = "erasure", .outcome = "success", .reason = "cli", .actor = actor};
+        if (pw != NULL && pw->pw_name != NULL)
+            snprintf(actor, sizeof(actor), "cli:%s", pw->pw_name);
+        else
+            snprintf(actor, sizeof(actor), "cli:uid%u", (unsigned)getuid());
         s = store_customer_delete(st, id, &sessions, &ev);
         if (s == GW_ENOTFOUND) {
             fprintf(stderr, "journeygate: no customer %s\n", id);

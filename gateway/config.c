@@ -1066,12 +1066,53 @@ static void load_sections(vctx_t *v, gw_config_t *cfg, json_t *doc)
     (void)sub;
 }
 
+/*
+ * console: {"roles": {"marketer"|"security"|"admin": POLICY}, "figures_refresh_s"?: N}: each role's
+ * policy must exist (a misspelt name would lock staff out silently), and at least one role is given.
+ * figures_refresh_s: how often the figures' snapshot is brought up to date (1..86400, default 30).
+ */
+static void load_console(vctx_t *v, gw_config_t *cfg, json_t *obj)
+{
+    static const char *const keys[] = {"roles", "figures_refresh_s", NULL};
+    static const char *const role_keys[] = {"marketer", "security", "admin", NULL};
+    json_t *roles, *policies = json_object_get(cfg->doc, "policies");
+    char sub[96];
+    long long refresh = 30;
+
+    if (obj == NULL || !check_object(v, obj, "console", keys))
+        return;
+    get_int(v, obj, "console", "figures_refresh_s", 1, 86400, &refresh);
+    cfg->console_figures_refresh_s = (unsigned)refresh;
+    roles = json_object_get(obj, "roles");
+    if (roles == NULL) {
+        verr(v, "console.roles", "is required: an object of role -> policy name");
+        return;
+    }
+    if (!check_object(v, roles, "console.roles", role_keys))
+        return;
+    if (json_object_size(roles) == 0) {
+        verr(v, "console.roles", "must name at least one of marketer, security, admin");
+        return;
+    }
+    for (size_t i = 0; role_keys[i] != NULL; ++i) {
+        const char *s = get_str(v, roles, "console.roles", role_keys[i], 0);
+        if (s == NULL)
+            continue;
+        if (!json_is_object(policies) || json_object_get(policies, s) == NULL) {
+            join(sub, sizeof(sub), "console.roles", role_keys[i]);
+            verr(v, sub, "no policy named \"%s\" in policies", s);
+        }
+        cfg->console_policy[i] = xstrdup(s);
+    }
+    cfg->has_console = 1;
+}
+
 gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **out, gw_config_errors_t *errs)
 {
     static const char *const top_keys[] = {"listen", "public_url", "threads",  "access_log", "trusted_proxies",
                                            "limits", "store",      "session",  "providers",  "upstreams",
                                            "routes", "policies",   "linking",  "audit",      "ingest",
-                                           "admin",  "assertion",  "journeys", NULL};
+                                           "admin",  "assertion",  "journeys", "console",    NULL};
     vctx_t v = {label, errs, 0};
     gw_config_t *cfg;
     json_t *obj, *item;
@@ -1153,6 +1194,7 @@ gw_status_t gw_config_from_json(json_t *doc, const char *label, gw_config_t **ou
     }
 
     load_sections(&v, cfg, doc);
+    load_console(&v, cfg, json_object_get(doc, "console"));
 
     /* routes (after upstreams and policies, which they reference) */
     obj = json_object_get(doc, "routes");
@@ -1240,6 +1282,8 @@ void gw_config_unref(gw_config_t *cfg)
     free(cfg->trusted_proxies);
     free_listen(&cfg->admin_listen);
     free_secret(cfg->admin_token);
+    for (size_t i = 0; i < 3; ++i)
+        free(cfg->console_policy[i]);
     free(cfg->public_url);
     free(cfg->access_log);
     free(cfg->store_path);

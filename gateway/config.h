@@ -108,6 +108,11 @@ typedef struct gw_config {
     gw_listen_t admin_listen;
     char *admin_token; /* secret: never logged */
     json_t *doc;       /* the validated document, for modules that read their own sections */
+    /* console: the policy that grants each role (marketer, security, admin; enum console_role's bit
+       order), NULL for a role nobody holds; has_console 0 when the section is absent (/.console/ is 404) */
+    int has_console;
+    char *console_policy[3];
+    unsigned console_figures_refresh_s; /* console.figures_refresh_s: the figures' snapshot refresh period */
     /* the loaded policy set (see policy_glue.c), owned by the snapshot; NULL until attached */
     void *policies;
     void (*policies_free)(void *);

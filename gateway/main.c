@@ -201,15 +201,20 @@ static int cmd_demo(int argc, char **argv)
         fprintf(stderr, "journeygate demo: cannot create the development sign-in stand-ins\n");
         return 1;
     }
+    /* the console's roles: only the labelled demo staff persona (prov_dev.c: morgan@staff.demo.test) */
     doc = json_pack("{s:[{s:s, s:i}], s:s, s:i, s:{s:s}, s:{s:{s:s, s:i}}, s:o,"
-                    " s:{s:{s:[{s:{s:b}}]}},"
+                    " s:{s:{s:[{s:{s:b}}]}, s:{s:s, s:[{s:{s:[s]}}]}},"
+                    " s:{s:{s:s, s:s, s:s}},"
                     " s:[{s:s, s:{s:s}, s:s, s:s, s:s, s:s, s:s}, {s:s, s:{s:s}, s:s, s:s, s:s, s:s}]}",
                     "listen", "address", "127.0.0.1", "port", port, "public_url", public_url, "threads", 1, "store",
                     "path", store, "upstreams", "demo", "url", upstream_url, "timeout_s", 10, "providers", providers,
-                    "policies", "signed_in", "rules", "allow", "signed_in", 1, "routes", "name", "account", "match",
-                    "path_prefix", "/account/", "upstream", "demo", "channel", "web", "touchpoint", "account", "auth",
-                    "session", "policy", "signed_in", "name", "site", "match", "path_prefix", "/", "upstream", "demo",
-                    "channel", "web", "touchpoint", "demo-page", "auth", "none");
+                    "policies", "signed_in", "rules", "allow", "signed_in", 1, "demo_staff", "description",
+                    "the demo's staff persona (Morgan, at the Google stand-in)", "rules", "allow", "email_domain",
+                    "staff.demo.test", "console", "roles", "marketer", "demo_staff", "security", "demo_staff", "admin",
+                    "demo_staff", "routes", "name", "account", "match", "path_prefix", "/account/", "upstream", "demo",
+                    "channel", "web", "touchpoint", "account", "auth", "session", "policy", "signed_in", "name", "site",
+                    "match", "path_prefix", "/", "upstream", "demo", "channel", "web", "touchpoint", "demo-page",
+                    "auth", "none");
     if (doc == NULL || gw_config_from_json(doc, "<demo>", &cfg, &errs) != GW_OK ||
         gw_policies_attach(cfg, &errs) != GW_OK) {
         json_decref(doc);
@@ -221,11 +226,12 @@ static int cmd_demo(int argc, char **argv)
            "  gateway:        %s/\n"
            "  sign in:        %s/account/ (pick a test persona at the Google or Facebook stand-in)\n"
            "  who am I:       %s/.auth/me\n"
+           "  console:        %s/.console/ (sign in with Google as \"Morgan (demo staff: console)\")\n"
            "  health:         %s/.auth/health\n"
            "  demo upstream:  %s/ (what the backend receives)\n"
            "  sign-in stand-ins (development only, never the real providers): %s/\n"
            "Press Ctrl-C to stop.\n",
-           public_url, public_url, public_url, public_url, upstream_url, idp_url);
+           public_url, public_url, public_url, public_url, public_url, upstream_url, idp_url);
     fflush(stdout);
     sopts.demo_upstream_port = up_port;
     sopts.dev_idp = dev;

@@ -46,11 +46,14 @@ gw_status_t gw_policies_attach(gw_config_t *cfg, gw_config_errors_t *errs)
     }
     /* names used in rules must exist: a misspelt provider in a deny rule would silently never match */
     prov_names = calloc(json_object_size(providers) + 1, sizeof(*prov_names));
-    channels = calloc(cfg->num_routes + 1, sizeof(*channels));
+    channels = calloc(cfg->num_routes + 2, sizeof(*channels));
     i = 0;
     json_object_foreach(providers, key, val) prov_names[i++] = key;
     for (i = 0; i < cfg->num_routes; ++i)
         channels[i] = cfg->routes[i].channel;
+    /* the console evaluates its roles' policies with the channel "console" (console_session.c) */
+    if (cfg->has_console)
+        channels[i] = "console";
     list = NULL;
     n = 0;
     st = pol_set_check_names(set, prov_names, channels, &list, &n);

@@ -10,6 +10,7 @@
  */
 #include "server.h"
 #include "server_int.h"
+#include "console/console.h"
 #include "crypto.h"
 #include "metrics.h"
 #include "policy_glue.h"
@@ -513,6 +514,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return handle_auth_endpoint(req, gr, norm, norm_len);
     }
 
+    /* the console (gateway/console/console.c): its own pages, sign-in and API, before any route */
+    if (norm_len >= 9 && memcmp(norm, "/.console", 9) == 0 && (norm_len == 9 || norm[9] == '/')) {
+        if (pv != GW_PATH_OK)
+            return send_path_refused(req, pv);
+        return console_handle(req, gr, norm, norm_len);
+    }
+
     ri = gw_route_match(cfg->routes, cfg->num_routes, req->input.authority.base, req->input.authority.len, norm,
                         norm_len);
     /* before the route is known to have opted out, a path an upstream could read otherwise is refused */
@@ -710,7 +718,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
  * "Authorization: Bearer TOKEN" with the admin token (compared in constant time). Without a
  * configured token, `open_without_token` decides: /metrics stays open, the admin API is closed.
  */
-static int admin_refused(h2o_req_t *req, const char *token, int open_without_token)
+static int admin_refused(h2o_req_t *req, const char *token, int open_without_token, const char *client)
 {
     ssize_t cur = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
 
@@ -719,6 +727,8 @@ static int admin_refused(h2o_req_t *req, const char *token, int open_without_tok
                             h2o_lcstris(req->headers.entries[cur].value.base, 7, H2O_STRLIT("bearer ")) &&
                             gw_ct_equal(req->headers.entries[cur].value.base + 7, token, strlen(token)))
         return 0;
+    /* who tried, with what: on record through the bounded refusal queue (never the token itself) */
+    auth_admin_refused(req, client, cur == -1 ? "no_token" : "wrong_token");
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                    H2O_STRLIT("Bearer realm=\"journeygate-admin\""));
     gw_send_error_json(req, 401, "Unauthorized", "unauthenticated", "admin token required");
@@ -745,10 +755,19 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     if (th->holder == NULL || atomic_load_explicit(&srv.generation, memory_order_relaxed) != th->generation)
         thread_refresh_config(th);
     /* with admin.token_file set, the metrics (route names, traffic, sign-in outcomes) need the token too */
-    if (admin_refused(req, th->holder->cfg->admin_token, metrics))
-        return 0;
-    if (api)
-        return auth_admin_customers(req, th, req->path_normalized.base, req->path_normalized.len);
+    {
+        struct sockaddr_storage ss;
+        socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+        char client[INET6_ADDRSTRLEN] = "unknown";
+        if (sslen != 0 && ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, client, sizeof(client));
+        else if (sslen != 0 && ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, client, sizeof(client));
+        if (admin_refused(req, th->holder->cfg->admin_token, metrics, client))
+            return 0;
+        if (api)
+            return auth_admin_customers(req, th, req->path_normalized.base, req->path_normalized.len, client);
+    }
 
     size_t len;
     char *text = gw_metrics_render(&len);
@@ -901,6 +920,9 @@ static uint64_t body_limit_for(const gw_config_t *cfg, h2o_iovec_t host, h2o_iov
         if (norm_len >= 7 && memcmp(norm, "/.auth/", 7) == 0) {
             if (pv == GW_PATH_OK)
                 limit = gw_auth_body_limit(norm, norm_len);
+        } else if (norm_len >= 10 && memcmp(norm, "/.console/", 10) == 0) {
+            if (pv == GW_PATH_OK && cfg->has_console)
+                limit = console_body_limit(norm, norm_len);
         } else if ((ri = gw_route_match(cfg->routes, cfg->num_routes, host.base, host.len, norm, norm_len)) >= 0 &&
                    !gw_path_refused(cfg, ri, pv)) {
             limit = cfg->routes[ri].max_body_bytes;
@@ -1483,6 +1505,7 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         return GW_EIO;
     if (auth_init(cfg) != GW_OK)
         return GW_EIO;
+    console_init(auth_store(), auth_workers(), cfg);
     auth_start_syslog(cfg);
     srv.listen_ssl = calloc(cfg->num_listens, sizeof(*srv.listen_ssl));
     for (size_t i = 0; i < cfg->num_listens; ++i)
@@ -1500,6 +1523,7 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         h2o_context_init(&th->ctx, th->loop, &srv.conf);
         h2o_multithread_register_receiver(th->ctx.queue, &th->wakeup, on_wakeup);
         auth_thread_init(th);
+        console_thread_init(th);
         h2o_timeout_init(th->loop, &th->preread_timeout, cfg->limits.header_timeout_ms);
         h2o_timeout_init(th->loop, &th->log_timeout, ACCESS_LOG_FLUSH_MS);
         th->log_flush.cb = on_log_flush_timer;
@@ -1568,6 +1592,7 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         pthread_cond_wait(&srv.done_cond, &srv.done_lock);
     pthread_mutex_unlock(&srv.done_lock);
     auth_shutdown();
+    console_shutdown();
     GW_LOG_INF(MODULE, "stopped");
     return st;
 }

@@ -63,8 +63,9 @@ struct thread {
     struct listener *listeners;
     size_t num_listeners;
     h2o_multithread_receiver_t wakeup;
-    h2o_multithread_receiver_t jobs; /* finished worker jobs come back here */
-    struct auth_cache *auth_cache;   /* auth.c's per-thread session cache */
+    h2o_multithread_receiver_t jobs;         /* finished worker jobs come back here */
+    struct auth_cache *auth_cache;           /* auth.c's per-thread session cache */
+    h2o_multithread_receiver_t console_jobs; /* console.c: finished and streaming API calls come back here */
     h2o_timeout_t preread_timeout;
     struct cfg_holder *holder, *old_holders;
     unsigned generation;
@@ -145,7 +146,31 @@ void auth_prepare_upstream(h2o_req_t *req, struct gw_req *gr, const gw_route_t *
  * The admin API (/admin/customers/ID, /admin/audit, /admin/figures, ...). The caller has checked
  * the admin token (server.c's admin_refused).
  */
-int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, size_t path_len);
+int auth_admin_customers(h2o_req_t *req, struct thread *th, const char *path, size_t path_len, const char *client);
+
+/**
+ * Records a refused admin credential (event admin_refused, reason "no_token" or "wrong_token", the
+ * path asked for as route) through the bounded refusal queue: anyone can cause it at will.
+ */
+void auth_admin_refused(h2o_req_t *req, const char *client, const char *reason);
+
+/* ---- for the console (gateway/console/console.c): the sign-in machinery it reuses ---- */
+
+/** The store and the worker pool auth_init() opened (valid until auth_shutdown()). */
+struct store;
+struct gw_workers;
+struct store *auth_store(void);
+struct gw_workers *auth_workers(void);
+
+/**
+ * Starts a staff sign-in with provider `name` (name_len bytes): the usual pending-login cookie and
+ * redirect, marked "console", so that the callback makes a staff session and ends at return_to
+ * (a /.console/ path the caller checked). 404 page for an unknown provider, 429 when rate limited.
+ */
+int auth_console_login(h2o_req_t *req, struct gw_req *gr, const char *name, size_t name_len, const char *return_to);
+
+/** [{"name","label"}] of the configured providers (new reference). */
+json_t *auth_providers_json(void);
 
 /** Sends a small HTML page (title, message) with status. */
 void gw_send_page(h2o_req_t *req, int status, const char *reason, const char *title, const char *message_html);

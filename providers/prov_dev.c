@@ -34,6 +34,8 @@ static const persona_t personas[] = {
     {"grace", "Grace Hopper", "grace@demo.test", 1, "10002"},
     {"sam", "Sam Unverified", "sam@demo.test", 0, NULL},
     {"linus", "Linus (no email)", NULL, 0, "10004"},
+    /* the demo's staff member: the demo console's roles allow this verified address's domain (gateway/main.c) */
+    {"morgan", "Morgan (demo staff: console)", "morgan@staff.demo.test", 1, NULL},
 };
 #define NUM_PERSONAS (sizeof(personas) / sizeof(personas[0]))
 

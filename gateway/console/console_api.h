@@ -43,6 +43,7 @@ typedef struct console_staff {
     char session[17]; /* first 16 hex characters of the staff session's token hash: names it in the audit trail */
     unsigned roles;   /* enum console_role bits */
     int demo;         /* the demo's labelled staff persona */
+    char csrf[64];    /* the session's CSRF token: `me` hands it to the front end, which sends it in X-CSRF-Token */
 } console_staff_t;
 
 /** What every endpoint may use; owned by console.c for the gateway's lifetime. */

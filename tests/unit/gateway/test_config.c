@@ -75,6 +75,28 @@ START_TEST(test_config_valid_minimal)
 }
 END_TEST
 
+START_TEST(test_config_console_roles)
+{
+    gw_config_t *cfg = NULL;
+    char *errs = load_text(VALID, &cfg);
+
+    ck_assert_int_eq(cfg->has_console, 0); /* absent: the console is off */
+    gw_config_unref(cfg);
+    free(errs);
+    errs = load_text("{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES
+                     ",\"policies\":{\"m\":{\"rules\":[]},\"s\":{\"rules\":[]}},"
+                     "\"console\":{\"roles\":{\"marketer\":\"m\",\"admin\":\"s\"}}}",
+                     &cfg);
+    ck_assert_msg(errs[0] == '\0', "unexpected errors: %s", errs);
+    ck_assert_int_eq(cfg->has_console, 1);
+    ck_assert_str_eq(cfg->console_policy[0], "m");
+    ck_assert_ptr_null(cfg->console_policy[1]);
+    ck_assert_str_eq(cfg->console_policy[2], "s");
+    gw_config_unref(cfg);
+    free(errs);
+}
+END_TEST
+
 static const struct {
     const char *text;
     const char *expect; /* substring of the messages, after the file name */
@@ -146,6 +168,17 @@ static const struct {
     {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"threads\":1,\"threads\":2}", "duplicate object key"},
     {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES, "line "},
     {"[]", "(top): must be an object"},
+    /* console: roles name policies; unknown keys and empty role sets are refused */
+    {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"console\":{\"roles\":{\"marketer\":\"nope\"}}}",
+     "console.roles.marketer: no policy named \"nope\" in policies"},
+    {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES
+     ",\"policies\":{\"p\":{\"rules\":[]}},\"console\":{\"roles\":{\"owner\":\"p\"}}}",
+     "console.roles.owner: unknown key"},
+    {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"console\":{\"roles\":{}}}",
+     "console.roles: must name at least one of marketer, security, admin"},
+    {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"console\":{}}", "console.roles: is required"},
+    {"{" BASE_HEAD BASE_STORE BASE_UP BASE_ROUTES ",\"console\":{\"roles\":{},\"theme\":1}}",
+     "console.theme: unknown key"},
 };
 
 START_TEST(test_config_errors_table)
@@ -328,6 +361,7 @@ int main(void)
         return 1;
     unsetenv("JG_UNIT_NOT_SET");
     tcase_add_test(tc, test_config_valid_minimal);
+    tcase_add_test(tc, test_config_console_roles);
     tcase_add_loop_test(tc, test_config_errors_table, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
     tcase_add_test(tc, test_config_reports_every_error);
     tcase_add_test(tc, test_config_secret_sources);
