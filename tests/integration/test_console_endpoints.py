@@ -40,7 +40,11 @@ class ConsoleEndpointsTest(IdentityTestCase):
         keys = os.path.join(self.tmpdir, "ingest.keys")
         with open(keys, "w") as f:
             f.write("crm:%s\n" % INGEST_KEY)
-        routes = [{"name": "pricing", "match": {"path_prefix": "/app/pricing"}, "upstream": "up", "auth": "session",
+        routes = [{"name": "vip", "match": {"path_prefix": "/vip"}, "upstream": "up", "auth": "session",
+                   "policy": "staff_admin"},
+                  {"name": "landing", "match": {"path_prefix": "/landing"}, "upstream": "up", "auth": "none",
+                   "channel": "web", "touchpoint": "landing", "stage": "need"},
+                  {"name": "pricing", "match": {"path_prefix": "/app/pricing"}, "upstream": "up", "auth": "session",
                    "policy": "signed", "channel": "web", "touchpoint": "viewed pricing", "stage": "research"},
                   {"name": "app", "match": {"path_prefix": "/app"}, "upstream": "up", "auth": "session",
                    "policy": "signed", "channel": "web", "touchpoint": "app", "stage": "select"},
@@ -92,6 +96,8 @@ class ConsoleEndpointsTest(IdentityTestCase):
 
     def refused(self, b, path, status, error, method="GET", body=None, csrf=True, **more):
         got, _, out = self.api(b, path, method, body, csrf)
+        if not isinstance(out, dict):
+            self.fail("%s: %d %r, not the JSON refusal %d %s" % (path, got, out[:100], status, error))
         self.assertEqual((got, out.get("error")), (status, error), (path, out))
         for k, v in more.items():
             self.assertEqual(out.get(k), v, (path, out))
@@ -475,6 +481,10 @@ class ConsoleEndpointsTest(IdentityTestCase):
         # and through the CLI, the same records
         cli = [(r["event"], r.get("actor"), r.get("customer_id")) for r in self.records() if r["event"] in events]
         self.assertEqual(cli, want)
+        # names as of now: the erased customer's are gone, alice's are hers
+        latest = {r["event"]: r for r in self.audit_api(ada, "limit=500")}
+        self.assertEqual((latest["erasure"]["customer_name"], latest["erasure"]["customer_email"]), (None, None))
+        self.assertEqual(latest["console_view_profile"]["customer_email"], "alice@example.com")
 
     def test_revoked_sessions_are_refused_on_every_thread(self):
         bob = Browser()
@@ -485,7 +495,8 @@ class ConsoleEndpointsTest(IdentityTestCase):
         sam = self.staff("sam@sec.example")
 
         def statuses(b_cookie, n=24):
-            # fresh connections: the listener hands them to both threads, each caches the session
+            # fresh connections: each thread has a SO_REUSEPORT listener and the kernel spreads
+            # connections by source port, so both threads see (and cache) the session
             return [self.gw.request("GET", "/app/x", headers={"Cookie": b_cookie})[0] for _ in range(n)]
 
         self.assertEqual(set(statuses(cookie)), {200})
@@ -503,6 +514,36 @@ class ConsoleEndpointsTest(IdentityTestCase):
         self.assertEqual(self.ok(sam, "customers/%s/sessions/revoke" % bob_id, "POST", {"all": True}), {"revoked": 0})
         self.assertEqual([r["actor"] for r in self.audit_api(sam, "event=console_revoke_sessions&customer=" + bob_id)],
                          ["staff:google:sam@sec.example"])
+
+    def test_anonymous_touchpoints_explain_decisions_and_unlink_ending_sessions(self):
+        b = Browser()
+        self.assertEqual(b.get(self.public + "/landing/spring")[0], 200)  # before signing in
+        self.google(b, "alice@example.com")
+        cid = self.me(b)["customer_id"]
+        self.facebook(b, "2001", path="/.auth/link/facebook")
+        mia, ada = self.staff("mia@mkt.example"), self.staff("ada@adm.example")
+        tps = self.journey(mia, cid, 3)
+        self.assertEqual([(t["route"], t.get("anonymous")) for t in tps], [("landing", True), ("app", None),
+                                                                          ("app", None)])
+        status, _, data = self.api(mia, "export/touchpoints.csv?customer=" + cid)
+        rows = list(csv.DictReader(io.StringIO(data.decode(), newline="")))
+        self.assertEqual([(r["route"], r["anonymous"]) for r in rows], [("landing", "true"), ("app", "false"),
+                                                                        ("app", "false")])
+        # explain: no policy and no sign-in needed; a policy no rule of which matches; one that allows
+        ex = self.ok(ada, "policies/explain?customer=%s&route=site" % cid)
+        self.assertEqual((ex["decision"], ex["policy"], ex["rule"]), ("allow", None, None))
+        ex = self.ok(ada, "policies/explain?customer=%s&route=vip" % cid)
+        self.assertEqual((ex["decision"], ex["policy"], ex["rule"]), ("deny", "staff_admin", None))
+        self.assertEqual(ex["facts"]["linked_providers"], 2)
+        # unlinking the identity her session came through ends that session
+        self.assertEqual(self.ok(ada, "customers/%s/unlink" % cid, "POST", {"provider": "google"}),
+                         {"unlinked": "google", "sessions_ended": 1})
+        self.assertIsNone(self.me(b))
+        self.assertNotEqual(self.gw.request("GET", "/app/x", headers={"Cookie": "jg_session=" +
+                                                                      (b.cookie("jg_session") or "")})[0], 200)
+        recs = self.audit_api(ada, "event=identity_unlinked")
+        self.assertEqual([(r["actor"], r["customer_id"], r["provider"]) for r in recs],
+                         [("staff:google:ada@adm.example", cid, "google")])
 
     # ---- 4. streaming
 
