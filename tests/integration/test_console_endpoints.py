@@ -596,6 +596,31 @@ class ConsoleEndpointsTest(IdentityTestCase):
         self.assertEqual((status, again.count(b"\r\n") >= n + 2), (200, True))
         self.assertEqual(self.gw.proc.poll(), None)
 
+    def test_gate_answers_carry_the_api_headers(self):
+        sam = self.staff("sam@sec.example")
+        path = "customers/%s/sessions/revoke" % NO_SUCH
+        for method, p, body, headers, status in (
+                ("GET", "no/such/thing", None, {}, 404),
+                ("GET", path, None, {}, 405),
+                ("DELETE", "audit", None, {}, 405),
+                ("POST", path, b"{}", {"Content-Type": "text/plain"}, 415),
+                ("POST", path, b'{"a":"' + b"x" * 17000 + b'"}', {"Content-Type": "application/json"}, 413),
+                ("POST", path, b"[1]", {"Content-Type": "application/json"}, 400),
+                ("GET", "customers/%C0%AF/security", None, {}, 400),
+                ("GET", "me", None, {"Cookie": "jg_console=" + "A" * 43}, 401)):
+            with self.subTest(method=method, path=p, status=status):
+                h = {"Cookie": "jg_console=" + sam.cookie("jg_console"), "X-CSRF-Token": sam.csrf}
+                h.update(headers)
+                got, hdrs, data = self.gw.request(method, "/.console/api/" + p, body, h)
+                self.assertEqual(got, status, data)
+                self.assertEqual(hdrs.get("cache-control"), "no-store")
+                self.assertEqual(hdrs.get("content-security-policy"), API_CSP)
+                self.assertEqual(hdrs.get("x-content-type-options"), "nosniff")
+                self.assertIn("application/json", hdrs.get("content-type", ""))
+                self.assertEqual(json.loads(data)["error"], {404: "not_found", 405: "method_not_allowed",
+                                                             415: "unsupported_media_type", 413: "too_large",
+                                                             401: "not_signed_in"}.get(status, json.loads(data)["error"]))
+
     # ---- 5. headers of the HTML
 
     def test_console_html_csp_has_no_inline_script(self):
