@@ -17,10 +17,11 @@ import time
 import unittest
 import urllib.parse
 
-from jgtest import JG_BIN, Browser, post_touchpoints
-from test_identity import IdentityTestCase
+from jgtest import JG_BIN, Browser, native_id_token, post_token, post_touchpoints
+from test_identity import APP_ID, APP_SECRET, CLIENT_ID, CLIENT_SECRET, IdentityTestCase
 
 INGEST_KEY = "crm-key-0123456789abcdef"
+MOBILE_ID, MOBILE_SECRET = "jg-android-client", "jg-android-secret"
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 ISO_MS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 NO_SUCH = "c_aaaaaaaaaaaaaaaaaaaaaaaa"  # a well-formed customer id nobody has
@@ -36,6 +37,11 @@ MARKETER, SECURITY, ADMIN = "marketer", "security", "admin"
 
 
 class ConsoleEndpointsTest(IdentityTestCase):
+    def start_op(self, client_id, client_secret, public, extra_clients=(), redirect_uris=()):
+        # the app's native sign-in too: bearer sessions from /.auth/token
+        return super().start_op(client_id, client_secret, public, extra_clients=[(MOBILE_ID, MOBILE_SECRET)],
+                                redirect_uris=["com.example.app:/oauth"])
+
     def extra_config(self):
         keys = os.path.join(self.tmpdir, "ingest.keys")
         with open(keys, "w") as f:
@@ -44,13 +50,22 @@ class ConsoleEndpointsTest(IdentityTestCase):
                    "policy": "staff_admin"},
                   {"name": "landing", "match": {"path_prefix": "/landing"}, "upstream": "up", "auth": "none",
                    "channel": "web", "touchpoint": "landing", "stage": "need"},
+                  {"name": "api", "match": {"path_prefix": "/api"}, "upstream": "up", "auth": "any",
+                   "policy": "signed", "channel": "mobile", "touchpoint": "api", "stage": "own"},
                   {"name": "pricing", "match": {"path_prefix": "/app/pricing"}, "upstream": "up", "auth": "session",
                    "policy": "signed", "channel": "web", "touchpoint": "viewed pricing", "stage": "research"},
                   {"name": "app", "match": {"path_prefix": "/app"}, "upstream": "up", "auth": "session",
                    "policy": "signed", "channel": "web", "touchpoint": "app", "stage": "select"},
                   {"name": "site", "match": {"path_prefix": "/"}, "upstream": "up", "auth": "none"}]
         limits = dict(self_limits())
+        providers = {  # as IdentityTestCase's, and Google knows the app's client id
+            "facebook": {"type": "facebook", "app_id": APP_ID, "app_secret": APP_SECRET,
+                         "graph_url": self.fb.url + "/v19.0", "dialog_url": self.fb.url + "/v19.0/dialog/oauth",
+                         "insecure_http": True, "trust_email": False},
+            "google": {"type": "oidc", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "issuer": self.op.url,
+                       "insecure_http": True, "mobile_client_ids": [MOBILE_ID]}}
         return {"policies": POLICIES, "console": CONSOLE, "routes": routes, "ingest": {"api_keys_file": keys},
+                "providers": providers,
                 "journeys": {}, "limits": limits, "threads": 2}
 
     # ---- helpers
@@ -510,6 +525,18 @@ class ConsoleEndpointsTest(IdentityTestCase):
         recs = [r for r in self.audit_api(sam, "event=session_revoked")]
         self.assertEqual([(r["actor"], r["customer_id"]) for r in recs], [("staff:google:sam@sec.example", bob_id)])
         self.assertIn(sid, recs[0]["detail"])
+        # a bearer session (the app's sign-in): listed as such, ended by "all", refused on every thread
+        id_token = native_id_token(self.op.url, MOBILE_ID, MOBILE_SECRET, "mo@example.com", scope="openid email")
+        status, _, tok = post_token(self.public, {"provider": "google", "id_token": id_token})
+        self.assertEqual(status, 200, tok)
+        bearer = "Bearer " + tok["access_token"]
+        mo_id = tok["customer_id"]
+        self.assertEqual({self.gw.request("GET", "/api/x", headers={"Authorization": bearer})[0] for _ in range(12)},
+                         {200})
+        self.assertEqual([s["kind"] for s in self.ok(sam, "customers/%s/security" % mo_id)["sessions"]], ["bearer"])
+        self.assertEqual(self.ok(sam, "customers/%s/sessions/revoke" % mo_id, "POST", {"all": True}), {"revoked": 1})
+        self.assertNotIn(200, [self.gw.request("GET", "/api/x", headers={"Authorization": bearer})[0]
+                               for _ in range(24)])
         # revoke all when none is left: on record as such
         self.assertEqual(self.ok(sam, "customers/%s/sessions/revoke" % bob_id, "POST", {"all": True}), {"revoked": 0})
         self.assertEqual([r["actor"] for r in self.audit_api(sam, "event=console_revoke_sessions&customer=" + bob_id)],
