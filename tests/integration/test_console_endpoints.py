@@ -17,7 +17,7 @@ import time
 import unittest
 import urllib.parse
 
-from jgtest import JG_BIN, Browser, native_id_token, post_token, post_touchpoints
+from jgtest import JG_BIN, Browser, native_id_token, parallel_gets, post_token, post_touchpoints
 from test_identity import APP_ID, APP_SECRET, CLIENT_ID, CLIENT_SECRET, IdentityTestCase
 
 INGEST_KEY = "crm-key-0123456789abcdef"
@@ -647,6 +647,22 @@ class ConsoleEndpointsTest(IdentityTestCase):
                 self.assertEqual(json.loads(data)["error"], {404: "not_found", 405: "method_not_allowed",
                                                              415: "unsupported_media_type", 413: "too_large",
                                                              401: "not_signed_in"}.get(status, json.loads(data)["error"]))
+
+    def test_concurrent_calls_on_both_threads_all_answer(self):
+        alice, alice_id, bob, bob_id = self.world()
+        mia, sam = self.staff("mia@mkt.example"), self.staff("sam@sec.example")
+        self.journey(mia, alice_id, 5)
+        marketer = ["/.console/api/" + p for p in (
+            "me", "overview", "customers?q=bob%40example.com", "customers/" + alice_id,
+            "customers/%s/journey?limit=2" % alice_id, "transitions", "paths", "funnel", "stages", "inventory",
+            "export/touchpoints.csv", "export/customers.csv", "customers?q=a%01")]
+        security = ["/.console/api/" + p for p in (
+            "signins/volume", "audit?limit=5", "audit/chain", "customers/%s/security" % bob_id, "policies",
+            "policies/explain?customer=%s&route=app" % alice_id, "overview")]
+        for who, paths, want in ((mia, marketer, [200] * 12 + [400]), (sam, security, [200] * 6 + [403])):
+            statuses = parallel_gets(self.gw, paths, {"Cookie": "jg_console=" + who.cookie("jg_console")}, threads=6)
+            self.assertEqual(sorted(statuses), sorted(want * 6))
+        self.assertEqual(alice.get(self.public + "/app/cart")[0], 200)
 
     # ---- 5. headers of the HTML
 
