@@ -177,6 +177,8 @@ class ConsoleEndpointsTest(IdentityTestCase):
     def world(self):
         """Customers by real sign-ins and touchpoints by proxied requests and ingestion:
         alice (Google, web and ingested email), bob (Facebook only, bob@example.com unverified)."""
+        # the UTC days the data falls on (two when the test runs across midnight)
+        self.first_day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 600))
         alice, alice_id = self.customer("alice@example.com")
         for path in ("/app/pricing", "/app/cart", "/app/pricing/plans"):
             self.assertEqual(alice.get(self.public + path)[0], 200)
@@ -262,6 +264,14 @@ class ConsoleEndpointsTest(IdentityTestCase):
         # staff sign-ins are not counted; Facebook: bob's sign-in and alice's link (a completed sign-in there too)
         self.assertEqual((providers.get("google"), providers.get("facebook")), (2, 2))
 
+        # the period of the data's day(s) alone: the same customers; the period before it saw nobody
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        one = self.ok(mia, "overview?from=%s&to=%s" % (self.first_day, today))
+        self.assertEqual((one["period"]["days"], one["previous"]["to"] < self.first_day),
+                         (1 if self.first_day == today else 2, True))
+        self.assertEqual({m["key"]: (m["value"], m["previous"]) for m in one["metrics"]
+                          if m["key"] in ("customers_seen", "new_customers", "returning_customers")},
+                         {"customers_seen": (3, 0), "new_customers": (3, 0), "returning_customers": (0, 0)})
         found = self.ok(mia, "customers?q=" + urllib.parse.quote("BOB@example.com"))["customers"]
         self.assertEqual([c["id"] for c in found], [bob_id])  # by an unverified Facebook email
         self.assertEqual(set(found[0]), {"id", "name", "email", "providers", "channels", "first_seen", "last_seen",
@@ -346,8 +356,18 @@ class ConsoleEndpointsTest(IdentityTestCase):
                        for i in self.ok(mia, "inventory")["ingested"]])
 
         vol = self.poll(lambda: self.ok(sam, "signins/volume"),
-                        lambda v: sum(b["success"] for b in v["buckets"]) >= 4, "sign-in volume")
+                        lambda v: sum(b["success"] for b in v["buckets"]) == 4, "sign-in volume")
         self.assertEqual(vol["bucket"], "day")
+        self.assertEqual(len(vol["buckets"]), 30)
+        self.assertEqual(sum(b["failure"] + b["refusals"] for b in vol["buckets"]), 0)
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        hourly = self.ok(sam, "signins/volume?from=%s&to=%s" % (self.first_day, today))
+        self.assertEqual((hourly["bucket"], len(hourly["buckets"])), ("hour", 24 * one["period"]["days"]))
+        by_provider = {}
+        for bucket in hourly["buckets"]:
+            for prov, n in bucket["by_provider"].items():
+                by_provider[prov] = by_provider.get(prov, 0) + n["success"]
+        self.assertEqual(by_provider, {"google": 2, "facebook": 2})
         self.assertIn("anomalies", vol)
         recs = self.ok(sam, "audit?event=callback_succeeded")
         self.assertEqual({r["customer_id"] for r in recs["records"]}, {alice_id, bob_id, erin_id})
