@@ -57,7 +57,7 @@ class ConsoleEndpointsTest(IdentityTestCase):
                   {"name": "app", "match": {"path_prefix": "/app"}, "upstream": "up", "auth": "session",
                    "policy": "signed", "channel": "web", "touchpoint": "app", "stage": "select"},
                   {"name": "site", "match": {"path_prefix": "/"}, "upstream": "up", "auth": "none"}]
-        limits = dict(self_limits())
+        limits = lifted_limits()
         providers = {  # as IdentityTestCase's, and Google knows the app's client id
             "facebook": {"type": "facebook", "app_id": APP_ID, "app_secret": APP_SECRET,
                          "graph_url": self.fb.url + "/v19.0", "dialog_url": self.fb.url + "/v19.0/dialog/oauth",
@@ -703,7 +703,7 @@ def metric(overview, key):
     return {m["key"]: m["value"] for m in overview["metrics"]}[key]
 
 
-def self_limits():
+def lifted_limits():
     # sign-ins and ingestion from 127.0.0.1 many times a test: the limits are lifted
     return {"auth_rate_per_minute": 1000000, "auth_burst": 1000000,
             "ingest_rate_per_minute": 1000000, "ingest_burst": 1000000}
