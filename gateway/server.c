@@ -516,6 +516,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     /* the console (gateway/console/console.c): its own pages, sign-in and API, before any route */
     if (norm_len >= 9 && memcmp(norm, "/.console", 9) == 0 && (norm_len == 9 || norm[9] == '/')) {
+        if (pv != GW_PATH_OK && cfg->has_console)
+            return console_path_refused(req, norm, norm_len, gw_path_verdict_str(pv)); /* with its headers */
         if (pv != GW_PATH_OK)
             return send_path_refused(req, pv);
         return console_handle(req, gr, norm, norm_len);
@@ -932,10 +934,15 @@ static uint64_t body_limit_for(const gw_config_t *cfg, h2o_iovec_t host, h2o_iov
     return limit;
 }
 
+/* preread_check_head()'s 413 for a /.console/ path: answered as the console's API answers (its body and
+   headers, console/API.md), not with the generic 413 */
+#define PREREAD_413_CONSOLE 1413
+
 /*
  * Judges a complete request head before h2o reads any of its body: conflicting framing → 400,
- * a declared body larger than its route (or /.auth/ endpoint) takes → 413, and a chunked body
- * where no body is taken → 413. Returns 0 to hand the connection to h2o, else the status.
+ * a declared body larger than its route (or /.auth/ endpoint) takes → 413 (PREREAD_413_CONSOLE
+ * under /.console/), and a chunked body where no body is taken → 413. Returns 0 to hand the
+ * connection to h2o, else the status.
  */
 static int preread_check_head(const gw_config_t *cfg, const char *buf, size_t len)
 {
@@ -956,7 +963,8 @@ static int preread_check_head(const gw_config_t *cfg, const char *buf, size_t le
             host = h2o_iovec_init(headers[i].value, headers[i].value_len);
     limit = body_limit_for(cfg, host, path);
     if (chunked ? limit == 0 : cl > limit)
-        return 413;
+        return path.len >= 10 && memcmp(path.base, "/.console/", 10) == 0 && cfg->has_console ? PREREAD_413_CONSOLE
+                                                                                              : 413;
     return 0;
 }
 
@@ -983,9 +991,23 @@ static void preread_reject(struct preread *pr, int status)
                                           "Content-Length: 88\r\n\r\n"
                                           "{\"error\":\"body_too_large\",\"error_description\":\"the request body is "
                                           "larger than allowed\"}")};
+#define R413_CONSOLE_BODY "{\"error\":\"too_large\",\"message\":\"the body is larger than 16 KB\"}"
+    _Static_assert(sizeof(R413_CONSOLE_BODY) - 1 == 63, "Content-Length of r413_console");
+    static h2o_iovec_t r413_console = {
+        H2O_STRLIT("HTTP/1.1 413 Payload Too Large\r\n"
+                   "Content-Type: application/json; charset=utf-8\r\n"
+                   "Cache-Control: no-store\r\n"
+                   "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+                   "X-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n"
+                   "Connection: close\r\nContent-Length: 63\r\n\r\n" R413_CONSOLE_BODY)};
+#undef R413_CONSOLE_BODY
     h2o_socket_t *sock = pr->sock;
     struct thread *th = pr->listener->thread;
-    h2o_iovec_t *answer = status == 414 ? &r414 : status == 400 ? &r400 : status == 413 ? &r413 : &r431;
+    h2o_iovec_t *answer = status == 414                   ? &r414
+                          : status == 400                 ? &r400
+                          : status == 413                 ? &r413
+                          : status == PREREAD_413_CONSOLE ? &r413_console
+                                                          : &r431;
 
     if (status == 431 || status == 414)
         gw_metrics_count(th->metrics, GW_CTR_HEADER_REJECTED);

@@ -989,6 +989,20 @@ void console_thread_init(struct thread *th)
     h2o_multithread_register_receiver(th->ctx.queue, &th->console_jobs, on_console_jobs);
 }
 
+int console_path_refused(h2o_req_t *req, const char *path, size_t path_len, const char *why)
+{
+    char msg[128];
+
+    snprintf(msg, sizeof(msg), "the request path is refused: %s", why != NULL ? why : "malformed");
+    if (path_len >= 14 && memcmp(path, "/.console/api/", 14) == 0) {
+        send_api_error(req, 400, "invalid_path", msg);
+        return 0;
+    }
+    add_security_headers(req, 0);
+    gw_send_error_json(req, 400, "Bad Request", "invalid_path", msg);
+    return 0;
+}
+
 uint64_t console_body_limit(const char *path, size_t len)
 {
     if ((len > 14 && memcmp(path, "/.console/api/", 14) == 0) || h2o_memis(path, len, H2O_STRLIT("/.console/logout")))

@@ -30,6 +30,13 @@ void console_thread_init(struct thread *th);
  */
 int console_handle(h2o_req_t *req, struct gw_req *gr, const char *path, size_t path_len);
 
+/**
+ * On the loop, for a /.console path (normalised) that gw_path_check() refused (why: its verdict):
+ * 400 {"error":"invalid_path"} with the console's security headers (the API's, no-store included,
+ * under /.console/api/). Only when the request's configuration has a console. Returns 0 (answered).
+ */
+int console_path_refused(h2o_req_t *req, const char *path, size_t path_len, const char *why);
+
 /** The largest body a /.console/ path takes (normalised path): 16 KB for the API and logout, else 0. */
 uint64_t console_body_limit(const char *path, size_t len);
 
