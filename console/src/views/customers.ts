@@ -112,7 +112,7 @@ function renderProfile(ctx: ViewCtx, p: Profile): HTMLElement[] {
       h('a', { class: 'btn inline', href: `/.console/api/export/touchpoints.csv?customer=${encodeURIComponent(p.id)}`, 'data-testid': 'export-customer' }, 'Export touchpoints (CSV)')));
   const reached = new Set(p.stages_reached ?? []);
   const stages = h('section', { class: 'card', 'aria-labelledby': 'st-h', 'data-testid': 'stages-reached' }, h('h2', { id: 'st-h' }, 'Lifecycle stages reached'),
-    h('ol', { class: 'stages' }, STAGES.map((s) => h('li', { class: reached.has(s) ? 'reached' : 'not-reached', 'data-stage': s, 'data-reached': reached.has(s) },
+    h('ol', { class: 'stages' }, STAGES.map((s) => h('li', { class: reached.has(s) ? 'reached' : 'not-reached', 'data-stage': s, 'data-reached': String(reached.has(s)) },
       s, h('span', { class: 'sr-only' }, reached.has(s) ? ' (reached)' : ' (not reached)')))));
   return [
     who,
