@@ -50,16 +50,17 @@ export async function customerSecurityView(ctx: ViewCtx): Promise<void> {
     await section(body, 'Customer', 'sec-customer', async () => {
       const s = await ctx.api.get<Security>(apiPath('customers', id, 'security'));
       const c = s.customer;
-      const sessions = dataTable(['Kind', 'Provider', 'Channel', 'Device', 'Created', 'Last seen', 'Expires', 'Session', 'Action'],
-        s.sessions.map((x) => [x.kind, x.provider, x.channel, x.device, x.created, x.last_seen, x.expires, x.id, '']),
+      // the action right after the kind: on a tablet it stays in view while the times scroll
+      const sessions = dataTable(['Kind', 'Action', 'Provider', 'Channel', 'Device', 'Created', 'Last seen', 'Expires', 'Session'],
+        s.sessions.map((x) => [x.kind, '', x.provider, x.channel, x.device, x.created, x.last_seen, x.expires, x.id]),
         { caption: 'Sessions', view: 'customer-security', testid: 'sessions-table', empty: 'No live session.',
           render: (v, row, col) => {
-            if (col >= 4 && col <= 6) return timeCell(v);
-            if (col === 7) return h('code', {}, String(v).slice(0, 12));
-            if (col === 8) return h('button', { type: 'button', class: 'small', 'data-testid': 'revoke-session', 'aria-label': `Revoke ${row[0]} session ${String(row[7]).slice(0, 12)}`,
+            if (col >= 5 && col <= 7) return timeCell(v);
+            if (col === 8) return h('code', {}, String(v).slice(0, 12));
+            if (col === 1) return h('button', { type: 'button', class: 'small', 'data-testid': 'revoke-session', 'aria-label': `Revoke ${row[0]} session ${String(row[8]).slice(0, 12)}`,
               onclick: async () => {
-                if (!(await confirmDialog({ title: 'Revoke this session?', text: `The ${row[0]} session on ${row[3] || 'an unknown device'} ends now; the customer signs in again there.`, confirmLabel: 'Revoke session' }))) return;
-                if (await act('Revoking the session', 'sessions/revoke', { session: row[7] }, (r) => `Revoked ${r.revoked} session(s).`)) await draw();
+                if (!(await confirmDialog({ title: 'Revoke this session?', text: `The ${row[0]} session on ${row[4] || 'an unknown device'} ends now; the customer signs in again there.`, confirmLabel: 'Revoke session' }))) return;
+                if (await act('Revoking the session', 'sessions/revoke', { session: row[8] }, (r) => `Revoked ${r.revoked} session(s).`)) await draw();
               } }, 'Revoke');
             return v === '' || v === null ? '–' : String(v);
           } });
