@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* xorshift64*: deterministic, so two demo stores hold the same sample */
 static uint64_t next_rand(uint64_t *s)
@@ -171,13 +172,32 @@ static gw_status_t seed_refusal(store_t *st, const char *provider, uint64_t at, 
     return store_audit_write(st, &ev, at);
 }
 
+/*
+ * Waits (at most max_ms) until the recorder has written or given up on every touchpoint it accepted
+ * beyond `before` (its written + failed count when the seeding began): the console's first figures
+ * are built as the gateway starts, and must see the sample, not an empty store.
+ */
+static void wait_written(gw_recorder_t *rec, uint64_t before, uint64_t pushed, uint64_t max_ms)
+{
+    const uint64_t end = gw_mono_ms() + max_ms;
+    const struct timespec pause = {0, 20 * 1000 * 1000};
+    uint64_t accepted, dropped, written, failed;
+
+    for (;;) {
+        gw_recorder_counts(rec, &accepted, &dropped, &written, &failed);
+        if (written + failed >= before + pushed || gw_mono_ms() >= end)
+            return;
+        nanosleep(&pause, NULL);
+    }
+}
+
 gw_status_t gw_demo_seed(store_t *st, gw_recorder_t *rec, const char *const *providers, size_t num_providers,
                          size_t customers, uint64_t now_ms, size_t *created)
 {
     uint64_t have = 0, seed = 0x6a6f75726e657967ULL; /* "journeyg" */
     const uint64_t day = 86400000ULL, span = 30 * day;
     size_t num_refusals = customers / 5, r = 0;
-    uint64_t *starts, *refusals;
+    uint64_t *starts, *refusals, accepted0, dropped0, written0, failed0, accepted1, dropped1, unused, unused2;
     gw_status_t rc = GW_OK;
 
     if (created != NULL)
@@ -198,6 +218,7 @@ gw_status_t gw_demo_seed(store_t *st, gw_recorder_t *rec, const char *const *pro
     for (size_t i = 0; i < num_refusals; ++i)
         refusals[i] = now_ms - next_rand(&seed) % span;
     qsort(starts, customers, sizeof(*starts), cmp_u64);
+    gw_recorder_counts(rec, &accepted0, &dropped0, &written0, &failed0);
     qsort(refusals, num_refusals, sizeof(*refusals), cmp_u64);
 
     for (size_t i = 0; i < customers && rc == GW_OK; ++i) {
@@ -256,5 +277,7 @@ gw_status_t gw_demo_seed(store_t *st, gw_recorder_t *rec, const char *const *pro
     while (rc == GW_OK && r < num_refusals)
         rc = seed_refusal(st, providers[pick(&seed, (unsigned)num_providers)], refusals[r++], &seed);
     free(starts);
+    gw_recorder_counts(rec, &accepted1, &dropped1, &unused, &unused2);
+    wait_written(rec, written0 + failed0, accepted1 - accepted0, 10000);
     return rc;
 }

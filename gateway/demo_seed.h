@@ -19,7 +19,8 @@
  * A store that already has a customer is left as it is (GW_OK, *created = 0).
  *
  * created (may be NULL): the customers made. Touchpoints reach the store when the recorder's
- * writer commits them (gw_recorder_stop() flushes them all).
+ * writer commits them: this call waits (at most 10 s) until the writer has committed the sample's,
+ * so that figures built right after it (the console's first snapshot) include them.
  * Returns GW_OK; GW_EINVAL for NULL or empty arguments or now_ms before 30 days after the epoch;
  * GW_ENOMEM; or the store's error (what was written before it stays, in time order).
  * Blocks on the store: call it from the main thread before serving, or a worker, never a loop.

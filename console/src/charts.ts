@@ -17,6 +17,8 @@ export interface ChartSpec {
   table: TableData;
   /** data-* attributes of the chart's element (names without "data-") */
   attrs: Record<string, string>;
+  /** the width (px) below which the chart scrolls sideways instead of squeezing its labels */
+  minWidth?: number;
 }
 
 export const PALETTE = ['#0969da', '#bf8700', '#1a7f37', '#8250df', '#cf222e', '#1b7c83', '#953800', '#57606a'];
@@ -38,15 +40,18 @@ interface Series {
 }
 
 /** Bars (grouped or stacked) over categories; the table has one column per series. */
-export function barChart(title: string, categories: string[], series: Series[], opts: { line?: boolean } = {}): ChartSpec {
+export function barChart(title: string, categories: string[], series: Series[], opts: { line?: boolean; horizontal?: boolean } = {}): ChartSpec {
   const type = opts.line ? 'line' : 'bar';
+  // horizontal: one row per category, so every (long) category name is shown in full
+  const cat = { type: 'category', data: categories, ...(opts.horizontal ? { inverse: true, axisLabel: { interval: 0 } } : { axisLabel: { hideOverlap: true } }) };
+  const val = { type: 'value', minInterval: 1 };
   const option: EChartsCoreOption = {
     ...base,
     tooltip: { trigger: 'axis' },
     legend: { top: 0, type: 'scroll' },
     grid: { left: 48, right: 16, top: 36, bottom: 48, containLabel: true },
-    xAxis: { type: 'category', data: categories, axisLabel: { hideOverlap: true } },
-    yAxis: { type: 'value', minInterval: 1 },
+    xAxis: opts.horizontal ? val : cat,
+    yAxis: opts.horizontal ? cat : val,
     series: series.map((s) => ({
       name: s.name, type, data: s.data, stack: s.stack, ...(s.color ? { itemStyle: { color: s.color }, lineStyle: { color: s.color } } : {}),
       emphasis: { focus: 'series' },
@@ -91,7 +96,7 @@ export interface SankeyNode { id: string; label: string; value?: number; share?:
 export interface SankeyLink { source: string; target: string; value: number; avgSeconds?: number }
 
 /** A Sankey diagram; the table lists every link (from, to, customers). */
-export function sankeyChart(title: string, nodes: SankeyNode[], links: SankeyLink[], valueName = 'customers'): ChartSpec {
+export function sankeyChart(title: string, nodes: SankeyNode[], links: SankeyLink[], valueName = 'customers', labelWidth = 160): ChartSpec {
   const ids = new Set(nodes.map((n) => n.id));
   const kept = links.filter((l) => l.value > 0 && ids.has(l.source) && ids.has(l.target) && l.source !== l.target);
   const label = new Map(nodes.map((n) => [n.id, n.label]));
@@ -106,7 +111,8 @@ export function sankeyChart(title: string, nodes: SankeyNode[], links: SankeyLin
       draggable: false,
       emphasis: { focus: 'adjacency' },
       lineStyle: { color: 'gradient', opacity: 0.35 },
-      label: { formatter: (p: { data: { label?: string } }) => p.data.label ?? '' },
+      // a label longer than a column is cut (the tooltip and the table beside the chart have it whole)
+      label: { formatter: (p: { data: { label?: string } }) => p.data.label ?? '', width: labelWidth, overflow: 'truncate' },
       data: nodes.map((n) => ({
         name: n.id, label: n.label, value: n.value,
         ...(n.sink ? { itemStyle: { color: '#8c959f' } } : {}),
@@ -163,7 +169,9 @@ export function pathsSankey(p: PathsAnswer): ChartSpec {
     sink: n.touchpoint === '(drop-off)',
   }));
   const links = p.links.map((l) => ({ source: l.source, target: l.target, value: l.customers, avgSeconds: l.avg_seconds ?? undefined }));
-  const spec = sankeyChart('Paths', nodes, links);
+  const spec = sankeyChart('Paths', nodes, links, 'customers', 150);
+  // one column per step, each wide enough for its labels: narrower screens scroll the chart
+  spec.minWidth = 190 * Math.max(2, ...p.nodes.map((n) => n.step)) + 40;
   spec.attrs.started = String(p.started);
   spec.attrs.scope = p.scope;
   return spec;
@@ -227,5 +235,5 @@ export function failureReasons(buckets: VolumeBucket[]): { reason: string; count
 /** Failures by reason as bars. */
 export function reasonsChart(buckets: VolumeBucket[]): ChartSpec {
   const r = failureReasons(buckets);
-  return barChart('Failures by reason', r.map((x) => x.reason), [{ name: 'failures', data: r.map((x) => x.count), color: FAILURE }]);
+  return barChart('Failures by reason', r.map((x) => x.reason), [{ name: 'failures', data: r.map((x) => x.count), color: FAILURE }], { horizontal: true });
 }

@@ -32,9 +32,10 @@ export function chartFigure(spec: ChartSpec, o: ChartOpts): HTMLElement {
   const box = h('div', { class: 'chart', role: 'img', 'aria-label': `${spec.title} (chart; the same figures are in the table below)`, 'data-testid': o.testid });
   for (const [k, v] of Object.entries(spec.attrs)) box.setAttribute('data-' + k, v);
   box.style.height = `${o.height ?? 280}px`;
+  if (spec.minWidth) box.style.minWidth = `${spec.minWidth}px`;
   const fig = h('figure', { class: 'chart-figure' },
     h('figcaption', {}, spec.title),
-    box,
+    spec.minWidth ? h('div', { class: 'chart-scroll' }, box) : box,
     h('details', { class: 'chart-table' }, h('summary', {}, `Table: ${spec.title}`),
       dataTable(spec.table.header, spec.table.rows, { caption: spec.title, view: o.view, testid: o.testid + '-table' })));
   const draw = () => {

@@ -2,6 +2,7 @@
 // built in the browser, and the shared aria-live status region.
 
 import { toCsv, csvFileName, type Cell } from './csv';
+import { fmtTime } from './format';
 
 type Child = Node | string | number | null | undefined | false | Child[];
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
@@ -109,4 +110,10 @@ export function definitions(defs: Record<string, string> | undefined, title = 'D
   if (!defs || Object.keys(defs).length === 0) return null;
   return h('details', { class: 'defs', 'data-testid': 'definitions' }, h('summary', {}, title),
     h('dl', {}, Object.entries(defs).map(([k, v]) => [h('dt', {}, k.replace(/_/g, ' ')), h('dd', {}, v)])));
+}
+
+/** A time in a table cell: "2026-12-07 23:09:43 UTC" on one line (a narrow column would break it in four). */
+export function timeCell(iso: unknown): HTMLElement | string {
+  if (typeof iso !== 'string' || !iso) return '–';
+  return h('time', { class: 'nowrap', datetime: iso }, fmtTime(iso));
 }

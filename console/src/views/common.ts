@@ -67,6 +67,29 @@ export function periodForm(ctx: ViewCtx, extra: HTMLElement[] = [], extraKeys: s
   return form;
 }
 
+/** DOMAIN.md's channels, offered when the gateway's own list cannot be read. */
+export const DEFAULT_CHANNELS = ['web', 'mobile-app', 'api', 'contact-centre', 'store', 'email', 'social', 'iot'];
+
+let channelList: Promise<string[]> | null = null;
+
+/**
+ * The channels this gateway knows (its routes' and its ingested touchpoints' channels, from
+ * `inventory`), sorted; asked once per page load. Channel names are the configuration's and the
+ * senders' own ("mobile-app", "contact-centre"), so a filter offers them as they are recorded.
+ */
+export function knownChannels(ctx: ViewCtx): Promise<string[]> {
+  if (!channelList) {
+    channelList = ctx.api.get<{ routes?: { channel?: string }[]; ingested?: { channel?: string }[] }>('inventory')
+      .then((inv) => {
+        const names = new Set<string>();
+        for (const r of [...(inv.routes ?? []), ...(inv.ingested ?? [])]) if (typeof r.channel === 'string' && r.channel) names.add(r.channel);
+        return names.size ? [...names].sort() : DEFAULT_CHANNELS;
+      })
+      .catch(() => { channelList = null; return DEFAULT_CHANNELS; });
+  }
+  return channelList;
+}
+
 /** A <select> with an "all" first option. */
 export function select(name: string, options: string[], value: string | undefined, allLabel: string): HTMLSelectElement {
   const s = h('select', { name },

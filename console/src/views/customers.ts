@@ -2,7 +2,7 @@
 // (Segment's profile explorer: identities with how and when they were linked, channels, devices,
 // first/last seen, stages reached, consent). Names and emails always, never a bare id alone.
 
-import { h, dataTable, announce } from '../dom';
+import { h, dataTable, announce, timeCell } from '../dom';
 import { apiPath } from '../api';
 import { buildUrl } from '../urlstate';
 import { fmtTime } from '../format';
@@ -66,7 +66,7 @@ export async function customersView(ctx: ViewCtx): Promise<void> {
           caption: `Customers matching “${q}”`, view: 'customers', testid: 'customers-table', empty: 'No customer matches.',
           render: (v, row, col) => {
             if (col === 0) return appLink(ctx, buildUrl({ name: 'profile', id: String(row[7]) }), String(v), { 'data-testid': 'customer-link' });
-            if (col === 5 || col === 6) return fmtTime(v as string);
+            if (col === 5 || col === 6) return timeCell(v);
             if (col === 7) return h('code', {}, String(v));
             return v === '' || v === null ? '–' : String(v);
           },
@@ -112,7 +112,7 @@ function renderProfile(ctx: ViewCtx, p: Profile): HTMLElement[] {
       h('a', { class: 'btn inline', href: `/.console/api/export/touchpoints.csv?customer=${encodeURIComponent(p.id)}`, 'data-testid': 'export-customer' }, 'Export touchpoints (CSV)')));
   const reached = new Set(p.stages_reached ?? []);
   const stages = h('section', { class: 'card', 'aria-labelledby': 'st-h', 'data-testid': 'stages-reached' }, h('h2', { id: 'st-h' }, 'Lifecycle stages reached'),
-    h('ol', { class: 'stages' }, STAGES.map((s) => h('li', { class: reached.has(s) ? 'reached' : 'not-reached', 'data-stage': s, 'data-reached': reached.has(s) },
+    h('ol', { class: 'stages' }, STAGES.map((s) => h('li', { class: reached.has(s) ? 'reached' : 'not-reached', 'data-stage': s, 'data-reached': String(reached.has(s)) },
       s, h('span', { class: 'sr-only' }, reached.has(s) ? ' (reached)' : ' (not reached)')))));
   return [
     who,
@@ -121,10 +121,10 @@ function renderProfile(ctx: ViewCtx, p: Profile): HTMLElement[] {
     h('div', { class: 'grid2' },
       h('section', { class: 'card', 'aria-labelledby': 'ch-h', 'data-testid': 'channels' }, h('h2', { id: 'ch-h' }, 'Channels'),
         dataTable(['Channel', 'First seen', 'Last seen'], (p.channels ?? []).map((c) => [c.channel, c.first_seen, c.last_seen]),
-          { caption: 'Channels seen', view: 'profile', render: (v, _r, c) => (c === 0 ? String(v) : fmtTime(v as string)) })),
+          { caption: 'Channels seen', view: 'profile', render: (v, _r, c) => (c === 0 ? String(v) : timeCell(v)) })),
       h('section', { class: 'card', 'aria-labelledby': 'dv-h', 'data-testid': 'devices' }, h('h2', { id: 'dv-h' }, 'Devices'),
         dataTable(['Device', 'Last seen'], (p.devices ?? []).map((d) => [d.device, d.last_seen]),
-          { caption: 'Devices seen', view: 'profile', render: (v, _r, c) => (c === 0 ? String(v) : fmtTime(v as string)) }))),
+          { caption: 'Devices seen', view: 'profile', render: (v, _r, c) => (c === 0 ? String(v) : timeCell(v)) }))),
     stages,
   ];
 }
@@ -138,7 +138,7 @@ export function identitiesTable(ids: Identity[], view: string, actions?: (i: Ide
     {
       caption: 'Identities', view, testid: 'identities-table', empty: 'No identity.',
       render: (v, row, col) => {
-        if (col === 4 || col === 6) return fmtTime(v as string);
+        if (col === 4 || col === 6) return timeCell(v);
         if (col === 5) return LINKED_BY[String(v)] ?? String(v);
         if (col === 7) return h('code', {}, String(v));
         if (col === 8 && actions) return actions(ids.find((i) => i.provider === row[0] && i.subject === row[7])!);

@@ -2,10 +2,9 @@
 // with unlink and erase (role admin), each behind a confirmation and announced when done; the
 // customer's latest audit events. Every action is the signed-in person's, recorded as such.
 
-import { h, dataTable, announce } from '../dom';
+import { h, dataTable, announce, timeCell } from '../dom';
 import { apiPath, errorText } from '../api';
 import { buildUrl } from '../urlstate';
-import { fmtTime } from '../format';
 import { type ViewCtx, pageHead, section, appLink, personLabel } from './common';
 import { identitiesTable, type Identity } from './customers';
 import { confirmDialog } from './confirm';
@@ -24,7 +23,7 @@ export async function customerSecurityView(ctx: ViewCtx): Promise<void> {
   ctx.main.appendChild(pageHead(ctx, 'Customer security', 'view-customer-security',
     'Sessions, identities and sign-in events of one customer. Revoking, unlinking and erasing are recorded in the audit trail under your name.'));
   const lookup = h('form', { class: 'filters', 'aria-label': 'Open a customer' },
-    h('div', { class: 'field' }, h('label', { for: 'sec-id' }, 'Customer id'), h('input', { id: 'sec-id', name: 'id', value: id, maxlength: 64 })),
+    h('div', { class: 'field' }, h('label', { for: 'sec-id' }, 'Customer id'), h('input', { id: 'sec-id', name: 'id', value: id, maxlength: 64, size: 30, spellcheck: 'false' })),
     h('div', { class: 'field field-btn' }, h('button', { type: 'submit' }, 'Open')));
   lookup.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -51,16 +50,17 @@ export async function customerSecurityView(ctx: ViewCtx): Promise<void> {
     await section(body, 'Customer', 'sec-customer', async () => {
       const s = await ctx.api.get<Security>(apiPath('customers', id, 'security'));
       const c = s.customer;
-      const sessions = dataTable(['Kind', 'Provider', 'Channel', 'Device', 'Created', 'Last seen', 'Expires', 'Session', 'Action'],
-        s.sessions.map((x) => [x.kind, x.provider, x.channel, x.device, x.created, x.last_seen, x.expires, x.id, '']),
+      // the action right after the kind: on a tablet it stays in view while the times scroll
+      const sessions = dataTable(['Kind', 'Action', 'Provider', 'Channel', 'Device', 'Created', 'Last seen', 'Expires', 'Session'],
+        s.sessions.map((x) => [x.kind, '', x.provider, x.channel, x.device, x.created, x.last_seen, x.expires, x.id]),
         { caption: 'Sessions', view: 'customer-security', testid: 'sessions-table', empty: 'No live session.',
           render: (v, row, col) => {
-            if (col >= 4 && col <= 6) return fmtTime(String(v));
-            if (col === 7) return h('code', {}, String(v).slice(0, 12));
-            if (col === 8) return h('button', { type: 'button', class: 'small', 'data-testid': 'revoke-session', 'aria-label': `Revoke ${row[0]} session ${String(row[7]).slice(0, 12)}`,
+            if (col >= 5 && col <= 7) return timeCell(v);
+            if (col === 8) return h('code', {}, String(v).slice(0, 12));
+            if (col === 1) return h('button', { type: 'button', class: 'small', 'data-testid': 'revoke-session', 'aria-label': `Revoke ${row[0]} session ${String(row[8]).slice(0, 12)}`,
               onclick: async () => {
-                if (!(await confirmDialog({ title: 'Revoke this session?', text: `The ${row[0]} session on ${row[3] || 'an unknown device'} ends now; the customer signs in again there.`, confirmLabel: 'Revoke session' }))) return;
-                if (await act('Revoking the session', 'sessions/revoke', { session: row[7] }, (r) => `Revoked ${r.revoked} session(s).`)) await draw();
+                if (!(await confirmDialog({ title: 'Revoke this session?', text: `The ${row[0]} session on ${row[4] || 'an unknown device'} ends now; the customer signs in again there.`, confirmLabel: 'Revoke session' }))) return;
+                if (await act('Revoking the session', 'sessions/revoke', { session: row[8] }, (r) => `Revoked ${r.revoked} session(s).`)) await draw();
               } }, 'Revoke');
             return v === '' || v === null ? '–' : String(v);
           } });
@@ -92,7 +92,7 @@ export async function customerSecurityView(ctx: ViewCtx): Promise<void> {
         dataTable(['Time', 'Event', 'Outcome', 'Reason', 'Provider', 'Address', 'Actor', 'Flow'],
           s.events.map((r) => [r.time, r.event, r.outcome, r.reason, r.provider, r.client, r.actor, r.flow_id]),
           { caption: 'Latest 100 events', view: 'customer-security', testid: 'sec-events',
-            render: (v, _r, col) => (col === 0 ? fmtTime(String(v)) : col === 7 && v ? appLink(ctx, buildUrl({ name: 'flow', id: String(v) }), String(v).slice(0, 12)) : v === null || v === '' ? '–' : String(v)) }),
+            render: (v, _r, col) => (col === 0 ? timeCell(v) : col === 7 && v ? appLink(ctx, buildUrl({ name: 'flow', id: String(v) }), String(v).slice(0, 12)) : v === null || v === '' ? '–' : String(v)) }),
       ];
     });
   };

@@ -3,8 +3,7 @@
 
 import { h, field } from '../dom';
 import { queryString } from '../api';
-import { type ViewCtx, pageHead, periodForm, select, STAGES } from './common';
-import { CHANNELS } from './flows';
+import { type ViewCtx, pageHead, periodForm, select, knownChannels, STAGES } from './common';
 
 export function exportUrl(kind: 'touchpoints' | 'customers', params: Record<string, string | undefined>): string {
   return `/.console/api/export/${kind}.csv${queryString(params)}`;
@@ -14,8 +13,10 @@ export async function exportsView(ctx: ViewCtx): Promise<void> {
   const f = ctx.filters;
   ctx.main.appendChild(pageHead(ctx, 'Exports', 'view-exports',
     'Download what the views show as CSV: every recorded field, times in ISO 8601 UTC. Each download is recorded in the audit trail.'));
+  const channels = await knownChannels(ctx);
+  if (ctx.gone()) return;
   ctx.main.appendChild(periodForm(ctx, [
-    field('Channel', select('channel', CHANNELS, f.channel, 'All channels')),
+    field('Channel', select('channel', channels, f.channel, 'All channels')),
     field('Stage', select('stage', STAGES, f.stage, 'All stages')),
     field('Customer id', h('input', { name: 'customer', value: f.customer ?? '', maxlength: 64, placeholder: 'all customers' })),
     field('Customer search', h('input', { name: 'q', value: f.q ?? '', maxlength: 512, placeholder: 'email, id or provider:subject' })),

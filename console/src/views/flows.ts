@@ -6,19 +6,19 @@ import { h, dataTable, field, apiDefinition } from '../dom';
 import { fmtShare, fmtCount, fmtDuration } from '../format';
 import { transitionsSankey, pathsSankey, funnelChart, type Transitions, type PathsAnswer, type FunnelStep } from '../charts';
 import { chartFigure } from '../chartview';
-import { type ViewCtx, pageHead, periodForm, select, section, STAGES } from './common';
+import { type ViewCtx, pageHead, periodForm, select, section, knownChannels, STAGES } from './common';
 
 interface TransitionsAnswer extends Transitions { sequences: { channels: string[]; customers: number }[]; converted_stage: string }
 interface FunnelAnswer { window_days: number; steps: FunnelStep[]; next_after_dropoff: { after: string; touchpoint: string; customers: number }[] }
 interface StagesAnswer { stages: { stage: string; entered: number; median_days: number | null }[]; transitions: { from: string; to: string; customers: number; regression: boolean }[] }
 
-export const CHANNELS = ['web', 'mobile_app', 'api', 'contact_centre', 'store', 'email', 'social', 'iot'];
-
 export async function flowsView(ctx: ViewCtx): Promise<void> {
   const f = ctx.filters;
   ctx.main.appendChild(pageHead(ctx, 'Flows', 'view-flows', 'How customers move between channels, touchpoints and lifecycle stages across the period.'));
+  const channels = await knownChannels(ctx);
+  if (ctx.gone()) return;
   ctx.main.appendChild(periodForm(ctx, [
-    field('Channel', select('channel', CHANNELS, f.channel, 'All channels')),
+    field('Channel', select('channel', channels, f.channel, 'All channels')),
     field('Stage', select('stage', STAGES, f.stage, 'All stages')),
   ], ['channel', 'stage']));
   const common = { from: f.from, to: f.to, channel: f.channel, stage: f.stage };

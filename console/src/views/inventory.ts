@@ -3,7 +3,13 @@
 
 import { h, dataTable, apiDefinition } from '../dom';
 import { fmtCount } from '../format';
-import { type ViewCtx, pageHead, section } from './common';
+import { type ViewCtx, pageHead, section, STAGES } from './common';
+
+/** Lifecycle stages in their order, then other stage names, then none. */
+function stageRank(stage: string | null): number {
+  const i = stage ? STAGES.indexOf(stage) : -1;
+  return i >= 0 ? i : stage ? STAGES.length : STAGES.length + 1;
+}
 
 interface Inventory {
   routes: { name: string; host: string; path_prefix: string; channel: string; stage: string | null; touchpoint: string; auth: string;
@@ -21,12 +27,13 @@ export async function inventoryView(ctx: ViewCtx): Promise<void> {
       inv.routes.map((r) => [r.name, r.host || '*', r.path_prefix, r.channel, r.stage ?? '', r.touchpoint, r.auth, r.policy ?? '', r.upstream,
         (r.identity_headers ?? []).join(' '), r.assertion ? 'yes' : 'no', r.touchpoints_30d]),
       { caption: 'Routes', view: 'inventory', testid: 'inventory-routes-table',
-        render: (v, _r, c) => (c === 11 ? fmtCount(v as number) : c === 9 && v ? h('code', {}, String(v)) : v === '' || v === null ? '–' : String(v)) })];
+        render: (v, _r, c) => (c === 11 ? fmtCount(v as number) : c === 9 && v ? h('span', { class: 'headers' }, String(v).split(' ').map((x) => h('code', {}, x))) : v === '' || v === null ? '–' : String(v)) })];
   });
   await section(ctx.main, 'Ingested touchpoints', 'inventory-ingested', async () => {
     const i = inv ?? (await ctx.api.get<Inventory>('inventory'));
     return [dataTable(['Source', 'Channel', 'Touchpoint', 'Stage', 'Touchpoints (30 days)'],
-      i.ingested.map((r) => [r.source, r.channel, r.touchpoint, r.stage ?? '', r.touchpoints_30d]),
+      [...i.ingested].sort((x, y) => stageRank(x.stage) - stageRank(y.stage) || y.touchpoints_30d - x.touchpoints_30d)
+        .map((r) => [r.source, r.channel, r.touchpoint, r.stage ?? '', r.touchpoints_30d]),
       { caption: 'Ingested touchpoints', view: 'inventory', testid: 'inventory-ingested-table', empty: 'Nothing ingested yet.',
         render: (v, _r, c) => (c === 4 ? fmtCount(v as number) : v === '' || v === null ? '–' : String(v)) })];
   });

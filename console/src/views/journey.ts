@@ -37,7 +37,7 @@ function rowEl(r: LaneRow): HTMLElement {
   return h('li', {
     class: 'jrow' + (r.visitStart ? ' visit-start' : '') + (r.switchedFrom ? ' switch' : ''),
     'data-id': tp.id, 'data-channel': tp.channel, 'data-lane': r.lane,
-    'data-anonymous': r.anonymous, 'data-visit-start': r.visitStart,
+    'data-anonymous': String(r.anonymous), 'data-visit-start': String(r.visitStart),
   }, h('time', { class: 'jtime', datetime: tp.occurred_at }, fmtTime(tp.occurred_at).slice(11, 19)), box);
 }
 

@@ -9,7 +9,15 @@ interface Policies {
   policies: { name: string; description: string; rules: { effect: 'allow' | 'deny'; conditions: Record<string, unknown> }[] }[];
   routes: { name: string; host: string; path_prefix: string; auth: string; policy: string | null; channel: string }[];
 }
-interface Explain { decision: 'allow' | 'deny' | 'step_up'; policy: string | null; rule: unknown; explanation: string }
+interface Explain {
+  decision: 'allow' | 'deny' | 'step_up'; policy: string | null; rule: unknown; explanation: string;
+  facts?: Record<string, string | number | boolean | null>;
+}
+
+const FACT_LABELS: Record<string, string> = {
+  provider: 'Signed in with', email: 'Email', email_verified: 'Email verified', hd: 'Hosted domain (hd)',
+  linked_providers: 'Linked providers', channel: 'Channel', method: 'Method', session_age_s: 'Session age (s)',
+};
 
 export async function policiesView(ctx: ViewCtx): Promise<void> {
   ctx.main.appendChild(pageHead(ctx, 'Policies', 'view-policies', 'Which policy guards each route, what each policy says, and why a customer is allowed or refused on a route.'));
@@ -31,7 +39,7 @@ export async function policiesView(ctx: ViewCtx): Promise<void> {
   await section(ctx.main, 'Explain a decision', 'explain', async () => {
     const d = data ?? (await ctx.api.get<Policies>('policies'));
     const f = ctx.filters;
-    const customer = h('input', { id: 'explain-customer', name: 'customer', value: f.customer ?? '', maxlength: 64, required: true });
+    const customer = h('input', { id: 'explain-customer', name: 'customer', value: f.customer ?? '', maxlength: 64, size: 30, required: true, spellcheck: 'false' });
     const route = h('select', { id: 'explain-route', name: 'route', required: true },
       h('option', { value: '' }, 'Choose a route'), d.routes.map((r) => h('option', { value: r.name, selected: r.name === f.route }, `${r.name} (${r.host || '*'}${r.path_prefix})`)));
     const out = h('div', { 'aria-live': 'polite', 'data-testid': 'explain-result' });
@@ -47,7 +55,11 @@ export async function policiesView(ctx: ViewCtx): Promise<void> {
       try {
         const x = await ctx.api.get<Explain>('policies/explain', { customer: f.customer, route: f.route });
         out.replaceChildren(h('p', { class: `decision decision-${x.decision}`, 'data-decision': x.decision }, `Decision: ${x.decision.replace('_', '-')}`),
-          h('p', {}, x.explanation), h('p', { class: 'muted' }, `Policy: ${x.policy ?? '(none)'}`, x.rule !== null && x.rule !== undefined ? `; rule: ${JSON.stringify(x.rule)}` : ''));
+          h('p', { class: 'muted' }, `Policy: ${x.policy ?? '(none)'}`, x.rule !== null && x.rule !== undefined ? `; rule: ${JSON.stringify(x.rule)}` : '; no rule matched (default deny)'),
+          x.facts ? h('dl', { class: 'kv', 'data-testid': 'explain-facts' }, Object.entries(x.facts).map(([k, v]) => [
+            h('dt', {}, FACT_LABELS[k] ?? k), h('dd', {}, v === null || v === undefined || v === '' ? '–' : typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v))])) : '',
+          // the gateway's explanation is lines of text (rule by rule): kept as lines
+          h('details', { open: true }, h('summary', {}, 'How the decision was reached'), h('pre', { class: 'pre', 'data-testid': 'explain-text' }, x.explanation)));
         announce(`Decision for ${f.route}: ${x.decision}.`, 'ok');
       } catch (e) {
         out.replaceChildren(errorBlock(e));

@@ -3,7 +3,7 @@
 // the audit list with removable filter chips kept in the URL (click a value to filter by it).
 // Also one sign-in flow: every step of one flow id with its timing.
 
-import { h, dataTable, announce, field, apiDefinition } from '../dom';
+import { h, dataTable, announce, field, apiDefinition, timeCell } from '../dom';
 import { apiPath, type Params } from '../api';
 import { buildUrl, withFilter, type Filters } from '../urlstate';
 import { fmtTime, fmtCount } from '../format';
@@ -79,9 +79,9 @@ export async function signinsView(ctx: ViewCtx): Promise<void> {
     const toggle = h('p', {}, 'Bucket: ',
       appLink(ctx, buildUrl(ctx.route, { ...ctx.filters, bucket: 'day' }), 'by day', { 'aria-current': bucket === 'day' ? 'true' : 'false' }), ' · ',
       appLink(ctx, buildUrl(ctx.route, { ...ctx.filters, bucket: 'hour' }), 'by hour', { 'aria-current': bucket === 'hour' ? 'true' : 'false' }));
-    const anomalies = dataTable(['Hour', 'Failures', 'Baseline (median)', 'Factor'], (v.anomalies ?? []).map((a) => [fmtTime(a.t), a.failures, a.baseline, a.factor]),
+    const anomalies = dataTable(['Hour', 'Failures', 'Baseline (median)', 'Factor'], (v.anomalies ?? []).map((a) => [a.t, a.failures, a.baseline, a.factor]),
       { caption: 'Anomalies: failures far above the trailing baseline', view: 'signins', testid: 'anomalies-table', empty: 'No anomaly in the period.',
-        render: (x, _r, c) => (c === 3 ? `${(x as number).toFixed(1)}×` : String(x)) });
+        render: (x, _r, c) => (c === 0 ? timeCell(x) : c === 3 ? `${(x as number).toFixed(1)}×` : String(x)) });
     return [toggle, apiDefinition(v) ?? '',
       h('p', { class: 'muted' }, bucket === 'day' ? 'Select a day (click its bar) to filter the list below to it.' : 'Successes and failures stacked per hour.'),
       chartFigure(volumeChart(v.buckets, bucket), { view: 'signins', testid: 'chart-volume', height: 280, onClick: (name) => {
@@ -111,7 +111,7 @@ export async function signinsView(ctx: ViewCtx): Promise<void> {
           render: (v, row, col) => {
             const r = bySeq.get(row[12] as number)!;
             switch (col) {
-              case 0: return fmtTime(String(v));
+              case 0: return timeCell(v);
               case 1: return r.customer_id ? h('span', {}, appLink(ctx, buildUrl({ name: 'security-customer', id: r.customer_id }), String(v)), ' ',
                 filterBtn('customer', r.customer_id, 'filter')) : '–';
               case 2: return filterBtn('event', r.event);
@@ -119,6 +119,8 @@ export async function signinsView(ctx: ViewCtx): Promise<void> {
               case 5: return filterBtn('provider', r.provider);
               case 6: return filterBtn('client', r.client);
               case 7: return r.flow_id ? appLink(ctx, buildUrl({ name: 'flow', id: r.flow_id }), r.flow_id.slice(0, 12), { title: `Flow ${r.flow_id}` }) : '–';
+              // a user agent is long: one line, cut, whole in its title (and in the CSV)
+              case 11: return v ? h('span', { class: 'clip', title: String(v) }, String(v)) : '–';
               default: return v === null || v === undefined || v === '' ? '–' : String(v);
             }
           } }));
@@ -157,7 +159,7 @@ export async function flowView(ctx: ViewCtx): Promise<void> {
       dataTable(['Step', 'Time', 'Event', 'Outcome', 'Reason', 'Provider', 'Since start (ms)', 'Seq'],
         fl.steps.map((s, i) => [i + 1, s.time, s.event, s.outcome, s.reason, s.provider, s.ms_since_start, s.seq]),
         { caption: 'Flow steps', view: 'flow', testid: 'flow-table', rowAttrs: (r) => ({ class: r[3] === 'failure' ? 'row-fail' : null }),
-          render: (v, _r, c) => (c === 1 ? fmtTime(String(v)) : v === null || v === '' ? '–' : String(v)) }),
+          render: (v, _r, c) => (c === 1 ? timeCell(v) : v === null || v === '' ? '–' : String(v)) }),
       h('p', {}, appLink(ctx, buildUrl({ name: 'signins' }, {}), '← All sign-in activity')),
     ];
   });
