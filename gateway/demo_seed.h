@@ -23,7 +23,8 @@
  * so that figures built right after it (the console's first snapshot) include them.
  * Returns GW_OK; GW_EINVAL for NULL or empty arguments or now_ms before 30 days after the epoch;
  * GW_ENOMEM; or the store's error (what was written before it stays, in time order).
- * Blocks on the store: call it from the main thread before serving, or a worker, never a loop.
+ * Writes as a bulk load (store_set_durable(0), then 1: one sync at the end), so nothing else may
+ * write the store meanwhile. Blocks on the store: call it from the main thread before serving.
  */
 gw_status_t gw_demo_seed(store_t *st, gw_recorder_t *rec, const char *const *providers, size_t num_providers,
                          size_t customers, uint64_t now_ms, size_t *created);
