@@ -224,6 +224,14 @@ static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly
             goto Exit;
         GW_LOG_INF(MODULE, "store %s migrated from format 3 to 4 (every identity's email indexed for search)", path);
     }
+    /*
+     * Touchpoints committed before a crash whose profiles did not follow yet (the recorder brings
+     * them along about every second, store_touchpoints_profile()): they follow now.
+     */
+    if ((rc = store_tp_profiles(st, txn, NULL)) != 0) {
+        GW_LOG_ERR(MODULE, "cannot bring the profiles of %s in step with its touchpoints: %s", path, mdb_strerror(rc));
+        goto Exit;
+    }
     if (!found || version < STORE_FORMAT_VERSION) {
         char v[16];
         MDB_val key = {6, "format"}, val;
@@ -263,6 +271,7 @@ void store_close(store_t *st)
     if (st->env != NULL)
         mdb_env_close(st->env);
     store_seen_cache_free(st);
+    store_seen_acc_free(st);
     pthread_rwlock_destroy(&st->resize);
     free(st);
 }

@@ -2,9 +2,11 @@
  * journeygate — a customer's profile kept in step with the customer's touchpoints: the channels,
  * devices and lifecycle stages seen, and when (see store_int.h, store_seen_t).
  *
- * Owned by the store: store_tp.c calls store_profiles_seen() in the transaction that writes a block
- * of touchpoints (the recorder's batches and ingestion alike), store.c calls store_profile_seen()
- * at sign-in. A profile is rewritten at most once per block, and only when the block tells it
+ * Owned by the store. store_tp.c calls store_profiles_seen() for the touchpoint log: the recorder's
+ * blocks in a transaction of their own after them (store_tp_profiles(): every block past the
+ * profiles' mark, gathered here per customer, then each profile once in customer id order) or in
+ * the merge that takes them out of the log; an ingested block in its own transaction. store.c calls
+ * store_profile_seen() at sign-in. A profile is rewritten only when its touchpoints tell it
  * something new: a channel, device or stage it did not have, first_seen moving earlier, or a last
  * seen time (the customer's, a channel's, a device's) moving by more than STORE_SEEN_SLACK_MS.
  * What each profile already says is remembered in memory (struct seen_cache below), so a block of
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static const char *const lifecycle[] = {"need", "research", "select", "convert", "own", "loyalty", "advocacy"};
 /* the device classes gw_device_class() gives; a profile's other devices are never cached */
@@ -223,13 +226,26 @@ struct store_seen_cache {
 
 static pthread_mutex_t cache_make_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * The cache and the gathering table are large and live as long as the store: mapped on their own,
+ * zeroed, pages made as touched. From malloc they would take the writer thread's arena (once
+ * glibc's mmap threshold has grown past them), and LMDB's multi-megabyte page buffers of each
+ * commit would then go to a heap made and unmapped again for every transaction, every page faulted
+ * anew (a third of the writer's time in journey_bench).
+ */
+static void *big_zeroed(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 static struct store_seen_cache *cache_of(store_t *st)
 {
     struct store_seen_cache *c = __atomic_load_n(&st->seen_cache, __ATOMIC_ACQUIRE);
     if (c != NULL)
         return c; /* made once, freed only by store_close() */
     pthread_mutex_lock(&cache_make_lock);
-    if ((c = st->seen_cache) == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+    if ((c = st->seen_cache) == NULL && (c = big_zeroed(sizeof(*c))) != NULL) {
         pthread_mutex_init(&c->lock, NULL);
         __atomic_store_n(&st->seen_cache, c, __ATOMIC_RELEASE);
     }
@@ -241,7 +257,7 @@ void store_seen_cache_free(store_t *st)
 {
     if (st->seen_cache != NULL) {
         pthread_mutex_destroy(&st->seen_cache->lock);
-        free(st->seen_cache);
+        munmap(st->seen_cache, sizeof(*st->seen_cache));
         st->seen_cache = NULL;
     }
 }
@@ -407,8 +423,113 @@ int store_profiles_seen(store_t *st, MDB_txn *txn, const char *cid, const store_
         free(text);
         entry_from(&e, h, cust);
     }
-    if (rc == 0)
+    if (rc == 0 && p != NULL)
         rc = pending_add(p, &e);
     json_decref(cust);
     return rc;
+}
+
+/* ------------------------------------------------------------------ many touchpoints, each profile once */
+
+/*
+ * What a run of touchpoints tells each of its customers, gathered before any profile is looked at:
+ * one store_seen_t per customer, found by the customer id's hash (open addressing). ACC_MAX customers
+ * at most (about 7 MiB; only the pages in use cost memory): a run that touches more is applied in
+ * parts, each in customer id order. Made on first use, freed by store_close().
+ */
+#define ACC_MAX 16384
+#define ACC_SLOTS (4 * ACC_MAX) /* a power of two */
+
+struct acc_cust {
+    const char *cid;
+    uint64_t h;
+    uint32_t slot; /* where slot[] points at it */
+    store_seen_t seen;
+};
+
+struct store_seen_acc {
+    size_t n;
+    uint32_t slot[ACC_SLOTS]; /* index into v + 1; 0 empty */
+    struct acc_cust *order[ACC_MAX];
+    struct acc_cust v[ACC_MAX];
+};
+
+void store_seen_acc_free(store_t *st)
+{
+    if (st->seen_acc != NULL)
+        munmap(st->seen_acc, sizeof(*st->seen_acc));
+    st->seen_acc = NULL;
+}
+
+void store_seen_gather_reset(store_t *st)
+{
+    struct store_seen_acc *a = st->seen_acc;
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n; ++i)
+        a->slot[a->v[i].slot] = 0;
+    a->n = 0;
+}
+
+static int by_cid(const void *x, const void *y)
+{
+    const struct acc_cust *a = *(const struct acc_cust *const *)x, *b = *(const struct acc_cust *const *)y;
+    return memcmp(a->cid, b->cid, STORE_ID_LEN);
+}
+
+int store_seen_flush(store_t *st, MDB_txn *txn, store_seen_pending_t *p)
+{
+    struct store_seen_acc *a = st->seen_acc;
+    int rc = 0;
+
+    if (a == NULL || a->n == 0)
+        return 0;
+    /* in key order: the profiles' pages are visited once each, in sequence */
+    for (size_t i = 0; i < a->n; ++i)
+        a->order[i] = &a->v[i];
+    qsort(a->order, a->n, sizeof(a->order[0]), by_cid);
+    for (size_t i = 0; i < a->n && rc == 0; ++i)
+        rc = store_profiles_seen(st, txn, a->order[i]->cid, &a->order[i]->seen, p);
+    store_seen_gather_reset(st);
+    return rc;
+}
+
+int store_seen_gather(store_t *st, MDB_txn *txn, const char *cid, uint64_t h, const store_tp_t *tp,
+                      store_seen_pending_t *p)
+{
+    struct store_seen_acc *a = st->seen_acc;
+    struct acc_cust *c = NULL;
+    uint32_t i;
+    int rc;
+
+    if (a == NULL && (a = st->seen_acc = big_zeroed(sizeof(*a))) == NULL)
+        return ENOMEM;
+    for (i = (uint32_t)(h & (ACC_SLOTS - 1)); a->slot[i] != 0; i = (i + 1) & (ACC_SLOTS - 1)) {
+        struct acc_cust *x = &a->v[a->slot[i] - 1];
+        if (x->h == h && memcmp(x->cid, cid, STORE_ID_LEN) == 0) {
+            c = x;
+            break;
+        }
+    }
+    if (c == NULL) {
+        if (a->n == ACC_MAX) {
+            if ((rc = store_seen_flush(st, txn, p)) != 0)
+                return rc;
+            return store_seen_gather(st, txn, cid, h, tp, p);
+        }
+        c = &a->v[a->n];
+        c->cid = cid;
+        c->h = h;
+        c->slot = i;
+        store_seen_reset(&c->seen);
+        a->slot[i] = (uint32_t)++a->n;
+    }
+    if (store_seen_add(&c->seen, tp->channel, tp->device, tp->stage, tp->occurred_at_ms) != 0) {
+        /* more channels or devices than one store_seen_t holds: what it has first */
+        if ((rc = store_profiles_seen(st, txn, cid, &c->seen, p)) != 0)
+            return rc;
+        store_seen_reset(&c->seen);
+        store_seen_add(&c->seen, tp->channel, tp->device, tp->stage, tp->occurred_at_ms);
+    }
+    return 0;
 }
