@@ -3,8 +3,11 @@
  *
  * Engine-neutral interface: records go in and out as jansson objects, keys as
  * byte strings; no LMDB type appears here. One environment, named databases:
- *   meta               "format" -> version; "session_gen" -> sessions-removed counter; "tp_next" -> next block
+ *   meta               "format" -> version; "session_gen" -> sessions-removed counter; "tp_next" -> next block;
+ *                      "tp_profiled" -> the last tp_log block whose touchpoints are in the profiles
  *   customers          customer id -> profile JSON
+ *   profile_seen       customer id -> what its touchpoints told the profile (channels, devices, stages, first
+ *                      and last seen; compact binary), merged into the profile JSON by every read of it
  *   identities         provider "\0" subject -> customer id (unique)
  *   emails             lower-case verified email -> customer id (linking: only proved addresses)
  *   identity_emails    lower-case email "\0" customer id -> "" for EVERY email any identity carries,
@@ -305,7 +308,8 @@ gw_status_t store_audit_foreach_reverse(store_t *st, uint64_t before,
  *
  * Profiles follow the log: store_touchpoints_profile() applies every block after the profiles' mark
  * and moves the mark, in one transaction, so a profile never names a touchpoint that was not
- * committed. The recorder calls it about every second: a customer's profile (channels_seen,
+ * committed. What touchpoints tell a profile goes to its profile_seen record (no JSON rewritten;
+ * store_customer_get() and the walks over customers merge it in). The recorder calls it about every second: a customer's profile (channels_seen,
  * last_seen_ms, channels, devices, stages_reached, stage) may lag a recorded touchpoint by about a
  * second, never more than what the writer committed since (a crash loses no profile change:
  * store_open() and every merge apply the blocks past the mark). Ingested touchpoints and sign-ins

@@ -30,6 +30,9 @@ struct store {
     struct store_seen_cache *seen_cache; /* store_profile.c: what recently touched profiles say (lazily made) */
     /* store_profile.c: what a run of touchpoints tells each customer; used inside write transactions only */
     struct store_seen_acc *seen_acc;
+    /* "profile_seen": customer id -> what touchpoints told the profile (store_profile.c); ok 0 when absent */
+    MDB_dbi profile_seen;
+    int profile_seen_ok;
 };
 
 typedef int (*store_write_fn)(store_t *st, MDB_txn *txn, void *ctx);
@@ -122,6 +125,15 @@ int store_seen_gather(store_t *st, MDB_txn *txn, const char *cid, uint64_t cid_h
                       store_seen_pending_t *p);
 int store_seen_flush(store_t *st, MDB_txn *txn, store_seen_pending_t *p);
 void store_seen_acc_free(store_t *st); /* store_close() */
+
+/*
+ * The profile a reader sees: cust (the JSON stored under key, klen bytes) with what the customer's
+ * touchpoints told it merged in (profile_seen, see store_profile.c), in any transaction. A key that
+ * is not a customer id, or no such record, leaves cust as it is.
+ */
+void store_profile_merge_seen(store_t *st, MDB_txn *txn, const void *key, size_t klen, json_t *cust);
+/* in a write transaction: the customer's profile_seen record goes (erasure); an LMDB code */
+int store_profile_seen_delete(store_t *st, MDB_txn *txn, const char *cid);
 
 /*
  * store_tp.c: every block of the log after the profiles' mark (meta "tp_profiled") into the

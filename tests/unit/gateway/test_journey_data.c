@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,6 +440,67 @@ START_TEST(test_a_killed_writer_loses_no_profile_change)
 }
 END_TEST
 
+/* whether the store's profile_seen database holds a record for cid (read with LMDB itself, the store closed) */
+static int seen_record(const char *cid)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {STORE_ID_LEN, (void *)cid}, v;
+    int rc;
+
+    store_close(st);
+    st = NULL;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "profile_seen", 0, &dbi), 0);
+    rc = mdb_get(txn, dbi, &k, &v);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    return rc == 0;
+}
+
+/* store_customers_foreach() callback: keeps the first customer */
+static int first_customer(json_t *customer, void *arg)
+{
+    json_t **out = arg;
+    *out = json_incref(customer);
+    return 1;
+}
+
+START_TEST(test_what_touchpoints_told_the_profile_is_kept_apart_and_erased_with_it)
+{
+    uint64_t t0 = 1700000000000ULL;
+    char id[STORE_ID_LEN + 1];
+    unsigned sessions = 0;
+    store_t *ro;
+    json_t *c, *stored;
+
+    customer("ada", "ada@example.com", t0, id);
+    ingest(id, "email", "opened", "need", t0 + MIN_MS);
+    ck_assert(seen_record(id));
+    /* every reader sees the profile with it, read-only ones and walks over all customers too */
+    ck_assert_int_eq(store_open_readonly(dir, &ro), GW_OK);
+    ck_assert_int_eq(store_customer_get(ro, id, &c), GW_OK);
+    ck_assert(lists(json_object_get(c, "channels_seen"), "email"));
+    ck_assert(lists(json_object_get(c, "channels_seen"), "web"));
+    ck_assert_int_eq(at(c, "stages_reached", NULL, "need"), (json_int_t)(t0 + MIN_MS));
+    json_decref(c);
+    store_close(ro);
+    stored = NULL;
+    ck_assert_int_eq(store_customers_foreach(st, first_customer, &stored), GW_OK);
+    ck_assert_ptr_nonnull(stored);
+    ck_assert_int_eq(at(stored, "channels", "email", "first_seen_ms"), (json_int_t)(t0 + MIN_MS));
+    json_decref(stored);
+    /* erasing the customer erases it too */
+    ck_assert_int_eq(store_customer_delete(st, id, &sessions, NULL), GW_OK);
+    ck_assert(!seen_record(id));
+}
+END_TEST
+
 /* ------------------------------------------------------------------ touchpoint_skip */
 
 static char tmpl[] = "/tmp/jg-skip-XXXXXX";
@@ -543,6 +605,7 @@ int main(void)
     tcase_add_test(tc, test_profiles_follow_the_log_in_their_own_transaction);
     tcase_add_test(tc, test_recorded_touchpoints_reach_the_profile_while_the_recorder_runs);
     tcase_add_test(tc, test_a_killed_writer_loses_no_profile_change);
+    tcase_add_test(tc, test_what_touchpoints_told_the_profile_is_kept_apart_and_erased_with_it);
     tcase_add_test(tc, test_browser_noise_records_no_touchpoint);
     suite_add_tcase(s, tc);
     return jg_check_run(s);
