@@ -309,9 +309,9 @@ gw_status_t store_audit_foreach_reverse(store_t *st, uint64_t before,
  * Profiles follow the log: store_touchpoints_profile() applies every block after the profiles' mark
  * and moves the mark, in one transaction, so a profile never names a touchpoint that was not
  * committed. What touchpoints tell a profile goes to its profile_seen record (no JSON rewritten;
- * store_customer_get() and the walks over customers merge it in). The recorder calls it about every second: a customer's profile (channels_seen,
- * last_seen_ms, channels, devices, stages_reached, stage) may lag a recorded touchpoint by about a
- * second, never more than what the writer committed since (a crash loses no profile change:
+ * store_customer_get() and the walks over customers merge it in). The recorder calls it about every second: a
+ * customer's profile (channels_seen, last_seen_ms, channels, devices, stages_reached, stage) may lag a recorded
+ * touchpoint by about a second, never more than what the writer committed since (a crash loses no profile change:
  * store_open() and every merge apply the blocks past the mark). Ingested touchpoints and sign-ins
  * move the profile in their own transaction.
  */
