@@ -24,6 +24,12 @@
 #define WAKE_AT 8192          /* queued touchpoints that wake the writer at once (at most a quarter of the queue) ... */
 #define WRITER_NICE 5         /* see lower_priority() */
 #define COMMIT_EVERY_MS 200   /* ... else it commits what is queued this often: one sync for many */
+/*
+ * The customers' profiles follow what the writer committed at most this long after the last time
+ * (store_touchpoints_profile(): each touched profile once for all those batches, in key order), not
+ * in every batch's transaction: a profile may lag a touchpoint by about this much. A merge does it too.
+ */
+#define PROFILE_EVERY_MS 1000
 #define VISIT_GAP_MS                                                                                                   \
     (30 * 60 * 1000)      /* a visit ends after 30 minutes without a touchpoint on that channel and device */
 #define VISIT_SLOTS 65536 /* (customer, channel, device) triples whose visit is remembered */
@@ -288,12 +294,22 @@ static gw_status_t append_retrying(gw_recorder_t *r, const uint8_t *block, size_
     return s;
 }
 
+/* the profiles in step with what the writer committed (PROFILE_EVERY_MS); a failure is tried again next time */
+static void follow_profiles(gw_recorder_t *r, uint64_t *unprofiled, uint64_t *last_profile)
+{
+    *last_profile = gw_mono_ms();
+    if (store_touchpoints_profile(r->st) == GW_OK)
+        *unprofiled = 0;
+    else
+        GW_LOG_ERR(MODULE, "could not bring the customers' profiles in step with their touchpoints");
+}
+
 static void *writer_main(void *arg)
 {
     gw_recorder_t *r = arg;
     uint8_t *block = malloc((size_t)BATCH * (SLOT_INLINE + 64));
     size_t block_cap = (size_t)BATCH * (SLOT_INLINE + 64);
-    uint64_t unmerged = 0, last_write = gw_mono_ms();
+    uint64_t unmerged = 0, last_write = gw_mono_ms(), unprofiled = 0, last_profile = last_write;
 
     lower_priority();
 
@@ -306,7 +322,8 @@ static void *writer_main(void *arg)
         for (;;) {
             struct timespec ts;
             uint64_t now = gw_mono_ms(), wait_ms;
-            if (r->stopping || r->count >= r->wake_at || (r->count > 0 && now >= last_write + COMMIT_EVERY_MS))
+            if (r->stopping || r->count >= r->wake_at || (r->count > 0 && now >= last_write + COMMIT_EVERY_MS) ||
+                (unprofiled > 0 && now >= last_profile + PROFILE_EVERY_MS))
                 break;
             if (r->count == 0 && unmerged > 0 && now >= last_write + IDLE_MERGE_MS) {
                 idle_merge = 1;
@@ -315,6 +332,8 @@ static void *writer_main(void *arg)
             wait_ms = r->count > 0   ? last_write + COMMIT_EVERY_MS - now
                       : unmerged > 0 ? last_write + IDLE_MERGE_MS - now
                                      : 3600 * 1000;
+            if (unprofiled > 0 && last_profile + PROFILE_EVERY_MS - now < wait_ms)
+                wait_ms = last_profile + PROFILE_EVERY_MS - now;
             ts = gw_realtime_in(wait_ms);
             r->writer_waiting = 1;
             pthread_cond_timedwait(&r->cond, &r->lock, &ts);
@@ -326,12 +345,19 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         if (stop || idle_merge) {
             uint64_t merged = 0;
+            /* the merge brings the profiles along first */
             if (unmerged > 0 && store_touchpoints_merge(r->st, &merged) != GW_OK)
                 GW_LOG_ERR(MODULE, "could not merge the touchpoint log");
+            else
+                unprofiled = 0;
             unmerged = 0;
-            last_write = gw_mono_ms();
+            last_write = last_profile = gw_mono_ms();
             if (stop)
                 break;
+            continue;
+        }
+        if (n == 0) { /* woken for the profiles only */
+            follow_profiles(r, &unprofiled, &last_profile);
             continue;
         }
         /* the slots [head, head + n) are the writer's until it gives them back below */
@@ -367,6 +393,7 @@ static void *writer_main(void *arg)
             if (s == GW_OK) {
                 atomic_fetch_add(&r->written, m);
                 unmerged += m;
+                unprofiled += m;
             } else {
                 char why[96];
                 snprintf(why, sizeof(why), "the store refused them (%s)", gw_status_str(s));
@@ -380,7 +407,12 @@ static void *writer_main(void *arg)
             uint64_t merged = 0;
             if (store_touchpoints_merge(r->st, &merged) != GW_OK)
                 GW_LOG_ERR(MODULE, "could not merge the touchpoint log");
+            else
+                unprofiled = 0;
             unmerged = 0;
+            last_profile = gw_mono_ms();
+        } else if (unprofiled > 0 && last_write >= last_profile + PROFILE_EVERY_MS) {
+            follow_profiles(r, &unprofiled, &last_profile);
         }
     }
     free(block);

@@ -93,7 +93,10 @@ static int open_dbis(store_t *st, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "tp_log", flags, &st->tp_log)) != 0 ||
         (rc = mdb_dbi_open(txn, "touchpoints", flags, &st->tp_cust)) != 0)
         return rc;
-    return 0;
+    /* what touchpoints told the profiles (store_profile.c); a store no gateway of this version wrote has none */
+    rc = mdb_dbi_open(txn, "profile_seen", flags, &st->profile_seen);
+    st->profile_seen_ok = rc == 0;
+    return rc == MDB_NOTFOUND && !(flags & MDB_CREATE) ? 0 : rc;
 }
 
 static long read_version(store_t *st, MDB_txn *txn, int *found)
@@ -224,6 +227,14 @@ static gw_status_t open_env(const char *path, uint64_t map_size_mb, int readonly
             goto Exit;
         GW_LOG_INF(MODULE, "store %s migrated from format 3 to 4 (every identity's email indexed for search)", path);
     }
+    /*
+     * Touchpoints committed before a crash whose profiles did not follow yet (the recorder brings
+     * them along about every second, store_touchpoints_profile()): they follow now.
+     */
+    if ((rc = store_tp_profiles(st, txn, NULL)) != 0) {
+        GW_LOG_ERR(MODULE, "cannot bring the profiles of %s in step with its touchpoints: %s", path, mdb_strerror(rc));
+        goto Exit;
+    }
     if (!found || version < STORE_FORMAT_VERSION) {
         char v[16];
         MDB_val key = {6, "format"}, val;
@@ -263,6 +274,7 @@ void store_close(store_t *st)
     if (st->env != NULL)
         mdb_env_close(st->env);
     store_seen_cache_free(st);
+    store_seen_acc_free(st);
     pthread_rwlock_destroy(&st->resize);
     free(st);
 }
@@ -374,6 +386,8 @@ static gw_status_t get_json(store_t *st, MDB_dbi dbi, const void *k, size_t klen
             *out = json_loadb(val.mv_data, val.mv_size, 0, NULL);
             if (*out == NULL)
                 rc = EIO;
+            else if (dbi == st->customers)
+                store_profile_merge_seen(st, txn, k, klen, *out);
         }
         mdb_txn_abort(txn);
     }
@@ -853,7 +867,10 @@ static gw_status_t foreach_json(store_t *st, MDB_dbi dbi, const MDB_val *start, 
     for (rc = mdb_cursor_get(cur, &k, &v, start != NULL ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-        int stop = rec != NULL ? cb(rec, ctx) : 0;
+        int stop;
+        if (rec != NULL && dbi == st->customers)
+            store_profile_merge_seen(st, txn, k.mv_data, k.mv_size, rec);
+        stop = rec != NULL ? cb(rec, ctx) : 0;
         json_decref(rec);
         if (stop)
             break;
@@ -1421,6 +1438,8 @@ static int erase_customer(store_t *st, MDB_txn *txn, const char *customer_id, un
         return rc;
     /* the customer's touchpoints, merged or not */
     if ((rc = store_tp_erase_customer(st, txn, customer_id)) != 0 || (rc = store_bump_session_generation(st, txn)) != 0)
+        return rc;
+    if ((rc = store_profile_seen_delete(st, txn, customer_id)) != 0)
         return rc;
     key.mv_size = STORE_ID_LEN;
     key.mv_data = (void *)customer_id;

@@ -3,8 +3,11 @@
  *
  * Engine-neutral interface: records go in and out as jansson objects, keys as
  * byte strings; no LMDB type appears here. One environment, named databases:
- *   meta               "format" -> version; "session_gen" -> sessions-removed counter; "tp_next" -> next block
+ *   meta               "format" -> version; "session_gen" -> sessions-removed counter; "tp_next" -> next block;
+ *                      "tp_profiled" -> the last tp_log block whose touchpoints are in the profiles
  *   customers          customer id -> profile JSON
+ *   profile_seen       customer id -> what its touchpoints told the profile (channels, devices, stages, first
+ *                      and last seen; compact binary), merged into the profile JSON by every read of it
  *   identities         provider "\0" subject -> customer id (unique)
  *   emails             lower-case verified email -> customer id (linking: only proved addresses)
  *   identity_emails    lower-case email "\0" customer id -> "" for EVERY email any identity carries,
@@ -302,6 +305,15 @@ gw_status_t store_audit_foreach_reverse(store_t *st, uint64_t before,
  * to ~4 KB of the customer's records in time order), many touchpoints per customer at once; the recorder's writer calls
  * it when enough has gathered or when idle. Reads see both: the customer's chunks, and the customer's records in the
  * blocks not merged yet (found through each block's index), in time order.
+ *
+ * Profiles follow the log: store_touchpoints_profile() applies every block after the profiles' mark
+ * and moves the mark, in one transaction, so a profile never names a touchpoint that was not
+ * committed. What touchpoints tell a profile goes to its profile_seen record (no JSON rewritten;
+ * store_customer_get() and the walks over customers merge it in). The recorder calls it about every second: a
+ * customer's profile (channels_seen, last_seen_ms, channels, devices, stages_reached, stage) may lag a recorded
+ * touchpoint by about a second, never more than what the writer committed since (a crash loses no profile change:
+ * store_open() and every merge apply the blocks past the mark). Ingested touchpoints and sign-ins
+ * move the profile in their own transaction.
  */
 
 /** One touchpoint. Strings are NULL when absent; all at most 255 bytes. */
@@ -350,17 +362,35 @@ char *store_iso_time(uint64_t ms, char out[STORE_ISO_TIME_LEN]);
 /**
  * Appends n encoded records (concatenated; each with customer_id) as one block, in ONE
  * transaction: the writer thread group-commits its batches with one sync. Assigns seq.
+ * The customers' profiles do not follow in that transaction: store_touchpoints_profile() (or a
+ * merge, or the next store_open()) brings them along later, every block since the last time at
+ * once, so a profile may lag its touchpoints by what was appended since (the recorder's writer:
+ * about a second, see PROFILE_EVERY_MS in recorder.c).
  */
 gw_status_t store_touchpoints_append(store_t *st, const uint8_t *records, size_t len, size_t n);
 
 /**
+ * Brings the customers' profiles in step with every touchpoint block appended since the last time
+ * (store_touchpoints_append()), in ONE synced transaction that also moves the profiles' mark
+ * (meta "tp_profiled") to the last block: each touched profile is looked at once, in customer id
+ * order, and rewritten only when its touchpoints tell it something new (see README, "Touchpoints
+ * and journeys"). A profile never reflects a touchpoint that was not committed; after a crash,
+ * store_open() does what had not been done. A no-op when nothing is new. Errors: the store's.
+ */
+gw_status_t store_touchpoints_profile(store_t *st);
+
+/**
  * Ingested touchpoints in ONE synced transaction, each with an optional idempotency key (NULL):
- * a key seen before (for the same source) is not written again and duplicate[i] is set.
+ * a key seen before (for the same source) is not written again and duplicate[i] is set. The
+ * customers' profiles follow in the same transaction.
  */
 gw_status_t store_touchpoints_ingest(store_t *st, const store_tp_t *tps, const char *const *idempotency_keys, size_t n,
                                      int *duplicate);
 
-/** Moves every block of the log into the customers' chunks; *merged counts the touchpoints moved. */
+/**
+ * Moves every block of the log into the customers' chunks; *merged counts the touchpoints moved.
+ * Blocks whose touchpoints are not in the profiles yet go into them first, in the same transaction.
+ */
 gw_status_t store_touchpoints_merge(store_t *st, uint64_t *merged);
 
 /** Touchpoints in the log not merged yet. */

@@ -28,6 +28,11 @@ struct store {
      */
     pthread_rwlock_t resize;
     struct store_seen_cache *seen_cache; /* store_profile.c: what recently touched profiles say (lazily made) */
+    /* store_profile.c: what a run of touchpoints tells each customer; used inside write transactions only */
+    struct store_seen_acc *seen_acc;
+    /* "profile_seen": customer id -> what touchpoints told the profile (store_profile.c); ok 0 when absent */
+    MDB_dbi profile_seen;
+    int profile_seen_ok;
 };
 
 typedef int (*store_write_fn)(store_t *st, MDB_txn *txn, void *ctx);
@@ -92,12 +97,48 @@ int store_profile_seen(json_t *cust, const store_seen_t *s, uint64_t slack_ms);
 int store_stage_index(const char *stage);
 /*
  * In a write transaction: rewrites customer cid's profile when s tells it anything new (see
- * store_profile.c); a customer without a profile is left alone. An LMDB code (ENOMEM).
+ * store_profile.c); a customer without a profile is left alone. p receives what the profile now
+ * says for the cache (NULL: nothing is remembered). An LMDB code (ENOMEM).
  */
 int store_profiles_seen(store_t *st, MDB_txn *txn, const char *cid, const store_seen_t *s, store_seen_pending_t *p);
 /* after the transaction committed: its entries into the cache (p is emptied); after a failure: drop them */
 void store_seen_pending_apply(store_t *st, store_seen_pending_t *p);
 void store_seen_pending_free(store_seen_pending_t *p);
 void store_seen_cache_free(store_t *st); /* store_close() */
+
+/*
+ * Gathering many touchpoints per customer before the profiles are touched, so that each profile is
+ * looked at once for a whole run of blocks (store_tp.c: the log's blocks after the profiles' mark,
+ * or an ingested block), in customer id order. Only inside a write transaction (LMDB runs one at a
+ * time, so st->seen_acc needs no lock of its own):
+ *   store_seen_gather_reset()  forgets what an earlier transaction gathered and may have left;
+ *   store_seen_gather()        adds touchpoint tp of customer cid (STORE_ID_LEN bytes; cid_hash its
+ *                              gw_fnv1a(GW_FNV1A_SEED, ...), as a block's index has it); cid and tp's
+ *                              strings must stay valid until the flush (they point into records of
+ *                              this transaction); when it holds too many customers, it flushes first;
+ *   store_seen_flush()         applies what was gathered to the profiles (store_profiles_seen(), so p
+ *                              as there) in customer id order, and forgets it.
+ * LMDB codes (ENOMEM).
+ */
+void store_seen_gather_reset(store_t *st);
+int store_seen_gather(store_t *st, MDB_txn *txn, const char *cid, uint64_t cid_hash, const store_tp_t *tp,
+                      store_seen_pending_t *p);
+int store_seen_flush(store_t *st, MDB_txn *txn, store_seen_pending_t *p);
+void store_seen_acc_free(store_t *st); /* store_close() */
+
+/*
+ * The profile a reader sees: cust (the JSON stored under key, klen bytes) with what the customer's
+ * touchpoints told it merged in (profile_seen, see store_profile.c), in any transaction. A key that
+ * is not a customer id, or no such record, leaves cust as it is.
+ */
+void store_profile_merge_seen(store_t *st, MDB_txn *txn, const void *key, size_t klen, json_t *cust);
+/* in a write transaction: the customer's profile_seen record goes (erasure); an LMDB code */
+int store_profile_seen_delete(store_t *st, MDB_txn *txn, const char *cid);
+
+/*
+ * store_tp.c: every block of the log after the profiles' mark (meta "tp_profiled") into the
+ * customers' profiles, and the mark moved to the last block; in a write transaction (p as above).
+ */
+int store_tp_profiles(store_t *st, MDB_txn *txn, store_seen_pending_t *p);
 
 #endif

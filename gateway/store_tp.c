@@ -33,6 +33,7 @@
 #define MERGE_MAX_EVENTS (1u << 20) /* per merge transaction: bounds its memory */
 #define SEQ_BITS 20                 /* seq = block number << 20 | index in the block */
 #define TP_NEXT_KEY "tp_next"
+#define TP_PROFILED_KEY "tp_profiled" /* meta: be64(the last block whose touchpoints are in the profiles) */
 #define CHUNK_KEY (STORE_ID_LEN + 16) /* customer id + be64(first occurred) + be64(first seq) */
 
 static const size_t str_field[] = {
@@ -597,55 +598,78 @@ static int set_next_block(store_t *st, MDB_txn *txn, uint64_t next)
     return mdb_put(txn, st->meta, &k, &v, 0);
 }
 
-/*
- * The profiles of the customers of a block, in step with its touchpoints (store_profile.c): one
- * store_seen_t per customer, so each profile is looked at, and rewritten when needed, once per block.
- * e: the block's entries sorted by customer hash (customers of one hash are rare but told apart).
- */
-static int block_profiles(store_t *st, MDB_txn *txn, const uint8_t *records, const struct entry *e, size_t m,
-                          store_seen_pending_t *pending)
+/* the last block of the log whose touchpoints are in the profiles (0: none yet) */
+static uint64_t profiled_through(store_t *st, MDB_txn *txn)
 {
-    uint8_t *done = calloc(m > 0 ? m : 1, 1);
-    store_seen_t seen;
-    int rc = 0;
+    MDB_val k = {sizeof(TP_PROFILED_KEY) - 1, TP_PROFILED_KEY}, v;
+    if (mdb_get(txn, st->meta, &k, &v) == 0 && v.mv_size == 8)
+        return store_from_be64(v.mv_data);
+    return 0;
+}
 
-    if (done == NULL)
-        return ENOMEM;
-    for (size_t i = 0, end; i < m && rc == 0; i = end) {
-        for (end = i + 1; end < m && e[end].hash == e[i].hash; ++end)
-            ;
-        for (size_t k = i; k < end && rc == 0; ++k) {
-            const char *cid;
-            if (done[k] || (cid = record_cid(records + e[k].off, e[k].len)) == NULL)
-                continue;
-            store_seen_reset(&seen);
-            for (size_t j = k; j < end && rc == 0; ++j) {
-                store_tp_t tp;
-                const char *other;
-                if (done[j] || (other = record_cid(records + e[j].off, e[j].len)) == NULL ||
-                    memcmp(other, cid, STORE_ID_LEN) != 0)
-                    continue;
-                done[j] = 1;
-                if (store_tp_decode(records + e[j].off, e[j].len, &tp) == 0)
-                    continue;
-                if (store_seen_add(&seen, tp.channel, tp.device, tp.stage, tp.occurred_at_ms) != 0) {
-                    /* more channels or devices than one store_seen_t holds: what it has first */
-                    rc = store_profiles_seen(st, txn, cid, &seen, pending);
-                    store_seen_reset(&seen);
-                    store_seen_add(&seen, tp.channel, tp.device, tp.stage, tp.occurred_at_ms);
-                }
-            }
-            if (rc == 0)
-                rc = store_profiles_seen(st, txn, cid, &seen, pending);
+static int set_profiled_through(store_t *st, MDB_txn *txn, uint64_t block)
+{
+    MDB_val k = {sizeof(TP_PROFILED_KEY) - 1, TP_PROFILED_KEY}, v;
+    uint8_t b[8];
+    store_be64(block, b);
+    v.mv_size = 8;
+    v.mv_data = b;
+    return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
+/* the touchpoint of entry e (hash, offset, length; see "Block") of block b (size bytes) gathered for its profile */
+static int gather_entry(store_t *st, MDB_txn *txn, const uint8_t *b, size_t size, uint64_t h, uint32_t off,
+                        uint32_t len, store_seen_pending_t *p)
+{
+    const char *cid;
+    store_tp_t tp;
+    if ((size_t)off + len > size || (cid = record_cid(b + off, len)) == NULL || store_tp_decode(b + off, len, &tp) == 0)
+        return 0; /* not a record this version wrote: no profile moves for it */
+    return store_seen_gather(st, txn, cid, h, &tp, p);
+}
+
+int store_tp_profiles(store_t *st, MDB_txn *txn, store_seen_pending_t *p)
+{
+    uint64_t from = profiled_through(st, txn), last = from;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t kb[8];
+    int rc;
+
+    store_seen_gather_reset(st);
+    if ((rc = mdb_cursor_open(txn, st->tp_log, &cur)) != 0)
+        return rc;
+    store_be64(from + 1, kb);
+    k.mv_size = 8;
+    k.mv_data = kb;
+    /* the records stay where they are (nothing here writes the log): gathered by reference */
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *b = v.mv_data;
+        uint32_t n;
+        if (k.mv_size != 8)
+            continue;
+        last = store_from_be64(k.mv_data);
+        if (!block_ok(&v, &n))
+            continue;
+        for (uint32_t i = 0; i < n && rc == 0; ++i) {
+            const uint8_t *e = b + BLOCK_HDR + (size_t)i * BLOCK_ENTRY;
+            rc = gather_entry(st, txn, b, v.mv_size, store_from_be64(e), from_be32(e + 8), from_be32(e + 12), p);
         }
+        if (rc != 0)
+            break;
     }
-    free(done);
-    return rc;
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    if ((rc = store_seen_flush(st, txn, p)) != 0)
+        return rc;
+    return last > from ? set_profiled_through(st, txn, last) : 0;
 }
 
 /*
  * Writes records (len bytes, n of them) as the next block. Records without a customer id are
- * left out. The records' seq fields are set in place.
+ * left out. The records' seq fields are set in place. With pending (ingestion), the customers'
+ * profiles follow in the same transaction; without (the recorder), store_tp_profiles() does it later.
  */
 static int append_block(store_t *st, MDB_txn *txn, uint8_t *records, size_t len, size_t n,
                         store_seen_pending_t *pending)
@@ -684,10 +708,21 @@ static int append_block(store_t *st, MDB_txn *txn, uint8_t *records, size_t len,
         return 0;
     }
     qsort(e, m, sizeof(*e), by_hash);
-    /* the customers' profiles in the same transaction: channels, devices, stages, first and last seen */
-    if ((rc = block_profiles(st, txn, records, e, m, pending)) != 0) {
-        free(e);
-        return rc;
+    if (pending != NULL) {
+        /* an ingested block: the customers' profiles in the same transaction */
+        store_seen_gather_reset(st);
+        rc = 0;
+        for (size_t i = 0; i < m && rc == 0; ++i)
+            rc = gather_entry(st, txn, records, off, e[i].hash, e[i].off, e[i].len, pending);
+        if (rc == 0)
+            rc = store_seen_flush(st, txn, pending);
+        /* and when every block before it is in the profiles, so is this one: the mark moves past it */
+        if (rc == 0 && profiled_through(st, txn) + 1 == block)
+            rc = set_profiled_through(st, txn, block);
+        if (rc != 0) {
+            free(e);
+            return rc;
+        }
     }
     store_be64(block, kb);
     k.mv_size = 8;
@@ -724,8 +759,8 @@ struct append_ctx {
 static int append_txn(store_t *st, MDB_txn *txn, void *arg)
 {
     struct append_ctx *c = arg;
-    c->pending.n = 0; /* a retry (the map grew) starts over */
-    return append_block(st, txn, c->records, c->len, c->n, &c->pending);
+    /* the profiles follow in store_tp_profiles(): this transaction only appends */
+    return append_block(st, txn, c->records, c->len, c->n, NULL);
 }
 
 /* after the transaction: what the profiles now say is remembered only when it committed */
@@ -748,6 +783,23 @@ gw_status_t store_touchpoints_append(store_t *st, const uint8_t *records, size_t
         return GW_ENOMEM;
     memcpy(c.records, records, len);
     return append_done(st, &c, store_with_write(st, append_txn, &c));
+}
+
+static int profile_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+    store_seen_pending_t *p = arg;
+    p->n = 0; /* a retry (the map grew) starts over */
+    return store_tp_profiles(st, txn, p);
+}
+
+gw_status_t store_touchpoints_profile(store_t *st)
+{
+    store_seen_pending_t p = {NULL, 0, 0};
+    gw_status_t s = store_with_write(st, profile_txn, &p);
+    if (s == GW_OK)
+        store_seen_pending_apply(st, &p);
+    store_seen_pending_free(&p);
+    return s;
 }
 
 static int ingest_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -820,14 +872,40 @@ static int buf_room(struct buf *b, size_t more)
     return 0;
 }
 
-/* appends the record without its customer id (chunks keep it in the key) */
-static int buf_add_record(struct buf *b, const uint8_t *rec, size_t len)
+/*
+ * What one customer's records in a merge tell its profile, gathered as the merge decodes them (no
+ * second pass over the records); applied once per customer, in customer id order, by merge_some().
+ */
+struct profile_run {
+    store_t *st;
+    MDB_txn *txn;
+    const char *cid;
+    store_seen_pending_t *pending;
+    store_seen_t seen;
+};
+
+static int profile_add(struct profile_run *pr, const store_tp_t *tp)
+{
+    int rc;
+    if (store_seen_add(&pr->seen, tp->channel, tp->device, tp->stage, tp->occurred_at_ms) == 0)
+        return 0;
+    /* more channels or devices than one store_seen_t holds: what it has first */
+    rc = store_profiles_seen(pr->st, pr->txn, pr->cid, &pr->seen, pr->pending);
+    store_seen_reset(&pr->seen);
+    store_seen_add(&pr->seen, tp->channel, tp->device, tp->stage, tp->occurred_at_ms);
+    return rc;
+}
+
+/* appends the record without its customer id (chunks keep it in the key); pr gathers it for the profile */
+static int buf_add_record(struct buf *b, const uint8_t *rec, size_t len, struct profile_run *pr)
 {
     store_tp_t tp;
     size_t n;
     int rc;
     if (store_tp_decode(rec, len, &tp) == 0)
         return 0; /* malformed: dropped */
+    if (pr != NULL && (rc = profile_add(pr, &tp)) != 0)
+        return rc;
     tp.customer_id = NULL;
     if ((rc = buf_room(b, len)) != 0)
         return rc;
@@ -870,7 +948,8 @@ static int put_chunk(store_t *st, MDB_txn *txn, const char *cid, const uint8_t *
 }
 
 /* writes the records of refs[0..n) (in time order, one customer) as chunks of at most CHUNK_MAX */
-static int put_chunks(store_t *st, MDB_txn *txn, const char *cid, const struct ref *v, size_t n, struct buf *b)
+static int put_chunks(store_t *st, MDB_txn *txn, const char *cid, const struct ref *v, size_t n, struct buf *b,
+                      struct profile_run *pr)
 {
     size_t i = 0;
     int rc;
@@ -878,7 +957,7 @@ static int put_chunks(store_t *st, MDB_txn *txn, const char *cid, const struct r
         uint32_t m = 0;
         b->len = 0;
         while (i < n && (m == 0 || b->len + v[i].len <= CHUNK_MAX)) {
-            if ((rc = buf_add_record(b, v[i].rec, v[i].len)) != 0)
+            if ((rc = buf_add_record(b, v[i].rec, v[i].len, pr)) != 0)
                 return rc;
             ++m;
             ++i;
@@ -895,7 +974,7 @@ static int put_chunks(store_t *st, MDB_txn *txn, const char *cid, const struct r
  * chunks), else as new chunks.
  */
 static int merge_customer(store_t *st, MDB_txn *txn, MDB_cursor *cur, const char *cid, const struct ref *v, size_t n,
-                          struct buf *b, struct refs *scratch)
+                          struct buf *b, struct refs *scratch, struct profile_run *pr)
 {
     uint8_t key[CHUNK_KEY], last_key[CHUNK_KEY];
     MDB_val k = {sizeof(key), key}, val;
@@ -930,7 +1009,7 @@ static int merge_customer(store_t *st, MDB_txn *txn, MDB_cursor *cur, const char
             b->len = 0;
             for (size_t i = 0; i < scratch->n && rc == 0; ++i, ++m) {
                 if (scratch->v[i].cid != NULL) {
-                    rc = buf_add_record(b, scratch->v[i].rec, scratch->v[i].len);
+                    rc = buf_add_record(b, scratch->v[i].rec, scratch->v[i].len, pr);
                 } else if ((rc = buf_room(b, scratch->v[i].len)) == 0) {
                     memcpy(b->p + b->len, scratch->v[i].rec, scratch->v[i].len);
                     b->len += scratch->v[i].len;
@@ -944,20 +1023,29 @@ static int merge_customer(store_t *st, MDB_txn *txn, MDB_cursor *cur, const char
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
-    return put_chunks(st, txn, cid, v, n, b);
+    return put_chunks(st, txn, cid, v, n, b, pr);
 }
 
-/* merges blocks from the log's start until about MERGE_MAX_EVENTS; *done when the log is empty */
-static int merge_some(store_t *st, MDB_txn *txn, uint64_t *merged, int *done)
+/*
+ * Merges blocks from the log's start until about MERGE_MAX_EVENTS; *done when the log is empty.
+ * The merged touchpoints go into their customers' profiles in the same transaction, each profile
+ * once, in customer id order (pending as in store_tp_profiles()), so no block leaves the log before
+ * its touchpoints are in the profiles; blocks already in them (store_tp_profiles()) change nothing.
+ */
+static int merge_some(store_t *st, MDB_txn *txn, uint64_t *merged, int *done, store_seen_pending_t *pending)
 {
     MDB_cursor *log = NULL, *cust = NULL;
     MDB_val k, v;
     struct refs r = {NULL, 0, 0}, scratch = {NULL, 0, 0};
     struct buf b = {NULL, 0, 0};
+    struct profile_run pr;
     uint64_t last = 0;
     size_t blocks = 0;
     int rc;
 
+    pr.st = st;
+    pr.txn = txn;
+    pr.pending = pending;
     *done = 0;
     if ((rc = mdb_cursor_open(txn, st->tp_log, &log)) != 0)
         return rc;
@@ -984,11 +1072,17 @@ static int merge_some(store_t *st, MDB_txn *txn, uint64_t *merged, int *done)
         size_t j = i + 1;
         while (j < r.n && memcmp(r.v[j].cid, r.v[i].cid, STORE_ID_LEN) == 0)
             ++j;
-        if ((rc = merge_customer(st, txn, cust, r.v[i].cid, r.v + i, j - i, &b, &scratch)) != 0)
+        pr.cid = r.v[i].cid;
+        store_seen_reset(&pr.seen);
+        if ((rc = merge_customer(st, txn, cust, r.v[i].cid, r.v + i, j - i, &b, &scratch, &pr)) != 0 ||
+            (rc = store_profiles_seen(st, txn, pr.cid, &pr.seen, pending)) != 0)
             goto Exit;
         i = j;
     }
     *merged += r.n;
+    /* every block up to the last one merged is in the profiles now (the earlier ones were already) */
+    if (last > profiled_through(st, txn) && (rc = set_profiled_through(st, txn, last)) != 0)
+        goto Exit;
     /* the merged blocks go only now: their pages held the records read above */
     if ((rc = set_next_block(st, txn, last + 1)) != 0)
         goto Exit;
@@ -1012,27 +1106,31 @@ int store_tp_merge_all(store_t *st, MDB_txn *txn)
     uint64_t merged = 0;
     int done = 0, rc = 0;
     while (!done && rc == 0)
-        rc = merge_some(st, txn, &merged, &done);
+        rc = merge_some(st, txn, &merged, &done, NULL);
     return rc;
 }
 
 struct merge_ctx {
     uint64_t merged;
     int done;
+    store_seen_pending_t pending;
 };
 
 static int merge_txn(store_t *st, MDB_txn *txn, void *arg)
 {
     struct merge_ctx *c = arg;
-    return merge_some(st, txn, &c->merged, &c->done);
+    c->pending.n = 0; /* a retry (the map grew) starts over */
+    return merge_some(st, txn, &c->merged, &c->done, &c->pending);
 }
 
 gw_status_t store_touchpoints_merge(store_t *st, uint64_t *merged)
 {
-    struct merge_ctx c = {0, 0};
+    struct merge_ctx c = {0, 0, {NULL, 0, 0}};
     gw_status_t s = GW_OK;
     while (!c.done && s == GW_OK)
-        s = store_with_write(st, merge_txn, &c);
+        if ((s = store_with_write(st, merge_txn, &c)) == GW_OK)
+            store_seen_pending_apply(st, &c.pending);
+    store_seen_pending_free(&c.pending);
     if (merged != NULL)
         *merged = c.merged;
     return s;

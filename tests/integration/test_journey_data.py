@@ -35,6 +35,16 @@ class JourneyDataTest(JourneyTest):
         self.assertEqual(code, 0, err)
         return json.loads(out)
 
+    def profile_when(self, cid, ready, timeout=15):
+        """The profile once ready(profile) holds: a recorded touchpoint reaches it about a second after
+        it is written (the recorder's writer brings the profiles along on its own), so poll for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            prof = self.profile(cid)
+            if ready(prof) or time.monotonic() > deadline:
+                return prof
+            time.sleep(0.1)
+
     def journey(self, cid, at_least, timeout=15):
         """The customer's touchpoints once at least `at_least` are written (the recorder writes shortly after)."""
         deadline = time.monotonic() + timeout
@@ -126,7 +136,8 @@ class JourneyDataTest(JourneyTest):
         self.assertNotIn(e["visit_id"], (a["visit_id"], c["visit_id"]))
         self.assertEqual((e["utm_source"], e["utm_campaign"]), ("social", "winter"))
         # the profile knows both devices
-        self.assertEqual(sorted(self.profile(cid)["devices"]), ["desktop", "mobile"])
+        prof = self.profile_when(cid, lambda p: len(p.get("devices", {})) >= 2)
+        self.assertEqual(sorted(prof["devices"]), ["desktop", "mobile"])
 
     def test_csv_export_has_every_field_and_iso_times(self):
         b = self.web_login("exa@example.com")

@@ -10,9 +10,12 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <lmdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -289,6 +292,215 @@ START_TEST(test_a_second_device_or_a_new_campaign_click_starts_a_visit)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ profiles follow the log */
+
+/* one block of touchpoints through store_touchpoints_append(), as the recorder's writer commits them */
+static void append_block(const char *cid, const char *const *channels, const char *device, const char *stage,
+                         uint64_t from_ms, size_t n)
+{
+    uint8_t buf[16384];
+    size_t len = 0;
+    for (size_t i = 0; i < n; ++i) {
+        store_tp_t tp;
+        char id[32];
+        size_t one;
+        memset(&tp, 0, sizeof(tp));
+        snprintf(id, sizeof(id), "tp_appended%zu_%llu", i, (unsigned long long)from_ms);
+        tp.id = id;
+        tp.customer_id = cid;
+        tp.occurred_at_ms = tp.received_at_ms = from_ms + i * 1000;
+        tp.channel = channels[i % 2];
+        tp.touchpoint = "view";
+        tp.stage = stage;
+        tp.device = device;
+        ck_assert_uint_gt(one = store_tp_encode(&tp, buf + len, sizeof(buf) - len), 0);
+        len += one;
+    }
+    ck_assert_int_eq(store_touchpoints_append(st, buf, len, n), GW_OK);
+}
+
+START_TEST(test_profiles_follow_the_log_in_their_own_transaction)
+{
+    static const char *const app_api[] = {"mobile", "api"}, *const store_mail[] = {"store", "email"};
+    uint64_t t0 = 1700000000000ULL, merged = 0;
+    char id[STORE_ID_LEN + 1];
+    json_t *c;
+
+    customer("lee", "lee@example.com", t0, id);
+    /* appended: the profile does not follow in the block's own transaction ... */
+    append_block(id, app_api, "app", "select", t0 + 10 * MIN_MS, 4);
+    c = profile(id);
+    ck_assert(!lists(json_object_get(c, "channels_seen"), "mobile"));
+    json_decref(c);
+    /* ... but once the log is followed, in one transaction of its own */
+    ck_assert_int_eq(store_touchpoints_profile(st), GW_OK);
+    c = profile(id);
+    ck_assert(lists(json_object_get(c, "channels_seen"), "mobile"));
+    ck_assert(lists(json_object_get(c, "channels_seen"), "api"));
+    ck_assert_int_eq(at(c, "devices", "app", "last_seen_ms"), (json_int_t)(t0 + 10 * MIN_MS + 3000));
+    ck_assert_int_eq(at(c, "stages_reached", NULL, "select"), (json_int_t)(t0 + 10 * MIN_MS));
+    ck_assert_int_eq(at(c, NULL, NULL, "last_seen_ms"), (json_int_t)(t0 + 10 * MIN_MS + 3000));
+    json_decref(c);
+    /* a merge takes the blocks out of the log: their touchpoints go into the profiles first */
+    append_block(id, store_mail, "desktop", "convert", t0 + 20 * MIN_MS, 2);
+    ck_assert_int_eq(store_touchpoints_merge(st, &merged), GW_OK);
+    ck_assert_uint_eq(merged, 6);
+    c = profile(id);
+    ck_assert(lists(json_object_get(c, "channels_seen"), "store"));
+    ck_assert(lists(json_object_get(c, "channels_seen"), "email"));
+    ck_assert_str_eq(json_string_value(json_object_get(c, "stage")), "convert");
+    ck_assert_int_eq(at(c, "channels", "email", "last_seen_ms"), (json_int_t)(t0 + 20 * MIN_MS + 1000));
+    json_decref(c);
+    /* following again finds nothing new and changes nothing */
+    ck_assert_int_eq(store_touchpoints_profile(st), GW_OK);
+    c = profile(id);
+    ck_assert_int_eq(at(c, "channels", "mobile", "first_seen_ms"), (json_int_t)(t0 + 10 * MIN_MS));
+    json_decref(c);
+}
+END_TEST
+
+/* polls (no time limit of its own: the test case's timeout bounds it) until the profile lists channel */
+static void wait_for_channel(const char *id, const char *channel)
+{
+    for (;;) {
+        json_t *c = profile(id);
+        int seen = lists(json_object_get(c, "channels_seen"), channel);
+        json_decref(c);
+        if (seen)
+            return;
+        usleep(20 * 1000);
+    }
+}
+
+START_TEST(test_recorded_touchpoints_reach_the_profile_while_the_recorder_runs)
+{
+    uint64_t t0 = 1700000000000ULL;
+    char id[STORE_ID_LEN + 1];
+    gw_recorder_t *rec;
+    gw_touch_t t;
+    json_t *c;
+
+    customer("kim", "kim@example.com", t0, id);
+    ck_assert_ptr_nonnull(rec = gw_recorder_create(st, 1024));
+    memset(&t, 0, sizeof(t));
+    t.customer_id = id;
+    t.channel = "mobile";
+    t.touchpoint = "opened app";
+    t.stage = "own";
+    t.route = "app";
+    t.method = "GET";
+    t.user_agent = PHONE;
+    t.status = 200;
+    t.occurred_at_ms = t0 + 5 * MIN_MS;
+    ck_assert_int_eq(gw_recorder_push(rec, &t), 0);
+    /* no stop, no merge asked for: the writer brings the profile along by itself */
+    wait_for_channel(id, "mobile");
+    c = profile(id);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "stage")), "own");
+    ck_assert_int_eq(at(c, "devices", "mobile", "last_seen_ms"), (json_int_t)(t0 + 5 * MIN_MS));
+    json_decref(c);
+    gw_recorder_stop(rec);
+    gw_recorder_free(rec);
+}
+END_TEST
+
+START_TEST(test_a_killed_writer_loses_no_profile_change)
+{
+    uint64_t t0 = 1700000000000ULL;
+    char id[STORE_ID_LEN + 1];
+    int status;
+    pid_t pid;
+    json_t *c;
+
+    customer("max", "max@example.com", t0, id);
+    store_close(st);
+    st = NULL;
+    /* a process whose writer commits touchpoints and is then killed (SIGKILL: no stop, no merge) */
+    if ((pid = fork()) == 0) {
+        static const char *const ch[] = {"contact-centre", "email"};
+        store_t *child;
+        if (store_open(dir, 64, &child) != GW_OK)
+            _exit(2);
+        st = child;
+        append_block(id, ch, "desktop", "loyalty", t0 + 30 * MIN_MS, 3);
+        raise(SIGKILL);
+        _exit(3);
+    }
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* the next open brings the committed touchpoints into the profile */
+    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    c = profile(id);
+    ck_assert(lists(json_object_get(c, "channels_seen"), "contact-centre"));
+    ck_assert(lists(json_object_get(c, "channels_seen"), "email"));
+    ck_assert_str_eq(json_string_value(json_object_get(c, "stage")), "loyalty");
+    ck_assert_int_eq(at(c, NULL, NULL, "last_seen_ms"), (json_int_t)(t0 + 30 * MIN_MS + 2000));
+    json_decref(c);
+}
+END_TEST
+
+/* whether the store's profile_seen database holds a record for cid (read with LMDB itself, the store closed) */
+static int seen_record(const char *cid)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {STORE_ID_LEN, (void *)cid}, v;
+    int rc;
+
+    store_close(st);
+    st = NULL;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "profile_seen", 0, &dbi), 0);
+    rc = mdb_get(txn, dbi, &k, &v);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    ck_assert_int_eq(store_open(dir, 64, &st), GW_OK);
+    return rc == 0;
+}
+
+/* store_customers_foreach() callback: keeps the first customer */
+static int first_customer(json_t *customer, void *arg)
+{
+    json_t **out = arg;
+    *out = json_incref(customer);
+    return 1;
+}
+
+START_TEST(test_what_touchpoints_told_the_profile_is_kept_apart_and_erased_with_it)
+{
+    uint64_t t0 = 1700000000000ULL;
+    char id[STORE_ID_LEN + 1];
+    unsigned sessions = 0;
+    store_t *ro;
+    json_t *c, *stored;
+
+    customer("ada", "ada@example.com", t0, id);
+    ingest(id, "email", "opened", "need", t0 + MIN_MS);
+    ck_assert(seen_record(id));
+    /* every reader sees the profile with it, read-only ones and walks over all customers too */
+    ck_assert_int_eq(store_open_readonly(dir, &ro), GW_OK);
+    ck_assert_int_eq(store_customer_get(ro, id, &c), GW_OK);
+    ck_assert(lists(json_object_get(c, "channels_seen"), "email"));
+    ck_assert(lists(json_object_get(c, "channels_seen"), "web"));
+    ck_assert_int_eq(at(c, "stages_reached", NULL, "need"), (json_int_t)(t0 + MIN_MS));
+    json_decref(c);
+    store_close(ro);
+    stored = NULL;
+    ck_assert_int_eq(store_customers_foreach(st, first_customer, &stored), GW_OK);
+    ck_assert_ptr_nonnull(stored);
+    ck_assert_int_eq(at(stored, "channels", "email", "first_seen_ms"), (json_int_t)(t0 + MIN_MS));
+    json_decref(stored);
+    /* erasing the customer erases it too */
+    ck_assert_int_eq(store_customer_delete(st, id, &sessions, NULL), GW_OK);
+    ck_assert(!seen_record(id));
+}
+END_TEST
+
 /* ------------------------------------------------------------------ touchpoint_skip */
 
 static char tmpl[] = "/tmp/jg-skip-XXXXXX";
@@ -390,6 +602,10 @@ int main(void)
     tcase_add_test(tc, test_profile_is_rewritten_only_when_something_changed);
     tcase_add_test(tc, test_identities_say_how_they_were_linked);
     tcase_add_test(tc, test_a_second_device_or_a_new_campaign_click_starts_a_visit);
+    tcase_add_test(tc, test_profiles_follow_the_log_in_their_own_transaction);
+    tcase_add_test(tc, test_recorded_touchpoints_reach_the_profile_while_the_recorder_runs);
+    tcase_add_test(tc, test_a_killed_writer_loses_no_profile_change);
+    tcase_add_test(tc, test_what_touchpoints_told_the_profile_is_kept_apart_and_erased_with_it);
     tcase_add_test(tc, test_browser_noise_records_no_touchpoint);
     suite_add_tcase(s, tc);
     return jg_check_run(s);
