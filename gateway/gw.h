@@ -49,6 +49,18 @@ static inline int gw_has_control(const char *s, size_t n)
     return 0;
 }
 
+/** The value of one hex digit (either case), or -1 when c is not one: for percent-decoding. */
+static inline int gw_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /** The wall clock (CLOCK_REALTIME) in ms since the epoch: for times that are stored or shown. */
 static inline uint64_t gw_wall_ms(void)
 {

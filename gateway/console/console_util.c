@@ -58,17 +58,6 @@ int console_utf8_ok(const char *s, size_t n)
     return 1;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int console_segment_decode(const char *raw, size_t len, char *out, size_t cap)
 {
     size_t o = 0;
@@ -81,7 +70,7 @@ int console_segment_decode(const char *raw, size_t len, char *out, size_t cap)
             int hi, lo;
             if (i + 2 >= len)
                 return -1;
-            if ((hi = hexval((unsigned char)raw[i + 1])) < 0 || (lo = hexval((unsigned char)raw[i + 2])) < 0)
+            if ((hi = gw_hexval((unsigned char)raw[i + 1])) < 0 || (lo = gw_hexval((unsigned char)raw[i + 2])) < 0)
                 return -1;
             c = hi * 16 + lo;
             i += 2;
