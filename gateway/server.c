@@ -114,6 +114,18 @@ void gw_send_error_json(h2o_req_t *req, int status, const char *reason, const ch
     gw_send_json(req, status, reason, json_pack("{s:s, s:s}", "error", error, "error_description", desc));
 }
 
+h2o_iovec_t gw_find_cookie(h2o_req_t *req, const char *name)
+{
+    ssize_t cur = -1;
+    while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur)) != -1) {
+        const char *v;
+        size_t vlen;
+        if (gw_cookie_get(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len, name, &v, &vlen))
+            return h2o_iovec_init(v, vlen);
+    }
+    return h2o_iovec_init(NULL, 0);
+}
+
 static void hex_encode(char *dst, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";
