@@ -358,17 +358,6 @@ static int state_first_use(const char *state, uint64_t expires_ms)
 
 /* ------------------------------------------------------------------ sessions */
 
-static int token_well_formed(const char *t, size_t len)
-{
-    if (len != TOKEN_CHARS)
-        return 0;
-    for (size_t i = 0; i < len; ++i)
-        if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') ||
-              t[i] == '-' || t[i] == '_'))
-            return 0;
-    return 1;
-}
-
 /*
  * The session presented by this request (cookie and/or bearer as allowed), checked for
  * expiry; NULL when signed out. A malformed or unknown token is simply signed out.
@@ -471,7 +460,7 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
         kind = "cookie";
         *presented = tok.base != NULL;
     }
-    if (tok.base == NULL || !token_well_formed(tok.base, tok.len))
+    if (tok.base == NULL || !gw_token_well_formed(tok.base, tok.len, TOKEN_CHARS))
         return NULL;
     {
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
