@@ -774,16 +774,6 @@ static int in_seg(const analytics_snap_t *s, size_t c, uint32_t a, uint32_t b, s
     return ch_ok && st_ok;
 }
 
-static void iso_time(uint64_t ms, char out[25])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char d[20];
-    gmtime_r(&t, &tm);
-    strftime(d, sizeof(d), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 25, "%s.%03uZ", d, (unsigned)(ms % 1000));
-}
-
 static void iso_day(uint64_t s_, char out[11])
 {
     time_t t = (time_t)s_;
@@ -934,7 +924,7 @@ json_t *analytics_overview(const analytics_snap_t *s, uint64_t from_ms, uint64_t
     iso_day(b > a ? b - 1 : a, d1);
     iso_day(pa, p0);
     iso_day(a > 0 ? a - 1 : 0, p1);
-    iso_time(s->as_of_ms, asof);
+    gw_iso_time(s->as_of_ms, asof);
     metrics = json_array();
     json_array_append_new(
         metrics, metric("customers_seen", json_integer((json_int_t)cur.seen), json_integer((json_int_t)prev.seen)));
@@ -1729,7 +1719,7 @@ json_t *analytics_signin_volume(const analytics_snap_t *s, uint64_t from_ms, uin
         char t[25];
         json_t *reasons = json_object(), *provs = json_object();
         double baseline;
-        iso_time(((uint64_t)a + (uint64_t)j * bucket_s) * 1000, t);
+        gw_iso_time(((uint64_t)a + (uint64_t)j * bucket_s) * 1000, t);
         for (size_t r = 0; r < nr; ++r)
             if (byr[j * nr + r] > 0)
                 json_object_set_new(reasons, r == 0 ? "(none)" : s->reasons.v[r],

@@ -91,6 +91,14 @@ static inline struct timespec gw_realtime_in(uint64_t ms)
     return ts;
 }
 
+/**
+ * "2026-12-07T23:09:43.123Z": the UTC time of ms since the epoch, ISO 8601 with milliseconds, as
+ * every stored, exported or logged time is shown. out receives 24 characters and a NUL; returns out.
+ * Thread-safe.
+ */
+#define GW_ISO_TIME_LEN 25
+char *gw_iso_time(uint64_t ms, char out[GW_ISO_TIME_LEN]);
+
 /** Short stable name of a status ("ok", "invalid", ...). Never NULL. */
 const char *gw_status_str(gw_status_t st);
 

@@ -674,9 +674,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         gw_metrics_upstream_error(th->metrics, route_idx, uperr);
 
     if (atomic_load_explicit(&srv.access_log_fd, memory_order_relaxed) >= 0) {
-        char ts[64];
+        char ts[GW_ISO_TIME_LEN];
         struct timeval tv;
-        struct tm tm;
         size_t path_len = req->input.path.len;
         const char *q = memchr(req->input.path.base, '?', req->input.path.len);
         json_t *line;
@@ -685,9 +684,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         if (q != NULL)
             path_len = (size_t)(q - req->input.path.base);
         gettimeofday(&tv, NULL);
-        gmtime_r(&tv.tv_sec, &tm);
-        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+        gw_iso_time((uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000, ts);
         line = json_pack("{s:s, s:s, s:s, s:s%, s:s%, s:s, s:i, s:I, s:I}", "ts", ts, "request_id", gr->request_id,
                          "client", gr->client, "method", req->input.method.base, req->input.method.len, "path",
                          req->input.path.base, path_len, "route", gr->route != NULL ? gr->route->name : "", "status",

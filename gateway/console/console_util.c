@@ -122,15 +122,10 @@ const char *console_role_name(unsigned bit)
     }
 }
 
+/* the contract's name for gw_iso_time(): one format for every time the gateway shows */
 void console_iso_time(uint64_t ms, char out[25])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char day[24];
-
-    gmtime_r(&t, &tm);
-    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 25, "%.19s.%03uZ", day, (unsigned)(ms % 1000));
+    gw_iso_time(ms, out);
 }
 
 void console_iso_day(uint64_t ms, char out[11])
