@@ -2,6 +2,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "csv.h"
 #include "gw.h"
 #include "pol.h"
 #include "policy_glue.h"
@@ -275,18 +276,15 @@ Exit:
     return rc;
 }
 
-/* one CSV field, quoted per RFC 4180 */
+static void csv_put(void *out, const char *p, size_t n)
+{
+    fwrite(p, 1, n, out);
+}
+
+/* one CSV field (NULL: empty), always quoted, with the formula guard (gw_csv_cell()), then its separator */
 static void csv_field(FILE *out, const char *v, int last)
 {
-    if (v != NULL) {
-        fputc('"', out);
-        for (; *v != '\0'; ++v) {
-            if (*v == '"')
-                fputc('"', out);
-            fputc(*v, out);
-        }
-        fputc('"', out);
-    }
+    gw_csv_cell(v, 1, csv_put, out);
     fputc(last ? '\n' : ',', out);
 }
 

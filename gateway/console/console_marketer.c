@@ -14,6 +14,8 @@
  */
 #include "console_api.h"
 
+#include "csv.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -658,33 +660,17 @@ static void csv_raw(struct csv *c, const char *s, size_t n)
     c->len += n;
 }
 
-/*
- * One cell (NULL: empty), with its separator before it unless first. RFC 4180: a cell holding a
- * comma, a quote, CR or LF is quoted and its quotes doubled. A cell that a spreadsheet would take
- * for a formula (starting with = + - @, or a tab or CR that some strip first) gets a leading '
- * (OWASP's CSV injection guard), and is quoted so the ' is kept as text.
- */
+static void csv_put(void *ctx, const char *p, size_t n)
+{
+    csv_raw(ctx, p, n);
+}
+
+/* one cell (NULL or "": empty), with its separator before it unless first; quoted and guarded by gw_csv_cell() */
 static void csv_cell(struct csv *c, const char *s, int first)
 {
-    int guard, quote;
-
     if (!first)
         csv_raw(c, ",", 1);
-    if (s == NULL || s[0] == '\0')
-        return;
-    guard = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
-    quote = guard || strpbrk(s, ",\"\r\n") != NULL;
-    if (!quote) {
-        csv_raw(c, s, strlen(s));
-        return;
-    }
-    csv_raw(c, guard ? "\"'" : "\"", guard ? 2 : 1);
-    for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
-        csv_raw(c, s, (size_t)(q - s));
-        csv_raw(c, "\"\"", 2);
-    }
-    csv_raw(c, s, strlen(s));
-    csv_raw(c, "\"", 1);
+    gw_csv_cell(s, 0, csv_put, c);
 }
 
 static void csv_time(struct csv *c, uint64_t ms)
