@@ -62,16 +62,19 @@ static const char *text_field(json_t *v, size_t max, int ascii_only)
     return s;
 }
 
-static int customer_id_ok(json_t *v)
+int gw_customer_id_ok(const char *s, size_t len)
 {
-    const char *s = json_string_value(v);
-
-    if (s == NULL || json_string_length(v) != GW_CUSTOMER_ID_LEN || s[0] != 'c' || s[1] != '_')
+    if (s == NULL || len != GW_CUSTOMER_ID_LEN || s[0] != 'c' || s[1] != '_')
         return 0;
     for (size_t i = 2; i < GW_CUSTOMER_ID_LEN; ++i)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
             return 0;
     return 1;
+}
+
+static int customer_id_ok(json_t *v)
+{
+    return gw_customer_id_ok(json_string_value(v), json_string_length(v));
 }
 
 /* an address as the store keeps verified emails: local@domain, no spaces, each part within RFC 5321's limits */

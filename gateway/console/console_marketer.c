@@ -15,6 +15,7 @@
 #include "console_api.h"
 
 #include "csv.h"
+#include "ingest.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -92,12 +93,7 @@ static int int_param(const console_call_t *call, console_answer_t *ans, const ch
 /* "c_" + 24 characters of the base32 alphabet (a-z, 2-7): what store.c makes */
 static int customer_id_ok(const char *s)
 {
-    if (strlen(s) != STORE_ID_LEN || s[0] != 'c' || s[1] != '_')
-        return 0;
-    for (size_t i = 2; i < STORE_ID_LEN; ++i)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-            return 0;
-    return 1;
+    return s != NULL && gw_customer_id_ok(s, strlen(s));
 }
 
 static const char *known_stage(const char *s)

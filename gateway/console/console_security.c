@@ -15,6 +15,7 @@
 #include "console_api.h"
 
 #include "crypto.h"
+#include "ingest.h"
 #include "pol.h"
 
 #include <pthread.h>
@@ -42,12 +43,7 @@
 /* "c_" and 24 characters of the store's base32 alphabet (store.c new_customer_id) */
 static int customer_id_ok(const char *s)
 {
-    if (s == NULL || strlen(s) != STORE_ID_LEN || s[0] != 'c' || s[1] != '_')
-        return 0;
-    for (size_t i = 2; i < STORE_ID_LEN; ++i)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-            return 0;
-    return 1;
+    return s != NULL && gw_customer_id_ok(s, strlen(s));
 }
 
 /* 1..max bytes, each a lower-case letter, a digit or one of extra */
