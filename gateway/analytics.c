@@ -1590,20 +1590,6 @@ Exit:
 
 /* ------------------------------------------------------------------ inventory */
 
-static const char *auth_name(gw_auth_t a)
-{
-    switch (a) {
-    case GW_AUTH_SESSION:
-        return "session";
-    case GW_AUTH_BEARER:
-        return "bearer";
-    case GW_AUTH_ANY:
-        return "any";
-    default:
-        return "none";
-    }
-}
-
 json_t *analytics_inventory(const analytics_snap_t *s, const gw_config_t *cfg, uint64_t now_ms)
 {
     uint32_t b = sec_of(now_ms), a = b > INVENTORY_DAYS * DAY_S ? b - INVENTORY_DAYS * DAY_S : 0;
@@ -1639,7 +1625,7 @@ json_t *analytics_inventory(const analytics_snap_t *s, const gw_config_t *cfg, u
         json_array_append_new(routes, json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s, s:o, s:b, s:I}",
                                                 "name", rt->name, "host", rt->host, "path_prefix", rt->path_prefix,
                                                 "channel", rt->channel, "stage", rt->stage, "touchpoint",
-                                                rt->touchpoint, "auth", auth_name(rt->auth), "policy", rt->policy,
+                                                rt->touchpoint, "auth", gw_auth_str(rt->auth), "policy", rt->policy,
                                                 "upstream", cfg->upstreams[rt->upstream].name, "identity_headers", hdrs,
                                                 "assertion", sends && assertion, "touchpoints_30d", (json_int_t)n));
     }
