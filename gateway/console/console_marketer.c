@@ -705,6 +705,24 @@ static const char *const tp_header[] = {
     "visit_id",     "visit_start", "visitor_id",  "anonymous",   "referrer_host", "utm_source", "utm_medium",
     "utm_campaign", "utm_term",    "utm_content", "click_id",    "attributes",    NULL};
 
+/*
+ * An export's start: its audit record first (nothing is shown unless it is on record), then the
+ * stream. Returns 0, or -1 with the 503 answer set.
+ */
+static int export_begin(const console_call_t *call, console_answer_t *ans, const char *customer, const char *detail,
+                        const char *filename)
+{
+    if (console_audit(call, "console_export", "success", customer, detail) != GW_OK) {
+        console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+        return -1;
+    }
+    if (console_stream_begin(call, ans, "text/csv; charset=utf-8", filename) != 0) {
+        console_error(ans, 503, "unavailable", "the export could not start; retry");
+        return -1;
+    }
+    return 0;
+}
+
 static void csv_header(struct csv *c, const char *const *names)
 {
     for (size_t i = 0; names[i] != NULL; ++i)
@@ -841,14 +859,8 @@ static void export_touchpoints(const console_call_t *call, console_answer_t *ans
     console_iso_time(x.to - 1, t);
     snprintf(detail, sizeof(detail), "touchpoints.csv from=%.10s to=%.10s channel=%s stage=%s customer=%s", f, t,
              x.channel != NULL ? x.channel : "*", x.stage != NULL ? x.stage : "*", un > 0 ? customer : "*");
-    if (console_audit(call, "console_export", "success", un > 0 ? customer : NULL, detail) != GW_OK) {
-        console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+    if (export_begin(call, ans, un > 0 ? customer : NULL, detail, "touchpoints.csv") != 0)
         return;
-    }
-    if (console_stream_begin(call, ans, "text/csv; charset=utf-8", "touchpoints.csv") != 0) {
-        console_error(ans, 503, "unavailable", "the export could not start; retry");
-        return;
-    }
     csv_header(&x.csv, tp_header);
     if (un > 0) {
         if (store_journey(call->ctx->store, customer, x.from, tp_one_cb, &x) == GW_OK && !x.csv.failed)
@@ -1013,14 +1025,8 @@ static void export_customers(const console_call_t *call, console_answer_t *ans)
             console_error(ans, 503, "unavailable", "the store failed; retry");
             return;
         }
-        if (console_audit(call, "console_export", "success", n == 1 ? ids[0] : NULL, detail) != GW_OK) {
-            console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+        if (export_begin(call, ans, n == 1 ? ids[0] : NULL, detail, "customers.csv") != 0)
             return;
-        }
-        if (console_stream_begin(call, ans, "text/csv; charset=utf-8", "customers.csv") != 0) {
-            console_error(ans, 503, "unavailable", "the export could not start; retry");
-            return;
-        }
         csv_header(&x.csv, customer_header);
         for (size_t i = 0; i < n && !x.csv.failed; ++i) {
             json_t *cust = NULL;
@@ -1034,14 +1040,8 @@ static void export_customers(const console_call_t *call, console_answer_t *ans)
         free(x.csv.b);
         return;
     }
-    if (console_audit(call, "console_export", "success", NULL, detail) != GW_OK) {
-        console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+    if (export_begin(call, ans, NULL, detail, "customers.csv") != 0)
         return;
-    }
-    if (console_stream_begin(call, ans, "text/csv; charset=utf-8", "customers.csv") != 0) {
-        console_error(ans, 503, "unavailable", "the export could not start; retry");
-        return;
-    }
     csv_header(&x.csv, customer_header);
     for (;;) {
         gw_status_t s;
