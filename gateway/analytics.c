@@ -774,12 +774,10 @@ static int in_seg(const analytics_snap_t *s, size_t c, uint32_t a, uint32_t b, s
     return ch_ok && st_ok;
 }
 
-static void iso_day(uint64_t s_, char out[11])
+/* the analytics count in seconds: gw_iso_day() of s_ seconds */
+static void iso_day(uint64_t s_, char out[GW_ISO_DAY_LEN])
 {
-    time_t t = (time_t)s_;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
+    gw_iso_day(s_ * 1000, out);
 }
 
 static double share(uint64_t part, uint64_t whole)

@@ -99,6 +99,10 @@ static inline struct timespec gw_realtime_in(uint64_t ms)
 #define GW_ISO_TIME_LEN 25
 char *gw_iso_time(uint64_t ms, char out[GW_ISO_TIME_LEN]);
 
+/** The UTC day (YYYY-MM-DD) holding ms since the epoch into out[GW_ISO_DAY_LEN]; returns out. Thread-safe. */
+#define GW_ISO_DAY_LEN 11
+char *gw_iso_day(uint64_t ms, char out[GW_ISO_DAY_LEN]);
+
 /** Short stable name of a status ("ok", "invalid", ...). Never NULL. */
 const char *gw_status_str(gw_status_t st);
 

@@ -79,6 +79,16 @@ char *gw_iso_time(uint64_t ms, char out[GW_ISO_TIME_LEN])
     return out;
 }
 
+char *gw_iso_day(uint64_t ms, char out[GW_ISO_DAY_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&secs, &tm) == NULL || strftime(out, GW_ISO_DAY_LEN, "%Y-%m-%d", &tm) == 0)
+        snprintf(out, GW_ISO_DAY_LEN, "1970-01-01");
+    return out;
+}
+
 void gw_log_write(gw_log_level_t level, const char *module, const char *fmt, ...)
 {
     char msg[1024], ts[40], line[2048];

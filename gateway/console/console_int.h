@@ -30,9 +30,6 @@ int console_segment_decode(const char *raw, size_t len, char *out, size_t cap);
 /** "marketer", "security" or "admin" for one enum console_role bit; NULL for anything else. */
 const char *console_role_name(unsigned bit);
 
-/** The UTC day (YYYY-MM-DD) holding ms into out[11]. */
-void console_iso_day(uint64_t ms, char out[11]);
-
 /**
  * Parses a YYYY-MM-DD UTC day (exactly 10 characters, a real calendar date from 1970 to 9999)
  * into the ms of its midnight. Returns 0, or -1 when malformed.

@@ -128,15 +128,6 @@ void console_iso_time(uint64_t ms, char out[25])
     gw_iso_time(ms, out);
 }
 
-void console_iso_day(uint64_t ms, char out[11])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
 /* days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil) */
 static int64_t days_from_civil(int y, unsigned m, unsigned d)
 {
