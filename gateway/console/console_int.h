@@ -16,9 +16,6 @@
 #define CONSOLE_TOKEN_CHARS 43       /* a staff session token: base64url of 32 random bytes */
 #define CONSOLE_CSRF_MAX 64
 
-/** 1 when the n bytes are valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
-int console_utf8_ok(const char *s, size_t n);
-
 /**
  * Percent-decodes one path segment (raw, len bytes; '+' stays '+') into out (cap bytes,
  * NUL-terminated) and checks it as console_api.h says: 1..CONSOLE_SEG_MAX bytes, valid UTF-8,

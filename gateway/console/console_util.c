@@ -5,6 +5,7 @@
  */
 #include "console_int.h"
 
+#include "ingest.h"
 #include "route.h"
 
 #include <stdio.h>
@@ -23,39 +24,6 @@ void console_error(console_answer_t *ans, int status, const char *code, const ch
     ans->json = json_pack("{s:s}", "error", code);
     if (ans->json != NULL && message != NULL)
         json_object_set_new(ans->json, "message", json_string(message));
-}
-
-int console_utf8_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c = p[i], need, min, cp;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1, min = 0x80, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            need = 2, min = 0x800, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            need = 3, min = 0x10000, cp = c & 0x07;
-        else
-            return 0;
-        if (i + need >= n)
-            return 0;
-        for (unsigned k = 1; k <= need; ++k) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
 }
 
 int console_segment_decode(const char *raw, size_t len, char *out, size_t cap)
@@ -80,8 +48,8 @@ int console_segment_decode(const char *raw, size_t len, char *out, size_t cap)
         out[o++] = (char)c;
     }
     out[o] = '\0';
-    if (memchr(out, '\0', o) != NULL || gw_has_control(out, o) || memchr(out, '/', o) != NULL ||
-        !console_utf8_ok(out, o) || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+    if (memchr(out, '\0', o) != NULL || gw_has_control(out, o) || memchr(out, '/', o) != NULL || !gw_utf8_ok(out, o) ||
+        strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
         return -1;
     return (int)o;
 }
@@ -99,7 +67,7 @@ int console_query(const console_call_t *call, const char *name, char *out, size_
         return -2;
     }
     len = strlen(v);
-    if (cap == 0 || len + 1 > cap || gw_has_control(v, len) || !console_utf8_ok(v, len)) {
+    if (cap == 0 || len + 1 > cap || gw_has_control(v, len) || !gw_utf8_ok(v, len)) {
         free(v);
         return -2;
     }
