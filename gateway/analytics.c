@@ -774,22 +774,10 @@ static int in_seg(const analytics_snap_t *s, size_t c, uint32_t a, uint32_t b, s
     return ch_ok && st_ok;
 }
 
-static void iso_time(uint64_t ms, char out[25])
+/* the analytics count in seconds: gw_iso_day() of s_ seconds */
+static void iso_day(uint64_t s_, char out[GW_ISO_DAY_LEN])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char d[20];
-    gmtime_r(&t, &tm);
-    strftime(d, sizeof(d), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 25, "%s.%03uZ", d, (unsigned)(ms % 1000));
-}
-
-static void iso_day(uint64_t s_, char out[11])
-{
-    time_t t = (time_t)s_;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
+    gw_iso_day(s_ * 1000, out);
 }
 
 static double share(uint64_t part, uint64_t whole)
@@ -934,7 +922,7 @@ json_t *analytics_overview(const analytics_snap_t *s, uint64_t from_ms, uint64_t
     iso_day(b > a ? b - 1 : a, d1);
     iso_day(pa, p0);
     iso_day(a > 0 ? a - 1 : 0, p1);
-    iso_time(s->as_of_ms, asof);
+    gw_iso_time(s->as_of_ms, asof);
     metrics = json_array();
     json_array_append_new(
         metrics, metric("customers_seen", json_integer((json_int_t)cur.seen), json_integer((json_int_t)prev.seen)));
@@ -1600,20 +1588,6 @@ Exit:
 
 /* ------------------------------------------------------------------ inventory */
 
-static const char *auth_name(gw_auth_t a)
-{
-    switch (a) {
-    case GW_AUTH_SESSION:
-        return "session";
-    case GW_AUTH_BEARER:
-        return "bearer";
-    case GW_AUTH_ANY:
-        return "any";
-    default:
-        return "none";
-    }
-}
-
 json_t *analytics_inventory(const analytics_snap_t *s, const gw_config_t *cfg, uint64_t now_ms)
 {
     uint32_t b = sec_of(now_ms), a = b > INVENTORY_DAYS * DAY_S ? b - INVENTORY_DAYS * DAY_S : 0;
@@ -1649,7 +1623,7 @@ json_t *analytics_inventory(const analytics_snap_t *s, const gw_config_t *cfg, u
         json_array_append_new(routes, json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s, s:o, s:b, s:I}",
                                                 "name", rt->name, "host", rt->host, "path_prefix", rt->path_prefix,
                                                 "channel", rt->channel, "stage", rt->stage, "touchpoint",
-                                                rt->touchpoint, "auth", auth_name(rt->auth), "policy", rt->policy,
+                                                rt->touchpoint, "auth", gw_auth_str(rt->auth), "policy", rt->policy,
                                                 "upstream", cfg->upstreams[rt->upstream].name, "identity_headers", hdrs,
                                                 "assertion", sends && assertion, "touchpoints_30d", (json_int_t)n));
     }
@@ -1729,7 +1703,7 @@ json_t *analytics_signin_volume(const analytics_snap_t *s, uint64_t from_ms, uin
         char t[25];
         json_t *reasons = json_object(), *provs = json_object();
         double baseline;
-        iso_time(((uint64_t)a + (uint64_t)j * bucket_s) * 1000, t);
+        gw_iso_time(((uint64_t)a + (uint64_t)j * bucket_s) * 1000, t);
         for (size_t r = 0; r < nr; ++r)
             if (byr[j * nr + r] > 0)
                 json_object_set_new(reasons, r == 0 ? "(none)" : s->reasons.v[r],

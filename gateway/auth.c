@@ -297,22 +297,9 @@ static void add_cookie(h2o_req_t *req, const char *name, const char *value, long
                        (size_t)n);
 }
 
-/* the value of our cookie `name` in any Cookie header, or NULL */
-static h2o_iovec_t find_cookie(h2o_req_t *req, const char *name)
-{
-    ssize_t cur = -1;
-    while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur)) != -1) {
-        const char *v;
-        size_t vlen;
-        if (gw_cookie_get(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len, name, &v, &vlen))
-            return h2o_iovec_init(v, vlen);
-    }
-    return h2o_iovec_init(NULL, 0);
-}
-
 static json_t *open_pending(h2o_req_t *req)
 {
-    h2o_iovec_t c = find_cookie(req, A.login_cookie);
+    h2o_iovec_t c = gw_find_cookie(req, A.login_cookie);
     char *plain = NULL;
     size_t len;
     json_t *arr;
@@ -370,17 +357,6 @@ static int state_first_use(const char *state, uint64_t expires_ms)
 }
 
 /* ------------------------------------------------------------------ sessions */
-
-static int token_well_formed(const char *t, size_t len)
-{
-    if (len != TOKEN_CHARS)
-        return 0;
-    for (size_t i = 0; i < len; ++i)
-        if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') ||
-              t[i] == '-' || t[i] == '_'))
-            return 0;
-    return 1;
-}
 
 /*
  * The session presented by this request (cookie and/or bearer as allowed), checked for
@@ -480,11 +456,11 @@ static json_t *lookup_session(h2o_req_t *req, int allow_cookie, int allow_bearer
         }
     }
     if (tok.base == NULL && allow_cookie) {
-        tok = find_cookie(req, A.cookie_name);
+        tok = gw_find_cookie(req, A.cookie_name);
         kind = "cookie";
         *presented = tok.base != NULL;
     }
-    if (tok.base == NULL || !token_well_formed(tok.base, tok.len))
+    if (tok.base == NULL || !gw_token_well_formed(tok.base, tok.len, TOKEN_CHARS))
         return NULL;
     {
         struct thread *th = H2O_STRUCT_FROM_MEMBER(struct thread, ctx, req->conn->ctx);
@@ -1085,7 +1061,7 @@ static void complete_login(struct job *j)
     add_cookie(req, A.cookie_name, j->token, (long)(A.ttl_ms / 1000));
     {
         /* the browser's anonymous touchpoints join this customer, once; the browser gets a new visitor id */
-        h2o_iovec_t v = find_cookie(req, A.visitor_cookie);
+        h2o_iovec_t v = gw_find_cookie(req, A.visitor_cookie);
         if (v.base != NULL && v.len > 0 && v.len < 32 && A.recorder != NULL) {
             char vid[32];
             memcpy(vid, v.base, v.len);
@@ -3010,7 +2986,7 @@ void auth_visitor(h2o_req_t *req, struct gw_req *gr)
     /* a signed-in customer on a public page is recorded as that customer (a route policy may have looked already) */
     if (gr->session != NULL || (gr->session = lookup_session(req, 1, 1, hash, &presented, &gr->cache_slot)) != NULL)
         return;
-    v = find_cookie(req, A.visitor_cookie);
+    v = gw_find_cookie(req, A.visitor_cookie);
     int ok = v.base != NULL && v.len >= 16 && v.len < sizeof(gr->visitor_id);
 
     for (size_t i = 0; ok && i < v.len; ++i)

@@ -2,6 +2,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "csv.h"
 #include "gw.h"
 #include "pol.h"
 #include "policy_glue.h"
@@ -135,19 +136,19 @@ static const char *or_dash(const char *s)
 }
 
 /* obj[key], a time in ms, as ISO 8601 UTC into out; "-" when absent */
-static const char *iso_of(json_t *obj, const char *key, char out[STORE_ISO_TIME_LEN])
+static const char *iso_of(json_t *obj, const char *key, char out[GW_ISO_TIME_LEN])
 {
     json_t *v = json_object_get(obj, key);
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return "-";
-    return store_iso_time((uint64_t)json_integer_value(v), out);
+    return gw_iso_time((uint64_t)json_integer_value(v), out);
 }
 
 static void print_customer(json_t *c)
 {
     json_t *ident, *profile = json_object_get(c, "profile"), *v;
     const char *key;
-    char at[STORE_ISO_TIME_LEN];
+    char at[GW_ISO_TIME_LEN];
     size_t i;
 
     printf("customer   %s\n", json_string_value(json_object_get(c, "id")));
@@ -165,7 +166,7 @@ static void print_customer(json_t *c)
     json_array_foreach(json_object_get(c, "identities"), i, ident)
     {
         const char *email = json_string_value(json_object_get(ident, "email"));
-        char last[STORE_ISO_TIME_LEN];
+        char last[GW_ISO_TIME_LEN];
         /* identities linked before linked_by was recorded say "unknown" */
         printf(
             "  %-10s %-14s %-24s %-24s %s%s%s%s\n", json_string_value(json_object_get(ident, "provider")),
@@ -181,7 +182,7 @@ static void print_customer(json_t *c)
         printf("channels\n  %-16s %-24s %s\n", "CHANNEL", "FIRST_SEEN", "LAST_SEEN");
         json_object_foreach(json_object_get(c, "channels"), key, v)
         {
-            char last[STORE_ISO_TIME_LEN];
+            char last[GW_ISO_TIME_LEN];
             printf("  %-16s %-24s %s\n", key, iso_of(v, "first_seen_ms", at), iso_of(v, "last_seen_ms", last));
         }
     }
@@ -194,8 +195,8 @@ static void print_customer(json_t *c)
         printf("stages\n  %-16s %s\n", "STAGE", "FIRST_REACHED");
         json_object_foreach(json_object_get(c, "stages_reached"), key, v)
         {
-            char t[STORE_ISO_TIME_LEN];
-            printf("  %-16s %s\n", key, json_is_integer(v) ? store_iso_time((uint64_t)json_integer_value(v), t) : "-");
+            char t[GW_ISO_TIME_LEN];
+            printf("  %-16s %s\n", key, json_is_integer(v) ? gw_iso_time((uint64_t)json_integer_value(v), t) : "-");
         }
     }
 }
@@ -275,18 +276,15 @@ Exit:
     return rc;
 }
 
-/* one CSV field, quoted per RFC 4180 */
+static void csv_put(void *out, const char *p, size_t n)
+{
+    fwrite(p, 1, n, out);
+}
+
+/* one CSV field (NULL: empty), always quoted, with the formula guard (gw_csv_cell()), then its separator */
 static void csv_field(FILE *out, const char *v, int last)
 {
-    if (v != NULL) {
-        fputc('"', out);
-        for (; *v != '\0'; ++v) {
-            if (*v == '"')
-                fputc('"', out);
-            fputc(*v, out);
-        }
-        fputc('"', out);
-    }
+    gw_csv_cell(v, 1, csv_put, out);
     fputc(last ? '\n' : ',', out);
 }
 
@@ -386,7 +384,7 @@ struct tail_ctx {
 static int print_record(json_t *r, void *arg)
 {
     struct tail_ctx *t = arg;
-    char at[STORE_ISO_TIME_LEN];
+    char at[GW_ISO_TIME_LEN];
     t->last = (uint64_t)json_integer_value(json_object_get(r, "seq"));
     if ((uint64_t)json_integer_value(json_object_get(r, "ts_ms")) < t->since_ms)
         return 0;
@@ -634,7 +632,7 @@ static int print_touchpoint(const store_tp_t *tp, void *arg)
 {
     struct journey_ctx *j = arg;
     const char *ch = tp->channel;
-    char at[STORE_ISO_TIME_LEN];
+    char at[GW_ISO_TIME_LEN];
 
     ++j->count;
     if (j->json) {
@@ -648,7 +646,7 @@ static int print_touchpoint(const store_tp_t *tp, void *arg)
         return print_touchpoint_csv(tp);
     if (ch != NULL && j->last_channel[0] != '\0' && strcmp(ch, j->last_channel) != 0)
         printf("        --- channel switch: %s -> %s ---\n", j->last_channel, ch);
-    printf("%-24s %-14s %-20s %-9s %-6s %6d  %-8s %s%s\n", store_iso_time(tp->occurred_at_ms, at), or_dash(ch),
+    printf("%-24s %-14s %-20s %-9s %-6s %6d  %-8s %s%s\n", gw_iso_time(tp->occurred_at_ms, at), or_dash(ch),
            or_dash(tp->touchpoint), or_dash(tp->stage), or_dash(tp->method), tp->status, or_dash(tp->device),
            or_dash(tp->visit_id), tp->visit_start ? " (new visit)" : "");
     if (ch != NULL)

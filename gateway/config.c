@@ -1293,3 +1293,18 @@ void gw_config_unref(gw_config_t *cfg)
         cfg->policies_free(cfg->policies);
     free(cfg);
 }
+
+const char *gw_auth_str(gw_auth_t a)
+{
+    switch (a) {
+    case GW_AUTH_SESSION:
+        return "session";
+    case GW_AUTH_BEARER:
+        return "bearer";
+    case GW_AUTH_ANY:
+        return "any";
+    case GW_AUTH_NONE:
+        break;
+    }
+    return "none";
+}

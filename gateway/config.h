@@ -17,6 +17,9 @@
 
 typedef enum gw_auth { GW_AUTH_NONE = 0, GW_AUTH_SESSION, GW_AUTH_BEARER, GW_AUTH_ANY } gw_auth_t;
 
+/** A route's "auth" as the configuration spells it: "session", "bearer", "any" or "none". Never NULL. */
+const char *gw_auth_str(gw_auth_t a);
+
 typedef struct gw_listen {
     char *address;
     uint16_t port;

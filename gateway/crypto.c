@@ -81,6 +81,17 @@ size_t gw_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
     return n;
 }
 
+int gw_token_well_formed(const char *t, size_t len, size_t want)
+{
+    if (len != want)
+        return 0;
+    for (size_t i = 0; i < len; ++i)
+        if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') ||
+              t[i] == '-' || t[i] == '_'))
+            return 0;
+    return 1;
+}
+
 long gw_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 {
     char *buf;

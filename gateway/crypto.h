@@ -30,6 +30,12 @@ size_t gw_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
 /** Decodes base64url (padding optional); returns the length, or -1 on bad input or small cap. */
 long gw_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
+/**
+ * 1 when the len bytes at t are exactly want base64url characters (A-Z a-z 0-9 - _, no padding):
+ * the shape of a session token from gw_random_token(), checked before any store lookup. 0 otherwise.
+ */
+int gw_token_well_formed(const char *t, size_t len, size_t want);
+
 /** Derives a purpose-bound key from a master secret: HMAC-SHA256(secret, label). */
 void gw_derive_key(const void *secret, size_t secret_len, const char *label, uint8_t out[GW_KEY_LEN]);
 

@@ -49,6 +49,18 @@ static inline int gw_has_control(const char *s, size_t n)
     return 0;
 }
 
+/** The value of one hex digit (either case), or -1 when c is not one: for percent-decoding. */
+static inline int gw_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /** The wall clock (CLOCK_REALTIME) in ms since the epoch: for times that are stored or shown. */
 static inline uint64_t gw_wall_ms(void)
 {
@@ -78,6 +90,18 @@ static inline struct timespec gw_realtime_in(uint64_t ms)
     }
     return ts;
 }
+
+/**
+ * "2026-12-07T23:09:43.123Z": the UTC time of ms since the epoch, ISO 8601 with milliseconds, as
+ * every stored, exported or logged time is shown. out receives 24 characters and a NUL; returns out.
+ * Thread-safe.
+ */
+#define GW_ISO_TIME_LEN 25
+char *gw_iso_time(uint64_t ms, char out[GW_ISO_TIME_LEN]);
+
+/** The UTC day (YYYY-MM-DD) holding ms since the epoch into out[GW_ISO_DAY_LEN]; returns out. Thread-safe. */
+#define GW_ISO_DAY_LEN 11
+char *gw_iso_day(uint64_t ms, char out[GW_ISO_DAY_LEN]);
 
 /** Short stable name of a status ("ok", "invalid", ...). Never NULL. */
 const char *gw_status_str(gw_status_t st);

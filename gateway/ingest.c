@@ -8,47 +8,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-int gw_text_ok(const char *s, size_t len, int ascii_only)
+int gw_utf8_ok(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
 
-    while (p < end) {
-        uint32_t cp;
-        size_t n;
-        if (*p < 0x80) {
-            if (*p < 0x20 || *p == 0x7f)
-                return 0;
-            ++p;
+    while (i < n) {
+        unsigned c = p[i], need, min, cp;
+        if (c < 0x80) {
+            ++i;
             continue;
         }
-        if (ascii_only)
-            return 0;
-        if (*p >= 0xc2 && *p <= 0xdf) {
-            n = 1;
-            cp = *p & 0x1f;
-        } else if (*p >= 0xe0 && *p <= 0xef) {
-            n = 2;
-            cp = *p & 0x0f;
-        } else if (*p >= 0xf0 && *p <= 0xf4) {
-            n = 3;
-            cp = *p & 0x07;
-        } else {
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1, min = 0x80, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            need = 2, min = 0x800, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            need = 3, min = 0x10000, cp = c & 0x07;
+        else
             return 0; /* a continuation byte first, an overlong two-byte lead, or beyond U+10FFFF */
-        }
-        if ((size_t)(end - p) <= n)
+        if (i + need >= n)
             return 0;
-        for (size_t i = 1; i <= n; ++i) {
-            if ((p[i] & 0xc0) != 0x80)
+        for (unsigned k = 1; k <= need; ++k) {
+            if ((p[i + k] & 0xc0) != 0x80)
                 return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
+            cp = (cp << 6) | (p[i + k] & 0x3f);
         }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
             return 0;
-        if (cp >= 0x80 && cp <= 0x9f)
-            return 0; /* C1 controls: NEL (U+0085) breaks lines in some log readers */
-        p += n + 1;
+        i += need + 1;
     }
     return 1;
+}
+
+int gw_text_ok(const char *s, size_t len, int ascii_only)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (size_t i = 0; i < len; ++i) {
+        if (p[i] < 0x20 || p[i] == 0x7f || (ascii_only && p[i] >= 0x80))
+            return 0;
+        /* C1 controls (U+0080-U+009F, always C2 80..C2 9F in UTF-8): NEL (U+0085) breaks lines in some log readers */
+        if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+            return 0;
+    }
+    return gw_utf8_ok(s, len);
 }
 
 /* a string field of 1..max bytes of clean text; NULL when v is not one */
@@ -62,16 +66,19 @@ static const char *text_field(json_t *v, size_t max, int ascii_only)
     return s;
 }
 
-static int customer_id_ok(json_t *v)
+int gw_customer_id_ok(const char *s, size_t len)
 {
-    const char *s = json_string_value(v);
-
-    if (s == NULL || json_string_length(v) != GW_CUSTOMER_ID_LEN || s[0] != 'c' || s[1] != '_')
+    if (s == NULL || len != GW_CUSTOMER_ID_LEN || s[0] != 'c' || s[1] != '_')
         return 0;
     for (size_t i = 2; i < GW_CUSTOMER_ID_LEN; ++i)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
             return 0;
     return 1;
+}
+
+static int customer_id_ok(json_t *v)
+{
+    return gw_customer_id_ok(json_string_value(v), json_string_length(v));
 }
 
 /* an address as the store keeps verified emails: local@domain, no spaces, each part within RFC 5321's limits */

@@ -110,4 +110,13 @@ gw_status_t gw_token_request_parse(const char *body, size_t len, const gw_known_
  */
 int gw_text_ok(const char *s, size_t len, int ascii_only);
 
+/** 1 when the n bytes are valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF); controls allowed. */
+int gw_utf8_ok(const char *s, size_t n);
+
+/**
+ * 1 when s (len bytes) is a customer id as the store makes them: "c_" and 24 characters of its
+ * base32 alphabet (a-z, 2-7), GW_CUSTOMER_ID_LEN in all. 0 otherwise, and for s NULL.
+ */
+int gw_customer_id_ok(const char *s, size_t len);
+
 #endif

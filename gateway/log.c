@@ -66,6 +66,29 @@ static const char *level_name(gw_log_level_t level)
     return (unsigned)level < 4 ? names[level] : "info";
 }
 
+char *gw_iso_time(uint64_t ms, char out[GW_ISO_TIME_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[24];
+
+    /* strftime into a wider buffer, then the first 19 characters: a year past 9999 cannot overrun out */
+    if (gmtime_r(&secs, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(day, sizeof(day), "1970-01-01T00:00:00");
+    snprintf(out, GW_ISO_TIME_LEN, "%.19s.%03uZ", day, (unsigned)(ms % 1000));
+    return out;
+}
+
+char *gw_iso_day(uint64_t ms, char out[GW_ISO_DAY_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&secs, &tm) == NULL || strftime(out, GW_ISO_DAY_LEN, "%Y-%m-%d", &tm) == 0)
+        snprintf(out, GW_ISO_DAY_LEN, "1970-01-01");
+    return out;
+}
+
 void gw_log_write(gw_log_level_t level, const char *module, const char *fmt, ...)
 {
     char msg[1024], ts[40], line[2048];

@@ -4,17 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int is_unreserved(int c)
 {
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
@@ -62,7 +51,7 @@ gw_status_t gw_path_normalize_into(const char *in, size_t len, char *out, size_t
             int hi, lo;
             if (i + 2 >= len)
                 return GW_EINVAL;
-            if ((hi = hexval((unsigned char)in[i + 1])) < 0 || (lo = hexval((unsigned char)in[i + 2])) < 0)
+            if ((hi = gw_hexval((unsigned char)in[i + 1])) < 0 || (lo = gw_hexval((unsigned char)in[i + 2])) < 0)
                 return GW_EINVAL;
             c = hi * 16 + lo;
             i += 2;
@@ -201,7 +190,8 @@ int gw_query_param(const char *query, size_t len, const char *name, char **value
                 free(out);
                 return -1;
             }
-            if ((hi = hexval((unsigned char)found[k + 1])) < 0 || (lo = hexval((unsigned char)found[k + 2])) < 0) {
+            if ((hi = gw_hexval((unsigned char)found[k + 1])) < 0 ||
+                (lo = gw_hexval((unsigned char)found[k + 2])) < 0) {
                 free(out);
                 return -1;
             }
@@ -340,8 +330,8 @@ gw_path_verdict_t gw_path_check(const char *path, size_t len)
         c = (unsigned char)path[i];
         if (c == '%') {
             int hi, lo;
-            if (len - i < 3 || (hi = hexval((unsigned char)path[i + 1])) < 0 ||
-                (lo = hexval((unsigned char)path[i + 2])) < 0)
+            if (len - i < 3 || (hi = gw_hexval((unsigned char)path[i + 1])) < 0 ||
+                (lo = gw_hexval((unsigned char)path[i + 2])) < 0)
                 return GW_PATH_MALFORMED;
             c = hi * 16 + lo;
             i += 2;
@@ -358,9 +348,9 @@ gw_path_verdict_t gw_path_check(const char *path, size_t len)
         if (c == '#')
             return GW_PATH_FRAGMENT;
         /* "%25" then an escape of one of the above: what an upstream that decodes twice would act on */
-        if (c == '%' && encoded && len - i >= 3 && hexval((unsigned char)path[i + 1]) >= 0 &&
-            hexval((unsigned char)path[i + 2]) >= 0) {
-            int d = hexval((unsigned char)path[i + 1]) * 16 + hexval((unsigned char)path[i + 2]);
+        if (c == '%' && encoded && len - i >= 3 && gw_hexval((unsigned char)path[i + 1]) >= 0 &&
+            gw_hexval((unsigned char)path[i + 2]) >= 0) {
+            int d = gw_hexval((unsigned char)path[i + 1]) * 16 + gw_hexval((unsigned char)path[i + 2]);
             if (d == '.' || d == '/' || d == '\\' || d == ';' || d == '%' || d == '#' || d < 0x20 || d == 0x7f)
                 return GW_PATH_DOUBLE_ENCODED;
         }

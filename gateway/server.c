@@ -114,6 +114,18 @@ void gw_send_error_json(h2o_req_t *req, int status, const char *reason, const ch
     gw_send_json(req, status, reason, json_pack("{s:s, s:s}", "error", error, "error_description", desc));
 }
 
+h2o_iovec_t gw_find_cookie(h2o_req_t *req, const char *name)
+{
+    ssize_t cur = -1;
+    while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur)) != -1) {
+        const char *v;
+        size_t vlen;
+        if (gw_cookie_get(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len, name, &v, &vlen))
+            return h2o_iovec_init(v, vlen);
+    }
+    return h2o_iovec_init(NULL, 0);
+}
+
 static void hex_encode(char *dst, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";
@@ -664,9 +676,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         gw_metrics_upstream_error(th->metrics, route_idx, uperr);
 
     if (atomic_load_explicit(&srv.access_log_fd, memory_order_relaxed) >= 0) {
-        char ts[64];
+        char ts[GW_ISO_TIME_LEN];
         struct timeval tv;
-        struct tm tm;
         size_t path_len = req->input.path.len;
         const char *q = memchr(req->input.path.base, '?', req->input.path.len);
         json_t *line;
@@ -675,9 +686,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         if (q != NULL)
             path_len = (size_t)(q - req->input.path.base);
         gettimeofday(&tv, NULL);
-        gmtime_r(&tv.tv_sec, &tm);
-        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+        gw_iso_time((uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000, ts);
         line = json_pack("{s:s, s:s, s:s, s:s%, s:s%, s:s, s:i, s:I, s:I}", "ts", ts, "request_id", gr->request_id,
                          "client", gr->client, "method", req->input.method.base, req->input.method.len, "path",
                          req->input.path.base, path_len, "route", gr->route != NULL ? gr->route->name : "", "status",

@@ -177,4 +177,11 @@ void gw_send_page(h2o_req_t *req, int status, const char *reason, const char *ti
 void gw_send_json(h2o_req_t *req, int status, const char *reason, json_t *obj);
 void gw_send_error_json(h2o_req_t *req, int status, const char *reason, const char *error, const char *desc);
 
+/**
+ * The value of cookie `name` in the request's Cookie headers (the first one that has it, see
+ * gw_cookie_get()), or {NULL, 0}. The value points into the request's headers: valid for the
+ * request's lifetime. Loop thread.
+ */
+h2o_iovec_t gw_find_cookie(h2o_req_t *req, const char *name);
+
 #endif

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "crypto.h"
+#include "ingest.h"
 #include "store_int.h"
 
 #include <ctype.h>
@@ -1599,16 +1600,6 @@ static void found_add(char (*ids)[STORE_ID_LEN + 1], size_t max, size_t *n, cons
     }
 }
 
-static int is_customer_id(const char *s)
-{
-    if (strlen(s) != STORE_ID_LEN || s[0] != 'c' || s[1] != '_')
-        return 0;
-    for (size_t i = 2; i < STORE_ID_LEN; ++i)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-            return 0;
-    return 1;
-}
-
 gw_status_t store_customers_find(store_t *st, const char *query, char (*ids)[STORE_ID_LEN + 1], size_t max, size_t *n)
 {
     MDB_txn *txn = NULL;
@@ -1623,7 +1614,7 @@ gw_status_t store_customers_find(store_t *st, const char *query, char (*ids)[STO
         return GW_EINVAL;
     if ((rc = store_read_begin(st, &txn)) != 0)
         return store_from_mdb(rc);
-    if (is_customer_id(query)) {
+    if (gw_customer_id_ok(query, strlen(query))) {
         k.mv_size = STORE_ID_LEN;
         k.mv_data = (void *)query;
         if ((rc = mdb_get(txn, st->customers, &k, &v)) == 0)

@@ -355,10 +355,6 @@ size_t store_tp_decode(const uint8_t *p, size_t avail, store_tp_t *tp);
  */
 json_t *store_tp_json(const store_tp_t *tp);
 
-/** "2026-12-07T23:09:43.123Z" for a time in ms since the epoch, into out; returns out. */
-#define STORE_ISO_TIME_LEN 32
-char *store_iso_time(uint64_t ms, char out[STORE_ISO_TIME_LEN]);
-
 /**
  * Appends n encoded records (concatenated; each with customer_id) as one block, in ONE
  * transaction: the writer thread group-commits its batches with one sync. Assigns seq.

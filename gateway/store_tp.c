@@ -164,27 +164,16 @@ static void set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-char *store_iso_time(uint64_t ms, char out[STORE_ISO_TIME_LEN])
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char day[24];
-    if (gmtime_r(&secs, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        snprintf(day, sizeof(day), "1970-01-01T00:00:00");
-    snprintf(out, STORE_ISO_TIME_LEN, "%.19s.%03uZ", day, (unsigned)(ms % 1000));
-    return out;
-}
-
 json_t *store_tp_json(const store_tp_t *tp)
 {
     json_t *o = json_object();
-    char at[STORE_ISO_TIME_LEN];
+    char at[GW_ISO_TIME_LEN];
 
     set_str(o, "id", tp->id);
     set_str(o, "customer_id", tp->customer_id);
     set_str(o, "visitor_id", tp->visitor_id);
-    json_object_set_new(o, "occurred_at", json_string(store_iso_time(tp->occurred_at_ms, at)));
-    json_object_set_new(o, "received_at", json_string(store_iso_time(tp->received_at_ms, at)));
+    json_object_set_new(o, "occurred_at", json_string(gw_iso_time(tp->occurred_at_ms, at)));
+    json_object_set_new(o, "received_at", json_string(gw_iso_time(tp->received_at_ms, at)));
     set_str(o, "channel", tp->channel);
     set_str(o, "touchpoint", tp->touchpoint);
     set_str(o, "stage", tp->stage);

@@ -655,18 +655,6 @@ static void job_run(void *arg)
 
 /* ------------------------------------------------------------------ the loop side */
 
-static h2o_iovec_t find_cookie(h2o_req_t *req, const char *name)
-{
-    ssize_t cur = -1;
-    while ((cur = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur)) != -1) {
-        const char *v;
-        size_t vlen;
-        if (gw_cookie_get(req->headers.entries[cur].value.base, req->headers.entries[cur].value.len, name, &v, &vlen))
-            return h2o_iovec_init(v, vlen);
-    }
-    return h2o_iovec_init(NULL, 0);
-}
-
 static job_t *job_new(h2o_req_t *req, struct gw_req *gr, enum job_kind kind, h2o_iovec_t token)
 {
     job_t *j = calloc(1, sizeof(*j));
@@ -813,7 +801,7 @@ static int api(h2o_req_t *req, struct gw_req *gr, const char *rest, size_t rest_
         send_api_error(req, 413, "too_large", "a GET takes no body");
         return 0;
     }
-    token = find_cookie(req, cookie_name(gr->holder->cfg));
+    token = gw_find_cookie(req, cookie_name(gr->holder->cfg));
     if (token.base == NULL || token.len != CONSOLE_TOKEN_CHARS) {
         send_api_error(req, 401, "not_signed_in", "sign in to the console");
         return 0;
@@ -863,7 +851,7 @@ static int logout(h2o_req_t *req, struct gw_req *gr)
         send_api_error(req, 413, "too_large", "the body is larger than 16 KB");
         return 0;
     }
-    token = find_cookie(req, cookie_name(gr->holder->cfg));
+    token = gw_find_cookie(req, cookie_name(gr->holder->cfg));
     if (token.base == NULL || token.len != CONSOLE_TOKEN_CHARS) {
         set_cookie(req, gr->holder->cfg, "", 0);
         redirect(req, 303, "/.console/");

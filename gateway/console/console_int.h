@@ -16,9 +16,6 @@
 #define CONSOLE_TOKEN_CHARS 43       /* a staff session token: base64url of 32 random bytes */
 #define CONSOLE_CSRF_MAX 64
 
-/** 1 when the n bytes are valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
-int console_utf8_ok(const char *s, size_t n);
-
 /**
  * Percent-decodes one path segment (raw, len bytes; '+' stays '+') into out (cap bytes,
  * NUL-terminated) and checks it as console_api.h says: 1..CONSOLE_SEG_MAX bytes, valid UTF-8,
@@ -29,9 +26,6 @@ int console_segment_decode(const char *raw, size_t len, char *out, size_t cap);
 
 /** "marketer", "security" or "admin" for one enum console_role bit; NULL for anything else. */
 const char *console_role_name(unsigned bit);
-
-/** The UTC day (YYYY-MM-DD) holding ms into out[11]. */
-void console_iso_day(uint64_t ms, char out[11]);
 
 /**
  * Parses a YYYY-MM-DD UTC day (exactly 10 characters, a real calendar date from 1970 to 9999)

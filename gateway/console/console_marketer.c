@@ -14,6 +14,9 @@
  */
 #include "console_api.h"
 
+#include "csv.h"
+#include "ingest.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,12 +93,7 @@ static int int_param(const console_call_t *call, console_answer_t *ans, const ch
 /* "c_" + 24 characters of the base32 alphabet (a-z, 2-7): what store.c makes */
 static int customer_id_ok(const char *s)
 {
-    if (strlen(s) != STORE_ID_LEN || s[0] != 'c' || s[1] != '_')
-        return 0;
-    for (size_t i = 2; i < STORE_ID_LEN; ++i)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-            return 0;
-    return 1;
+    return s != NULL && gw_customer_id_ok(s, strlen(s));
 }
 
 static const char *known_stage(const char *s)
@@ -658,33 +656,17 @@ static void csv_raw(struct csv *c, const char *s, size_t n)
     c->len += n;
 }
 
-/*
- * One cell (NULL: empty), with its separator before it unless first. RFC 4180: a cell holding a
- * comma, a quote, CR or LF is quoted and its quotes doubled. A cell that a spreadsheet would take
- * for a formula (starting with = + - @, or a tab or CR that some strip first) gets a leading '
- * (OWASP's CSV injection guard), and is quoted so the ' is kept as text.
- */
+static void csv_put(void *ctx, const char *p, size_t n)
+{
+    csv_raw(ctx, p, n);
+}
+
+/* one cell (NULL or "": empty), with its separator before it unless first; quoted and guarded by gw_csv_cell() */
 static void csv_cell(struct csv *c, const char *s, int first)
 {
-    int guard, quote;
-
     if (!first)
         csv_raw(c, ",", 1);
-    if (s == NULL || s[0] == '\0')
-        return;
-    guard = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
-    quote = guard || strpbrk(s, ",\"\r\n") != NULL;
-    if (!quote) {
-        csv_raw(c, s, strlen(s));
-        return;
-    }
-    csv_raw(c, guard ? "\"'" : "\"", guard ? 2 : 1);
-    for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
-        csv_raw(c, s, (size_t)(q - s));
-        csv_raw(c, "\"\"", 2);
-    }
-    csv_raw(c, s, strlen(s));
-    csv_raw(c, "\"", 1);
+    gw_csv_cell(s, 0, csv_put, c);
 }
 
 static void csv_time(struct csv *c, uint64_t ms)
@@ -722,6 +704,24 @@ static const char *const tp_header[] = {
     "route",        "method",      "status",      "device",      "provider",      "source",     "session",
     "visit_id",     "visit_start", "visitor_id",  "anonymous",   "referrer_host", "utm_source", "utm_medium",
     "utm_campaign", "utm_term",    "utm_content", "click_id",    "attributes",    NULL};
+
+/*
+ * An export's start: its audit record first (nothing is shown unless it is on record), then the
+ * stream. Returns 0, or -1 with the 503 answer set.
+ */
+static int export_begin(const console_call_t *call, console_answer_t *ans, const char *customer, const char *detail,
+                        const char *filename)
+{
+    if (console_audit(call, "console_export", "success", customer, detail) != GW_OK) {
+        console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+        return -1;
+    }
+    if (console_stream_begin(call, ans, "text/csv; charset=utf-8", filename) != 0) {
+        console_error(ans, 503, "unavailable", "the export could not start; retry");
+        return -1;
+    }
+    return 0;
+}
 
 static void csv_header(struct csv *c, const char *const *names)
 {
@@ -859,14 +859,8 @@ static void export_touchpoints(const console_call_t *call, console_answer_t *ans
     console_iso_time(x.to - 1, t);
     snprintf(detail, sizeof(detail), "touchpoints.csv from=%.10s to=%.10s channel=%s stage=%s customer=%s", f, t,
              x.channel != NULL ? x.channel : "*", x.stage != NULL ? x.stage : "*", un > 0 ? customer : "*");
-    if (console_audit(call, "console_export", "success", un > 0 ? customer : NULL, detail) != GW_OK) {
-        console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+    if (export_begin(call, ans, un > 0 ? customer : NULL, detail, "touchpoints.csv") != 0)
         return;
-    }
-    if (console_stream_begin(call, ans, "text/csv; charset=utf-8", "touchpoints.csv") != 0) {
-        console_error(ans, 503, "unavailable", "the export could not start; retry");
-        return;
-    }
     csv_header(&x.csv, tp_header);
     if (un > 0) {
         if (store_journey(call->ctx->store, customer, x.from, tp_one_cb, &x) == GW_OK && !x.csv.failed)
@@ -1031,14 +1025,8 @@ static void export_customers(const console_call_t *call, console_answer_t *ans)
             console_error(ans, 503, "unavailable", "the store failed; retry");
             return;
         }
-        if (console_audit(call, "console_export", "success", n == 1 ? ids[0] : NULL, detail) != GW_OK) {
-            console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+        if (export_begin(call, ans, n == 1 ? ids[0] : NULL, detail, "customers.csv") != 0)
             return;
-        }
-        if (console_stream_begin(call, ans, "text/csv; charset=utf-8", "customers.csv") != 0) {
-            console_error(ans, 503, "unavailable", "the export could not start; retry");
-            return;
-        }
         csv_header(&x.csv, customer_header);
         for (size_t i = 0; i < n && !x.csv.failed; ++i) {
             json_t *cust = NULL;
@@ -1052,14 +1040,8 @@ static void export_customers(const console_call_t *call, console_answer_t *ans)
         free(x.csv.b);
         return;
     }
-    if (console_audit(call, "console_export", "success", NULL, detail) != GW_OK) {
-        console_error(ans, 503, "unavailable", "the export could not be recorded; retry");
+    if (export_begin(call, ans, NULL, detail, "customers.csv") != 0)
         return;
-    }
-    if (console_stream_begin(call, ans, "text/csv; charset=utf-8", "customers.csv") != 0) {
-        console_error(ans, 503, "unavailable", "the export could not start; retry");
-        return;
-    }
     csv_header(&x.csv, customer_header);
     for (;;) {
         gw_status_t s;

@@ -15,6 +15,7 @@
 #include "console_api.h"
 
 #include "crypto.h"
+#include "ingest.h"
 #include "pol.h"
 
 #include <pthread.h>
@@ -42,12 +43,7 @@
 /* "c_" and 24 characters of the store's base32 alphabet (store.c new_customer_id) */
 static int customer_id_ok(const char *s)
 {
-    if (s == NULL || strlen(s) != STORE_ID_LEN || s[0] != 'c' || s[1] != '_')
-        return 0;
-    for (size_t i = 2; i < STORE_ID_LEN; ++i)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-            return 0;
-    return 1;
+    return s != NULL && gw_customer_id_ok(s, strlen(s));
 }
 
 /* 1..max bytes, each a lower-case letter, a digit or one of extra */
@@ -980,21 +976,6 @@ void console_api_erase(const console_call_t *call, console_answer_t *ans)
 
 /* ------------------------------------------------------------------ GET policies */
 
-static const char *auth_name(gw_auth_t a)
-{
-    switch (a) {
-    case GW_AUTH_SESSION:
-        return "session";
-    case GW_AUTH_BEARER:
-        return "bearer";
-    case GW_AUTH_ANY:
-        return "any";
-    case GW_AUTH_NONE:
-        break;
-    }
-    return "none";
-}
-
 /*
  * A policy's document: inline in the configuration, or a file named there (relative to the
  * configuration's directory, as pol_set_load() resolves it). New reference, or NULL.
@@ -1058,7 +1039,7 @@ void console_api_policies(const console_call_t *call, console_answer_t *ans)
         const gw_route_t *r = &cfg->routes[i];
         json_t *o = json_pack("{s:s, s:o, s:s, s:s, s:o, s:s}", "name", r->name, "host",
                               r->host != NULL ? json_string(r->host) : json_null(), "path_prefix", r->path_prefix,
-                              "auth", auth_name(r->auth), "policy",
+                              "auth", gw_auth_str(r->auth), "policy",
                               r->policy != NULL ? json_string(r->policy) : json_null(), "channel", r->channel);
         if (json_array_append_new(routes, o) != 0)
             goto Fail;

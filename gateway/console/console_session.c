@@ -62,17 +62,6 @@ static void copy(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src != NULL ? src : "");
 }
 
-static int token_ok(const char *t, size_t len)
-{
-    if (len != CONSOLE_TOKEN_CHARS)
-        return 0;
-    for (size_t i = 0; i < len; ++i)
-        if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') ||
-              t[i] == '-' || t[i] == '_'))
-            return 0;
-    return 1;
-}
-
 /* the staff view of a stored record, roles decided now */
 static void staff_of(json_t *s, const gw_config_t *cfg, const uint8_t hash[32], uint64_t now_ms, console_staff_t *staff)
 {
@@ -176,7 +165,7 @@ gw_status_t console_session_load(store_t *st, const gw_config_t *cfg, const char
     uint64_t expires, last, idle;
     gw_status_t rc;
 
-    if (!token_ok(token, len))
+    if (!gw_token_well_formed(token, len, CONSOLE_TOKEN_CHARS))
         return GW_ENOTFOUND;
     gw_sha256(token, len, hash);
     if ((rc = store_session_get(st, hash, &s)) != GW_OK)
@@ -213,7 +202,7 @@ gw_status_t console_session_end(store_t *st, const char *token, size_t len, cons
     char actor[600];
     store_audit_event_t ev;
 
-    if (!token_ok(token, len))
+    if (!gw_token_well_formed(token, len, CONSOLE_TOKEN_CHARS))
         return GW_ENOTFOUND;
     gw_sha256(token, len, hash);
     console_actor(staff->provider, staff->email, staff->subject, actor, sizeof(actor));

@@ -5,6 +5,7 @@
  */
 #include "console_int.h"
 
+#include "ingest.h"
 #include "route.h"
 
 #include <stdio.h>
@@ -25,50 +26,6 @@ void console_error(console_answer_t *ans, int status, const char *code, const ch
         json_object_set_new(ans->json, "message", json_string(message));
 }
 
-int console_utf8_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c = p[i], need, min, cp;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1, min = 0x80, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            need = 2, min = 0x800, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            need = 3, min = 0x10000, cp = c & 0x07;
-        else
-            return 0;
-        if (i + need >= n)
-            return 0;
-        for (unsigned k = 1; k <= need; ++k) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int console_segment_decode(const char *raw, size_t len, char *out, size_t cap)
 {
     size_t o = 0;
@@ -81,7 +38,7 @@ int console_segment_decode(const char *raw, size_t len, char *out, size_t cap)
             int hi, lo;
             if (i + 2 >= len)
                 return -1;
-            if ((hi = hexval((unsigned char)raw[i + 1])) < 0 || (lo = hexval((unsigned char)raw[i + 2])) < 0)
+            if ((hi = gw_hexval((unsigned char)raw[i + 1])) < 0 || (lo = gw_hexval((unsigned char)raw[i + 2])) < 0)
                 return -1;
             c = hi * 16 + lo;
             i += 2;
@@ -91,8 +48,8 @@ int console_segment_decode(const char *raw, size_t len, char *out, size_t cap)
         out[o++] = (char)c;
     }
     out[o] = '\0';
-    if (memchr(out, '\0', o) != NULL || gw_has_control(out, o) || memchr(out, '/', o) != NULL ||
-        !console_utf8_ok(out, o) || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+    if (memchr(out, '\0', o) != NULL || gw_has_control(out, o) || memchr(out, '/', o) != NULL || !gw_utf8_ok(out, o) ||
+        strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
         return -1;
     return (int)o;
 }
@@ -110,7 +67,7 @@ int console_query(const console_call_t *call, const char *name, char *out, size_
         return -2;
     }
     len = strlen(v);
-    if (cap == 0 || len + 1 > cap || gw_has_control(v, len) || !console_utf8_ok(v, len)) {
+    if (cap == 0 || len + 1 > cap || gw_has_control(v, len) || !gw_utf8_ok(v, len)) {
         free(v);
         return -2;
     }
@@ -133,24 +90,10 @@ const char *console_role_name(unsigned bit)
     }
 }
 
+/* the contract's name for gw_iso_time(): one format for every time the gateway shows */
 void console_iso_time(uint64_t ms, char out[25])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char day[24];
-
-    gmtime_r(&t, &tm);
-    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 25, "%.19s.%03uZ", day, (unsigned)(ms % 1000));
-}
-
-void console_iso_day(uint64_t ms, char out[11])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
+    gw_iso_time(ms, out);
 }
 
 /* days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil) */

@@ -180,5 +180,19 @@ class JourneyDataTest(JourneyTest):
         self.assertRegex(out, r"\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z +web")
 
 
+    def test_csv_export_guards_formulas(self):
+        """the CLI's CSV takes the console's formula guard (gw_csv_cell()): a cell a spreadsheet would run starts with '"""
+        b = self.web_login("formula@example.com")
+        cid = self.me(b)
+        status, _, out = post_touchpoints(self.public, INGEST_KEY, [
+            {"customer_id": cid, "channel": "contact-centre", "touchpoint": "called", "status": "=1+2"}])
+        self.assertEqual((status, out["accepted"]), (200, 1), out)
+        self.journey(cid, 1)
+        code, out, err = self.cli("export", "touchpoints", "--format", "csv")
+        self.assertEqual(code, 0, err)
+        self.assertIn('"\'=1+2"', out)
+        call = next(r for r in csv.DictReader(io.StringIO(out)) if r["customer_id"] == cid)
+        self.assertEqual(call["status"], "'=1+2")
+
 if __name__ == "__main__":
     unittest.main()

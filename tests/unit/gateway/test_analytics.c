@@ -1,7 +1,7 @@
 /*
  * Unit tests: the console's aggregates (analytics.c) over a real store, every figure computed by
- * hand from the journeys below, and the figure endpoints (console_figures.c) through the test
- * harness console_test_support.c (parameters in, the API.md shapes out).
+ * hand from the journeys below, and the figure endpoints (console_figures.c) with the real
+ * console_api.h helpers of console_util.c (parameters in, the API.md shapes out).
  *
  * Days are counted from 2026-11-01 (day 0); the period is days 10..19 ("2026-11-11".."2026-11-20"),
  * the previous one days 0..9. Journeys ("name channel stage"):

@@ -96,7 +96,7 @@ START_TEST(test_iso_time_and_day)
     ck_assert_str_eq(t, "2026-12-07T23:09:43.123Z");
     console_iso_time(0, t);
     ck_assert_str_eq(t, "1970-01-01T00:00:00.000Z");
-    console_iso_day(NOW, d);
+    gw_iso_day(NOW, d);
     ck_assert_str_eq(d, "2026-12-07");
 }
 END_TEST

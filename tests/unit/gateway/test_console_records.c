@@ -1,12 +1,12 @@
 /*
- * Unit tests: the console's records of customers (console_marketer.c) through the test harness
- * (console_harness_records.c, standing in for console.c only) against a real temporary store:
+ * Unit tests: the console's records of customers (console_marketer.c) with the real helpers
+ * (console_util.c) and console_harness.c's stream (standing in for console.c's) against a real temporary store:
  * the JSON shapes of console/API.md, 400 on hostile parameters, 404, the views on record in the
  * audit trail before anything is shown, the CSV exports (quoting, the formula guard, filters,
  * part by part, a client that goes away), and a journey of 10,000 touchpoints paged exactly once.
  */
 #include "console_api.h"
-#include "console_harness_records.h"
+#include "console_harness.h"
 
 #include "../check_run.h"
 #include "temp_store.h"

@@ -1,7 +1,7 @@
 /*
  * journeygate unit tests — the console's security endpoints (gateway/console/console_security.c)
  * against a real store in a temporary directory and a real configuration with its policy set.
- * console.c's helpers come from console_harness_security.c (a test harness).
+ * The helpers are the real ones (console_util.c); console.c's stream comes from console_harness.c.
  */
 #include "console_api.h"
 

@@ -1,13 +1,13 @@
 /*
- * journeygate unit tests — a TEST HARNESS for the console's endpoint files (console_marketer.c):
- * it implements the part of console_api.h that console.c owns (console_error, console_query,
- * console_period, console_iso_time, console_audit, the stream) so the endpoints are compiled and
- * tested on their own, against a real temporary store. Never linked into the product: console.c is
- * the real one. The audit record is real (store_audit_write()); the "stream" collects what the
- * endpoint writes into memory, and can play a client that goes away after some bytes.
+ * journeygate unit tests — the TEST HARNESS of the console's endpoint files (console_marketer.c,
+ * console_security.c, console_figures.c): the one part of console_api.h that only console.c (h2o)
+ * can provide, the stream. console_error, console_query, console_period, console_iso_time and
+ * console_audit are the real ones (gw_console_util). Never linked into the product. The "stream"
+ * collects what the endpoint writes into memory, and can play a client that goes away after some
+ * bytes.
  */
-#ifndef JG_CONSOLE_HARNESS_RECORDS_H
-#define JG_CONSOLE_HARNESS_RECORDS_H
+#ifndef JG_CONSOLE_HARNESS_H
+#define JG_CONSOLE_HARNESS_H
 
 #include "console_api.h"
 
