@@ -8,6 +8,7 @@
  * a refused one is a 400 naming the parameter.
  */
 #include "console_int.h"
+#include "ingest.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 /* the promises of console_api.h for a decoded text of n bytes */
 static void check_text(const char *s, int n, size_t cap)
 {
-    if (n < 0 || (size_t)n >= cap || strlen(s) != (size_t)n || !console_utf8_ok(s, (size_t)n))
+    if (n < 0 || (size_t)n >= cap || strlen(s) != (size_t)n || !gw_utf8_ok(s, (size_t)n))
         abort();
     for (int i = 0; i < n; ++i) {
         unsigned char c = (unsigned char)s[i];
