@@ -133,6 +133,21 @@ cpu_s() {
     awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / tck }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# the CPU seconds of a process's threads so far, summed by nice value: "n0=S n5=S n10=S" (the event loops and
+# workers run at nice 0, the touchpoint writer at 5, the analytics' builder and query threads at 10)
+cpu_by_nice() {
+    awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); s[$17] += ($12 + $13) / tck }
+        END { for (n in s) printf "n%s=%.2f ", n, s[n] }' /proc/"$1"/task/*/stat 2>/dev/null || true
+}
+# nice_delta "BEFORE" "AFTER": the difference per nice value, "nice 0: S, nice 10: S"
+nice_delta() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); before[kv[1]] = kv[2] }
+        n = split(b, y, " "); out = ""
+        for (i = 1; i <= n; i++) { split(y[i], kv, "="); d = kv[2] - before[kv[1]]
+            if (d >= 0.005) out = out sprintf("%snice %s %.2f", out == "" ? "" : ", ", substr(kv[1], 2), d) }
+        print out }'
+}
 
 log "console_load.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(bench_commit "$ROOT"), $(nproc) cores, load average $(loadavg)"
 
@@ -291,10 +306,10 @@ JG_CPU_IDLE=(); JG_CPU_CONS=(); DRV_CPU=()
 
 # run_target KIND ROUND -> sets R_RPS (empty on failure)
 run_target() {
-    local kind=$1 round=$2 url port c0 c1 dpid="" d0 d1 drc=0
+    local kind=$1 round=$2 url c0 c1 t0 t1 dpid="" d0 d1 drc=0
     R_RPS=""
     if [[ $kind == nginx ]]; then url="http://127.0.0.1:$NGX_PORT/app"; else url="$GW_URL/app"; fi
-    c0=$(cpu_s "$JG_PID")
+    c0=$(cpu_s "$JG_PID"); t0=$(cpu_by_nice "$JG_PID")
     if [[ $kind == console ]]; then
         python3 "$DRIVER" load --gateway "$GW_URL" --cookie "$STAFF_COOKIE" --seconds $(( DURATION + 2 )) \
             --clients "$CONSOLE_CLIENTS" --customers "$BENCH_TMP/profiles.txt" \
@@ -303,14 +318,14 @@ run_target() {
         PIDS+=("$dpid")
         sleep 1
         d0=$(cpu_s "$dpid")
-        c0=$(cpu_s "$JG_PID")
+        c0=$(cpu_s "$JG_PID"); t0=$(cpu_by_nice "$JG_PID")
     fi
     if run_wrk "$kind r=$round" "$url" "$CONNS" "$DURATION" "$BENCH_TMP/wrk-$kind-r$round.txt" "$COOKIE"; then
         R_RPS=$RPS
     else
         FAILED=1
     fi
-    c1=$(cpu_s "$JG_PID")
+    c1=$(cpu_s "$JG_PID"); t1=$(cpu_by_nice "$JG_PID")
     if [[ -n $dpid ]]; then
         d1=$(cpu_s "$dpid")
         wait "$dpid" || drc=$?
@@ -323,8 +338,9 @@ run_target() {
     fi
     R_CPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
     if [[ -n $R_RPS ]]; then
-        printf '  round %d  %-8s %10.1f req/s   p99 %8.3f ms   gateway CPU %5.2f s%s\n' "$round" "$kind" "$R_RPS" \
-            "$P99_MS" "$R_CPU" "$([[ $kind == console ]] && printf '   (%s)' "$(head -n 1 "$BENCH_TMP/driver-r$round.out")")"
+        printf '  round %d  %-8s %10.1f req/s   p99 %8.3f ms   gateway CPU %5.2f s (%s)%s\n' "$round" "$kind" "$R_RPS" \
+            "$P99_MS" "$R_CPU" "$(nice_delta "$t0" "$t1")" \
+            "$([[ $kind == console ]] && printf '; %s, their CPU %s s' "$(head -n 1 "$BENCH_TMP/driver-r$round.out")" "${DRV_CPU[-1]}")"
     fi
     check_all_alive
     sleep 1
