@@ -139,6 +139,17 @@ cpu_by_nice() {
     awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); s[$17] += ($12 + $13) / tck }
         END { for (n in s) printf "n%s=%.2f ", n, s[n] }' /proc/"$1"/task/*/stat 2>/dev/null || true
 }
+# nice0_us "BEFORE" "AFTER" REQUESTS: the nice-0 threads' CPU (event loops, shared workers) per proxied request, µs
+nice0_us() {
+    awk -v a="$1" -v b="$2" -v r="$3" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); if (kv[1] == "n0") p = kv[2] }
+        n = split(b, y, " "); for (i = 1; i <= n; i++) { split(y[i], kv, "="); if (kv[1] == "n0") q = kv[2] }
+        if (r > 0) printf "%.1f", (q - p) * 1e6 / r; else print "nan" }'
+}
+# the machine's busy CPU seconds so far (all cores, every process: ours and anyone else's), from /proc/stat
+machine_busy_s() {
+    awk -v tck="$(getconf CLK_TCK)" '$1 == "cpu" { print ($2 + $3 + $4 + $7 + $8) / tck; exit }' /proc/stat
+}
 # nice_delta "BEFORE" "AFTER": the difference per nice value, "nice 0: S, nice 10: S"
 nice_delta() {
     awk -v a="$1" -v b="$2" 'BEGIN {
@@ -302,14 +313,14 @@ log "note: wrk, nginx, the OP, the staff clients and the gateway all share the s
 
 FAILED=0
 NGX_L=(); IDLE_L=(); CONS_L=(); RATIOS=(); NGX_RATIO_IDLE=(); NGX_RATIO_CONS=()
-JG_CPU_IDLE=(); JG_CPU_CONS=(); DRV_CPU=()
+JG_CPU_IDLE=(); JG_CPU_CONS=(); DRV_CPU=(); US_IDLE=(); US_CONS=()
 
 # run_target KIND ROUND -> sets R_RPS (empty on failure)
 run_target() {
-    local kind=$1 round=$2 url c0 c1 t0 t1 dpid="" d0 d1 drc=0
+    local kind=$1 round=$2 url c0 c1 t0 t1 m0 m1 dpid="" d0 d1 drc=0
     R_RPS=""
     if [[ $kind == nginx ]]; then url="http://127.0.0.1:$NGX_PORT/app"; else url="$GW_URL/app"; fi
-    c0=$(cpu_s "$JG_PID"); t0=$(cpu_by_nice "$JG_PID")
+    c0=$(cpu_s "$JG_PID"); t0=$(cpu_by_nice "$JG_PID"); m0=$(machine_busy_s)
     if [[ $kind == console ]]; then
         python3 "$DRIVER" load --gateway "$GW_URL" --cookie "$STAFF_COOKIE" --seconds $(( DURATION + 2 )) \
             --clients "$CONSOLE_CLIENTS" --customers "$BENCH_TMP/profiles.txt" \
@@ -318,14 +329,14 @@ run_target() {
         PIDS+=("$dpid")
         sleep 1
         d0=$(cpu_s "$dpid")
-        c0=$(cpu_s "$JG_PID"); t0=$(cpu_by_nice "$JG_PID")
+        c0=$(cpu_s "$JG_PID"); t0=$(cpu_by_nice "$JG_PID"); m0=$(machine_busy_s)
     fi
     if run_wrk "$kind r=$round" "$url" "$CONNS" "$DURATION" "$BENCH_TMP/wrk-$kind-r$round.txt" "$COOKIE"; then
         R_RPS=$RPS
     else
         FAILED=1
     fi
-    c1=$(cpu_s "$JG_PID"); t1=$(cpu_by_nice "$JG_PID")
+    c1=$(cpu_s "$JG_PID"); t1=$(cpu_by_nice "$JG_PID"); m1=$(machine_busy_s)
     if [[ -n $dpid ]]; then
         d1=$(cpu_s "$dpid")
         wait "$dpid" || drc=$?
@@ -337,9 +348,12 @@ run_target() {
         DRV_CPU+=("$(awk -v a="$d0" -v b="$d1" 'BEGIN { printf "%.2f", b - a }')")
     fi
     R_CPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
+    R_US=""
     if [[ -n $R_RPS ]]; then
-        printf '  round %d  %-8s %10.1f req/s   p99 %8.3f ms   gateway CPU %5.2f s (%s)%s\n' "$round" "$kind" "$R_RPS" \
-            "$P99_MS" "$R_CPU" "$(nice_delta "$t0" "$t1")" \
+        R_US=$(nice0_us "$t0" "$t1" "$REQS")
+        printf '  round %d  %-8s %10.1f req/s   p99 %8.3f ms   machine busy %4.1f of %d core-s   gateway CPU %5.2f s (%s; nice 0 per request %s us)%s\n' \
+            "$round" "$kind" "$R_RPS" "$P99_MS" "$(awk -v a="$m0" -v b="$m1" 'BEGIN { print b - a }')" \
+            "$(( $(nproc) * DURATION ))" "$R_CPU" "$(nice_delta "$t0" "$t1")" "$R_US" \
             "$([[ $kind == console ]] && printf '; %s, their CPU %s s' "$(head -n 1 "$BENCH_TMP/driver-r$round.out")" "${DRV_CPU[-1]}")"
     fi
     check_all_alive
@@ -353,8 +367,8 @@ for (( round = 1; round <= ROUNDS; round++ )); do
         run_target "$kind" "$round"
         case $kind in
             nginx) n=$R_RPS; [[ -n $n ]] && NGX_L+=("$n") ;;
-            idle) i=$R_RPS; [[ -n $i ]] && { IDLE_L+=("$i"); JG_CPU_IDLE+=("$R_CPU"); } ;;
-            console) c=$R_RPS; [[ -n $c ]] && { CONS_L+=("$c"); JG_CPU_CONS+=("$R_CPU"); } ;;
+            idle) i=$R_RPS; [[ -n $i ]] && { IDLE_L+=("$i"); JG_CPU_IDLE+=("$R_CPU"); US_IDLE+=("$R_US"); } ;;
+            console) c=$R_RPS; [[ -n $c ]] && { CONS_L+=("$c"); JG_CPU_CONS+=("$R_CPU"); US_CONS+=("$R_US"); } ;;
         esac
     done
     [[ -n $i && -n $c ]] && RATIOS+=("$(ratio "$c" "$i")")
@@ -371,6 +385,7 @@ printf '%-34s %12s   (gateway CPU per run, median: %s s)\n' "journeygate idle, m
 printf '%-34s %12s   (gateway CPU per run, median: %s s; staff clients CPU: %s s)\n' "journeygate + console, median" "$m_c" \
     "$(median "${JG_CPU_CONS[@]}")" "$(median "${DRV_CPU[@]}")"
 log "console / idle:  $(ratio "$m_c" "$m_i") (medians); per round: ${RATIOS[*]} -> median $(median "${RATIOS[@]}") $(ci95 "${RATIOS[@]}")  (target >= 0.95)"
+log "gateway CPU of its nice-0 threads per proxied request (the proxy's own cost, whatever else runs): idle ${US_IDLE[*]} us -> median $(median "${US_IDLE[@]}"); console ${US_CONS[*]} us -> median $(median "${US_CONS[@]}")"
 log "idle / nginx:    $(ratio "$m_i" "$m_n") (medians); per round: ${NGX_RATIO_IDLE[*]}"
 log "console / nginx: $(ratio "$m_c" "$m_n") (medians); per round: ${NGX_RATIO_CONS[*]}"
 log ""
