@@ -2,7 +2,7 @@
  * journeygate — the console's HTTP side as server.c and auth.c see it (console.c: the only console
  * file that uses h2o). Everything under /.console/ on the public listener comes here before route
  * matching: the embedded front end, staff sign-in and sign-out, and the JSON API whose endpoints
- * (console_api.h) run on the worker pool's background queue.
+ * (console_api.h) run on a worker pool of the console's own, at nice 10 (console.c).
  */
 #ifndef GW_CONSOLE_H
 #define GW_CONSOLE_H
