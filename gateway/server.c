@@ -1591,7 +1591,6 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
     while (srv.num_done < srv.num_threads)
         pthread_cond_wait(&srv.done_cond, &srv.done_lock);
     pthread_mutex_unlock(&srv.done_lock);
-    console_drain();
     auth_shutdown();
     console_shutdown();
     GW_LOG_INF(MODULE, "stopped");

@@ -2,11 +2,8 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 typedef struct job {
     gw_job_fn fn;
@@ -29,7 +26,6 @@ struct gw_workers {
     /* background jobs: a queue of their own, taken only when no other job waits, by n - 1 workers at most */
     job_queue_t bg;
     size_t bg_running, bg_max_running;
-    int nice; /* each worker's nice value (gw_workers_create_nice), 0: the process's */
 };
 
 /* takes the oldest job of q (lock held), or NULL when q is empty */
@@ -67,8 +63,6 @@ static void *worker_main(void *arg)
 {
     gw_workers_t *w = arg;
 
-    if (w->nice != 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice) != 0)
-        GW_LOG(GW_LOG_DEBUG, "workers", "cannot set a worker's nice value to %d", w->nice);
     /* workers live as long as the process: nothing they hold is ever orphaned at exit */
     for (;;) {
         job_t *j;
@@ -104,11 +98,6 @@ int gw_thread_start(pthread_t *tid, void *(*fn)(void *), void *arg)
 
 gw_workers_t *gw_workers_create(unsigned n, size_t max_queue)
 {
-    return gw_workers_create_nice(n, max_queue, 0);
-}
-
-gw_workers_t *gw_workers_create_nice(unsigned n, size_t max_queue, int nice)
-{
     gw_workers_t *w = calloc(1, sizeof(*w));
 
     if (w == NULL)
@@ -118,7 +107,6 @@ gw_workers_t *gw_workers_create_nice(unsigned n, size_t max_queue, int nice)
     pthread_cond_init(&w->idle, NULL);
     w->max_queue = max_queue;
     w->bg_max_running = n > 1 ? n - 1 : 1;
-    w->nice = nice;
     for (unsigned i = 0; i < n; ++i) {
         pthread_t tid;
         if (gw_thread_start(&tid, worker_main, w) == 0)

@@ -22,14 +22,6 @@ typedef void (*gw_job_fn)(void *arg);
 /** Starts n threads with a queue of at most max_queue waiting jobs. */
 gw_workers_t *gw_workers_create(unsigned n, size_t max_queue);
 
-/**
- * As gw_workers_create(), but each thread first sets its own nice value to `nice` (Linux: a thread's
- * nice value is its own), so that its jobs yield the CPU to the event loops and the other workers when
- * they need it (the console's pool: console.c). A value the thread may not take leaves it as it is.
- * NULL when out of memory.
- */
-gw_workers_t *gw_workers_create_nice(unsigned n, size_t max_queue, int nice);
-
 /** Queues fn(arg); GW_EUNAVAIL when the queue is full (the caller answers 503). Thread-safe. */
 gw_status_t gw_workers_submit(gw_workers_t *w, gw_job_fn fn, void *arg);
 

@@ -5,10 +5,7 @@
  * path answers index.html for client-side routing), staff sign-in (/.console/login/PROVIDER,
  * through auth.c's login flow) and sign-out (POST /.console/logout), and the JSON API
  * (/.console/api/...). An API call is matched against the endpoint table below on the loop
- * (404, 405, 413, 415 answered there), then runs on the console's own worker pool (CONSOLE_WORKERS
- * threads at nice CONSOLE_NICE, like the figures' query thread: building an answer's JSON, reading a
- * journey and writing an export yield the CPU to the proxy's event loops, and never hold the shared
- * workers that sign-ins and session touches need; bench/console_load.sh measures it): the
+ * (404, 405, 413, 415 answered there), then runs on the worker pool's background queue: the
  * staff session is read and its roles decided against the request's configuration, the role
  * and the CSRF token checked, the body parsed, and the endpoint (console_api.h) called. Its
  * answer comes back to the request's loop through the thread's console_jobs receiver.
@@ -37,9 +34,6 @@
 
 #define MODULE "console"
 #define STREAM_HIGH_WATER (256 * 1024)
-#define CONSOLE_WORKERS 3  /* the console's own workers: three staff calls at once (an export may wait on a slow client) */
-#define CONSOLE_QUEUE 1024 /* calls waiting for them; more answer 503 */
-#define CONSOLE_NICE 10    /* their nice value (analytics.c's threads have the same) */
 
 #define UI_CSP                                                                                                         \
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "                  \
@@ -48,8 +42,7 @@
 
 static struct {
     store_t *store;
-    gw_workers_t *workers; /* the console's own pool (CONSOLE_NICE), or the shared one when it could not start */
-    int own_workers;
+    gw_workers_t *workers;
     char (*etags)[20];      /* per asset: a strong ETag ("16 hex") of its content */
     analytics_t *analytics; /* the figures' snapshot (figures()), NULL until a configuration has a console */
 } C;
@@ -728,8 +721,7 @@ static void job_submit(h2o_req_t *req, job_t *j)
 {
     j->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*j->guard), on_guard_dispose);
     j->guard->job = j;
-    if ((C.own_workers ? gw_workers_submit(C.workers, job_run, j)
-                       : gw_workers_submit_background(C.workers, job_run, j)) != GW_OK) {
+    if (gw_workers_submit_background(C.workers, job_run, j) != GW_OK) {
         j->guard->job = NULL;
         job_free(j);
         send_api_error(req, 503, "unavailable", "the console is busy; retry");
@@ -971,11 +963,7 @@ static int asset(h2o_req_t *req, const char *rest, size_t rest_len)
 void console_init(store_t *store, gw_workers_t *workers, const gw_config_t *cfg)
 {
     C.store = store;
-    /* never stopped: workers live as long as the process (workers.c); console_drain() waits for them */
-    C.workers = gw_workers_create_nice(CONSOLE_WORKERS, CONSOLE_QUEUE, CONSOLE_NICE);
-    C.own_workers = C.workers != NULL;
-    if (!C.own_workers)
-        C.workers = workers;
+    C.workers = workers;
     figures(cfg); /* the first snapshot builds while the gateway starts serving */
     C.etags = calloc(console_num_assets + 1, sizeof(*C.etags));
     for (size_t k = 0; C.etags != NULL && k < console_num_assets; ++k) {
@@ -986,12 +974,6 @@ void console_init(store_t *store, gw_workers_t *workers, const gw_config_t *cfg)
         hex[16] = '\0';
         snprintf(C.etags[k], sizeof(C.etags[k]), "\"%s\"", hex);
     }
-}
-
-void console_drain(void)
-{
-    if (C.own_workers && gw_workers_drain(C.workers, 10000) != GW_OK)
-        GW_LOG_WARNING(MODULE, "shutdown: console calls still running after 10 s");
 }
 
 void console_shutdown(void)

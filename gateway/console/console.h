@@ -2,7 +2,7 @@
  * journeygate — the console's HTTP side as server.c and auth.c see it (console.c: the only console
  * file that uses h2o). Everything under /.console/ on the public listener comes here before route
  * matching: the embedded front end, staff sign-in and sign-out, and the JSON API whose endpoints
- * (console_api.h) run on a worker pool of the console's own, at nice 10 (console.c).
+ * (console_api.h) run on the worker pool's background queue.
  */
 #ifndef GW_CONSOLE_H
 #define GW_CONSOLE_H
@@ -12,18 +12,11 @@
 #include "workers.h"
 
 /**
- * Once, after auth_init() and before any loop thread runs: the store the endpoints use and the shared
- * worker pool (both outlive every request). The endpoints run on a pool of the console's own at a
- * lower priority; `workers`' background queue only when that pool cannot start. With cfg's console,
- * the figures' snapshot starts building (gateway/analytics.h).
+ * Once, after auth_init() and before any loop thread runs: the store and the worker pool the
+ * endpoints use (both outlive every request); with cfg's console, the figures' snapshot starts
+ * building (gateway/analytics.h).
  */
 void console_init(store_t *store, gw_workers_t *workers, const gw_config_t *cfg);
-
-/**
- * At the end, after every loop thread stopped and before auth_shutdown(): waits (at most 10 s) until
- * the console's own workers have finished the calls they run, which may still write audit records.
- */
-void console_drain(void);
 
 /** At the end, after every loop thread stopped and the workers drained: stops the figures' threads. */
 void console_shutdown(void);

@@ -2,8 +2,7 @@
  * journeygate — the console's JSON API: the contract between the console's HTTP side
  * (console.c: who is signed in, roles, CSRF, answering) and its endpoints (one function each).
  *
- * Every endpoint function runs on a worker thread (the console's own pool, at a lower priority than
- * the event loops: console.c), never on an event loop:
+ * Every endpoint function runs on a worker thread (background queue), never on an event loop:
  * it may read the store and the analytics snapshot, and it never touches h2o. console.c has
  * already checked the staff session, the endpoint's role and, for a POST, the CSRF token and
  * that the body is a JSON object; the function checks everything else it reads (path segments,

@@ -6,9 +6,6 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -116,47 +113,6 @@ START_TEST(test_queued_jobs_go_before_background_work)
 }
 END_TEST
 
-/* the nice value of the thread that ran a job, for the test below */
-static int job_nice = -100;
-
-static void note_nice(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&lock);
-    job_nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&lock);
-}
-
-/* the console's pool: its jobs run at the nice value asked for, the caller's own stays as it was */
-START_TEST(test_a_nice_pool_runs_its_jobs_at_that_nice_value)
-{
-    int before = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), plain;
-    gw_workers_t *w = gw_workers_create_nice(2, 4, before + 10), *p = gw_workers_create(1, 4);
-
-    ck_assert_ptr_nonnull(w);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(gw_workers_submit(w, note_nice, NULL), GW_OK);
-    pthread_mutex_lock(&lock);
-    while (job_nice == -100)
-        pthread_cond_wait(&cond, &lock);
-    ck_assert_int_eq(job_nice, before + 10);
-    job_nice = -100;
-    pthread_mutex_unlock(&lock);
-    /* a plain pool's workers keep the process's value */
-    ck_assert_int_eq(gw_workers_submit(p, note_nice, NULL), GW_OK);
-    pthread_mutex_lock(&lock);
-    while (job_nice == -100)
-        pthread_cond_wait(&cond, &lock);
-    plain = job_nice;
-    pthread_mutex_unlock(&lock);
-    ck_assert_int_eq(plain, before);
-    ck_assert_int_eq(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), before);
-    ck_assert_int_eq(gw_workers_drain(w, 60000), GW_OK);
-    ck_assert_int_eq(gw_workers_drain(p, 60000), GW_OK);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("workers");
@@ -164,7 +120,6 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_background_work_never_takes_the_last_worker);
     tcase_add_test(tc, test_queued_jobs_go_before_background_work);
-    tcase_add_test(tc, test_a_nice_pool_runs_its_jobs_at_that_nice_value);
     suite_add_tcase(s, tc);
     return jg_check_run(s);
 }
