@@ -63,22 +63,43 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The first `profiles` customers are real records (store_login of make_identity(n): user<n>@example.com at
+ * Google or Facebook), so that the console's profile, journey and per-customer export answer for them; their
+ * ids are written one a line to profiles_out (bench/console_load.sh reads them). The others exist only in
+ * their touchpoints, as the figures need nothing more.
+ */
 static void seed(store_t *st, uint64_t customers, uint64_t avg, uint64_t days, uint64_t block, uint64_t signins,
-                 uint64_t now, uint64_t seedv, uint64_t *written)
+                 uint64_t now, uint64_t seedv, uint64_t profiles, const char *profiles_out, uint64_t *written)
 {
     size_t cap = block * 256, len = 0, n = 0;
     uint8_t *buf = malloc(cap);
     uint64_t rng = rng_seed(seedv), t0 = now_ns(), merged = 0, start = now - days * DAY_MS;
     gw_status_t s;
 
+    FILE *pf = NULL;
+    static const store_login_opts_t login_opts = {0, NULL, NULL, "web"};
+
     if (buf == NULL)
         die("out of memory");
+    if (profiles > 0 && (pf = fopen(profiles_out, "w")) == NULL)
+        die("cannot write %s", profiles_out);
     *written = 0;
     for (uint64_t c = 0; c < customers; ++c) {
         char cid[STORE_ID_LEN + 1], tid[40];
         uint64_t len_j = 1 + rng_below(&rng, 2 * avg - 1), at = start + rng_below(&rng, days * DAY_MS);
         int stage = 0, ch = (int)rng_below(&rng, 4);
-        fmt(cid, sizeof(cid), "c_%024" PRIu64, c);
+        if (c < profiles) {
+            struct ident_buf b;
+            store_identity_t id;
+            store_login_info_t info;
+            make_identity(c, &b, &id);
+            if ((s = store_login(st, &id, &login_opts, start, cid, &info, NULL)) != GW_OK)
+                die("store_login: %s", gw_status_str(s));
+            fprintf(pf, "%s\n", cid);
+        } else {
+            fmt(cid, sizeof(cid), "c_%024" PRIu64, c);
+        }
         for (uint64_t k = 0; k < len_j; ++k) {
             store_tp_t tp;
             size_t r;
@@ -160,6 +181,8 @@ static void seed(store_t *st, uint64_t customers, uint64_t avg, uint64_t days, u
     printf("seeded: %" PRIu64 " touchpoints (%" PRIu64 " merged into chunks) over %" PRIu64
            " customers and %" PRIu64 " days, %" PRIu64 " sign-in records, in %.1f s\n",
            *written, merged, customers, days, signins, secs(now_ns() - t0));
+    if (pf != NULL && fclose(pf) != 0)
+        die("cannot write %s", profiles_out);
     free(buf);
 }
 
@@ -258,9 +281,9 @@ static gw_config_t *bench_config(void)
 int main(int argc, char **argv)
 {
     uint64_t touchpoints = 1000000, customers = 100000, days = 35, repeats = 5, block = 10000, signins = 200000;
-    uint64_t seedv = 1, map_mb = 65536;
-    const char *dir = NULL, *only = NULL;
-    int reuse = 0;
+    uint64_t seedv = 1, map_mb = 65536, profiles = 0;
+    const char *dir = NULL, *only = NULL, *profiles_out = NULL;
+    int reuse = 0, seed_only = 0;
     store_t *st;
     analytics_snap_t *snap;
     gw_config_t *cfg;
@@ -274,9 +297,14 @@ int main(int argc, char **argv)
             reuse = 1;
             continue;
         }
+        if (strcmp(argv[i], "--seed-only") == 0) { /* seed, then stop: a store for bench/console_load.sh */
+            seed_only = 1;
+            continue;
+        }
         if (v == NULL)
             die("usage: console_bench --dir DIR [--touchpoints N] [--customers N] [--days N] [--repeats N] "
-                "[--signins N] [--map-mb N] [--seed N] [--reuse] [--only QUERY]");
+                "[--signins N] [--map-mb N] [--seed N] [--reuse] [--only QUERY] [--seed-only] "
+                "[--profiles N --profiles-out FILE]");
         if (strcmp(argv[i], "--dir") == 0)
             dir = v;
         else if (strcmp(argv[i], "--touchpoints") == 0)
@@ -293,6 +321,10 @@ int main(int argc, char **argv)
             map_mb = parse_u64("--map-mb", v, 64, 1048576);
         else if (strcmp(argv[i], "--only") == 0) /* the queries whose name starts so */
             only = v;
+        else if (strcmp(argv[i], "--profiles") == 0) /* customers made real records (see seed()) */
+            profiles = parse_u64("--profiles", v, 0, 1000000);
+        else if (strcmp(argv[i], "--profiles-out") == 0)
+            profiles_out = v;
         else if (strcmp(argv[i], "--seed") == 0)
             seedv = parse_u64("--seed", v, 0, UINT64_MAX);
         else
@@ -301,6 +333,10 @@ int main(int argc, char **argv)
     }
     if (dir == NULL)
         die("--dir is required");
+    if (profiles > 0 && profiles_out == NULL)
+        die("--profiles needs --profiles-out FILE");
+    if (profiles > customers)
+        die("--profiles must not exceed --customers");
     gw_log_threshold = GW_LOG_ERROR;
     if ((s = store_open(dir, map_mb, &st)) != GW_OK)
         die("store_open(%s): %s", dir, gw_status_str(s));
@@ -317,10 +353,15 @@ int main(int argc, char **argv)
         written = 0;
         printf("reusing the store in %s (no seeding)\n", dir);
     } else {
-        seed(st, customers, (touchpoints + customers / 2) / customers, days, block, signins, now, seedv, &written);
+        seed(st, customers, (touchpoints + customers / 2) / customers, days, block, signins, now, seedv, profiles,
+             profiles_out, &written);
     }
     if ((s = store_set_durable(st, 1)) != GW_OK)
         die("store_set_durable(1): %s", gw_status_str(s));
+    if (seed_only) {
+        store_close(st);
+        return 0;
+    }
 
     rss0 = rss_kb();
     t0 = now_ns();
