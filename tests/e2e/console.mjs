@@ -23,7 +23,7 @@ import { chromium } from '../peers/node_modules/playwright-core/index.mjs';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const JG_BIN = resolve(process.env.JG_BIN || 'build/journeygate');
 const ARTIFACTS = resolve(process.env.JG_ARTIFACTS || join(dirname(JG_BIN), 'artifacts', 'console'));
-const deadline = setTimeout(() => { console.error('e2e: overall timeout'); cleanup(); process.exit(1); }, 170000);
+const deadline = setTimeout(() => { console.error('e2e: overall timeout'); cleanup(); process.exit(1); }, 280000);
 mkdirSync(ARTIFACTS, { recursive: true });
 
 // a free port below the kernel's ephemeral range (as signin.mjs and jgtest.py pick them)
@@ -104,13 +104,13 @@ async function shots(page, name) {
   await page.setViewportSize({ width: 1280, height: 900 });
 }
 async function view(page, testid) {
-  await page.waitForSelector(`main[data-testid="${testid}"]`, { timeout: 15000 });
+  await page.waitForSelector(`main[data-testid="${testid}"]`, { timeout: 45000 });
 }
 /** A chart drawn: SVG inside, data-rendered, and its data-* counts. */
 async function chart(page, testid) {
   const el = page.locator(`[data-testid="${testid}"]`);
-  await el.locator('svg').first().waitFor({ timeout: 15000 });
-  await page.waitForSelector(`[data-testid="${testid}"][data-rendered="true"]`, { timeout: 15000 });
+  await el.locator('svg').first().waitFor({ timeout: 45000 });
+  await page.waitForSelector(`[data-testid="${testid}"][data-rendered="true"]`, { timeout: 45000 });
   const attrs = await el.evaluate((e) => Object.fromEntries(Object.entries(e.dataset)));
   const marks = await el.locator('svg path').count();
   return { ...attrs, marks };
@@ -238,7 +238,7 @@ try {
   });
   await page.click('[data-testid=journey-link]');
   await view(page, 'view-journey');
-  await page.waitForSelector('[data-testid=journey-timeline][data-complete="true"]', { timeout: 20000 });
+  await page.waitForSelector('[data-testid=journey-timeline][data-complete="true"]', { timeout: 60000 });
   const tl = await page.locator('[data-testid=journey-timeline]').evaluate((e) => ({ ...e.dataset }));
   check(Number(tl.count) === pick.count && pages === Math.ceil(pick.count / 3) + (pick.count % 3 === 0 ? 1 : 0),
     `journey: every touchpoint through ${pages} pages (${tl.count} of ${pick.count})`);
