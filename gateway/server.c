@@ -1315,6 +1315,39 @@ static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
     }
 }
 
+static void *thread_main(void *arg);
+
+/*
+ * A loop and its context are made on the thread that runs them. h2o's sockets take the creating
+ * thread's thread-local buffer prototype (h2o_socket_buffer_prototype), whose recycle list has no
+ * lock, and the context's message-queue socket reads on every cross-thread message (worker answers,
+ * console stream chunks): made on the main thread, every loop's queue socket shared the main
+ * thread's list, which handed one input buffer to two loops (a use after free; glibc's "double free
+ * or corruption"). gw_server_run() waits for each context before going on with the thread's
+ * set-up, and lets the loops run (boot.go) once everything is set up.
+ */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned made; /* loops made so far */
+    int go;
+} boot = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static void *thread_boot(void *arg)
+{
+    struct thread *th = arg;
+
+    th->loop = h2o_evloop_create();
+    h2o_context_init(&th->ctx, th->loop, &srv.conf);
+    pthread_mutex_lock(&boot.lock);
+    ++boot.made;
+    pthread_cond_broadcast(&boot.cond);
+    while (!boot.go)
+        pthread_cond_wait(&boot.cond, &boot.lock);
+    pthread_mutex_unlock(&boot.lock);
+    return thread_main(th);
+}
+
 static void *thread_main(void *arg)
 {
     struct thread *th = arg;
@@ -1550,8 +1583,11 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         uint8_t rnd[8];
 
         th->index = t;
-        th->loop = h2o_evloop_create();
-        h2o_context_init(&th->ctx, th->loop, &srv.conf);
+        h2o_multithread_create_thread(&th->tid, NULL, thread_boot, th);
+        pthread_mutex_lock(&boot.lock);
+        while (boot.made <= t)
+            pthread_cond_wait(&boot.cond, &boot.lock);
+        pthread_mutex_unlock(&boot.lock);
         h2o_multithread_register_receiver(th->ctx.queue, &th->wakeup, on_wakeup);
         auth_thread_init(th);
         console_thread_init(th);
@@ -1603,8 +1639,10 @@ gw_status_t gw_server_run(gw_config_t *cfg, const gw_server_opts_t *opts)
         GW_LOG_INF(MODULE, "admin (metrics) on http://%s:%u", cfg->admin_listen.address, cfg->admin_listen.port);
     GW_LOG_INF(MODULE, "serving with %u event-loop threads, %zu routes", srv.num_threads, cfg->num_routes);
 
-    for (t = 0; t < srv.num_threads; ++t)
-        h2o_multithread_create_thread(&srv.threads[t].tid, NULL, thread_main, &srv.threads[t]);
+    pthread_mutex_lock(&boot.lock);
+    boot.go = 1;
+    pthread_cond_broadcast(&boot.cond);
+    pthread_mutex_unlock(&boot.lock);
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
