@@ -154,8 +154,8 @@ static const struct kind {
 
 static const char *const user_agents[] = {
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
-    "Mobile/15E148 Safari/604.1",
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+     "Mobile/15E148 Safari/604.1"),
     "okhttp/4.12.0",
 };
 
