@@ -13,12 +13,12 @@
 // $JG_ARTIFACTS (default: artifacts/console beside the binary). Prints "N passed, M failed".
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '../peers/node_modules/playwright-core/index.mjs';
+import { freePort, waitFor } from './lib/net.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const JG_BIN = resolve(process.env.JG_BIN || 'build/journeygate');
@@ -26,35 +26,6 @@ const ARTIFACTS = resolve(process.env.JG_ARTIFACTS || join(dirname(JG_BIN), 'art
 const deadline = setTimeout(() => { console.error('e2e: overall timeout'); cleanup(); process.exit(1); }, 280000);
 mkdirSync(ARTIFACTS, { recursive: true });
 
-// a free port below the kernel's ephemeral range (as signin.mjs and jgtest.py pick them)
-const ephemeralLow = (() => {
-  try { return parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || 32768; }
-  catch { return 32768; }
-})();
-const handedOut = new Set();
-function tryListen(port) {
-  return new Promise((res) => {
-    const s = createServer();
-    s.once('error', () => res(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
-  });
-}
-async function freePort() {
-  const hi = ephemeralLow - 1, lo = Math.max(1024, hi - 12000);
-  for (let i = 0; i < 500; i++) {
-    const port = lo + Math.floor(Math.random() * (hi - lo + 1));
-    if (!handedOut.has(port) && await tryListen(port)) { handedOut.add(port); return port; }
-  }
-  throw new Error('no free port');
-}
-async function waitFor(url, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { const r = await fetch(url, { redirect: 'manual' }); if (r.status === 302) return; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} never answered 302`);
-}
 
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) passed++; else { failed++; console.error(`FAIL: ${what}`); } };

@@ -2,46 +2,14 @@
 // through `journeygate demo` at the development stand-ins for Google and Facebook, reaches
 // the upstream page showing the customer id, and signs out. Prints "N passed, M failed".
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from '../peers/node_modules/playwright-core/index.mjs';
+import { freePort, waitFor } from './lib/net.mjs';
 
 const JG_BIN = process.env.JG_BIN || 'build/journeygate';
 const deadline = setTimeout(() => { console.error('e2e: overall timeout'); process.exit(1); }, 120000);
-
-// A free port below the kernel's ephemeral range: no client socket or port-0 listener elsewhere can
-// take it between this check and the gateway's bind (a port 0 pick could be).
-const ephemeralLow = (() => {
-  try { return parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || 32768; }
-  catch { return 32768; }
-})();
-const handedOut = new Set();
-function tryListen(port) {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-async function freePort() {
-  const hi = ephemeralLow - 1, lo = Math.max(1024, hi - 12000);
-  for (let i = 0; i < 500; i++) {
-    const port = lo + Math.floor(Math.random() * (hi - lo + 1));
-    if (!handedOut.has(port) && await tryListen(port)) { handedOut.add(port); return port; }
-  }
-  throw new Error('no free port');
-}
-
-async function waitFor(url, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { const r = await fetch(url, { redirect: 'manual' }); if (r.status === 302) return; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} never answered 302`);
-}
 
 const state = mkdtempSync(join(tmpdir(), 'jg-e2e-'));
 const [port, upPort, idpPort] = [await freePort(), await freePort(), await freePort()];
