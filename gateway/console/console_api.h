@@ -103,6 +103,13 @@ int console_period(const console_call_t *call, console_answer_t *ans, uint64_t *
 void console_iso_time(uint64_t ms, char out[25]);
 
 /**
+ * The staff member as the audit trail names them, "staff:PROVIDER:EMAIL" (the subject when there is
+ * no email), into out (cap bytes, NUL-terminated, cut when longer): the actor of the records an
+ * endpoint writes through the store itself (store_unlink, store_session_delete, ...).
+ */
+void console_staff_actor(const console_call_t *call, char *out, size_t cap);
+
+/**
  * Writes an audit record naming the staff member (actor), what they did or looked at (event:
  * "console_view_profile", "console_view_journey", "console_export", "console_revoke_sessions", ...),
  * the customer concerned (may be NULL) and a short detail (may be NULL). Synced before it returns:

@@ -149,15 +149,6 @@ static int flow_id_ok(const char *s)
     return 1;
 }
 
-/* the staff member as the trail names them: "staff:PROVIDER:EMAIL" (the subject when no email) */
-static void staff_actor(const console_call_t *call, char *out, size_t cap)
-{
-    const console_staff_t *s = call->staff;
-    int n = snprintf(out, cap, "staff:%s:%s", s->provider, s->email[0] != '\0' ? s->email : s->subject);
-    if (n < 0 || (size_t)n >= cap)
-        out[cap - 1] = '\0'; /* fields are bounded (64 + 256): cap is sized for them */
-}
-
 static void store_failed(console_answer_t *ans)
 {
     console_error(ans, 503, "unavailable", "the store failed; try again");
@@ -886,7 +877,7 @@ void console_api_revoke_sessions(const console_call_t *call, console_answer_t *a
         console_error(ans, 404, "not_found", "no such session of this customer");
         goto Exit;
     }
-    staff_actor(call, actor, sizeof(actor));
+    console_staff_actor(call, actor, sizeof(actor));
     snprintf(detail, sizeof(detail), "%s%s; staff session %s", one != NULL ? "session " : "all sessions",
              one != NULL ? one : "", call->staff->session);
     for (size_t i = 0; i < l.n; ++i) {
@@ -924,7 +915,7 @@ void console_api_unlink(const console_call_t *call, console_answer_t *ans)
     }
     if ((provider = body_string(call, ans, "provider", provider_ok, "a provider name")) == NULL)
         return;
-    staff_actor(call, actor, sizeof(actor));
+    console_staff_actor(call, actor, sizeof(actor));
     snprintf(detail, sizeof(detail), "unlinked %s; staff session %s", provider, call->staff->session);
     {
         store_audit_event_t ev = staff_event(call, "identity_unlinked", call->segs[1], provider, actor, detail);
@@ -960,7 +951,7 @@ void console_api_erase(const console_call_t *call, console_answer_t *ans)
         console_error(ans, 409, "confirmation_mismatch", "confirm must repeat the customer id");
         return;
     }
-    staff_actor(call, actor, sizeof(actor));
+    console_staff_actor(call, actor, sizeof(actor));
     snprintf(detail, sizeof(detail), "erased by staff; staff session %s", call->staff->session);
     {
         store_audit_event_t ev = staff_event(call, "erasure", call->segs[1], NULL, actor, detail);

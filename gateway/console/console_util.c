@@ -169,13 +169,18 @@ void console_actor(const char *provider, const char *email, const char *subject,
                                                : "");
 }
 
+void console_staff_actor(const console_call_t *call, char *out, size_t cap)
+{
+    console_actor(call->staff->provider, call->staff->email, call->staff->subject, out, cap);
+}
+
 gw_status_t console_audit(const console_call_t *call, const char *event, const char *outcome, const char *customer_id,
                           const char *detail)
 {
     char actor[600];
     store_audit_event_t ev;
 
-    console_actor(call->staff->provider, call->staff->email, call->staff->subject, actor, sizeof(actor));
+    console_staff_actor(call, actor, sizeof(actor));
     memset(&ev, 0, sizeof(ev));
     ev.event = event;
     ev.outcome = outcome != NULL ? outcome : "success";
