@@ -126,6 +126,21 @@ h2o_iovec_t gw_find_cookie(h2o_req_t *req, const char *name)
     return h2o_iovec_init(NULL, 0);
 }
 
+/*
+ * The connection's peer into *ss and, as text, into out (cap bytes; left as it is for a family
+ * other than IPv4 and IPv6). Returns get_peername()'s length, 0 when the peer is unknown.
+ */
+static socklen_t peer_address(h2o_req_t *req, struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)ss);
+
+    if (len != 0 && ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)cap);
+    else if (len != 0 && ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)cap);
+    return len;
+}
+
 static void hex_encode(char *dst, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";
@@ -475,14 +490,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     hex_encode(gr->request_id, th->reqid_prefix);
     hex_encode(gr->request_id + 16, ++th->reqid_counter);
     gr->request_id[32] = '\0';
-    sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    if (sslen != 0) {
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, gr->peer, sizeof(gr->peer));
-        else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, gr->peer, sizeof(gr->peer));
+    if ((sslen = peer_address(req, &ss, gr->peer, sizeof(gr->peer))) != 0)
         trusted = gw_cidr_match(cfg->trusted_proxies, cfg->num_trusted_proxies, (struct sockaddr *)&ss);
-    }
     memcpy(gr->client, gr->peer, sizeof(gr->client));
     resolve_client(req, gr, cfg, trusted);
 
@@ -768,12 +777,8 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     /* with admin.token_file set, the metrics (route names, traffic, sign-in outcomes) need the token too */
     {
         struct sockaddr_storage ss;
-        socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
         char client[INET6_ADDRSTRLEN] = "unknown";
-        if (sslen != 0 && ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, client, sizeof(client));
-        else if (sslen != 0 && ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, client, sizeof(client));
+        peer_address(req, &ss, client, sizeof(client));
         if (admin_refused(req, th->holder->cfg->admin_token, metrics, client))
             return 0;
         if (api)
