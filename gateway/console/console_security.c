@@ -139,14 +139,7 @@ static int client_ok(const char *s)
 /* flow ids are base64url tokens (auth.c) */
 static int flow_id_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; ++i)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '-' || s[i] == '_'))
-            return 0;
-    return 1;
+    return word_ok(s, 64, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_");
 }
 
 static void store_failed(console_answer_t *ans)
