@@ -164,6 +164,42 @@ nginx_temp_dirs() {
     done
 }
 
+# nginx_proxy_conf DIR PORT UP_PORT WORKERS USER_LINE: the nginx.conf of the reverse proxy the
+# gateway is compared with (nginx in DIR on 127.0.0.1:PORT in front of 127.0.0.1:UP_PORT, keep-alive
+# both ways), on stdout
+nginx_proxy_conf() {
+    local dir=$1 port=$2 up_port=$3 workers=$4 user_line=$5
+    cat <<EOF
+$user_line
+daemon off;
+worker_processes $workers;
+pid "$dir/nginx.pid";
+error_log "$dir/error.log" warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+$(nginx_temp_dirs "$dir")
+    keepalive_timeout 65s;
+    keepalive_requests 10000000;
+    upstream up {
+        server 127.0.0.1:$up_port;
+        keepalive 64;
+        keepalive_requests 10000000;
+        keepalive_timeout 30s;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 30s;
+        }
+    }
+}
+EOF
+}
+
 nginx_user_line() {
     if [[ $EUID -eq 0 ]]; then
         if getent passwd nobody >/dev/null 2>&1 && getent group nogroup >/dev/null 2>&1; then

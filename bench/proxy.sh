@@ -151,35 +151,8 @@ $(nginx_temp_dirs "$BENCH_TMP/upstream")
 }
 EOF
 
-cat >"$BENCH_TMP/nginx-proxy/nginx.conf" <<EOF
-$USER_LINE
-daemon off;
-worker_processes $NGINX_PROXY_WORKERS;
-pid "$BENCH_TMP/nginx-proxy/nginx.pid";
-error_log "$BENCH_TMP/nginx-proxy/error.log" warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-$(nginx_temp_dirs "$BENCH_TMP/nginx-proxy")
-    keepalive_timeout 65s;
-    keepalive_requests 10000000;
-    upstream up {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 64;
-        keepalive_requests 10000000;
-        keepalive_timeout 30s;
-    }
-    server {
-        listen 127.0.0.1:$NGX_PORT;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_read_timeout 30s;
-        }
-    }
-}
-EOF
+nginx_proxy_conf "$BENCH_TMP/nginx-proxy" "$NGX_PORT" "$UP_PORT" "$NGINX_PROXY_WORKERS" "$USER_LINE" \
+    >"$BENCH_TMP/nginx-proxy/nginx.conf"
 
 cat >"$BENCH_TMP/jg.json" <<EOF
 {"listen":[{"address":"127.0.0.1","port":$JG_PORT}],"public_url":"http://127.0.0.1:$JG_PORT","threads":$JG_THREADS,"access_log":null,
