@@ -302,7 +302,7 @@ static void append_block(const char *cid, const char *const *channels, const cha
     size_t len = 0;
     for (size_t i = 0; i < n; ++i) {
         store_tp_t tp;
-        char id[32];
+        char id[64]; /* "tp_appended" + two numbers of up to 20 digits */
         size_t one;
         memset(&tp, 0, sizeof(tp));
         snprintf(id, sizeof(id), "tp_appended%zu_%llu", i, (unsigned long long)from_ms);
